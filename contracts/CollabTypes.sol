@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @notice Kind of a member organisation (S1.1).
+enum OrgKind {
+    NONE,
+    ENTERPRISE,
+    PAYMENT_INSTITUTION
+}
+
+/// @notice Department an account acts for (S1.2). OPERATOR exists only in payment institutions.
+enum Department {
+    NONE,
+    BUSINESS,
+    FINANCE,
+    OPERATOR
+}
+
+/// @notice Life cycle of an e-contract (S2, S4).
+enum ContractStatus {
+    NONE,
+    PROPOSED,
+    SIGNED,
+    SETTLEMENT_REQUESTED,
+    SETTLED
+}
+
+/// @notice Life cycle of one stage of an e-contract (S3).
+enum StageStatus {
+    NONE,
+    OPEN,
+    PENDING,
+    CONFIRMED,
+    REJECTED
+}
+
+/// @notice Life cycle of one payment: its application (S5.1), then the frozen funds of its voucher (S5.4, S6).
+enum VoucherStatus {
+    NONE,
+    APPLIED,
+    FROZEN,
+    PRESENTED,
+    REQUESTED,
+    RELEASED,
+    RECLAIMED
+}
+
+/// @notice One stage of an e-contract: the hash of its deliverable specification and its amount (S2.2).
+struct StageTerms {
+    bytes32 specHash;
+    uint128 amount;
+}
+
+/// @notice What Party B registers for a new e-contract (S2.1, S2.2). Party B is the caller's org.
+struct ContractTerms {
+    bytes32 contractNo;
+    uint32 partyA;
+    bytes32 docHash;
+    address asset;
+    StageTerms[] stages;
+}
+
+/// @notice What Party A's finance department attaches to a payment voucher (S5.2, S5.3).
+/// @dev `amount` must be the application's. `bankAccountCiphertext` is encrypted to the payment institution,
+/// `keyCiphertext` (the payment key) to the payee's finance department; only the salted hash and the secret's
+/// commitment are meaningful in clear.
+struct PaymentVoucherTerms {
+    uint128 amount;
+    bytes32 bankAccountHash;
+    bytes bankAccountCiphertext;
+    bytes32 keyCommitment;
+    uint40 expiry;
+    bytes keyCiphertext;
+}
