@@ -1,0 +1,46 @@
+# collab developer commands. `make demo` and `make test` set everything up on a fresh machine first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test gas compile compile-paris lint clean
+
+setup: $(STAMP) node_modules/.package-lock.json
+	$(BIN)/python -m collab_py.toolchain
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev,ape]"
+	touch $(STAMP)
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+## the main job: start anvil, deploy, run the flow S1–S7 once
+demo: setup
+	$(BIN)/collab demo
+
+## the test suite (every step and every refusal, on anvil)
+test: setup
+	$(BIN)/python -m pytest -n 2
+
+## gas per step for a 1-stage and a 5-stage contract
+gas: setup
+	$(BIN)/python bench/gas.py
+
+compile: setup
+	$(BIN)/python -m collab_py.build
+
+## the contracts for pre-Shanghai consortium chains (GoQuorum, older Besu/geth)
+compile-paris: setup
+	$(BIN)/python -m collab_py.build --evm-version paris
+
+lint: setup
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/mypy
+
+clean:
+	rm -rf build .build .pytest_cache .mypy_cache .ruff_cache

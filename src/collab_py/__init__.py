@@ -1,0 +1,3 @@
+"""collab: intercompany transactions on a permissioned Ethereum chain."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,88 @@
+"""Deploying the contracts, wiring them together and writing the deployment manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_typing import ChecksumAddress
+from web3 import Web3
+from web3.contract import Contract
+
+from collab_py.build import load_artifact
+from collab_py.chain import Transactor
+from collab_py.manifest import Manifest
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Bound web3 contract objects of one deployment."""
+
+    w3: Web3
+    manifest: Manifest
+    registry: Contract
+    escrow: Contract
+    asset: Contract
+
+    @classmethod
+    def attach(cls, w3: Web3, manifest: Manifest) -> Deployment:
+        """Binds the contracts of ``manifest`` on ``w3`` after checking the chain id."""
+        manifest.check_chain(w3)
+        return cls(
+            w3=w3,
+            manifest=manifest,
+            registry=contract_at(w3, "CollabRegistry", manifest.registry),
+            escrow=contract_at(w3, "PaymentEscrow", manifest.escrow),
+            asset=contract_at(w3, "DepositToken", manifest.asset),
+        )
+
+
+def contract_at(w3: Web3, name: str, address: ChecksumAddress) -> Contract:
+    """A web3 contract object for artifact ``name`` at ``address``."""
+    return w3.eth.contract(address=address, abi=load_artifact(name).abi)
+
+
+def deploy_contract(deployer: Transactor, name: str, *args: object) -> tuple[Contract, int]:
+    """Deploys artifact ``name`` with constructor ``args``; returns the contract and its deployment block."""
+    artifact = load_artifact(name)
+    factory = deployer.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    receipt = deployer.transact(factory.constructor(*args))
+    address = receipt["contractAddress"]
+    assert address is not None, f"{name} deployment returned no address"
+    return contract_at(deployer.w3, name, address), receipt["blockNumber"]
+
+
+def deploy(
+    deployer: Transactor,
+    *,
+    institution_org: int,
+    institution: ChecksumAddress | None = None,
+    asset: ChecksumAddress | None = None,
+    governance: ChecksumAddress | None = None,
+    asset_name: str = "Tokenised Deposit",
+    asset_symbol: str = "TDEP",
+) -> Deployment:
+    """Deploys the registry and the escrow, connects them, and returns the bound deployment.
+
+    ``asset`` is an existing ERC-20 to pay with; without one, a :class:`DepositToken` administered by
+    ``institution`` (default: the deployer) is deployed. ``governance`` receives the registry's ownership through the
+    two-step transfer: it must call ``acceptOwnership`` (e.g. from a multisig) before it governs.
+    """
+    if asset is None:
+        token, _ = deploy_contract(deployer, "DepositToken", asset_name, asset_symbol, institution or deployer.address)
+        asset = token.address
+    registry, deployment_block = deploy_contract(deployer, "CollabRegistry", deployer.address)
+    escrow, _ = deploy_contract(deployer, "PaymentEscrow", registry.address, institution_org)
+    deployer.transact(registry.functions.setEscrow(escrow.address))
+    if governance is not None and governance != deployer.address:
+        deployer.transact(registry.functions.transferOwnership(governance))
+    manifest = Manifest(
+        chain_id=deployer.w3.eth.chain_id,
+        registry=registry.address,
+        escrow=escrow.address,
+        asset=asset,
+        institution_org=institution_org,
+        deployment_block=deployment_block,
+        governance=governance or deployer.address,
+        evm_version=load_artifact("CollabRegistry").evm_version,
+    )
+    return Deployment.attach(deployer.w3, manifest)

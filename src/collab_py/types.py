@@ -1,0 +1,85 @@
+"""Python mirrors of the contracts' enums and identifiers (see ``contracts/CollabTypes.sol``)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
+
+
+class OrgKind(IntEnum):
+    """Kind of a member organisation (S1.1)."""
+
+    NONE = 0
+    ENTERPRISE = 1
+    PAYMENT_INSTITUTION = 2
+
+
+class Department(IntEnum):
+    """Department an account acts for (S1.2)."""
+
+    NONE = 0
+    BUSINESS = 1
+    FINANCE = 2
+    OPERATOR = 3
+
+
+class ContractStatus(IntEnum):
+    """Life cycle of an e-contract (S2, S4)."""
+
+    NONE = 0
+    PROPOSED = 1
+    SIGNED = 2
+    SETTLEMENT_REQUESTED = 3
+    SETTLED = 4
+
+
+class StageStatus(IntEnum):
+    """Life cycle of a stage (S3)."""
+
+    NONE = 0
+    OPEN = 1
+    PENDING = 2
+    CONFIRMED = 3
+    REJECTED = 4
+
+
+class VoucherStatus(IntEnum):
+    """Life cycle of a payment: its application (S5.1), then the frozen funds of its voucher (S5.4, S6)."""
+
+    NONE = 0
+    APPLIED = 1
+    FROZEN = 2
+    PRESENTED = 3
+    REQUESTED = 4
+    RELEASED = 5
+    RECLAIMED = 6
+
+
+#: Solidity enum name -> Python enum, used to show decoded values by name.
+ENUMS: dict[str, type[IntEnum]] = {
+    cls.__name__: cls for cls in (OrgKind, Department, ContractStatus, StageStatus, VoucherStatus)
+}
+
+
+class InvalidContractNumber(ValueError):
+    """A contract number must be 1 to 32 bytes of UTF-8 text."""
+
+
+def contract_number(text: str) -> bytes:
+    """Encodes a contract number (at most 32 UTF-8 bytes) as the ``bytes32`` the contracts use."""
+    raw = text.encode("utf-8")
+    if not raw or len(raw) > 32 or b"\x00" in raw:
+        raise InvalidContractNumber(f"contract number must be 1-32 UTF-8 bytes without NUL, got {text!r}")
+    return raw.ljust(32, b"\x00")
+
+
+def contract_number_text(raw: bytes) -> str:
+    """Decodes a ``bytes32`` contract number back to its text."""
+    return raw.rstrip(b"\x00").decode("utf-8")
+
+
+def payment_voucher_id(contract_no: bytes, seq: int) -> bytes:
+    """Id of payment ``seq`` of a contract: ``keccak256(abi.encode(contractNo, seq))`` as in ``Settlement``."""
+    return keccak(abi_encode(["bytes32", "uint8"], [contract_no, seq]))

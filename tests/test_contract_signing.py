@@ -1,0 +1,246 @@
+"""S2: Party B proposes and signs the e-contract, Party A countersigns the same document."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from eth_account import Account
+from web3.logs import DISCARD
+
+from collab_py import eip712, errors
+from collab_py.deploy import deploy_contract
+from collab_py.flow import ContractDraft, FlowDriver, StageDraft
+from collab_py.parties import fund_on_dev_node
+from collab_py.types import ContractStatus, Department, StageStatus
+from conftest import World
+from helpers import h
+
+
+def propose_call(world: World, draft: ContractDraft, **overrides: object) -> object:
+    """proposeContract for ``draft`` signed by B's BUSINESS, with any argument replaced."""
+    signer = overrides.pop("signer", world.b.account(Department.BUSINESS))
+    args: dict[str, object] = {
+        "contract_no": draft.contract_no,
+        "party_a": world.a.org_id,
+        "doc_hash": draft.doc_hash,
+        "asset": world.deployment.asset.address,
+        "stages": [stage.terms() for stage in draft.stages],
+        "chain_id": world.deployment.manifest.chain_id,
+        "registry": world.deployment.registry.address,
+        "signed_no": draft.contract_no,
+        "signed_org": world.b.org_id,
+    }
+    args.update(overrides)
+    code = eip712.digital_code(
+        args["chain_id"], args["registry"], args["signed_no"], args["signed_org"], args["doc_hash"]
+    )  # type: ignore[arg-type]
+    terms = (args["contract_no"], args["party_a"], args["doc_hash"], args["asset"], args["stages"])
+    return world.deployment.registry.functions.proposeContract(
+        terms,
+        signer.address,
+        eip712.sign_typed(signer, code),  # type: ignore[attr-defined]
+    )
+
+
+def test_proposal_records_terms_and_signature(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
+    receipt = driver.propose(world.b, world.a, draft)
+    registry = world.deployment.registry
+    agreement = registry.functions.agreementOf(draft.contract_no).call()
+    assert agreement == (
+        world.deployment.asset.address, world.a.org_id, world.b.org_id, ContractStatus.PROPOSED, 3, 0, 0,
+        draft.doc_hash, draft.total, 0,
+    )  # fmt: skip
+    for index, stage in enumerate(draft.stages):
+        digest, status = registry.functions.stageOf(draft.contract_no, index).call()
+        assert status == StageStatus.OPEN
+        assert digest == registry.functions.stageDigest(stage.terms()).call()
+    (event,) = registry.events.ContractProposed().process_receipt(receipt, errors=DISCARD)
+    assert event.args.signer == world.b.account(Department.BUSINESS).address
+    assert len(event.args.signature) == 65
+    assert [(stage.specHash, stage.amount) for stage in event.args.stages] == [stage.terms() for stage in draft.stages]
+    assert event.args.total == draft.total
+
+
+def test_countersigning_makes_the_contract_signed_with_a_timestamp(
+    world: World, driver: FlowDriver, draft: ContractDraft
+) -> None:
+    driver.propose(world.b, world.a, draft)
+    receipt = driver.sign(world.a, draft)
+    registry = world.deployment.registry
+    assert registry.functions.agreementOf(draft.contract_no).call()[3] == ContractStatus.SIGNED
+    (event,) = registry.events.ContractSigned().process_receipt(receipt, errors=DISCARD)
+    assert event.args.signedAt == world.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
+    assert event.args.signer == world.a.account(Department.BUSINESS).address
+
+
+def test_tampered_document_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
+    driver.propose(world.b, world.a, draft)
+    with pytest.raises(errors.DocumentHashMismatch):
+        driver.sign(world.a, draft, document=draft.text + " (amended)")
+
+
+def test_duplicate_contract_number_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
+    driver.propose(world.b, world.a, draft)
+    other = replace(draft, text="another document")
+    with pytest.raises(errors.DuplicateContractNumber) as refusal:
+        driver.propose(world.b, world.a, other)
+    assert refusal.value.args_by_name["contractNo"] == draft.contract_no
+
+
+def test_signature_for_another_contract_number_is_refused(world: World, draft: ContractDraft) -> None:
+    call = propose_call(world, draft, signed_no=replace(draft, number="HT-OTHER").contract_no)
+    with pytest.raises(errors.InvalidSignature):
+        world.tx(world.b, Department.BUSINESS).transact(call)  # type: ignore[arg-type]
+
+
+def test_signature_for_another_chain_is_refused(world: World, draft: ContractDraft) -> None:
+    call = propose_call(world, draft, chain_id=world.deployment.manifest.chain_id + 1)
+    with pytest.raises(errors.InvalidSignature):
+        world.tx(world.b, Department.BUSINESS).transact(call)  # type: ignore[arg-type]
+
+
+def test_signature_for_another_registry_is_refused(world: World, draft: ContractDraft) -> None:
+    other_registry, _ = deploy_contract(world.admin, "CollabRegistry", world.admin.address)
+    call = propose_call(world, draft, registry=other_registry.address)
+    with pytest.raises(errors.InvalidSignature):
+        world.tx(world.b, Department.BUSINESS).transact(call)  # type: ignore[arg-type]
+
+
+def test_signature_of_the_other_party_is_not_replayable(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
+    driver.propose(world.b, world.a, draft)
+    b_business = world.b.account(Department.BUSINESS)
+    code = eip712.digital_code(
+        world.deployment.manifest.chain_id, world.deployment.registry.address, draft.contract_no, world.b.org_id,
+        draft.doc_hash,
+    )  # fmt: skip
+    call = world.deployment.registry.functions.signContract(
+        draft.contract_no, draft.doc_hash, b_business.address, eip712.sign_typed(b_business, code)
+    )
+    with pytest.raises(errors.UnauthorizedSigner):
+        world.tx(world.a, Department.BUSINESS).transact(call)
+
+
+def test_forged_signature_is_refused(world: World, draft: ContractDraft) -> None:
+    impostor = Account.create()
+    call = propose_call(world, draft, signer=impostor)
+    with pytest.raises(errors.UnauthorizedSigner):
+        world.tx(world.b, Department.BUSINESS).transact(call)  # type: ignore[arg-type]
+    signer = world.b.account(Department.BUSINESS)
+    code = eip712.digital_code(
+        world.deployment.manifest.chain_id, world.deployment.registry.address, draft.contract_no, world.b.org_id,
+        draft.doc_hash,
+    )  # fmt: skip
+    terms = (draft.contract_no, world.a.org_id, draft.doc_hash, world.deployment.asset.address,
+             [stage.terms() for stage in draft.stages])  # fmt: skip
+    forged = world.deployment.registry.functions.proposeContract(
+        terms, signer.address, eip712.sign_typed(impostor, code)
+    )
+    with pytest.raises(errors.InvalidSignature):
+        world.tx(world.b, Department.BUSINESS).transact(forged)
+
+
+def test_multisig_wallet_signs_through_erc1271(world: World, draft: ContractDraft) -> None:
+    owner = Account.create()
+    wallet, _ = deploy_contract(world.admin, "ERC1271Wallet", owner.address)
+    world.admin.transact(
+        world.deployment.registry.functions.bindAccount(wallet.address, world.b.org_id, Department.BUSINESS)
+    )
+    code = eip712.digital_code(
+        world.deployment.manifest.chain_id, world.deployment.registry.address, draft.contract_no, world.b.org_id,
+        draft.doc_hash,
+    )  # fmt: skip
+    terms = (draft.contract_no, world.a.org_id, draft.doc_hash, world.deployment.asset.address,
+             [stage.terms() for stage in draft.stages])  # fmt: skip
+    call = world.deployment.registry.functions.proposeContract(terms, wallet.address, eip712.sign_typed(owner, code))
+    world.tx(world.b, Department.BUSINESS).transact(call)
+    assert world.deployment.registry.functions.agreementOf(draft.contract_no).call()[3] == ContractStatus.PROPOSED
+
+
+def test_non_member_wrong_department_and_suspended_org_cannot_propose(
+    world: World, driver: FlowDriver, draft: ContractDraft
+) -> None:
+    call = propose_call(world, draft)
+    outsider = Account.create()
+    fund_on_dev_node(world.w3, [outsider])
+    with pytest.raises(errors.NotAMember):
+        driver.transactor(outsider).transact(call)  # type: ignore[arg-type]
+    with pytest.raises(errors.WrongDepartment) as refusal:
+        world.tx(world.b, Department.FINANCE).transact(call)  # type: ignore[arg-type]
+    assert refusal.value.args_by_name["expected"] == Department.BUSINESS
+    assert refusal.value.args_by_name["actual"] == Department.FINANCE
+    world.admin.transact(world.deployment.registry.functions.setOrgActive(world.b.org_id, False))
+    with pytest.raises(errors.OrgSuspended):
+        world.tx(world.b, Department.BUSINESS).transact(call)  # type: ignore[arg-type]
+
+
+def test_counterparty_must_be_another_active_enterprise(world: World, draft: ContractDraft) -> None:
+    b = world.tx(world.b, Department.BUSINESS)
+    with pytest.raises(errors.InvalidCounterparty):
+        b.transact(propose_call(world, draft, party_a=world.b.org_id))  # type: ignore[arg-type]
+    with pytest.raises(errors.UnknownOrg):
+        b.transact(propose_call(world, draft, party_a=world.bank.org_id))  # type: ignore[arg-type]
+    with pytest.raises(errors.UnknownOrg):
+        b.transact(propose_call(world, draft, party_a=77))  # type: ignore[arg-type]
+    world.admin.transact(world.deployment.registry.functions.setOrgActive(world.a.org_id, False))
+    with pytest.raises(errors.OrgSuspended):
+        b.transact(propose_call(world, draft))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"contract_no": b"\x00" * 32, "signed_no": b"\x00" * 32}, errors.InvalidContractNumber),
+        ({"doc_hash": b"\x00" * 32}, errors.InvalidDocumentHash),
+        ({"asset": "0x" + "11" * 20}, errors.InvalidAsset),
+        ({"stages": []}, errors.InvalidStageCount),
+        ({"stages": [(h("s"), 1)] * 65}, errors.InvalidStageCount),
+        ({"stages": [(h("s"), 1), (h("t"), 0)]}, errors.InvalidStage),
+        ({"stages": [(b"\x00" * 32, 5)]}, errors.InvalidStage),
+    ],
+)
+def test_malformed_proposals_are_refused(
+    world: World, draft: ContractDraft, overrides: dict[str, object], error: type[errors.ContractError]
+) -> None:
+    with pytest.raises(error):
+        world.tx(world.b, Department.BUSINESS).transact(propose_call(world, draft, **overrides))  # type: ignore[arg-type]
+
+
+def test_total_overflowing_uint128_is_refused(world: World, draft: ContractDraft) -> None:
+    stages = [(h("a"), 2**128 - 1), (h("b"), 2**128 - 1)]
+    with pytest.raises(errors.SafeCastOverflowedUintDowncast):
+        world.tx(world.b, Department.BUSINESS).transact(propose_call(world, draft, stages=stages))  # type: ignore[arg-type]
+
+
+def test_only_party_a_business_countersigns(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
+    driver.propose(world.b, world.a, draft)
+    c_business = world.c.account(Department.BUSINESS)
+    code = eip712.digital_code(
+        world.deployment.manifest.chain_id, world.deployment.registry.address, draft.contract_no, world.c.org_id,
+        draft.doc_hash,
+    )  # fmt: skip
+    call = world.deployment.registry.functions.signContract(
+        draft.contract_no, draft.doc_hash, c_business.address, eip712.sign_typed(c_business, code)
+    )
+    with pytest.raises(errors.WrongParty) as refusal:
+        world.tx(world.c, Department.BUSINESS).transact(call)
+    assert refusal.value.args_by_name["expectedOrgId"] == world.a.org_id
+    with pytest.raises(errors.UnknownContract):
+        world.tx(world.a, Department.BUSINESS).transact(
+            world.deployment.registry.functions.signContract(b"\x01" * 32, draft.doc_hash, c_business.address, b"")
+        )
+
+
+def test_contract_is_signed_once(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
+    driver.propose(world.b, world.a, draft)
+    driver.sign(world.a, draft)
+    with pytest.raises(errors.UnexpectedContractStatus) as refusal:
+        driver.sign(world.a, draft)
+    assert refusal.value.args_by_name["actual"] == ContractStatus.SIGNED
+
+
+def test_single_stage_contract(world: World, driver: FlowDriver) -> None:
+    one = ContractDraft("HT-ONE", "one-stage contract", (StageDraft("everything", 5_00),))
+    driver.propose(world.b, world.a, one)
+    driver.sign(world.a, one)
+    assert world.deployment.registry.functions.agreementOf(one.contract_no).call()[4] == 1

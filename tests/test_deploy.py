@@ -1,0 +1,144 @@
+"""Deployment, its manifest (S1.3), the `collab demo` main job and the Ape workflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from collab_py.chain import Transactor, connect
+from collab_py.deploy import Deployment, deploy
+from collab_py.manifest import Manifest, ManifestError
+from collab_py.node import AnvilNode
+from collab_py.parties import fund_on_dev_node
+from conftest import World
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_manifest_round_trip(world: World, tmp_path: Path) -> None:
+    path = world.deployment.manifest.save(tmp_path / "deployments" / "local.json")
+    loaded = Manifest.load(path)
+    assert loaded == world.deployment.manifest
+    assert loaded.deployment_block <= world.w3.eth.block_number
+    assert Deployment.attach(world.w3, loaded).registry.functions.escrow().call() == loaded.escrow
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("not json", "invalid deployment manifest"),
+        ('{"chain_id": 1}', "invalid deployment manifest"),
+    ],
+)
+def test_bad_manifest_is_a_named_error(tmp_path: Path, content: str, reason: str) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(content)
+    with pytest.raises(ManifestError, match=reason):
+        Manifest.load(path)
+    with pytest.raises(ManifestError, match="no deployment manifest"):
+        Manifest.load(tmp_path / "missing.json")
+
+
+def test_bad_address_in_manifest_is_refused(world: World, tmp_path: Path) -> None:
+    data = json.loads(world.deployment.manifest.model_dump_json())
+    data["escrow"] = "0x1234"
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match="not an address"):
+        Manifest.load(path)
+
+
+def test_manifest_for_another_chain_is_refused(world: World) -> None:
+    other = world.deployment.manifest.model_copy(update={"chain_id": 5})
+    with pytest.raises(ManifestError, match="manifest is for chain 5"):
+        Deployment.attach(world.w3, other)
+
+
+def test_deploy_with_an_existing_asset_and_a_governance_multisig(world: World) -> None:
+    deployer = Account.create()
+    fund_on_dev_node(world.w3, [deployer])
+    multisig = Account.create().address
+    deployment = deploy(
+        Transactor(world.w3, deployer),
+        institution_org=900,
+        asset=world.deployment.asset.address,
+        governance=multisig,
+    )
+    registry = deployment.registry.functions
+    assert deployment.manifest.asset == world.deployment.asset.address
+    assert deployment.manifest.governance == multisig
+    assert registry.owner().call() == deployer.address
+    assert registry.pendingOwner().call() == multisig
+    assert deployment.escrow.functions.registry().call() == deployment.registry.address
+    assert deployment.escrow.functions.institutionOrg().call() == 900
+
+
+@pytest.mark.slow
+def test_collab_demo_runs_the_flow_on_its_own_anvil(tmp_path: Path) -> None:
+    manifest = tmp_path / "demo.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "collab_py.cli", "demo", "--manifest-out", str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for step in ("proposeContract", "signContract", "submitStageResult", "confirmStageResult",
+                 "approveBusinessSettlement", "issuePaymentVoucher", "requestPayment", "release"):  # fmt: skip
+        assert step in result.stdout
+    assert "1,000,000.00" in result.stdout  # Party B received the contract total
+    assert Manifest.load(manifest).chain_id == 31337
+
+
+def test_collab_demo_error_is_one_readable_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "collab_py.cli", "demo", "--rpc-url", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "error:" in result.stdout
+
+
+@pytest.mark.slow
+def test_ape_compile_and_ape_run_deploy(tmp_path: Path) -> None:
+    ape = shutil.which("ape", path=str(Path(sys.executable).parent))
+    assert ape is not None, "ape is installed with the project's [ape] extra"
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / 'node_modules' / '.bin'}:{os.environ['PATH']}",
+        "APE_DATA_FOLDER": str(tmp_path),
+    }
+    compiled = subprocess.run(
+        [ape, "compile"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env, check=False
+    )
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    deployed = subprocess.run(
+        [ape, "run", "deploy", "--network", "ethereum:local:foundry"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    manifest = Manifest.load(ROOT / "deployments" / "local.json")
+    assert manifest.chain_id == 31337
+    (ROOT / "deployments" / "local.json").unlink()
+
+
+def test_anvil_is_reachable_through_connect(node: AnvilNode) -> None:
+    assert connect(node.rpc_url).eth.chain_id == 31337

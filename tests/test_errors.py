@@ -1,0 +1,54 @@
+"""Decoding of revert data into named exceptions."""
+
+from __future__ import annotations
+
+import pytest
+from eth_abi import encode
+from eth_utils import function_signature_to_4byte_selector as selector
+
+from collab_py import errors
+from collab_py.types import Department
+
+
+def test_custom_error_becomes_its_named_exception_with_arguments() -> None:
+    account = "0x" + "ab" * 20
+    data = selector("WrongDepartment(address,uint8,uint8)") + encode(["address", "uint8", "uint8"], [account, 2, 1])
+    error = errors.default_decoder().decode(data)
+    assert isinstance(error, errors.WrongDepartment)
+    assert isinstance(error, errors.ContractError)
+    assert error.args_by_name["expected"] is Department.FINANCE
+    assert error.args_by_name["actual"] is Department.BUSINESS
+    assert str(error) == (
+        "WrongDepartment(account=0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB, expected=Department.FINANCE, "
+        "actual=Department.BUSINESS)"
+    )
+
+
+def test_openzeppelin_errors_are_known() -> None:
+    data = selector("ERC20InsufficientAllowance(address,uint256,uint256)") + encode(
+        ["address", "uint256", "uint256"], ["0x" + "01" * 20, 5, 9]
+    )
+    error = errors.default_decoder().decode(data)
+    assert isinstance(error, errors.ERC20InsufficientAllowance)
+    assert error.args_by_name["needed"] == 9
+
+
+def test_reason_strings_panics_and_unknown_data() -> None:
+    decoder = errors.default_decoder()
+    reason = decoder.decode(selector("Error(string)") + encode(["string"], ["no"]))
+    assert isinstance(reason, errors.RevertedWithReason)
+    assert str(reason) == "RevertedWithReason: no"
+    panic = decoder.decode(selector("Panic(uint256)") + encode(["uint256"], [0x11]))
+    assert isinstance(panic, errors.Panic)
+    assert panic.args_by_name == {"code": 0x11}
+    assert isinstance(decoder.decode("0xdeadbeef"), errors.UnknownRevert)
+    assert isinstance(decoder.decode(None), errors.UnknownRevert)
+
+
+def test_unknown_error_names_are_not_invented() -> None:
+    with pytest.raises(AttributeError):
+        _ = errors.WrongDepartmnet
+
+
+def test_same_name_same_class() -> None:
+    assert errors.error_class("OrgSuspended") is errors.OrgSuspended
