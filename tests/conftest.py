@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from collab_py.chain import connect
-from collab_py.flow import ContractDraft, FlowDriver, StageDraft
+from collab_py.flow import ContractDraft, FlowDriver
 from collab_py.node import AnvilNode
-from collab_py.sandbox import A_FUNDS, Sandbox, bootstrap
+from collab_py.sandbox import A_FUNDS, Sandbox, bootstrap, sample_contract
 
 __all__ = ["A_FUNDS", "World"]
 
@@ -45,12 +45,4 @@ def driver(world: World) -> FlowDriver:
 @pytest.fixture
 def draft() -> ContractDraft:
     """A three-stage e-contract document."""
-    return ContractDraft(
-        number="HT-2026-0001",
-        text="Supply agreement HT-2026-0001 between Party A Holdings and Party B Supplies ...",
-        stages=(
-            StageDraft("design documents v1", 100_000_00),
-            StageDraft("prototype delivered and tested", 250_000_00),
-            StageDraft("series delivery of 1000 units", 650_000_00),
-        ),
-    )
+    return sample_contract()

@@ -6,20 +6,25 @@ from dataclasses import replace
 
 import pytest
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
 from collab_py import eip712, errors
 from collab_py.deploy import deploy_contract
 from collab_py.flow import ContractDraft, FlowDriver, StageDraft
-from collab_py.parties import fund_on_dev_node
+from collab_py.parties import Party, fund_on_dev_node
 from collab_py.types import ContractStatus, Department, StageStatus
 from conftest import World
 from helpers import h
 
 
 def propose_call(world: World, draft: ContractDraft, **overrides: object) -> object:
-    """proposeContract for ``draft`` signed by B's BUSINESS, with any argument replaced."""
-    signer = overrides.pop("signer", world.b.account(Department.BUSINESS))
+    """proposeContract for ``draft`` signed by B's BUSINESS, with any argument replaced.
+
+    ``signer`` is the address named as signer, ``key`` the account that actually signs (default: B's BUSINESS).
+    """
+    key = overrides.pop("key", world.b.account(Department.BUSINESS))
+    signer = overrides.pop("signer", key.address)  # type: ignore[attr-defined]
     args: dict[str, object] = {
         "contract_no": draft.contract_no,
         "party_a": world.a.org_id,
@@ -36,10 +41,16 @@ def propose_call(world: World, draft: ContractDraft, **overrides: object) -> obj
         args["chain_id"], args["registry"], args["signed_no"], args["signed_org"], args["doc_hash"]
     )  # type: ignore[arg-type]
     terms = (args["contract_no"], args["party_a"], args["doc_hash"], args["asset"], args["stages"])
-    return world.deployment.registry.functions.proposeContract(
-        terms,
-        signer.address,
-        eip712.sign_typed(signer, code),  # type: ignore[attr-defined]
+    return world.deployment.registry.functions.proposeContract(terms, signer, eip712.sign_typed(key, code))  # type: ignore[arg-type]
+
+
+def sign_call(world: World, draft: ContractDraft, party: Party, signer: LocalAccount | None = None) -> object:
+    """signContract for ``draft`` with ``party``'s digital code, signed by ``signer`` (default: its BUSINESS)."""
+    signer = signer or party.account(Department.BUSINESS)
+    manifest = world.deployment.manifest
+    code = eip712.digital_code(manifest.chain_id, manifest.registry, draft.contract_no, party.org_id, draft.doc_hash)
+    return world.deployment.registry.functions.signContract(
+        draft.contract_no, draft.doc_hash, signer.address, eip712.sign_typed(signer, code)
     )
 
 
@@ -109,35 +120,18 @@ def test_signature_for_another_registry_is_refused(world: World, draft: Contract
 
 def test_signature_of_the_other_party_is_not_replayable(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
     driver.propose(world.b, world.a, draft)
-    b_business = world.b.account(Department.BUSINESS)
-    code = eip712.digital_code(
-        world.deployment.manifest.chain_id, world.deployment.registry.address, draft.contract_no, world.b.org_id,
-        draft.doc_hash,
-    )  # fmt: skip
-    call = world.deployment.registry.functions.signContract(
-        draft.contract_no, draft.doc_hash, b_business.address, eip712.sign_typed(b_business, code)
-    )
     with pytest.raises(errors.UnauthorizedSigner):
-        world.tx(world.a, Department.BUSINESS).transact(call)
+        world.tx(world.a, Department.BUSINESS).transact(sign_call(world, draft, world.b))  # type: ignore[arg-type]
 
 
 def test_forged_signature_is_refused(world: World, draft: ContractDraft) -> None:
     impostor = Account.create()
-    call = propose_call(world, draft, signer=impostor)
+    b = world.tx(world.b, Department.BUSINESS)
     with pytest.raises(errors.UnauthorizedSigner):
-        world.tx(world.b, Department.BUSINESS).transact(call)  # type: ignore[arg-type]
-    signer = world.b.account(Department.BUSINESS)
-    code = eip712.digital_code(
-        world.deployment.manifest.chain_id, world.deployment.registry.address, draft.contract_no, world.b.org_id,
-        draft.doc_hash,
-    )  # fmt: skip
-    terms = (draft.contract_no, world.a.org_id, draft.doc_hash, world.deployment.asset.address,
-             [stage.terms() for stage in draft.stages])  # fmt: skip
-    forged = world.deployment.registry.functions.proposeContract(
-        terms, signer.address, eip712.sign_typed(impostor, code)
-    )
+        b.transact(propose_call(world, draft, key=impostor))  # type: ignore[arg-type]
+    forged = propose_call(world, draft, key=impostor, signer=world.b.account(Department.BUSINESS).address)
     with pytest.raises(errors.InvalidSignature):
-        world.tx(world.b, Department.BUSINESS).transact(forged)
+        b.transact(forged)  # type: ignore[arg-type]
 
 
 def test_multisig_wallet_signs_through_erc1271(world: World, draft: ContractDraft) -> None:
@@ -146,14 +140,7 @@ def test_multisig_wallet_signs_through_erc1271(world: World, draft: ContractDraf
     world.admin.transact(
         world.deployment.registry.functions.bindAccount(wallet.address, world.b.org_id, Department.BUSINESS)
     )
-    code = eip712.digital_code(
-        world.deployment.manifest.chain_id, world.deployment.registry.address, draft.contract_no, world.b.org_id,
-        draft.doc_hash,
-    )  # fmt: skip
-    terms = (draft.contract_no, world.a.org_id, draft.doc_hash, world.deployment.asset.address,
-             [stage.terms() for stage in draft.stages])  # fmt: skip
-    call = world.deployment.registry.functions.proposeContract(terms, wallet.address, eip712.sign_typed(owner, code))
-    world.tx(world.b, Department.BUSINESS).transact(call)
+    world.tx(world.b, Department.BUSINESS).transact(propose_call(world, draft, key=owner, signer=wallet.address))  # type: ignore[arg-type]
     assert world.deployment.registry.functions.agreementOf(draft.contract_no).call()[3] == ContractStatus.PROPOSED
 
 
@@ -214,21 +201,12 @@ def test_total_overflowing_uint128_is_refused(world: World, draft: ContractDraft
 
 def test_only_party_a_business_countersigns(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
     driver.propose(world.b, world.a, draft)
-    c_business = world.c.account(Department.BUSINESS)
-    code = eip712.digital_code(
-        world.deployment.manifest.chain_id, world.deployment.registry.address, draft.contract_no, world.c.org_id,
-        draft.doc_hash,
-    )  # fmt: skip
-    call = world.deployment.registry.functions.signContract(
-        draft.contract_no, draft.doc_hash, c_business.address, eip712.sign_typed(c_business, code)
-    )
     with pytest.raises(errors.WrongParty) as refusal:
-        world.tx(world.c, Department.BUSINESS).transact(call)
+        world.tx(world.c, Department.BUSINESS).transact(sign_call(world, draft, world.c))  # type: ignore[arg-type]
     assert refusal.value.args_by_name["expectedOrgId"] == world.a.org_id
+    unknown = replace(draft, number="HT-UNKNOWN")
     with pytest.raises(errors.UnknownContract):
-        world.tx(world.a, Department.BUSINESS).transact(
-            world.deployment.registry.functions.signContract(b"\x01" * 32, draft.doc_hash, c_business.address, b"")
-        )
+        world.tx(world.a, Department.BUSINESS).transact(sign_call(world, unknown, world.a))  # type: ignore[arg-type]
 
 
 def test_contract_is_signed_once(world: World, driver: FlowDriver, draft: ContractDraft) -> None:

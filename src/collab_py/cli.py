@@ -14,9 +14,9 @@ from rich.table import Table
 
 from collab_py.chain import connect
 from collab_py.exceptions import CollabError
-from collab_py.flow import ContractDraft, FlowDriver, StageDraft, StepRecord
+from collab_py.flow import FlowDriver, StepRecord
 from collab_py.node import AnvilNode
-from collab_py.sandbox import bootstrap
+from collab_py.sandbox import bootstrap, sample_contract
 from collab_py.types import Department
 
 app = typer.Typer(help="collab: intercompany transactions on a permissioned Ethereum chain.", no_args_is_help=True)
@@ -59,15 +59,7 @@ def demo(
         table = Table(title="Flow S2–S7: contract HT-DEMO-001 (3 stages)")
         for column in ("step", "SPEC", "actor", "transaction", "gas"):
             table.add_column(column, justify="right" if column == "gas" else "left")
-        draft = ContractDraft(
-            number="HT-DEMO-001",
-            text="Supply agreement HT-DEMO-001: Party B delivers design, prototype and series to Party A.",
-            stages=(
-                StageDraft("design documents", 100_000_00),
-                StageDraft("prototype", 250_000_00),
-                StageDraft("series delivery", 650_000_00),
-            ),
-        )
+        draft = sample_contract("HT-DEMO-001")
 
         def show(record: StepRecord) -> None:
             tx = f"{record.tx_hash[:10]}…{record.tx_hash[-4:]}"

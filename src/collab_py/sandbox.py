@@ -9,6 +9,7 @@ from web3 import Web3
 
 from collab_py.chain import Transactor
 from collab_py.deploy import Deployment, deploy
+from collab_py.flow import ContractDraft, StageDraft
 from collab_py.parties import Party, fund_on_dev_node, register_party
 from collab_py.types import Department, OrgKind
 
@@ -59,3 +60,16 @@ def bootstrap(w3: Web3, *, a_funds: int = A_FUNDS) -> Sandbox:
     bank_operator.transact(deployment.asset.functions.mint(a.treasury.address, a_funds))
     Transactor(w3, a.treasury).transact(deployment.asset.functions.approve(deployment.escrow.address, 2**256 - 1))
     return Sandbox(w3=w3, deployment=deployment, admin=admin, a=a, b=b, c=c, bank=bank)
+
+
+def sample_contract(number: str = "HT-2026-0001") -> ContractDraft:
+    """A three-stage supply contract of 1,000,000.00 between Party A and Party B (demo and tests)."""
+    return ContractDraft(
+        number=number,
+        text=f"Supply agreement {number}: Party B Supplies delivers design, prototype and series to Party A Holdings.",
+        stages=(
+            StageDraft("design documents", 100_000_00),
+            StageDraft("prototype delivered and tested", 250_000_00),
+            StageDraft("series delivery of 1000 units", 650_000_00),
+        ),
+    )
