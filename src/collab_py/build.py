@@ -8,6 +8,7 @@ version has its own artifact folder (``build/contracts`` for the default, ``buil
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -100,6 +101,13 @@ def compile_project(
     """Compiles ``contracts/**/*.sol`` (or loads the cached artifacts when nothing changed)."""
     root = root or project_root()
     out = artifacts_dir(root, evm_version)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test workers and tools compile one at a time
+        return _compile_locked(root, out, evm_version, force)
+
+
+def _compile_locked(root: Path, out: Path, evm_version: str | None, force: bool) -> dict[str, Artifact]:
     sources = _sources(root)
     settings = _settings(evm_version)
     fingerprint = _fingerprint(root, sources, settings)
