@@ -67,7 +67,7 @@ def test_import_outside_the_allowed_paths_is_refused(solc: Path, tmp_path: Path)
         check=True,
     )
     messages = [error["message"] for error in json.loads(result.stdout)["errors"]]
-    assert any("outside the allowed paths" in message for message in messages)
+    assert any("File outside of allowed directories" in message for message in messages)
 
 
 def test_unknown_option_is_rejected_like_native_solc(solc: Path) -> None:
