@@ -1,16 +1,25 @@
-"""Connecting to a node and sending transactions signed locally, with refusals decoded into named exceptions."""
+"""Connecting to a node and sending transactions signed locally, with refusals decoded into named exceptions.
+
+:class:`Transactor` sends for one account. It never uses ``eth_sendTransaction``: every transaction is signed here
+with eth-account. Its nonce manager lets the account pipeline many transactions (:meth:`Transactor.send` returns at
+once, :meth:`PendingTx.wait` collects the receipt) and recovers when another process used the account ("nonce too
+low") or a node dropped a transaction from its pool (the same signed transaction, same nonce, is sent again).
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
-from eth_typing import ChecksumAddress, HexStr
+from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
-from web3 import HTTPProvider, Web3
+from web3 import HTTPProvider, LegacyWebSocketProvider, Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.types import Nonce, TxParams, TxReceipt, Wei
 
@@ -19,24 +28,52 @@ from collab_py.exceptions import CollabError
 
 #: Seconds to wait for a receipt before giving up.
 RECEIPT_TIMEOUT = 120.0
+#: Seconds without a receipt after which a transaction the node no longer knows is sent again.
+RESEND_AFTER = 5.0
+#: How long fee parameters read from the node are reused.
+FEE_TTL = 2.0
+
+Call = ContractFunction | ContractConstructor
 
 
 class TransactionFailed(CollabError):
     """A transaction was mined but reverted without revert data we could recover."""
 
 
+class TransactionTimeout(CollabError):
+    """No receipt arrived in time; the transaction may still be mined later."""
+
+
+class TransactionReplaced(CollabError):
+    """The transaction's nonce was used by another transaction of the same account (e.g. another process)."""
+
+
 class NodeUnreachable(CollabError):
     """No Ethereum node answers at the given URL."""
 
 
-def connect(rpc_url: str, *, poa: bool = False, timeout: float = 30.0) -> Web3:
-    """Returns a Web3 client for ``rpc_url`` once the node answers; ``poa`` adds the extra-data middleware that
-    geth Clique and Besu networks need."""
-    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+def connect(rpc_url: str, *, poa: bool | None = None, timeout: float = 30.0) -> Web3:
+    """A Web3 client for ``rpc_url`` (``http(s)://`` or ``ws(s)://``) once the node answers.
+
+    ``poa`` adds the extra-data middleware that geth Clique and Besu networks need; ``None`` detects it from the
+    genesis block (extra data longer than 32 bytes).
+    """
+    if rpc_url.startswith(("ws://", "wss://")):
+        w3 = Web3(LegacyWebSocketProvider(rpc_url, websocket_timeout=int(timeout)))
+    elif rpc_url.startswith(("http://", "https://")):
+        w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    else:
+        raise NodeUnreachable(f"unsupported RPC URL {rpc_url!r}: use http(s):// or ws(s)://")
+    try:
+        connected = w3.is_connected()
+    except Exception:  # the WebSocket provider raises on refused connections
+        connected = False
+    if not connected:
+        raise NodeUnreachable(f"no Ethereum node answers at {rpc_url}")
+    if poa is None:
+        poa = len(w3.eth.get_block(0)["extraData"]) > 32
     if poa:
         w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
-    if not w3.is_connected():
-        raise NodeUnreachable(f"no Ethereum node answers at {rpc_url}")
     return w3
 
 
@@ -53,54 +90,206 @@ def decode_revert(error: ContractLogicError, decoder: ErrorDecoder | None = None
     return (decoder or default_decoder()).decode(revert_data(error))
 
 
+class NonceManager:
+    """Hands out consecutive nonces for one account, thread-safe; reads the node's count again on :meth:`resync`."""
+
+    def __init__(self, w3: Web3, address: ChecksumAddress) -> None:
+        self._w3 = w3
+        self._address = address
+        self._next: int | None = None
+        self._lock = threading.Lock()
+
+    def reserve(self) -> int:
+        """The next nonce to use."""
+        with self._lock:
+            if self._next is None:
+                self._next = self._w3.eth.get_transaction_count(self._address, "pending")
+            nonce = self._next
+            self._next += 1
+            return nonce
+
+    def release(self, nonce: int) -> None:
+        """Gives back ``nonce`` when nothing was sent with it and it is the last one handed out."""
+        with self._lock:
+            if self._next == nonce + 1:
+                self._next = nonce
+
+    def resync(self) -> None:
+        """Forgets the local count; the next :meth:`reserve` asks the node (pending transactions included)."""
+        with self._lock:
+            self._next = None
+
+
+class FeeOracle:
+    """EIP-1559 fees when the chain has a base fee, a legacy gas price otherwise (many PoA networks).
+
+    Reads the node at most every :data:`FEE_TTL` seconds; the max fee allows the base fee to double meanwhile.
+    """
+
+    def __init__(self, w3: Web3, ttl: float = FEE_TTL) -> None:
+        self._w3 = w3
+        self._ttl = ttl
+        self._cached: tuple[float, TxParams] | None = None
+        self._lock = threading.Lock()
+
+    def params(self) -> TxParams:
+        """Fee fields for a new transaction."""
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now - self._cached[0] > self._ttl:
+                self._cached = (now, self._read())
+            return dict(self._cached[1])  # type: ignore[return-value]
+
+    def _read(self) -> TxParams:
+        base_fee = self._w3.eth.get_block("latest").get("baseFeePerGas")
+        if base_fee is None:
+            return {"gasPrice": self._w3.eth.gas_price}
+        priority = self._w3.eth.max_priority_fee
+        return {"maxFeePerGas": Wei(2 * base_fee + priority), "maxPriorityFeePerGas": priority}
+
+
+@dataclass
+class PendingTx:
+    """A transaction sent and not yet known to be mined."""
+
+    transactor: Transactor
+    signed: SignedTransaction
+    params: TxParams
+
+    @property
+    def tx_hash(self) -> HexBytes:
+        """The transaction hash."""
+        return HexBytes(self.signed.hash)
+
+    @property
+    def nonce(self) -> int:
+        """The nonce the transaction uses."""
+        return int(self.params["nonce"])
+
+    def wait(self, timeout: float | None = None) -> TxReceipt:
+        """The receipt once mined; raises the decoded refusal if the transaction reverted."""
+        return self.transactor.wait(self, timeout)
+
+
 @dataclass
 class Transactor:
     """Sends transactions for one account, signing them locally (never ``eth_sendTransaction``).
 
     Every refusal surfaces as the named :class:`~collab_py.errors.ContractError` subclass of the contract's custom
-    error, raised before anything is sent (gas estimation replays the call) or, for a transaction that reverts once
-    mined, recovered by replaying it at its block.
+    error: raised before anything is sent when the gas is estimated (estimation replays the call), or recovered by
+    replaying a mined, reverted transaction at its block. Give ``gas`` to send without estimating, e.g. to pipeline
+    transactions that depend on earlier ones still pending.
     """
 
     w3: Web3
-    account: LocalAccount
-    decoder: ErrorDecoder = field(default_factory=default_decoder)
-    _nonce: int | None = field(default=None, init=False, repr=False)
+    account: LocalAccount = field(repr=False)
+    decoder: ErrorDecoder = field(default_factory=default_decoder, repr=False)
+    receipt_timeout: float = RECEIPT_TIMEOUT
+    fees: FeeOracle | None = field(default=None, repr=False)
+    _nonces: NonceManager = field(init=False, repr=False)
     _chain_id: int | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._nonces = NonceManager(self.w3, self.account.address)
+        if self.fees is None:
+            self.fees = FeeOracle(self.w3)
 
     @property
     def address(self) -> ChecksumAddress:
         """The account's address."""
         return self.account.address
 
-    def transact(self, call: ContractFunction | ContractConstructor, *, gas: int | None = None) -> TxReceipt:
+    def transact(self, call: Call, *, gas: int | None = None) -> TxReceipt:
         """Signs, sends and waits for ``call``; returns the receipt or raises the decoded refusal."""
-        try:
-            tx_hash, tx = self._send(call, gas)
-        except Web3RPCError as error:
-            if "nonce too low" not in str(error):
-                raise
-            self.resync()  # another sender used this account: read the nonce again and retry once
-            tx_hash, tx = self._send(call, gas)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT, poll_latency=0.05)
-        if receipt["status"] != 1:
-            raise self._mined_revert(tx, receipt)
-        return receipt
+        return self.send(call, gas=gas).wait()
 
-    def _send(self, call: ContractFunction | ContractConstructor, gas: int | None) -> tuple[HexBytes, TxParams]:
-        params = self._params(gas)
+    def send(self, call: Call, *, gas: int | None = None) -> PendingTx:
+        """Signs and sends ``call`` without waiting for it to be mined."""
+        pending = self.sign(call, gas=gas)
+        self._broadcast(pending)
+        return pending
+
+    def sign(self, call: Call, *, gas: int | None = None) -> PendingTx:
+        """Builds and signs ``call`` with the next nonce, without sending it (see :meth:`send_signed`)."""
+        nonce = self._nonces.reserve()
+        params = self._params(nonce, gas)
         try:
             tx = call.build_transaction(params)
         except ContractLogicError as error:
+            self._nonces.release(nonce)
             raise decode_revert(error, self.decoder) from None
-        signed = self.account.sign_transaction(cast(dict[str, Any], tx))
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        self._nonce = int(tx["nonce"]) + 1
-        return tx_hash, tx
+        except BaseException:
+            self._nonces.release(nonce)
+            raise
+        return PendingTx(self, self.account.sign_transaction(cast(dict[str, Any], tx)), tx)
+
+    def _broadcast(self, pending: PendingTx) -> None:
+        try:
+            self.w3.eth.send_raw_transaction(pending.signed.raw_transaction)
+        except Web3RPCError as error:
+            message = str(error).lower()
+            if "already known" in message:
+                return
+            self._nonces.resync()
+            if "nonce too low" not in message:
+                raise
+            # another sender used this account: sign again with the node's nonce, once
+            fresh = self.sign_again(pending)
+            self.w3.eth.send_raw_transaction(fresh.signed.raw_transaction)
+            pending.signed, pending.params = fresh.signed, fresh.params
+
+    def sign_again(self, pending: PendingTx) -> PendingTx:
+        """The same transaction signed with a fresh nonce."""
+        params = cast(TxParams, {**pending.params, "nonce": Nonce(self._nonces.reserve())})
+        return PendingTx(self, self.account.sign_transaction(cast(dict[str, Any], params)), params)
+
+    def wait(self, pending: PendingTx, timeout: float | None = None) -> TxReceipt:
+        """Waits for ``pending``'s receipt; sends it again if the node dropped it from its pool."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.receipt_timeout)
+        resend_at = time.monotonic() + RESEND_AFTER
+        delay = 0.005
+        while True:
+            try:
+                receipt = self.w3.eth.get_transaction_receipt(pending.tx_hash)
+            except TransactionNotFound:
+                receipt = None
+            if receipt is not None:
+                if receipt["status"] != 1:
+                    raise self._mined_revert(pending.params, receipt)
+                return receipt
+            now = time.monotonic()
+            if now >= deadline:
+                raise TransactionTimeout(f"no receipt for {pending.tx_hash.to_0x_hex()} yet; it may still be mined")
+            if now >= resend_at:
+                self._resend_if_dropped(pending)
+                resend_at = now + RESEND_AFTER
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def _resend_if_dropped(self, pending: PendingTx) -> None:
+        try:
+            self.w3.eth.get_transaction(pending.tx_hash)
+            return  # still in the pool
+        except TransactionNotFound:
+            pass
+        mined = self.w3.eth.get_transaction_count(self.address, "latest")
+        if mined > pending.nonce:  # the nonce was used, but not by our transaction
+            try:
+                self.w3.eth.get_transaction_receipt(pending.tx_hash)
+            except TransactionNotFound:
+                raise TransactionReplaced(
+                    f"nonce {pending.nonce} of {self.address} was used by another transaction"
+                ) from None
+            return
+        try:
+            self.w3.eth.send_raw_transaction(pending.signed.raw_transaction)
+        except Web3RPCError as error:
+            if "already known" not in str(error).lower():
+                raise
 
     def resync(self) -> None:
         """Forgets the cached nonce and reads it from the node again (after a chain revert, say)."""
-        self._nonce = None
+        self._nonces.resync()
 
     def call(self, call: ContractFunction) -> Any:
         """Runs a read-only call as this account, raising the decoded refusal if it reverts."""
@@ -109,30 +298,20 @@ class Transactor:
         except ContractLogicError as error:
             raise decode_revert(error, self.decoder) from None
 
-    def _params(self, gas: int | None) -> TxParams:
+    def _params(self, nonce: int, gas: int | None) -> TxParams:
         if self._chain_id is None:
             self._chain_id = self.w3.eth.chain_id
-        if self._nonce is None:
-            self._nonce = self.w3.eth.get_transaction_count(self.address, "pending")
-        params: TxParams = {"from": self.address, "nonce": Nonce(self._nonce), "chainId": self._chain_id}
+        assert self.fees is not None
+        params: TxParams = {"from": self.address, "nonce": Nonce(nonce), "chainId": self._chain_id}
         if gas is not None:
             params["gas"] = gas
-        params.update(_fee_params(self.w3))
+        params.update(self.fees.params())
         return params
 
     def _mined_revert(self, tx: TxParams, receipt: TxReceipt) -> CollabError:
-        replay = cast(TxParams, {key: tx[key] for key in ("from", "to", "data", "value") if key in tx})
+        replay = cast(TxParams, {key: tx[key] for key in ("from", "to", "data", "value", "gas") if key in tx})
         try:
             self.w3.eth.call(replay, receipt["blockNumber"] - 1)
         except ContractLogicError as error:
             return decode_revert(error, self.decoder)
-        return TransactionFailed(f"transaction {HexStr(receipt['transactionHash'].hex())} reverted")
-
-
-def _fee_params(w3: Web3) -> TxParams:
-    """EIP-1559 fees when the chain has a base fee, a legacy gas price otherwise (many PoA networks)."""
-    base_fee = w3.eth.get_block("latest").get("baseFeePerGas")
-    if base_fee is None:
-        return {"gasPrice": w3.eth.gas_price}
-    priority = w3.eth.max_priority_fee
-    return {"maxFeePerGas": Wei(2 * base_fee + priority), "maxPriorityFeePerGas": priority}
+        return TransactionFailed(f"transaction {receipt['transactionHash'].to_0x_hex()} reverted")
