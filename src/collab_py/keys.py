@@ -1,0 +1,284 @@
+"""Encrypted keys for bots: eth-account v3 JSON keystores (the format Ape uses for ~/.ape/accounts/<alias>.json),
+passphrase sources, and an org's keyring of named signing and encryption keys.
+
+Passphrases and key bytes never appear in reprs or error messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import coincurve
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from collab_py.crypto import EncryptionKey
+from collab_py.exceptions import CollabError
+
+Kdf = Literal["scrypt", "pbkdf2"]
+
+#: Marker written into encryption-key keystores, so that an encryption key is never loaded as a signer.
+PURPOSE_FIELD = "x-collab-purpose"
+ENCRYPTION_PURPOSE = "encryption"
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+class KeystoreError(CollabError):
+    """A keystore is missing, malformed, or cannot be written."""
+
+
+class WrongPassphrase(KeystoreError):
+    """The passphrase does not open the keystore."""
+
+
+class KeystoreExists(KeystoreError):
+    """Refused to overwrite an existing keystore."""
+
+
+class InvalidKeyName(KeystoreError):
+    """A key name outside ``[a-z0-9][a-z0-9_-]{0,63}``."""
+
+
+class WrongKeyPurpose(KeystoreError):
+    """An encryption key used as a signer, or a signing key used as an encryption key."""
+
+
+class PassphraseUnavailable(KeystoreError):
+    """No passphrase source is configured or usable."""
+
+
+class EmptyPassphrase(PassphraseUnavailable):
+    """A passphrase source gave an empty passphrase."""
+
+
+def encrypt_keystore(
+    private_key: bytes, passphrase: str, *, kdf: Kdf = "scrypt", iterations: int | None = None
+) -> dict[str, Any]:
+    """The v3 keystore of a 32-byte secp256k1 secret (``iterations``: pbkdf2 rounds or scrypt's n)."""
+    if not isinstance(private_key, bytes) or len(private_key) != 32:
+        raise KeystoreError("a private key must be 32 bytes")
+    if not passphrase:
+        raise EmptyPassphrase("refusing to encrypt a keystore with an empty passphrase")
+    try:
+        return dict(Account.encrypt(private_key, passphrase, kdf=kdf, iterations=iterations))
+    except Exception as error:  # eth-utils' ValidationError quotes the key: never chain or repeat it
+        raise KeystoreError(f"cannot encrypt keystore: {type(error).__name__}") from None
+
+
+def write_keystore(keystore: dict[str, Any], path: Path, *, overwrite: bool = False) -> Path:
+    """Writes a keystore as JSON with mode 0o600 (parents created), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not overwrite:
+        raise KeystoreExists(f"keystore {path} already exists")
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as file:
+            os.fchmod(file.fileno(), 0o600)
+            json.dump(keystore, file)
+            file.flush()
+            os.fsync(file.fileno())
+        if overwrite:
+            os.replace(temp, path)
+        else:
+            _publish_exclusively(temp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+    return path
+
+
+def _publish_exclusively(temp: str, path: Path) -> None:
+    """Moves ``temp`` to ``path`` unless ``path`` exists, even if it appeared since the first check."""
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise KeystoreExists(f"keystore {path} already exists") from None
+    except OSError:  # no hard links on this filesystem: reserve the name, then replace the reservation
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            raise KeystoreExists(f"keystore {path} already exists") from None
+        os.replace(temp, path)
+
+
+def save_keystore(
+    private_key: bytes,
+    path: Path,
+    passphrase: str,
+    *,
+    kdf: Kdf = "scrypt",
+    iterations: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Encrypts a 32-byte private key into a v3 keystore at ``path`` (mode 0o600), refusing to overwrite by default."""
+    if path.exists() and not overwrite:  # before the slow key derivation
+        raise KeystoreExists(f"keystore {path} already exists")
+    return write_keystore(
+        encrypt_keystore(private_key, passphrase, kdf=kdf, iterations=iterations), path, overwrite=overwrite
+    )
+
+
+def read_keystore(path: Path) -> dict[str, Any]:
+    """The JSON of a keystore file, raising :class:`KeystoreError` with the path when it cannot."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise KeystoreError(f"no keystore at {path}") from None
+    except OSError as error:
+        raise KeystoreError(f"cannot read keystore {path}: {error.strerror}") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        raise KeystoreError(f"malformed keystore {path}: not JSON") from None
+    if not isinstance(data, dict) or ("crypto" not in data and "Crypto" not in data):
+        raise KeystoreError(f"malformed keystore {path}: not a v3 keystore")
+    return data
+
+
+def decrypt_keystore(keystore: dict[str, Any], passphrase: str, path: Path) -> bytes:
+    """The 32-byte secret of a keystore read from ``path`` (named in errors)."""
+    try:
+        key = bytes(Account.decrypt(keystore, passphrase))
+    except ValueError as error:
+        if str(error) == "MAC mismatch":
+            raise WrongPassphrase(f"wrong passphrase for keystore {path}") from None
+        raise KeystoreError(f"malformed keystore {path}: {type(error).__name__}") from None
+    except Exception as error:  # KeyError, TypeError, NotImplementedError on odd keystores
+        raise KeystoreError(f"malformed keystore {path}: {type(error).__name__}") from None
+    if len(key) != 32:
+        raise KeystoreError(f"malformed keystore {path}: the key is not 32 bytes")
+    return key
+
+
+def load_keystore(path: Path, passphrase: str) -> bytes:
+    """Decrypts the v3 keystore at ``path`` (one of ours or Ape's) to its 32-byte private key."""
+    return decrypt_keystore(read_keystore(path), passphrase, path)
+
+
+def _account(key: bytes, path: Path) -> LocalAccount:
+    try:
+        account: LocalAccount = Account.from_key(key)
+    except Exception as error:  # an invalid key's error message quotes it
+        raise KeystoreError(f"keystore {path} holds no valid secp256k1 key: {type(error).__name__}") from None
+    return account
+
+
+def load_account(path: Path, passphrase: str) -> LocalAccount:
+    """The eth-account signer of the v3 keystore at ``path``."""
+    return _account(load_keystore(path, passphrase), path)
+
+
+def _strip_newline(text: str) -> str:
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text.removesuffix("\n")
+
+
+def resolve_passphrase(*, file: Path | None, env: str | None, prompt: bool) -> str:
+    """A keystore passphrase from ``file`` (trailing newline stripped), else the environment variable ``env``,
+    else an interactive prompt (only when ``prompt`` and stdin is a terminal)."""
+    if file is not None:
+        try:
+            passphrase = _strip_newline(file.read_text())
+        except OSError as error:
+            raise PassphraseUnavailable(f"cannot read passphrase file {file}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise PassphraseUnavailable(f"passphrase file {file} is not UTF-8 text") from None
+        if not passphrase:
+            raise EmptyPassphrase(f"passphrase file {file} is empty")
+        return passphrase
+    if env:
+        value = os.environ.get(env)
+        if value is not None:
+            if not value:
+                raise EmptyPassphrase(f"environment variable {env} is empty")
+            return value
+    if prompt and sys.stdin is not None and sys.stdin.isatty():
+        passphrase = getpass.getpass("Keystore passphrase: ")
+        if not passphrase:
+            raise EmptyPassphrase("empty passphrase entered")
+        return passphrase
+    variable = f"the environment variable {env}" if env else "a passphrase environment variable"
+    raise PassphraseUnavailable(
+        f"no keystore passphrase: give a passphrase file, set {variable}, or run in a terminal to be prompted"
+    )
+
+
+def check_name(name: str) -> str:
+    """Returns ``name`` if it is a valid key name, else raises :class:`InvalidKeyName` (no path traversal)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        # the name is not quoted: a passphrase passed in its place must not end up in a log
+        raise InvalidKeyName("invalid key name: use 1-64 of a-z, 0-9, '_' and '-', starting with a-z or 0-9")
+    return name
+
+
+class Keyring:
+    """An org's keys in one folder, one ``<name>.json`` v3 keystore each: signing accounts and encryption keys."""
+
+    def __init__(self, folder: Path, *, kdf: Kdf = "scrypt", iterations: int | None = None) -> None:
+        self.folder = folder
+        self._kdf: Kdf = kdf
+        self._iterations = iterations
+
+    def path(self, name: str) -> Path:
+        """Where the key ``name`` is stored."""
+        return self.folder / f"{check_name(name)}.json"
+
+    def names(self) -> list[str]:
+        """The names of the keys in the folder, sorted."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.glob("*.json") if p.is_file() and _NAME.fullmatch(p.stem))
+
+    def _save(self, name: str, secret: bytes, passphrase: str, purpose: str | None) -> None:
+        path = self.path(name)
+        if path.exists():  # before the slow key derivation
+            raise KeystoreExists(f"keystore {path} already exists")
+        keystore = encrypt_keystore(secret, passphrase, kdf=self._kdf, iterations=self._iterations)
+        if purpose is not None:
+            keystore[PURPOSE_FIELD] = purpose
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_keystore(keystore, path)
+
+    def _load(self, name: str, passphrase: str, purpose: str | None) -> tuple[bytes, Path]:
+        path = self.path(name)
+        keystore = read_keystore(path)
+        if keystore.get(PURPOSE_FIELD) != purpose:
+            wanted = "an encryption key" if purpose == ENCRYPTION_PURPOSE else "a signing account"
+            raise WrongKeyPurpose(f"keystore {path} is not {wanted}")
+        return decrypt_keystore(keystore, passphrase, path), path
+
+    def create_account(self, name: str, passphrase: str) -> LocalAccount:
+        """Generates a signing account and stores it as ``name``, refusing to overwrite."""
+        secret = coincurve.PrivateKey().secret
+        self._save(name, secret, passphrase, None)
+        return _account(secret, self.path(name))
+
+    def account(self, name: str, passphrase: str) -> LocalAccount:
+        """The signing account stored as ``name``."""
+        key, path = self._load(name, passphrase, None)
+        return _account(key, path)
+
+    def create_encryption_key(self, name: str, passphrase: str) -> EncryptionKey:
+        """Generates an encryption key and stores it as ``name``, refusing to overwrite."""
+        secret = coincurve.PrivateKey().secret
+        self._save(name, secret, passphrase, ENCRYPTION_PURPOSE)
+        return EncryptionKey(secret)
+
+    def encryption_key(self, name: str, passphrase: str) -> EncryptionKey:
+        """The encryption key stored as ``name``."""
+        secret, path = self._load(name, passphrase, ENCRYPTION_PURPOSE)
+        try:
+            return EncryptionKey(secret)
+        except Exception as error:
+            raise KeystoreError(f"keystore {path} holds no valid secp256k1 key: {type(error).__name__}") from None
+
+    def __repr__(self) -> str:
+        return f"Keyring({str(self.folder)!r})"
