@@ -1,80 +1,28 @@
-"""Driving the on-chain flow S2–S7 step by step, with each transaction's gas recorded.
+"""Driving the whole flow S2–S7 for a set of parties, each step sent by the service of the department that owns it.
 
-:class:`FlowDriver` is the thin Python layer over the contracts used by the demo, the gas benchmark and the tests.
-Each method is one step of the SPEC, sent by the department that owns it.
+:class:`FlowDriver` is used by the demo, the gas benchmark and the tests: it takes :class:`~collab_py.parties.Party`
+objects (keys in memory) and returns each step's receipt, where the role services return records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
-from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from collab_py import crypto, eip712
+from collab_py import crypto
 from collab_py.chain import Transactor
 from collab_py.deploy import Deployment
+from collab_py.drafts import ContractDraft, StageDraft
 from collab_py.parties import Party
-from collab_py.types import Department, contract_number, payment_voucher_id
+from collab_py.services import BusinessService, FinanceService, InstitutionService, StepObserver, StepRecord
+from collab_py.services.base import ServiceOptions
+from collab_py.services.finance import KEY_LIFETIME_SECONDS
+from collab_py.types import Department
 
-#: Default lifetime of a payment key.
-KEY_LIFETIME_SECONDS = 7 * 24 * 3600
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    """One transaction of the flow: what it did, who sent it, and what it cost."""
-
-    step: str
-    requirement: str
-    actor: str
-    tx_hash: str
-    gas_used: int
-    block: int
-
-
-@dataclass(frozen=True)
-class StageDraft:
-    """One stage of an e-contract document: its deliverable specification and amount (in token units)."""
-
-    specification: str
-    amount: int
-
-    @property
-    def spec_hash(self) -> bytes:
-        """Hash of the deliverable specification, as registered on chain."""
-        return keccak(text=self.specification)
-
-    def terms(self) -> tuple[bytes, int]:
-        """The ``StageTerms`` tuple the contracts take."""
-        return (self.spec_hash, self.amount)
-
-
-@dataclass(frozen=True)
-class ContractDraft:
-    """Party B's e-contract document (off chain) with its number and stages."""
-
-    number: str
-    text: str
-    stages: tuple[StageDraft, ...]
-
-    @property
-    def contract_no(self) -> bytes:
-        """The contract number as ``bytes32``."""
-        return contract_number(self.number)
-
-    @property
-    def doc_hash(self) -> bytes:
-        """Hash of the document: what both parties sign."""
-        return keccak(text=self.text)
-
-    @property
-    def total(self) -> int:
-        """Sum of the stage amounts."""
-        return sum(stage.amount for stage in self.stages)
+__all__ = ["KEY_LIFETIME_SECONDS", "ContractDraft", "FlowDriver", "StageDraft", "StepRecord"]
 
 
 @dataclass
@@ -82,9 +30,11 @@ class FlowDriver:
     """Sends each step of S2–S7 as the department that owns it; ``on_step`` sees every transaction."""
 
     deployment: Deployment
-    on_step: Callable[[StepRecord], None] | None = None
+    on_step: StepObserver | None = None
     records: list[StepRecord] = field(default_factory=list)
-    _transactors: dict[str, Transactor] = field(default_factory=dict)
+    _services: dict[tuple[int, Department], BusinessService | FinanceService | InstitutionService] = field(
+        default_factory=dict
+    )
 
     @property
     def chain_id(self) -> int:
@@ -92,87 +42,69 @@ class FlowDriver:
         return self.deployment.manifest.chain_id
 
     def transactor(self, account: LocalAccount) -> Transactor:
-        """The (cached) transactor of ``account``."""
-        if account.address not in self._transactors:
-            self._transactors[account.address] = Transactor(self.deployment.w3, account)
-        return self._transactors[account.address]
+        """The transactor of ``account`` if one of the parties' services uses it, else a new one."""
+        for service in self._services.values():
+            if service.address == account.address:
+                return service.tx
+        return Transactor(self.deployment.w3, account)
+
+    def business(self, party: Party) -> BusinessService:
+        """``party``'s business department."""
+        service = self._service(party, Department.BUSINESS)
+        assert isinstance(service, BusinessService)
+        return service
+
+    def finance(self, party: Party) -> FinanceService:
+        """``party``'s finance department."""
+        service = self._service(party, Department.FINANCE)
+        assert isinstance(service, FinanceService)
+        return service
+
+    def institution(self, party: Party) -> InstitutionService:
+        """The payment institution's operator."""
+        service = self._service(party, Department.OPERATOR)
+        assert isinstance(service, InstitutionService)
+        return service
 
     def propose(self, b: Party, a: Party, draft: ContractDraft) -> TxReceipt:
         """S2.1–S2.2: Party B registers the contract with its signed digital code."""
-        signer = b.account(Department.BUSINESS)
-        code = eip712.digital_code(
-            self.chain_id, self.deployment.registry.address, draft.contract_no, b.org_id, draft.doc_hash
-        )
-        terms = (
-            draft.contract_no,
-            a.org_id,
-            draft.doc_hash,
-            self.deployment.asset.address,
-            [stage.terms() for stage in draft.stages],
-        )
-        call = self.deployment.registry.functions.proposeContract(
-            terms, signer.address, eip712.sign_typed(signer, code)
-        )
-        return self._send("proposeContract", "S2.1", b, Department.BUSINESS, call)
+        business = self.business(b)
+        return business.execute(business.prepare_propose(draft, a.org_id))
 
     def sign(self, a: Party, draft: ContractDraft, document: str | None = None) -> TxReceipt:
         """S2.3–S2.4: Party A recomputes the document hash from what it received and countersigns."""
-        doc_hash = keccak(text=draft.text if document is None else document)
-        signer = a.account(Department.BUSINESS)
-        code = eip712.digital_code(
-            self.chain_id, self.deployment.registry.address, draft.contract_no, a.org_id, doc_hash
-        )
-        call = self.deployment.registry.functions.signContract(
-            draft.contract_no, doc_hash, signer.address, eip712.sign_typed(signer, code)
-        )
-        return self._send("signContract", "S2.3", a, Department.BUSINESS, call)
+        business = self.business(a)
+        text = draft.text if document is None else document
+        return business.execute(business.prepare_countersign(draft.contract_no, text.encode()))
 
     def submit_stage(self, b: Party, draft: ContractDraft, index: int, result: str) -> bytes:
         """S3.1–S3.2: Party B submits a stage result with its signed feedback; returns the result hash."""
-        stage = draft.stages[index]
+        business = self.business(b)
         result_hash = keccak(text=result)
-        signer = b.account(Department.BUSINESS)
-        feedback = eip712.stage_feedback(
-            self.chain_id,
-            self.deployment.registry.address,
-            contract_no=draft.contract_no,
-            org_id=b.org_id,
-            doc_hash=draft.doc_hash,
-            stage_index=index,
-            spec_hash=stage.spec_hash,
-            result_hash=result_hash,
-        )
-        call = self.deployment.registry.functions.submitStageResult(
-            draft.contract_no, index, stage.terms(), result_hash, signer.address, eip712.sign_typed(signer, feedback)
-        )
-        self._send("submitStageResult", "S3.1", b, Department.BUSINESS, call)
+        business.execute(business.prepare_submit_stage(draft, index, result_hash))
         return result_hash
 
     def confirm_stage(self, a: Party, draft: ContractDraft, index: int, result_hash: bytes) -> TxReceipt:
         """S3.3: Party A confirms a stage result; its first voucher is issued."""
-        call = self.deployment.registry.functions.confirmStageResult(
-            draft.contract_no, index, draft.stages[index].terms(), result_hash
-        )
-        return self._send("confirmStageResult", "S3.3", a, Department.BUSINESS, call)
+        business = self.business(a)
+        return business.execute(business.prepare_confirm_stage(draft, index, result_hash))
 
     def apply_settlement(self, b: Party, draft: ContractDraft) -> TxReceipt:
         """S4.1: Party B applies for business settlement."""
-        call = self.deployment.registry.functions.applyBusinessSettlement(draft.contract_no)
-        return self._send("applyBusinessSettlement", "S4.1", b, Department.BUSINESS, call)
+        business = self.business(b)
+        return business.execute(business.prepare_apply_settlement(draft.contract_no))
 
     def approve_settlement(self, a: Party, draft: ContractDraft) -> TxReceipt:
         """S4.2: Party A approves; the business settlement voucher is issued."""
-        call = self.deployment.registry.functions.approveBusinessSettlement(draft.contract_no)
-        return self._send("approveBusinessSettlement", "S4.2", a, Department.BUSINESS, call)
+        business = self.business(a)
+        return business.execute(business.prepare_approve_settlement(draft.contract_no))
 
     def apply_payment(self, b: Party, a: Party, draft: ContractDraft, amount: int, bank_account: str) -> int:
         """S5.1: Party B's finance applies for payment, its bank account encrypted to Party A; returns the seq."""
+        finance = self.finance(b)
         seq = int(self.deployment.registry.functions.agreementOf(draft.contract_no).call()[6]) + 1
-        account = crypto.BankAccount(binding=self._binding(draft, seq), salt=crypto.new_salt(), account=bank_account)
-        call = self.deployment.registry.functions.applyForPayment(
-            draft.contract_no, amount, crypto.seal(a.encryption_key.public_key, account)
-        )
-        self._send("applyForPayment", "S5.1", b, Department.FINANCE, call)
+        payer_key = a.encryption_key.public_key
+        finance.execute(finance.prepare_apply_payment(draft.contract_no, seq, amount, bank_account, payer_key))
         return seq
 
     def issue_voucher(
@@ -188,43 +120,31 @@ class FlowDriver:
         lifetime: int = KEY_LIFETIME_SECONDS,
     ) -> bytes:
         """S5.2–S5.4: Party A's finance issues the payment voucher and freezes the funds; returns the sealed key."""
-        bind = self._binding(draft, seq)
-        salt = crypto.new_salt()
-        secret = crypto.new_secret()
-        expiry = int(self.deployment.w3.eth.get_block("latest")["timestamp"]) + lifetime
-        account = crypto.BankAccount(binding=bind, salt=salt, account=bank_account)
-        key = crypto.PaymentKey(
-            binding=bind,
-            contract_no=draft.contract_no,
+        finance = self.finance(a)
+        prepared, sealed_key = finance.prepare_issue_voucher(
+            draft.contract_no,
+            seq,
             amount=amount,
-            payer_org=a.org_id,
-            expiry=expiry,
-            secret=secret,
             bank_account=bank_account,
+            expiry=int(self.deployment.w3.eth.get_block("latest")["timestamp"]) + lifetime,
+            payee_key=b.encryption_key.public_key,
+            institution_key=institution.encryption_key.public_key,
         )
-        sealed_key = crypto.seal(b.encryption_key.public_key, key)
-        terms = (
-            amount,
-            crypto.bank_account_hash(bank_account, salt),
-            crypto.seal(institution.encryption_key.public_key, account),
-            crypto.key_commitment(self.chain_id, self.deployment.escrow.address, self._voucher_id(draft, seq), secret),
-            expiry,
-            sealed_key,
-        )
-        call = self.deployment.registry.functions.issuePaymentVoucher(draft.contract_no, seq, terms)
-        self._send("issuePaymentVoucher", "S5.2", a, Department.FINANCE, call)
+        finance.execute(prepared)
         return sealed_key
 
     def request_payment(self, b: Party, draft: ContractDraft, seq: int, sealed_key: bytes) -> TxReceipt:
         """S6.1: Party B's finance opens the payment key and redeems it before expiry."""
-        key = crypto.open_sealed(b.encryption_key, sealed_key, crypto.PaymentKey, self._binding(draft, seq))
-        call = self.deployment.escrow.functions.requestPayment(draft.contract_no, seq, key.secret)
-        return self._send("requestPayment", "S6.1", b, Department.FINANCE, call)
+        finance = self.finance(b)
+        key = crypto.open_sealed(
+            b.encryption_key, sealed_key, crypto.PaymentKey, finance.binding(draft.contract_no, seq)
+        )
+        return finance.execute(finance.prepare_redeem(draft.contract_no, seq, key.secret))
 
     def release(self, institution: Party, draft: ContractDraft, seq: int) -> TxReceipt:
         """S6.2, S7.1: the institution's operator pays the beneficiary; the second voucher is emitted."""
-        call = self.deployment.escrow.functions.release(draft.contract_no, seq)
-        return self._send("release", "S6.2", institution, Department.OPERATOR, call)
+        operator = self.institution(institution)
+        return operator.execute(operator.prepare_release(draft.contract_no, seq))
 
     def run(self, a: Party, b: Party, institution: Party, draft: ContractDraft, bank_account: str) -> int:
         """Runs S2–S7 for ``draft`` in full, paying the total in one payment; returns the payment's seq."""
@@ -241,26 +161,28 @@ class FlowDriver:
         self.release(institution, draft, seq)
         return seq
 
-    def _binding(self, draft: ContractDraft, seq: int) -> crypto.VoucherBinding:
-        return crypto.binding(self.chain_id, self.deployment.escrow.address, self._voucher_id(draft, seq))
+    def _service(self, party: Party, department: Department) -> BusinessService | FinanceService | InstitutionService:
+        key = (party.org_id, department)
+        if key not in self._services:
+            options: ServiceOptions = {
+                "org_id": party.org_id,
+                "label": f"{party.name}/{department.name}",
+                "observer": self._record,
+            }
+            account = party.account(department)
+            if department is Department.BUSINESS:
+                self._services[key] = BusinessService(self.deployment, account, **options)
+            elif department is Department.FINANCE:
+                self._services[key] = FinanceService(
+                    self.deployment, account, encryption_key=party.encryption_key, **options
+                )
+            else:
+                self._services[key] = InstitutionService(
+                    self.deployment, account, encryption_key=party.encryption_key, **options
+                )
+        return self._services[key]
 
-    @staticmethod
-    def _voucher_id(draft: ContractDraft, seq: int) -> bytes:
-        return payment_voucher_id(draft.contract_no, seq)
-
-    def _send(
-        self, step: str, requirement: str, party: Party, department: Department, call: ContractFunction
-    ) -> TxReceipt:
-        receipt = self.transactor(party.account(department)).transact(call)
-        record = StepRecord(
-            step=step,
-            requirement=requirement,
-            actor=f"{party.name}/{department.name}",
-            tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-            gas_used=int(receipt["gasUsed"]),
-            block=int(receipt["blockNumber"]),
-        )
+    def _record(self, record: StepRecord) -> None:
         self.records.append(record)
         if self.on_step is not None:
             self.on_step(record)
-        return receipt

@@ -83,3 +83,8 @@ def contract_number_text(raw: bytes) -> str:
 def payment_voucher_id(contract_no: bytes, seq: int) -> bytes:
     """Id of payment ``seq`` of a contract: ``keccak256(abi.encode(contractNo, seq))`` as in ``Settlement``."""
     return keccak(abi_encode(["bytes32", "uint8"], [contract_no, seq]))
+
+
+def as_contract_no(number: str | bytes) -> bytes:
+    """A contract number given as text or as its ``bytes32``, as the ``bytes32``."""
+    return contract_number(number) if isinstance(number, str) else number

@@ -1,0 +1,136 @@
+"""Typed records of what the chain holds: orgs, members, e-contracts, stages, payments and second vouchers.
+
+Services return these, read back from the chain after each step (never echoes of their input). Byte fields are
+shown and serialised as ``0x`` hex; ``model_dump(mode="json")`` gives what ``collab ... --json`` prints.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+
+from collab_py.types import ContractStatus, Department, OrgKind, StageStatus, VoucherStatus
+
+
+def _from_hex(value: Any) -> Any:
+    if isinstance(value, str):
+        return bytes.fromhex(value.removeprefix("0x"))
+    return bytes(value) if isinstance(value, bytearray | memoryview) else value
+
+
+#: Bytes that serialise as ``0x`` hex and accept hex strings.
+Hex = Annotated[bytes, BeforeValidator(_from_hex), PlainSerializer(lambda raw: "0x" + raw.hex(), return_type=str)]
+#: An enum that serialises by name.
+_by_name = PlainSerializer(lambda member: member.name, return_type=str)
+
+
+class Record(BaseModel):
+    """Base of the records: immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OrgRecord(Record):
+    """A member org (S1.1)."""
+
+    org_id: int
+    name: str
+    kind: Annotated[OrgKind, _by_name]
+    treasury: str
+    active: bool
+    encryption_key: Hex
+
+
+class MemberRecord(Record):
+    """The org and department an account acts for (S1.2); org 0 means unbound."""
+
+    account: str
+    org_id: int
+    department: Annotated[Department, _by_name]
+
+
+class Evidence(Record):
+    """Where on chain something happened."""
+
+    tx_hash: Hex
+    block_number: int
+    block_hash: Hex
+    log_index: int
+
+
+class Signature(Record):
+    """A party's EIP-712 signature as the chain recorded it."""
+
+    signer: str
+    signature: Hex
+
+
+class StageRecord(Record):
+    """One stage of an e-contract and where its first voucher stands (S3)."""
+
+    index: int
+    spec_hash: Hex
+    amount: int
+    status: Annotated[StageStatus, _by_name]
+    result_hash: Hex | None = None
+
+
+class AgreementRecord(Record):
+    """An e-contract as registered and signed on chain (S2), with its stages and settlement status (S3, S4)."""
+
+    contract_no: str
+    party_a: int
+    party_b: int
+    doc_hash: Hex
+    asset: str
+    total: int
+    committed: int
+    status: Annotated[ContractStatus, _by_name]
+    stages: tuple[StageRecord, ...]
+    payment_count: int
+    signature_b: Signature
+    signature_a: Signature | None = None
+    signed_at: int | None = None
+
+    @property
+    def unpaid(self) -> int:
+        """What payment vouchers may still be issued for."""
+        return self.total - self.committed
+
+
+class PaymentRecord(Record):
+    """A payment: its application (S5.1), voucher and frozen funds (S5.2–S5.4) and redemption (S6)."""
+
+    voucher_id: Hex
+    contract_no: str
+    seq: int
+    amount: int
+    status: Annotated[VoucherStatus, _by_name]
+    expiry: int | None = None
+    beneficiary_org: int | None = None
+    presenter_org: int | None = None
+    payee_account_ciphertext: Hex
+    bank_account_hash: Hex | None = None
+    bank_account_ciphertext: Hex | None = None
+    key_commitment: Hex | None = None
+    key_ciphertext: Hex | None = None
+    assignee_account_hash: Hex | None = None
+    assignee_account_ciphertext: Hex | None = None
+
+
+class SecondVoucherRecord(Record):
+    """The second voucher (S7.1): the institution paid ``amount`` to the beneficiary; what accounting posts from."""
+
+    voucher_id: Hex
+    contract_no: str
+    seq: int
+    payer_org: int
+    payee_org: int
+    beneficiary_org: int
+    beneficiary: str
+    asset: str
+    amount: int
+    paid_at: int
+    operator: str
+    evidence: Evidence

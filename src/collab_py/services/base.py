@@ -1,0 +1,126 @@
+"""What every role service shares: its account's transactor, the chain reader, and the record of each step sent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypedDict, Unpack
+
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from web3.contract.contract import ContractFunction
+from web3.types import TxReceipt
+
+from collab_py.chain import PendingTx, Transactor
+from collab_py.deploy import Deployment
+from collab_py.exceptions import CollabError
+from collab_py.reader import ChainReader
+from collab_py.types import Department
+
+
+class WrongRole(CollabError):
+    """This service's account is not bound to the org and department the step needs."""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One transaction of the flow: what it did, who sent it, and what it cost."""
+
+    step: str
+    requirement: str
+    actor: str
+    tx_hash: str
+    gas_used: int
+    block: int
+
+
+@dataclass(frozen=True)
+class PreparedStep:
+    """A step's transaction, built and ready to send; ``gas_limit`` is used when it is sent without estimation."""
+
+    step: str
+    requirement: str
+    call: ContractFunction
+    gas_limit: int
+
+
+#: Observer of every step a service sends (the demo's timeline, the gas benchmark).
+StepObserver = Callable[[StepRecord], None]
+
+
+class ServiceOptions(TypedDict, total=False):
+    """Options every service takes: its org (read from the chain if omitted), a label for the timeline, an observer
+    of each step sent, and a shared chain reader."""
+
+    org_id: int | None
+    label: str | None
+    observer: StepObserver | None
+    reader: ChainReader | None
+
+
+class Service:
+    """Base of the role services: one account of one department of one org.
+
+    Each public step method sends one transaction, then reads back and returns the record the chain now holds.
+    ``prepare_*`` methods build the same transaction without sending it, for callers that pipeline many
+    (see ``bench/throughput.py``).
+    """
+
+    department: Department = Department.NONE
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        account: LocalAccount | Transactor,
+        **options: Unpack[ServiceOptions],
+    ) -> None:
+        self.deployment = deployment
+        self.tx = account if isinstance(account, Transactor) else Transactor(deployment.w3, account)
+        self.reader = options.get("reader") or ChainReader(deployment)
+        org_id = options.get("org_id")
+        self.org_id = org_id if org_id is not None else self._bound_org()
+        self.label = options.get("label") or f"org {self.org_id}/{self.department.name}"
+        self.observer = options.get("observer")
+
+    @property
+    def address(self) -> ChecksumAddress:
+        """The service account's address."""
+        return self.tx.address
+
+    @property
+    def chain_id(self) -> int:
+        """Chain id of the deployment."""
+        return self.deployment.manifest.chain_id
+
+    def execute(self, prepared: PreparedStep) -> TxReceipt:
+        """Sends a prepared step, waits for it, and reports it to the observer."""
+        receipt = self.tx.transact(prepared.call)
+        self._observe(prepared, receipt)
+        return receipt
+
+    def send(self, prepared: PreparedStep) -> PendingTx:
+        """Sends a prepared step with its gas limit, without waiting (pipelining)."""
+        return self.tx.send(prepared.call, gas=prepared.gas_limit)
+
+    def _observe(self, prepared: PreparedStep, receipt: TxReceipt) -> None:
+        if self.observer is None:
+            return
+        self.observer(
+            StepRecord(
+                step=prepared.step,
+                requirement=prepared.requirement,
+                actor=self.label,
+                tx_hash=receipt["transactionHash"].to_0x_hex(),
+                gas_used=int(receipt["gasUsed"]),
+                block=int(receipt["blockNumber"]),
+            )
+        )
+
+    def _bound_org(self) -> int:
+        member = self.reader.member(self.address)
+        if member.org_id == 0 or member.department != self.department:
+            raise WrongRole(
+                f"{self.address} acts for org {member.org_id} {member.department.name}, "
+                f"not for a {self.department.name} department"
+            )
+        return member.org_id

@@ -1,0 +1,234 @@
+"""The FINANCE department of a member org: payment applications and vouchers (S5), payment keys (S6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Unpack
+
+from eth_account.signers.local import LocalAccount
+
+from collab_py import crypto, eip712
+from collab_py.chain import Transactor
+from collab_py.crypto import BankAccount, EncryptionKey, PaymentKey
+from collab_py.deploy import Deployment
+from collab_py.exceptions import CollabError
+from collab_py.models import PaymentRecord
+from collab_py.services.base import PreparedStep, Service, ServiceOptions
+from collab_py.types import Department, as_contract_no, payment_voucher_id
+
+#: Default lifetime of a payment key.
+KEY_LIFETIME_SECONDS = 7 * 24 * 3600
+
+
+class PaymentKeyMismatch(CollabError):
+    """A payment key opened fine but does not match the payment voucher on chain (amount, expiry or secret)."""
+
+
+class PaymentOutOfSequence(CollabError):
+    """The chain numbered the payment application differently than expected (another application came first)."""
+
+
+@dataclass(frozen=True)
+class AssigneeAccount:
+    """Party C's bank account for an assigned payment: salted hash and ciphertext for the institution (S6.3)."""
+
+    account_hash: bytes
+    ciphertext: bytes
+
+
+class FinanceService(Service):
+    """Party A's, Party B's or Party C's finance department, with the org's key for confidential payloads."""
+
+    department = Department.FINANCE
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        account: LocalAccount | Transactor,
+        *,
+        encryption_key: EncryptionKey,
+        **options: Unpack[ServiceOptions],
+    ) -> None:
+        super().__init__(deployment, account, **options)
+        self.encryption_key = encryption_key
+
+    def binding(self, contract_no: bytes, seq: int) -> crypto.VoucherBinding:
+        """What a payload of payment ``seq`` of ``contract_no`` is bound to."""
+        return crypto.binding(self.chain_id, self.deployment.escrow.address, payment_voucher_id(contract_no, seq))
+
+    # ------------------------------------------------------------------ S5.1 (Party B)
+    def prepare_apply_payment(
+        self, contract_no: bytes, seq: int, amount: int, bank_account: str, payer_key: bytes
+    ) -> PreparedStep:
+        """Party B's application ``seq`` for ``amount``, its bank account encrypted to the payer's finance key."""
+        account = BankAccount(binding=self.binding(contract_no, seq), salt=crypto.new_salt(), account=bank_account)
+        call = self.deployment.registry.functions.applyForPayment(contract_no, amount, crypto.seal(payer_key, account))
+        return PreparedStep("applyForPayment", "S5.1", call, 120_000)
+
+    def apply_payment(self, number: str | bytes, amount: int, bank_account: str) -> PaymentRecord:
+        """Party B applies for payment of ``amount`` into ``bank_account`` (S5.1)."""
+        raw = as_contract_no(number)
+        agreement = self.reader.agreement(raw)
+        seq = agreement.payment_count + 1
+        payer_key = self.reader.encryption_key(agreement.party_a, Department.FINANCE)
+        receipt = self.execute(self.prepare_apply_payment(raw, seq, amount, bank_account, payer_key))
+        (applied,) = self.deployment.registry.events.PaymentApplied().process_receipt(receipt)
+        if applied["args"]["seq"] != seq:
+            raise PaymentOutOfSequence(f"application got seq {applied['args']['seq']}, expected {seq}")
+        return self.reader.payment(raw, seq)
+
+    # ------------------------------------------------------------------ S5.2–S5.4 (Party A)
+    def open_application(self, number: str | bytes, seq: int) -> BankAccount:
+        """Party A reads where Party B wants to be paid, from the application's ciphertext."""
+        raw = as_contract_no(number)
+        payment = self.reader.payment(raw, seq)
+        return crypto.open_sealed(
+            self.encryption_key, payment.payee_account_ciphertext, BankAccount, self.binding(raw, seq)
+        )
+
+    def prepare_issue_voucher(
+        self,
+        contract_no: bytes,
+        seq: int,
+        *,
+        amount: int,
+        bank_account: str,
+        expiry: int,
+        payee_key: bytes,
+        institution_key: bytes,
+    ) -> tuple[PreparedStep, bytes]:
+        """Party A's payment voucher of application ``seq`` and its payment key sealed to the payee (S5.2–S5.3)."""
+        bound = self.binding(contract_no, seq)
+        salt = crypto.new_salt()
+        key = PaymentKey(
+            binding=bound,
+            contract_no=contract_no,
+            amount=amount,
+            payer_org=self.org_id,
+            expiry=expiry,
+            secret=crypto.new_secret(),
+            bank_account=bank_account,
+        )
+        terms = (
+            amount,
+            crypto.bank_account_hash(bank_account, salt),
+            crypto.seal(institution_key, BankAccount(binding=bound, salt=salt, account=bank_account)),
+            crypto.key_commitment(self.chain_id, self.deployment.escrow.address, bound.voucher_id, key.secret),
+            expiry,
+            sealed_key := crypto.seal(payee_key, key),
+        )
+        call = self.deployment.registry.functions.issuePaymentVoucher(contract_no, seq, terms)
+        return PreparedStep("issuePaymentVoucher", "S5.2", call, 220_000), sealed_key
+
+    def issue_voucher(
+        self,
+        number: str | bytes,
+        seq: int,
+        *,
+        lifetime: int = KEY_LIFETIME_SECONDS,
+        amount: int | None = None,
+        bank_account: str | None = None,
+    ) -> PaymentRecord:
+        """Party A issues the payment voucher of application ``seq``, freezing its amount (S5.2–S5.4).
+
+        The amount and bank account are the application's unless given; the payment key expires ``lifetime``
+        seconds after the latest block.
+        """
+        raw = as_contract_no(number)
+        agreement = self.reader.agreement(raw)
+        payment = self.reader.payment(raw, seq)
+        prepared, _ = self.prepare_issue_voucher(
+            raw,
+            seq,
+            amount=payment.amount if amount is None else amount,
+            bank_account=bank_account or self.open_application(raw, seq).account,
+            expiry=int(self.deployment.w3.eth.get_block("latest")["timestamp"]) + lifetime,
+            payee_key=self.reader.encryption_key(agreement.party_b, Department.FINANCE),
+            institution_key=self.reader.encryption_key(self.deployment.manifest.institution_org, Department.OPERATOR),
+        )
+        self.execute(prepared)
+        return self.reader.payment(raw, seq)
+
+    def reclaim(self, number: str | bytes, seq: int) -> PaymentRecord:
+        """Party A takes back the funds of an expired, never-redeemed payment key (S6.4)."""
+        call = self.deployment.escrow.functions.reclaim(as_contract_no(number), seq)
+        self.execute(PreparedStep("reclaim", "S6.4", call, 120_000))
+        return self.reader.payment(as_contract_no(number), seq)
+
+    # ------------------------------------------------------------------ S6.1, S6.3 (Party B, Party C)
+    def open_payment_key(self, number: str | bytes, seq: int, sealed: bytes | None = None) -> PaymentKey:
+        """Opens the payment key (from the chain, or ``sealed`` as passed on by the payee) and checks it against
+        the payment voucher on chain."""
+        raw = as_contract_no(number)
+        payment = self.reader.payment(raw, seq)
+        ciphertext = sealed if sealed is not None else payment.key_ciphertext
+        if ciphertext is None:
+            raise PaymentKeyMismatch(f"payment {seq} of {payment.contract_no!r} has no payment voucher yet")
+        key = crypto.open_sealed(self.encryption_key, ciphertext, PaymentKey, self.binding(raw, seq))
+        commitment = crypto.key_commitment(
+            self.chain_id, self.deployment.escrow.address, payment.voucher_id, key.secret
+        )
+        if (key.amount, key.expiry, key.contract_no, commitment) != (
+            payment.amount,
+            payment.expiry,
+            raw,
+            payment.key_commitment,
+        ):
+            raise PaymentKeyMismatch(f"the payment key does not match payment {seq} of {payment.contract_no!r}")
+        return key
+
+    def prepare_redeem(self, contract_no: bytes, seq: int, secret: bytes) -> PreparedStep:
+        """S6.1: the payee's request for payment, proving the secret."""
+        call = self.deployment.escrow.functions.requestPayment(contract_no, seq, secret)
+        return PreparedStep("requestPayment", "S6.1", call, 90_000)
+
+    def redeem(self, number: str | bytes, seq: int) -> PaymentRecord:
+        """Party B opens its payment key and requests payment before it expires (S6.1)."""
+        raw = as_contract_no(number)
+        key = self.open_payment_key(raw, seq)
+        self.execute(self.prepare_redeem(raw, seq, key.secret))
+        return self.reader.payment(raw, seq)
+
+    def assign_key(self, number: str | bytes, seq: int, assignee_org: int) -> bytes:
+        """Party B passes its payment key to member ``assignee_org`` (S6.3): the key sealed to its finance key."""
+        key = self.open_payment_key(number, seq)
+        return crypto.seal(self.reader.encryption_key(assignee_org, Department.FINANCE), key)
+
+    def present_key(self, number: str | bytes, seq: int, sealed: bytes) -> PaymentRecord:
+        """Party C presents the payment key Party B passed to it (S6.3)."""
+        raw = as_contract_no(number)
+        key = self.open_payment_key(raw, seq, sealed)
+        call = self.deployment.escrow.functions.presentPaymentKey(raw, seq, key.secret)
+        self.execute(PreparedStep("presentPaymentKey", "S6.3", call, 90_000))
+        return self.reader.payment(raw, seq)
+
+    def assignee_account(self, number: str | bytes, seq: int, bank_account: str) -> AssigneeAccount:
+        """Party C's bank account for the institution: salted hash and ciphertext, bound to the payment."""
+        raw = as_contract_no(number)
+        salt = crypto.new_salt()
+        payload = BankAccount(binding=self.binding(raw, seq), salt=salt, account=bank_account)
+        institution_key = self.reader.encryption_key(self.deployment.manifest.institution_org, Department.OPERATOR)
+        return AssigneeAccount(crypto.bank_account_hash(bank_account, salt), crypto.seal(institution_key, payload))
+
+    def sign_assignment(self, number: str | bytes, seq: int, assignee_org: int, account_hash: bytes) -> bytes:
+        """Party B's EIP-712 confirmation that payment ``seq`` pays ``assignee_org`` into ``account_hash``."""
+        data = eip712.assignment_confirmation(
+            self.chain_id,
+            self.deployment.escrow.address,
+            payment_voucher_id(as_contract_no(number), seq),
+            assignee_org,
+            account_hash,
+        )
+        return eip712.sign_typed(self.tx.account, data)
+
+    def confirm_assignment(
+        self, number: str | bytes, seq: int, account: AssigneeAccount, *, signer: str, signature: bytes
+    ) -> PaymentRecord:
+        """Submits Party B's confirmation naming the presenting org (S6.3); Party B or Party C may send it."""
+        raw = as_contract_no(number)
+        payment = self.reader.payment(raw, seq)
+        call = self.deployment.escrow.functions.confirmAssignment(
+            raw, seq, payment.presenter_org or 0, account.account_hash, account.ciphertext, signer, signature
+        )
+        self.execute(PreparedStep("confirmAssignment", "S6.3", call, 120_000))
+        return self.reader.payment(raw, seq)
