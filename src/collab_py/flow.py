@@ -7,6 +7,7 @@ objects (keys in memory) and returns each step's receipt, where the role service
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
@@ -15,6 +16,7 @@ from web3.types import TxReceipt
 from collab_py import crypto
 from collab_py.chain import Transactor
 from collab_py.deploy import Deployment
+from collab_py.documents import DocumentStore
 from collab_py.drafts import ContractDraft, StageDraft
 from collab_py.parties import Party
 from collab_py.services import BusinessService, FinanceService, InstitutionService, StepObserver, StepRecord
@@ -27,10 +29,14 @@ __all__ = ["KEY_LIFETIME_SECONDS", "ContractDraft", "FlowDriver", "StageDraft", 
 
 @dataclass
 class FlowDriver:
-    """Sends each step of S2–S7 as the department that owns it; ``on_step`` sees every transaction."""
+    """Sends each step of S2–S7 as the department that owns it; ``on_step`` sees every transaction.
+
+    With ``documents``, each org's business department keeps its e-contracts in a store below that folder.
+    """
 
     deployment: Deployment
     on_step: StepObserver | None = None
+    documents: Path | None = None
     records: list[StepRecord] = field(default_factory=list)
     _services: dict[tuple[int, Department], BusinessService | FinanceService | InstitutionService] = field(
         default_factory=dict
@@ -146,8 +152,8 @@ class FlowDriver:
         operator = self.institution(institution)
         return operator.execute(operator.prepare_release(draft.contract_no, seq))
 
-    def run(self, a: Party, b: Party, institution: Party, draft: ContractDraft, bank_account: str) -> int:
-        """Runs S2–S7 for ``draft`` in full, paying the total in one payment; returns the payment's seq."""
+    def run_to_settlement(self, a: Party, b: Party, draft: ContractDraft) -> None:
+        """Runs S2–S4 for ``draft``: signed by both, every stage vouched, business settlement approved."""
         self.propose(b, a, draft)
         self.sign(a, draft)
         for index in range(len(draft.stages)):
@@ -155,6 +161,10 @@ class FlowDriver:
             self.confirm_stage(a, draft, index, result_hash)
         self.apply_settlement(b, draft)
         self.approve_settlement(a, draft)
+
+    def run(self, a: Party, b: Party, institution: Party, draft: ContractDraft, bank_account: str) -> int:
+        """Runs S2–S7 for ``draft`` in full, paying the total in one payment; returns the payment's seq."""
+        self.run_to_settlement(a, b, draft)
         seq = self.apply_payment(b, a, draft, draft.total, bank_account)
         sealed_key = self.issue_voucher(a, b, institution, draft, seq, amount=draft.total, bank_account=bank_account)
         self.request_payment(b, draft, seq, sealed_key)
@@ -171,7 +181,8 @@ class FlowDriver:
             }
             account = party.account(department)
             if department is Department.BUSINESS:
-                self._services[key] = BusinessService(self.deployment, account, **options)
+                store = None if self.documents is None else DocumentStore(self.documents / f"org-{party.org_id}")
+                self._services[key] = BusinessService(self.deployment, account, documents=store, **options)
             elif department is Department.FINANCE:
                 self._services[key] = FinanceService(
                     self.deployment, account, encryption_key=party.encryption_key, **options

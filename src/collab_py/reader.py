@@ -104,7 +104,8 @@ class ChainReader:
             for event in self._logs(self._registry, "StageResultSubmitted", contractNo=raw)
         }
         stages = []
-        for index, (spec_hash, amount) in enumerate(proposed["stages"][:stage_count]):
+        for index, terms in enumerate(proposed["stages"][:stage_count]):
+            spec_hash, amount = terms["specHash"], terms["amount"]
             stage_status = StageStatus(self._registry.functions.stageOf(raw, index).call()[1])
             result = results.get(index) if stage_status in (StageStatus.PENDING, StageStatus.CONFIRMED) else None
             stages.append(

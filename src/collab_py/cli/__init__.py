@@ -1,0 +1,43 @@
+"""The ``collab`` command line: a command for every SPEC step and for reading any state (``--json`` for machines).
+
+Keys come from the keystore folder (``--keys``, ``COLLAB_KEYSTORE_DIR``): ``governance``, ``business``,
+``finance``, ``operator`` and the org's ``encryption`` key, each an encrypted JSON keystore whose passphrase comes
+from ``COLLAB_PASSPHRASE_FILE``, the variable ``COLLAB_PASSPHRASE`` or a prompt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from collab_py.cli import admin, contract, demo, payment
+from collab_py.cli.context import state
+
+app = typer.Typer(
+    help="collab: intercompany transactions on a permissioned Ethereum chain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main(
+    rpc_url: Annotated[str | None, typer.Option(help="Node JSON-RPC URL (COLLAB_RPC_URL).")] = None,
+    manifest: Annotated[Path | None, typer.Option(help="Deployment manifest (COLLAB_MANIFEST).")] = None,
+    keys: Annotated[Path | None, typer.Option(help="Keystore folder (COLLAB_KEYSTORE_DIR).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print records as JSON.")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """collab: e-contracts, stage vouchers, settlement and escrowed payment between group companies."""
+    options = {"rpc_url": rpc_url, "manifest": manifest, "keystore_dir": keys}
+    state.overrides = {key: value for key, value in options.items() if value is not None}
+    state.as_json, state.debug = as_json, debug
+    state.reset()
+
+
+app.command()(demo.demo)
+admin.register(app)
+contract.register(app)
+payment.register(app)

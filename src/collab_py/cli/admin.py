@@ -1,0 +1,141 @@
+"""``collab keys``, ``collab deploy`` and ``collab org``: keys, deployment and governance (S1)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from collab_py.cli.context import parse_address, parse_hex, readable_errors, show, state
+from collab_py.deploy import deploy as deploy_contracts
+from collab_py.reader import ChainReader
+from collab_py.services import AdminService
+from collab_py.types import Department, OrgKind
+
+keys = typer.Typer(help="Encrypted keystores of this org's accounts and encryption key.", no_args_is_help=True)
+org = typer.Typer(help="S1: member orgs and their department accounts (governance).", no_args_is_help=True)
+
+
+class Kind(StrEnum):
+    """Org kinds on the command line."""
+
+    enterprise = "enterprise"
+    institution = "institution"
+
+
+class Dept(StrEnum):
+    """Departments on the command line."""
+
+    business = "business"
+    finance = "finance"
+    operator = "operator"
+
+
+def register(app: typer.Typer) -> None:
+    """Adds these commands to ``app``."""
+    app.add_typer(keys, name="keys")
+    app.add_typer(org, name="org")
+    app.command()(deploy)
+
+
+@keys.command("new")
+@readable_errors
+def keys_new(
+    name: Annotated[str, typer.Argument(help="governance, business, finance, operator or encryption")],
+) -> None:
+    """Creates a keystore: an account, or the org's encryption key when NAME is ``encryption``."""
+    ring = state.keyring()
+    passphrase = state.settings.passphrase(prompt=True)
+    if name == "encryption":
+        public_key = ring.create_encryption_key(name, passphrase).public_key
+        show({"name": name, "public_key": "0x" + public_key.hex(), "path": str(ring.path(name))})
+    else:
+        account = ring.create_account(name, passphrase)
+        show({"name": name, "address": account.address, "path": str(ring.path(name))})
+
+
+@keys.command("list")
+@readable_errors
+def keys_list() -> None:
+    """Names of the keystores in the folder."""
+    show({"folder": str(state.keyring().folder), "keys": state.keyring().names()})
+
+
+@readable_errors
+def deploy(
+    institution_org: Annotated[int, typer.Option(help="Org id of the payment institution running the escrow.")],
+    asset: Annotated[str | None, typer.Option(help="Existing ERC-20 to pay with (default: new).")] = None,
+    institution: Annotated[str | None, typer.Option(help="Minter of the new DepositToken.")] = None,
+    governance: Annotated[str | None, typer.Option(help="Multisig to hand governance to (two-step).")] = None,
+) -> None:
+    """Deploys the registry and the escrow with the ``governance`` key and writes the manifest (S1.3)."""
+    deployment = deploy_contracts(
+        state.transactor("governance"),
+        institution_org=institution_org,
+        asset=parse_address(asset) if asset else None,
+        institution=parse_address(institution) if institution else None,
+        governance=parse_address(governance) if governance else None,
+    )
+    deployment.manifest.save(state.settings.manifest)
+    show(deployment.manifest, f"deployed; manifest written to {state.settings.manifest}")
+
+
+def _admin() -> AdminService:
+    return AdminService(state.deployment, state.transactor("governance"))
+
+
+@org.command("register")
+@readable_errors
+def org_register(
+    org_id: int,
+    name: str,
+    treasury: Annotated[str, typer.Option(help="Address holding the org's deposits.")],
+    encryption_key: Annotated[str, typer.Option(help="The org's secp256k1 public key (hex, 33 or 65 bytes).")],
+    kind: Annotated[Kind, typer.Option(help="enterprise or institution.")] = Kind.enterprise,
+) -> None:
+    """Registers a member org (S1.1)."""
+    org_kind = OrgKind.ENTERPRISE if kind is Kind.enterprise else OrgKind.PAYMENT_INSTITUTION
+    show(_admin().register_org(org_id, name, org_kind, parse_address(treasury), parse_hex(encryption_key)))
+
+
+@org.command("bind")
+@readable_errors
+def org_bind(account: str, org_id: int, department: Dept) -> None:
+    """Binds ACCOUNT to DEPARTMENT of ORG_ID (S1.2)."""
+    show(_admin().bind_account(parse_address(account), org_id, Department[department.name.upper()]))
+
+
+@org.command("unbind")
+@readable_errors
+def org_unbind(account: str) -> None:
+    """Unbinds ACCOUNT from its org (a retired or compromised key)."""
+    show(_admin().unbind_account(parse_address(account)))
+
+
+@org.command("suspend")
+@readable_errors
+def org_suspend(org_id: int) -> None:
+    """Suspends an org: it can take no step (S1.1)."""
+    show(_admin().set_org_active(org_id, False))
+
+
+@org.command("reinstate")
+@readable_errors
+def org_reinstate(org_id: int) -> None:
+    """Reinstates a suspended org."""
+    show(_admin().set_org_active(org_id, True))
+
+
+@org.command("show")
+@readable_errors
+def org_show(org_id: int) -> None:
+    """Shows an org."""
+    show(ChainReader(state.deployment).org(org_id))
+
+
+@org.command("member")
+@readable_errors
+def org_member(account: str) -> None:
+    """Shows the org and department ACCOUNT acts for."""
+    show(ChainReader(state.deployment).member(parse_address(account)))
