@@ -37,6 +37,10 @@ class EncryptionKey:
         """Compressed public key (33 bytes), the form registered on chain."""
         return bytes(self._key.public_key.format(compressed=True))
 
+    def export_secret(self) -> bytes:
+        """The 32-byte private key, only to store it encrypted (``Keyring.import_encryption_key``)."""
+        return bytes(self._key.secret)
+
     def decrypt(self, ciphertext: bytes) -> bytes:
         """Opens an ECIES ciphertext addressed to this key."""
         try:

@@ -257,9 +257,12 @@ class Keyring:
 
     def create_account(self, name: str, passphrase: str) -> LocalAccount:
         """Generates a signing account and stores it as ``name``, refusing to overwrite."""
-        secret = coincurve.PrivateKey().secret
-        self._save(name, secret, passphrase, None)
-        return _account(secret, self.path(name))
+        return self.import_account(name, coincurve.PrivateKey().secret, passphrase)
+
+    def import_account(self, name: str, private_key: bytes, passphrase: str) -> LocalAccount:
+        """Stores an existing signing key as ``name``, refusing to overwrite."""
+        self._save(name, private_key, passphrase, None)
+        return _account(private_key, self.path(name))
 
     def account(self, name: str, passphrase: str) -> LocalAccount:
         """The signing account stored as ``name``."""
@@ -268,9 +271,12 @@ class Keyring:
 
     def create_encryption_key(self, name: str, passphrase: str) -> EncryptionKey:
         """Generates an encryption key and stores it as ``name``, refusing to overwrite."""
-        secret = coincurve.PrivateKey().secret
-        self._save(name, secret, passphrase, ENCRYPTION_PURPOSE)
-        return EncryptionKey(secret)
+        return self.import_encryption_key(name, EncryptionKey(), passphrase)
+
+    def import_encryption_key(self, name: str, key: EncryptionKey, passphrase: str) -> EncryptionKey:
+        """Stores an existing encryption key as ``name``, refusing to overwrite."""
+        self._save(name, key.export_secret(), passphrase, ENCRYPTION_PURPOSE)
+        return key
 
     def encryption_key(self, name: str, passphrase: str) -> EncryptionKey:
         """The encryption key stored as ``name``."""

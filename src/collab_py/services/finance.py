@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Unpack
 
 from eth_account.signers.local import LocalAccount
+from web3.logs import DISCARD
 
 from collab_py import crypto, eip712
 from collab_py.chain import Transactor
@@ -72,7 +73,7 @@ class FinanceService(Service):
         seq = agreement.payment_count + 1
         payer_key = self.reader.encryption_key(agreement.party_a, Department.FINANCE)
         receipt = self.execute(self.prepare_apply_payment(raw, seq, amount, bank_account, payer_key))
-        (applied,) = self.deployment.registry.events.PaymentApplied().process_receipt(receipt)
+        (applied,) = self.deployment.registry.events.PaymentApplied().process_receipt(receipt, errors=DISCARD)
         if applied["args"]["seq"] != seq:
             raise PaymentOutOfSequence(f"application got seq {applied['args']['seq']}, expected {seq}")
         return self.reader.payment(raw, seq)
