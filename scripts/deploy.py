@@ -1,14 +1,14 @@
 """``ape run deploy``: deploy collab on the selected Ape network and write its manifest.
 
 Uses the same code as ``collab_py.deploy.deploy``. The deployer is Ape's first test account on a local network, or
-the encrypted JSON keystore in ``COLLAB_DEPLOYER_KEYSTORE`` (passphrase in the file ``COLLAB_PASSPHRASE_FILE``).
+the encrypted JSON keystore in ``COLLAB_DEPLOYER_KEYSTORE`` (passphrase: the file
+``COLLAB_PASSPHRASE_FILE``, the variable ``COLLAB_PASSPHRASE`` or a prompt).
 Optional: ``COLLAB_INSTITUTION_ORG`` (default 900), ``COLLAB_ASSET`` (an existing ERC-20; otherwise a DepositToken is
 deployed), ``COLLAB_INSTITUTION`` (its minter), ``COLLAB_GOVERNANCE`` (a multisig that must then accept ownership).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -20,13 +20,15 @@ from web3 import Web3
 
 from collab_py.chain import Transactor, connect
 from collab_py.deploy import deploy
+from collab_py.keys import load_account, resolve_passphrase
 
 
 def _deployer() -> LocalAccount:
     keystore = os.environ.get("COLLAB_DEPLOYER_KEYSTORE")
     if keystore:
-        passphrase = Path(os.environ["COLLAB_PASSPHRASE_FILE"]).read_text().strip()
-        return Account.from_key(Account.decrypt(json.loads(Path(keystore).read_text()), passphrase))
+        file = os.environ.get("COLLAB_PASSPHRASE_FILE")
+        passphrase = resolve_passphrase(file=Path(file) if file else None, env="COLLAB_PASSPHRASE", prompt=True)
+        return load_account(Path(keystore), passphrase)
     if not networks.provider.network.is_local:
         raise click.UsageError("set COLLAB_DEPLOYER_KEYSTORE and COLLAB_PASSPHRASE_FILE to deploy on a live network")
     return Account.from_key(accounts.test_accounts[0].private_key)

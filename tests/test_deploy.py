@@ -143,6 +143,18 @@ def test_ape_compile_and_ape_run_deploy(tmp_path: Path) -> None:
     manifest = Manifest.load(ROOT / "deployments" / "local.json")
     assert manifest.chain_id == 31337
     (ROOT / "deployments" / "local.json").unlink()
+    demo = subprocess.run(
+        [ape, "run", "demo", "--network", "ethereum:local:foundry"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "confirmAssignment" in demo.stdout
+    assert "Party C treasury         400,000.00" in demo.stdout
 
 
 def test_anvil_is_reachable_through_connect(node: AnvilNode) -> None:
