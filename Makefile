@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test gas compile compile-paris lint clean
+.PHONY: setup demo test gas throughput compile compile-paris lint clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/python -m collab_py.toolchain
@@ -29,6 +29,10 @@ test: setup
 ## gas per step for a 1-stage and a 5-stage contract
 gas: setup
 	$(BIN)/python bench/gas.py
+
+## complete flows per second through the services, against anvil's raw ingest rate
+throughput: setup
+	$(BIN)/python bench/throughput.py
 
 compile: setup
 	$(BIN)/python -m collab_py.build
