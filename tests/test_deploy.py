@@ -118,7 +118,7 @@ def test_collab_demo_error_is_one_readable_line() -> None:
 
 
 @pytest.mark.slow
-def test_ape_compile_and_ape_run_deploy(tmp_path: Path) -> None:
+def test_ape_compile_and_ape_run_deploy_and_demo(tmp_path: Path) -> None:
     ape = shutil.which("ape", path=str(Path(sys.executable).parent))
     assert ape is not None, "ape is installed with the project's [ape] extra"
     env = {
@@ -126,35 +126,20 @@ def test_ape_compile_and_ape_run_deploy(tmp_path: Path) -> None:
         "PATH": f"{ROOT / 'node_modules' / '.bin'}:{os.environ['PATH']}",
         "APE_DATA_FOLDER": str(tmp_path),
     }
-    compiled = subprocess.run(
-        [ape, "compile"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env, check=False
-    )
-    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
-    deployed = subprocess.run(
-        [ape, "run", "deploy", "--network", "ethereum:local:foundry"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    def run(*args: str) -> str:
+        done = subprocess.run([ape, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    run("compile")
+    run("run", "deploy", "--network", "ethereum:local:foundry")
     manifest = Manifest.load(ROOT / "deployments" / "local.json")
     assert manifest.chain_id == 31337
     (ROOT / "deployments" / "local.json").unlink()
-    demo = subprocess.run(
-        [ape, "run", "demo", "--network", "ethereum:local:foundry"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
-    assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "confirmAssignment" in demo.stdout
-    assert "Party C treasury         400,000.00" in demo.stdout
+    demo = run("run", "demo", "--network", "ethereum:local:foundry")
+    assert "confirmAssignment" in demo
+    assert "Party C treasury         400,000.00" in demo
 
 
 def test_anvil_is_reachable_through_connect(node: AnvilNode) -> None:

@@ -12,6 +12,7 @@ from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
 from collab_py.chain import PendingTx, Transactor
+from collab_py.crypto import EncryptionKey
 from collab_py.deploy import Deployment
 from collab_py.exceptions import CollabError
 from collab_py.reader import ChainReader
@@ -124,3 +125,18 @@ class Service:
                 f"not for a {self.department.name} department"
             )
         return member.org_id
+
+
+class KeyedService(Service):
+    """A service that also holds its org's encryption key, to open the confidential payloads addressed to it."""
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        account: LocalAccount | Transactor,
+        *,
+        encryption_key: EncryptionKey,
+        **options: Unpack[ServiceOptions],
+    ) -> None:
+        super().__init__(deployment, account, **options)
+        self.encryption_key = encryption_key

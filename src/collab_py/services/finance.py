@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Unpack
 
-from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
 from collab_py import crypto, eip712
-from collab_py.chain import Transactor
-from collab_py.crypto import BankAccount, EncryptionKey, PaymentKey
-from collab_py.deploy import Deployment
+from collab_py.crypto import BankAccount, PaymentKey
 from collab_py.exceptions import CollabError
 from collab_py.models import PaymentRecord
-from collab_py.services.base import PreparedStep, Service, ServiceOptions
+from collab_py.services.base import KeyedService, PreparedStep
 from collab_py.types import Department, as_contract_no, payment_voucher_id
 
 #: Default lifetime of a payment key.
@@ -37,21 +33,10 @@ class AssigneeAccount:
     ciphertext: bytes
 
 
-class FinanceService(Service):
+class FinanceService(KeyedService):
     """Party A's, Party B's or Party C's finance department, with the org's key for confidential payloads."""
 
     department = Department.FINANCE
-
-    def __init__(
-        self,
-        deployment: Deployment,
-        account: LocalAccount | Transactor,
-        *,
-        encryption_key: EncryptionKey,
-        **options: Unpack[ServiceOptions],
-    ) -> None:
-        super().__init__(deployment, account, **options)
-        self.encryption_key = encryption_key
 
     def binding(self, contract_no: bytes, seq: int) -> crypto.VoucherBinding:
         """What a payload of payment ``seq`` of ``contract_no`` is bound to."""

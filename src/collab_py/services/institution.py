@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Unpack
-
-from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
 from collab_py import crypto
-from collab_py.chain import Transactor
-from collab_py.crypto import BankAccount, EncryptionKey
-from collab_py.deploy import Deployment
+from collab_py.crypto import BankAccount
 from collab_py.exceptions import CollabError
 from collab_py.models import PaymentRecord, SecondVoucherRecord
 from collab_py.reader import second_voucher
-from collab_py.services.base import PreparedStep, Service, ServiceOptions
+from collab_py.services.base import KeyedService, PreparedStep
 from collab_py.types import Department, as_contract_no, payment_voucher_id
 
 
@@ -22,21 +17,10 @@ class BankAccountMismatch(CollabError):
     """The bank account in a ciphertext does not match its salted hash on chain, or there is none to open."""
 
 
-class InstitutionService(Service):
+class InstitutionService(KeyedService):
     """An operator of the payment institution that runs the escrow."""
 
     department = Department.OPERATOR
-
-    def __init__(
-        self,
-        deployment: Deployment,
-        account: LocalAccount | Transactor,
-        *,
-        encryption_key: EncryptionKey,
-        **options: Unpack[ServiceOptions],
-    ) -> None:
-        super().__init__(deployment, account, **options)
-        self.encryption_key = encryption_key
 
     def bank_account(self, number: str | bytes, seq: int) -> BankAccount:
         """The beneficiary's bank account for payment ``seq``, opened and checked against its salted hash."""
