@@ -1,0 +1,75 @@
+"""Opening the listeners' database and bringing its schema up to date with the Alembic migrations.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout, so a reader never blocks the writer and a
+briefly locked database is waited for; PostgreSQL is the production target (``postgresql+psycopg://...``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from collab_py.exceptions import CollabError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+#: How long SQLite waits for a lock held by another connection.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseError(CollabError):
+    """The ledger database URL is invalid or the database cannot be reached."""
+
+
+def open_database(url: str, *, migrate: bool = True) -> Engine:
+    """An engine for ``url`` (``sqlite:///file.db``, ``postgresql+psycopg://user@host/db``), migrated to head."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise DatabaseError(f"invalid database URL {url!r}") from None
+    options: dict[str, Any] = {"future": True}
+    if parsed.get_backend_name() == "sqlite":
+        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    else:
+        options["pool_pre_ping"] = True
+    engine = create_engine(parsed, **options)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if migrate:
+        upgrade(engine)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    """Alembic's configuration for the package's migrations (bound to ``engine`` when given)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if engine is not None:
+        config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+        config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Applies every migration not yet applied (idempotent)."""
+    try:
+        command.upgrade(alembic_config(engine), "head")
+    except CollabError:
+        raise
+    except Exception as error:
+        raise DatabaseError(
+            f"cannot migrate {engine.url.render_as_string()}: {type(error).__name__}: {error}"
+        ) from None

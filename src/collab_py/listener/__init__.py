@@ -1,0 +1,1 @@
+"""The listener engine and the services that run on it."""
