@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from collab_py.chain import connect
 from collab_py.flow import ContractDraft, FlowDriver
@@ -46,3 +51,30 @@ def driver(world: World) -> FlowDriver:
 def draft() -> ContractDraft:
     """A three-stage e-contract document."""
     return sample_contract()
+
+
+#: Admin URL of a PostgreSQL server for the ledger tests (``.ci/run`` starts one on loopback and sets it).
+POSTGRES_URL = os.environ.get("COLLAB_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty ledger database: an SQLite file, and a new PostgreSQL database when a server is configured.
+
+    In CI (``CI=true``) a missing PostgreSQL is an error, not a skip: the production target is always tested there.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    if POSTGRES_URL is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("COLLAB_TEST_POSTGRES_URL is not set: .ci/run starts PostgreSQL and sets it")
+        pytest.skip("no PostgreSQL server (set COLLAB_TEST_POSTGRES_URL)")
+    name = f"collab_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

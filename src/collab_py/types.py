@@ -88,3 +88,11 @@ def payment_voucher_id(contract_no: bytes, seq: int) -> bytes:
 def as_contract_no(number: str | bytes) -> bytes:
     """A contract number given as text or as its ``bytes32``, as the ``bytes32``."""
     return contract_number(number) if isinstance(number, str) else number
+
+
+def payment_seq(contract_no: bytes, voucher_id: bytes) -> int:
+    """The sequence number (1 to 255) of payment ``voucher_id`` of a contract; ValueError if it is none of them."""
+    for seq in range(1, 256):
+        if payment_voucher_id(contract_no, seq) == voucher_id:
+            return seq
+    raise ValueError(f"voucher 0x{voucher_id.hex()} is no payment of contract {contract_number_text(contract_no)!r}")

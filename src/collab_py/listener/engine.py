@@ -143,6 +143,7 @@ class Listener:
         if self._hash_of(end) != end_hash:  # the chain moved under the query: read it again
             return False
         self._commit(number, end, end_hash, [self.codec.decode(entry) for entry in logs])
+        self.metrics.lag.set(target - end)
         return end >= target
 
     # ------------------------------------------------------------------ one batch, one transaction
@@ -157,21 +158,22 @@ class Listener:
             )
             if moved.rowcount != 1:
                 raise CollabError(f"checkpoint of {self.consumer} moved under us (another instance running?)")
-            connection.execute(
-                insert(block_window), [{"consumer": self.consumer, "block_number": end, "block_hash": end_hash}]
-            )
-            connection.execute(
-                delete(block_window).where(
-                    and_(
-                        block_window.c.consumer == self.consumer,
-                        block_window.c.block_number <= end - self.config.window,
-                    )
-                )
-            )
+            self._remember_blocks(connection, previous, end, end_hash, events)
         self.metrics.events.inc(len(stored))
         self.metrics.postings.inc(postings)
         self.metrics.duplicates.inc(duplicates)
         self.metrics.checkpoint.set(end)
+
+    def _remember_blocks(
+        self, connection: Connection, previous: int, end: int, end_hash: bytes, events: list[ChainEvent]
+    ) -> None:
+        """Keeps the hash of the batch's last block and of every block with an event, for :meth:`_unwind`."""
+        blocks = {event.block_number: event.block_hash for event in events} | {end: end_hash}
+        mine = block_window.c.consumer == self.consumer
+        stale = (block_window.c.block_number > previous) | (block_window.c.block_number <= end - self.config.window)
+        connection.execute(delete(block_window).where(and_(mine, stale)))
+        rows = [{"consumer": self.consumer, "block_number": n, "block_hash": h} for n, h in sorted(blocks.items())]
+        connection.execute(insert(block_window), rows)
 
     def _store(self, connection: Connection, events: list[ChainEvent]) -> tuple[list[StoredEvent], int]:
         if not events:

@@ -1,0 +1,101 @@
+"""The payment institution's bot (S6.2): releases the payment requests that pass its checks, records refusals.
+
+It listens for ``PaymentRequested`` (the payee redeemed its key) and ``AssignmentConfirmed`` (the payee confirmed
+an assignment to a third member). Checks, on the chain's current state: the payment is still REQUESTED; the
+beneficiary is the one the event names and an active member; the bank account ciphertext opens with the
+institution's key, is bound to this payment and matches its salted hash on chain. The escrow then pays exactly the
+frozen amount to the beneficiary's treasury and emits the second voucher. A payment that fails a check is recorded
+as REFUSED with the reason; one found already RELEASED (a replay after a crash between the release and the commit)
+is recorded as released.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from collab_py.crypto import DecryptionError, PayloadBindingError
+from collab_py.ledger.schema import institution_actions
+from collab_py.listener.engine import StoredEvent
+from collab_py.models import PaymentRecord
+from collab_py.reader import NotFound
+from collab_py.services import BankAccountMismatch, InstitutionService
+from collab_py.types import VoucherStatus, contract_number_text, payment_seq
+
+log = logging.getLogger("collab.institution")
+
+RELEASED, REFUSED, SKIPPED = "RELEASED", "REFUSED", "SKIPPED"
+
+
+class Refusal(Exception):
+    """A check failed; the message is the recorded reason."""
+
+
+class InstitutionBot:
+    """The listener handler of the institution's operator."""
+
+    events = ("PaymentRequested", "AssignmentConfirmed")
+
+    def __init__(self, service: InstitutionService) -> None:
+        self.service = service
+
+    def apply(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
+        """Decides every request, releasing those that pass; returns the decisions recorded."""
+        decisions = [self._decide(stored) for stored in events]
+        connection.execute(insert(institution_actions), decisions)
+        return len(decisions)
+
+    def revert(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
+        """Nothing to compensate: a release is final on chain, and a request on an orphaned block is decided again
+        when (and if) it is mined again."""
+        return 0
+
+    def _decide(self, stored: StoredEvent) -> dict[str, Any]:
+        args = stored.event.args
+        contract_no, voucher_id = args["contractNo"], args["voucherId"]
+        decision: dict[str, Any] = {
+            "event_id": stored.id,
+            "voucher_id": voucher_id,
+            "contract_no": contract_number_text(contract_no),
+            "seq": 0,
+            "action": REFUSED,
+            "reason": "",
+            "tx_hash": None,
+        }
+        try:
+            seq = decision["seq"] = _seq(contract_no, voucher_id)
+            payment = self.service.reader.payment(contract_no, seq)
+            if payment.status is VoucherStatus.RELEASED:
+                return decision | {"action": RELEASED, "reason": "already released"}
+            if payment.status is not VoucherStatus.REQUESTED:
+                return decision | {"action": SKIPPED, "reason": f"payment is {payment.status.name}, not REQUESTED"}
+            self._check(payment, args["beneficiaryOrg"])
+        except Refusal as refusal:
+            log.warning("refused payment %s: %s", decision["contract_no"], refusal)
+            return decision | {"reason": str(refusal)}
+        second = self.service.release(contract_no, seq)
+        return decision | {"action": RELEASED, "tx_hash": second.evidence.tx_hash}
+
+    def _check(self, payment: PaymentRecord, beneficiary: int) -> None:
+        if payment.beneficiary_org != beneficiary:
+            raise Refusal(f"the request names org {beneficiary}, the chain org {payment.beneficiary_org}")
+        try:
+            org = self.service.reader.org(beneficiary)
+        except NotFound:
+            raise Refusal(f"beneficiary org {beneficiary} is not registered") from None
+        if not org.active:
+            raise Refusal(f"beneficiary org {beneficiary} is suspended")
+        try:
+            self.service.open_bank_account(payment)
+        except (BankAccountMismatch, DecryptionError, PayloadBindingError) as error:
+            raise Refusal(f"bank account: {type(error).__name__}: {error}") from None
+
+
+def _seq(contract_no: bytes, voucher_id: bytes) -> int:
+    try:
+        return payment_seq(contract_no, voucher_id)
+    except ValueError as error:
+        raise Refusal(str(error)) from None

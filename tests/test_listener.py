@@ -1,0 +1,236 @@
+"""S8.1–S8.2, S8.4: accounting listeners on the listener engine — postings, exactly-once, reorgs, health,
+reconciliation — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+from sqlalchemy import Engine, func, select, update
+from web3.exceptions import Web3RPCError
+
+from collab_py.accounting import ASSIGNMENT, FREEZE, PAYMENT, RECEIPT, RECLAIM, REVERSAL, AccountingHandler
+from collab_py.flow import ContractDraft, FlowDriver
+from collab_py.ledger.database import open_database
+from collab_py.ledger.schema import chain_events, checkpoints, journal_entries, journal_lines
+from collab_py.listener.engine import Listener, ListenerConfig, ReorgTooDeep
+from collab_py.listener.logs import LogReader
+from collab_py.listener.metrics import serve
+from collab_py.node import AnvilNode, free_port
+from collab_py.reader import ChainReader
+from collab_py.reconcile import journal, reconcile
+from collab_py.sandbox import sample_contract
+from conftest import World
+from helpers import BANK_ACCOUNT, issued, settled
+
+C_ACCOUNT = "HK33 HSBC 0000 7777 1111"
+
+
+def accounting(world: World, database: Engine, org_id: int, **config: int) -> Listener:
+    options = ListenerConfig(confirmations=0, poll_interval=0.01, **config)  # type: ignore[arg-type]
+    return Listener(world.w3, world.deployment, database, f"accounting-{org_id}", AccountingHandler(org_id), options)
+
+
+def catch_up(listener: Listener) -> None:
+    for _ in range(1_000):
+        if listener.step():
+            return
+    raise AssertionError("listener did not catch up")
+
+
+def entries(database: Engine, org_id: int) -> list[tuple[str, str, int]]:
+    with database.connect() as connection:
+        rows = connection.execute(
+            select(journal_entries.c.kind, journal_entries.c.contract_no, journal_entries.c.amount)
+            .where(journal_entries.c.org_id == org_id)
+            .order_by(journal_entries.c.id)
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def paid(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
+    """The whole flow: the contract total paid to Party B."""
+    seq, key = issued(driver, world, draft)
+    driver.request_payment(world.b, draft, seq, key)
+    driver.release(world.bank, draft, seq)
+
+
+def test_both_books_posted_balanced_and_reconciled(world: World, driver: FlowDriver, ledger_url: str) -> None:
+    draft = sample_contract("L-1")
+    paid(world, driver, draft)
+    # a second contract whose key goes to Party C, and a third whose key expires and is reclaimed
+    assigned = sample_contract("L-2")
+    settled(driver, world, assigned)
+    a, b, c = (driver.finance(party) for party in (world.a, world.b, world.c))
+    seq = b.apply_payment("L-2", 1_000_00, BANK_ACCOUNT).seq
+    a.issue_voucher("L-2", seq)
+    c.present_key("L-2", seq, b.assign_key("L-2", seq, world.c.org_id))
+    account = c.assignee_account("L-2", seq, C_ACCOUNT)
+    signature = b.sign_assignment("L-2", seq, world.c.org_id, account.account_hash)
+    c.confirm_assignment("L-2", seq, account, signer=b.address, signature=signature)
+    driver.institution(world.bank).release("L-2", seq)
+    expiring = sample_contract("L-3")
+    seq, _ = issued(driver, world, expiring, amount=500_00, lifetime=60)
+    world.w3.provider.make_request("evm_increaseTime", [61])  # type: ignore[arg-type]
+    world.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    a.reclaim("L-3", seq)
+
+    database = open_database(ledger_url)
+    for org in (world.a, world.b, world.c):
+        catch_up(accounting(world, database, org.org_id))
+
+    total = draft.total
+    assert entries(database, world.a.org_id) == [
+        (FREEZE, "L-1", total), (PAYMENT, "L-1", total),
+        (FREEZE, "L-2", 1_000_00), (PAYMENT, "L-2", 1_000_00),
+        (FREEZE, "L-3", 500_00), (RECLAIM, "L-3", 500_00),
+    ]  # fmt: skip
+    assert entries(database, world.b.org_id) == [(RECEIPT, "L-1", total), (RECEIPT, "L-2", 1_000_00)]
+    assert entries(database, world.c.org_id) == [(ASSIGNMENT, "L-2", 1_000_00)]
+    lines = journal(database)
+    for entry_id in {line.entry_id for line in lines}:
+        mine = [line for line in lines if line.entry_id == entry_id]
+        assert sum(line.debit for line in mine) == sum(line.credit for line in mine) > 0
+    b_receipt_to_c = [line for line in lines if line.org_id == world.b.org_id and line.contract_no == "L-2"]
+    assert b_receipt_to_c[0].account == f"2241 Intercompany payable - org {world.c.org_id}"
+
+    report = reconcile(ChainReader(world.deployment).second_vouchers(), database)
+    assert report.clean, report
+    assert [(c.contract_no, c.on_chain, c.payable_posted, c.receivable_posted) for c in report.contracts] == [
+        ("L-1", total, total, total),
+        ("L-2", 1_000_00, 1_000_00, 1_000_00),
+    ]
+
+
+def test_events_delivered_again_are_ignored(world: World, driver: FlowDriver, ledger_url: str) -> None:
+    paid(world, driver, sample_contract("L-4"))
+    database = open_database(ledger_url)
+    listener = accounting(world, database, world.a.org_id)
+    catch_up(listener)
+    before = entries(database, world.a.org_id)
+    start = world.deployment.manifest.deployment_block - 1
+    with database.begin() as connection:  # as if the checkpoint had not been written: the same logs come again
+        connection.execute(
+            update(checkpoints).values(block_number=start, block_hash=bytes(world.w3.eth.get_block(start)["hash"]))
+        )
+    catch_up(listener)
+    assert entries(database, world.a.org_id) == before
+    assert listener.metrics.duplicates._value.get() > 0  # type: ignore[attr-defined]
+
+
+def test_missing_checkpoint_starts_at_the_deployment_block(world: World, ledger_url: str) -> None:
+    database = open_database(ledger_url)
+    listener = accounting(world, database, world.a.org_id, chunk_blocks=1)
+    deployed = world.deployment.manifest.deployment_block
+    assert world.w3.eth.block_number > deployed + 1
+    listener.step()
+    with database.connect() as connection:
+        checkpoint = connection.execute(select(checkpoints.c.block_number)).scalar_one()
+    assert checkpoint == deployed  # started just below the deployment block, not at the head
+
+
+def test_reorg_within_the_window_reverses_and_reposts(
+    world: World, node: AnvilNode, driver: FlowDriver, ledger_url: str
+) -> None:
+    draft = sample_contract("L-5")
+    seq, key = issued(driver, world, draft)
+    driver.request_payment(world.b, draft, seq, key)
+    database = open_database(ledger_url)
+    listener = accounting(world, database, world.a.org_id, window=64)
+    fork = node.snapshot()
+    driver.release(world.bank, draft, seq)
+    catch_up(listener)
+    assert entries(database, world.a.org_id)[-1] == (PAYMENT, "L-5", draft.total)
+
+    node.revert(fork)  # the release's block is orphaned; the chain grows past it without the release
+    node.increase_time(5)
+    for _ in range(3):
+        node.mine()
+    catch_up(listener)
+    assert entries(database, world.a.org_id)[-2:] == [(PAYMENT, "L-5", draft.total), (REVERSAL, "L-5", draft.total)]
+    with database.connect() as connection:
+        orphaned = connection.execute(select(func.count()).where(chain_events.c.orphaned.is_(True))).scalar()
+    assert orphaned == 1
+    assert listener.metrics.reorgs._value.get() == 1  # type: ignore[attr-defined]
+
+    driver.institution(world.bank).tx.resync()
+    driver.release(world.bank, draft, seq)  # the release is mined again on the new chain: posted again
+    catch_up(listener)
+    assert entries(database, world.a.org_id)[-1] == (PAYMENT, "L-5", draft.total)
+    report = reconcile(ChainReader(world.deployment).second_vouchers(), database, database)
+    assert [contract.payable_posted for contract in report.contracts] == [draft.total]
+
+
+def test_reorg_deeper_than_the_window_halts(world: World, node: AnvilNode, ledger_url: str) -> None:
+    database = open_database(ledger_url)
+    listener = accounting(world, database, world.a.org_id, window=2, chunk_blocks=1)
+    fork = node.snapshot()
+    for _ in range(6):
+        node.mine()
+    catch_up(listener)
+    node.revert(fork)
+    node.increase_time(5)  # other timestamps: other blocks, not the same ones mined again
+    for _ in range(8):
+        node.mine()
+    with pytest.raises(ReorgTooDeep, match="operator action needed"):
+        catch_up(listener)
+    port = free_port()
+    listener.metrics.halted.set(1)
+    server = serve(port, [listener.metrics], max_lag=10)
+    try:
+        with pytest.raises(urllib.error.HTTPError) as unhealthy:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert unhealthy.value.code == 503
+        assert b"halted" in unhealthy.value.read()
+    finally:
+        server.shutdown()
+
+
+def test_health_and_metrics_endpoints(world: World, driver: FlowDriver, ledger_url: str) -> None:
+    paid(world, driver, sample_contract("L-6"))
+    database = open_database(ledger_url)
+    listener = accounting(world, database, world.b.org_id)
+    catch_up(listener)
+    port = free_port()
+    server = serve(port, [listener.metrics], max_lag=10)
+    try:
+        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert health.status == 200
+        assert health.read() == b"ok, lag 0 blocks"
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        assert f'collab_listener_postings_total{{consumer="accounting-{world.b.org_id}"}} 1.0' in metrics
+        assert "collab_listener_lag_blocks" in metrics
+        listener.metrics.lag.set(11)
+        with pytest.raises(urllib.error.HTTPError) as lagging:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert lagging.value.code == 503
+    finally:
+        server.shutdown()
+
+
+def test_log_ranges_the_node_refuses_are_halved(world: World, driver: FlowDriver) -> None:
+    paid(world, driver, sample_contract("L-7"))
+
+    class Picky(LogReader):
+        """A node that refuses queries of more than 4 blocks, as hosted providers do."""
+
+        def _query(self, start: int, end: int):  # type: ignore[no-untyped-def]
+            if end - start >= 4:
+                raise Web3RPCError("query returned more than 10000 results")
+            return super()._query(start, end)
+
+    listener = accounting(world, open_database("sqlite://"), world.a.org_id)
+    everything = listener.reader.fetch(0, world.w3.eth.block_number)
+    picky = Picky(world.w3, [world.deployment.registry.address, world.deployment.escrow.address], listener.codec.topics)
+    assert picky.fetch(0, world.w3.eth.block_number) == everything
+    assert len(everything) >= 3
+
+
+def test_lines_balance_in_the_database(world: World, driver: FlowDriver, ledger_url: str) -> None:
+    paid(world, driver, sample_contract("L-8"))
+    database = open_database(ledger_url)
+    catch_up(accounting(world, database, world.a.org_id))
+    with database.connect() as connection:
+        lines = connection.execute(select(journal_lines.c.debit, journal_lines.c.credit)).all()
+    assert sum(line.debit for line in lines) == sum(line.credit for line in lines) == 2 * sample_contract().total
