@@ -79,7 +79,7 @@ class Posting:
 class AccountingHandler:
     """Posts org ``org_id``'s books from the events of the payments it is party to."""
 
-    events = ("ContractProposed", "PaymentVoucherIssued", "SecondVoucher", "PaymentReclaimed")
+    events: tuple[str, ...] = ("ContractProposed", "PaymentVoucherIssued", "SecondVoucher", "PaymentReclaimed")
 
     def __init__(self, org_id: int, chart: ChartOfAccounts | None = None) -> None:
         self.org_id = org_id

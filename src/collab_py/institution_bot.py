@@ -27,7 +27,7 @@ from collab_py.types import VoucherStatus, contract_number_text, payment_seq
 
 log = logging.getLogger("collab.institution")
 
-RELEASED, REFUSED, SKIPPED = "RELEASED", "REFUSED", "SKIPPED"
+RELEASED, REFUSED = "RELEASED", "REFUSED"
 
 
 class Refusal(Exception):
@@ -37,7 +37,7 @@ class Refusal(Exception):
 class InstitutionBot:
     """The listener handler of the institution's operator."""
 
-    events = ("PaymentRequested", "AssignmentConfirmed")
+    events: tuple[str, ...] = ("PaymentRequested", "AssignmentConfirmed")
 
     def __init__(self, service: InstitutionService) -> None:
         self.service = service
@@ -71,7 +71,7 @@ class InstitutionBot:
             if payment.status is VoucherStatus.RELEASED:
                 return decision | {"action": RELEASED, "reason": "already released"}
             if payment.status is not VoucherStatus.REQUESTED:
-                return decision | {"action": SKIPPED, "reason": f"payment is {payment.status.name}, not REQUESTED"}
+                raise Refusal(f"payment is {payment.status.name}, not REQUESTED")
             self._check(payment, args["beneficiaryOrg"])
         except Refusal as refusal:
             log.warning("refused payment %s: %s", decision["contract_no"], refusal)

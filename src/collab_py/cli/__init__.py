@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from collab_py.cli import admin, contract, demo, payment
+from collab_py.cli import admin, books, contract, demo, payment
 from collab_py.cli.context import state
 
 app = typer.Typer(
@@ -41,3 +41,4 @@ app.command()(demo.demo)
 admin.register(app)
 contract.register(app)
 payment.register(app)
+books.register(app)

@@ -43,6 +43,8 @@ HINTS = {
     "PaymentKeyExpired": "the key expired: Party A's finance may reclaim the funds (`collab payment reclaim`)",
     "OrgSuspended": "governance suspended the org (`collab org reinstate`)",
     "EnforcedPause": "the institution paused the escrow (`collab escrow unpause`)",
+    "ReorgTooDeep": "the chain reorganised deeper than the listener's window: check the network before restarting",
+    "DatabaseError": "check COLLAB_LEDGER_URL (sqlite:///file.db or postgresql+psycopg://user:pass@host/db)",
 }
 
 

@@ -65,7 +65,6 @@ class ListenerConfig:
     window: int = 128
     chunk_blocks: int = 5_000
     poll_interval: float = 1.0
-    max_lag_blocks: int = 50
 
 
 class Listener:

@@ -1,0 +1,137 @@
+"""``collab listen``, ``collab reconcile``, ``collab ledger``: the long-running services and the books (S6.2, S8)."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from collab_py.accounting import AccountingHandler, ChartOfAccounts
+from collab_py.cli.context import InvalidInput, console, readable_errors, show, state
+from collab_py.institution_bot import InstitutionBot
+from collab_py.ledger.database import open_database
+from collab_py.listener.engine import Handler, Listener, ListenerConfig
+from collab_py.listener.metrics import serve
+from collab_py.listener.runtime import run_until_signalled
+from collab_py.reader import ChainReader
+from collab_py.reconcile import export, journal, reconcile
+from collab_py.services import InstitutionService
+
+
+class Role(StrEnum):
+    """What a listener does."""
+
+    accounting = "accounting"
+    institution = "institution"
+
+
+def register(app: typer.Typer) -> None:
+    """Adds these commands to ``app``."""
+    app.command()(listen)
+    app.command("reconcile")(reconcile_command)
+    app.command()(ledger)
+
+
+def _org(org: int | None) -> int:
+    org_id = org if org is not None else state.settings.org_id
+    if org_id is None:
+        raise InvalidInput("which org? pass --org or set COLLAB_ORG_ID")
+    return org_id
+
+
+@readable_errors
+def listen(
+    org: Annotated[int | None, typer.Option(help="The org whose books or requests to handle (COLLAB_ORG_ID).")] = None,
+    role: Annotated[Role, typer.Option(help="accounting: post the org's books; institution: release payments.")] = (
+        Role.accounting
+    ),
+    chart: Annotated[Path | None, typer.Option(help="Chart of accounts (JSON) for accounting.")] = None,
+    health_port: Annotated[int | None, typer.Option(help="Serve /healthz and /metrics on this port.")] = None,
+    max_lag: Annotated[int, typer.Option(help="Blocks of lag after which /healthz fails.")] = 50,
+    poll_interval: Annotated[float, typer.Option(help="Seconds between polls of the node.")] = 1.0,
+    once: Annotated[bool, typer.Option(help="Catch up with the chain, then exit.")] = False,
+) -> None:
+    """Runs a listener until SIGTERM or Ctrl-C (COLLAB_LEDGER_URL, COLLAB_CONFIRMATIONS)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    org_id = _org(org)
+    handler: Handler
+    if role is Role.accounting:
+        handler = AccountingHandler(org_id, ChartOfAccounts.load(chart))
+    else:
+        service = InstitutionService(
+            state.deployment, state.transactor("operator"), encryption_key=state.encryption_key(), org_id=org_id
+        )
+        handler = InstitutionBot(service)
+    config = ListenerConfig(confirmations=state.settings.confirmations, poll_interval=poll_interval)
+    listener = Listener(
+        state.w3, state.deployment, open_database(state.settings.ledger_url), f"{role.value}-{org_id}", handler, config
+    )
+    if health_port is not None:
+        serve(health_port, [listener.metrics], max_lag)
+    if once:
+        while not listener.step():
+            pass
+        show({"consumer": listener.consumer, "checkpoint": int(listener.metrics.checkpoint.value)})
+        return
+    run_until_signalled([listener])
+
+
+@readable_errors
+def reconcile_command(
+    ledger_url: Annotated[
+        list[str] | None, typer.Option("--ledger-url", help="Ledger database(s): payer's, then payee's.")
+    ] = None,
+) -> None:
+    """Reconciles the chain's second vouchers with the payers' and payees' books, contract by contract (S8.4)."""
+    urls = ledger_url or [state.settings.ledger_url]
+    if len(urls) > 2:
+        raise InvalidInput("give one ledger (a group ledger) or two (payer's, then payee's)")
+    books = [open_database(url) for url in urls]
+    report = reconcile(ChainReader(state.deployment).second_vouchers(), books[0], books[-1])
+    if state.as_json:
+        show({"clean": report.clean, "contracts": [c.model_dump() for c in report.contracts]})
+    else:
+        table = Table(title="Reconciliation (S8.4): " + ("clean" if report.clean else "MISMATCHES"))
+        for column in ("contract", "payer", "payee", "on chain", "payable", "receivable", "mismatches"):
+            table.add_column(column, justify="left" if column in ("contract", "mismatches") else "right")
+        for c in report.contracts:
+            table.add_row(
+                c.contract_no, str(c.payer_org), str(c.payee_org), f"{c.on_chain:,}", f"{c.payable_posted:,}",
+                f"{c.receivable_posted:,}", "\n".join(c.mismatches) or "-",
+            )  # fmt: skip
+        console.print(table)
+    if not report.clean:
+        raise typer.Exit(3)
+
+
+@readable_errors
+def ledger(
+    org: Annotated[int | None, typer.Option(help="Only this org's entries.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    out: Annotated[Path | None, typer.Option(help="Write the export here instead of printing it.")] = None,
+) -> None:
+    """Shows or exports the journal entries of the ledger database (COLLAB_LEDGER_URL)."""
+    if fmt not in ("table", "csv", "json"):
+        raise InvalidInput(f"unknown format {fmt!r}: table, csv or json")
+    lines = journal(open_database(state.settings.ledger_url), org)
+    if fmt == "table" and out is None:
+        table = Table(title="Journal")
+        for column in ("entry", "org", "kind", "contract", "seq", "account", "debit", "credit"):
+            table.add_column(column, justify="right" if column in ("debit", "credit", "entry", "seq") else "left")
+        for line in lines:
+            table.add_row(
+                str(line.entry_id), str(line.org_id), line.kind, line.contract_no, str(line.seq), line.account,
+                f"{line.debit:,}" if line.debit else "", f"{line.credit:,}" if line.credit else "",
+            )  # fmt: skip
+        console.print(table)
+        return
+    text = export(lines, "json" if fmt == "table" else fmt)
+    if out is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+    else:
+        out.write_text(text)
+        show({"lines": len(lines), "written_to": str(out)})

@@ -1,0 +1,138 @@
+"""S6.2: the payment institution's bot releases the requests that pass its checks and records the others."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+
+from collab_py import crypto
+from collab_py.crypto import BankAccount, EncryptionKey, PaymentKey
+from collab_py.flow import FlowDriver
+from collab_py.institution_bot import REFUSED, RELEASED, InstitutionBot
+from collab_py.ledger.database import open_database
+from collab_py.ledger.schema import institution_actions
+from collab_py.listener.engine import Listener, ListenerConfig
+from collab_py.sandbox import sample_contract
+from collab_py.types import Department, VoucherStatus, payment_voucher_id
+from conftest import World
+from helpers import BANK_ACCOUNT, issued, settled
+from test_listener import catch_up
+
+
+def bot(world: World, driver: FlowDriver, database: Engine) -> Listener:
+    service = driver.institution(world.bank)
+    config = ListenerConfig(confirmations=0, poll_interval=0.01)
+    return Listener(world.w3, world.deployment, database, "institution", InstitutionBot(service), config)
+
+
+def actions(database: Engine) -> list[tuple[str, int, str, str]]:
+    with database.connect() as connection:
+        rows = connection.execute(
+            select(
+                institution_actions.c.contract_no,
+                institution_actions.c.seq,
+                institution_actions.c.action,
+                institution_actions.c.reason,
+            ).order_by(institution_actions.c.id)
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def balance(world: World, address: str) -> int:
+    return int(world.deployment.asset.functions.balanceOf(address).call())
+
+
+def test_redeemed_key_is_released_by_the_bot(world: World, driver: FlowDriver, ledger_url: str) -> None:
+    draft = sample_contract("I-1")
+    seq, key = issued(driver, world, draft)
+    driver.request_payment(world.b, draft, seq, key)
+    database = open_database(ledger_url)
+    listener = bot(world, driver, database)
+    catch_up(listener)
+    assert actions(database) == [("I-1", seq, RELEASED, "")]
+    assert balance(world, world.b.treasury.address) == draft.total
+    catch_up(listener)  # the release's own block brings nothing new to decide
+    assert len(actions(database)) == 1
+
+
+def test_assignment_is_released_to_the_assignee(world: World, driver: FlowDriver, ledger_url: str) -> None:
+    settled(driver, world, sample_contract("I-2"))
+    a, b, c = (driver.finance(party) for party in (world.a, world.b, world.c))
+    seq = b.apply_payment("I-2", 700_00, BANK_ACCOUNT).seq
+    a.issue_voucher("I-2", seq)
+    c.present_key("I-2", seq, b.assign_key("I-2", seq, world.c.org_id))
+    account = c.assignee_account("I-2", seq, "HK33 HSBC 0000 7777 1111")
+    signature = b.sign_assignment("I-2", seq, world.c.org_id, account.account_hash)
+    c.confirm_assignment("I-2", seq, account, signer=b.address, signature=signature)
+    database = open_database(ledger_url)
+    catch_up(bot(world, driver, database))
+    assert actions(database) == [("I-2", seq, RELEASED, "")]
+    assert balance(world, world.c.treasury.address) == 700_00
+
+
+def test_bank_account_not_matching_its_hash_is_refused(world: World, driver: FlowDriver, ledger_url: str) -> None:
+    """A payer's voucher whose bank account ciphertext names another account than its salted hash."""
+    draft = sample_contract("I-3")
+    settled(driver, world, draft)
+    b = driver.finance(world.b)
+    seq = b.apply_payment("I-3", 100_00, BANK_ACCOUNT).seq
+    bound = b.binding(draft.contract_no, seq)
+    salt, secret = crypto.new_salt(), crypto.new_secret()
+    expiry = int(world.w3.eth.get_block("latest")["timestamp"]) + 3600
+    key = PaymentKey(
+        binding=bound, contract_no=draft.contract_no, amount=100_00, payer_org=world.a.org_id, expiry=expiry,
+        secret=secret, bank_account=BANK_ACCOUNT,
+    )  # fmt: skip
+    terms = (
+        100_00,
+        crypto.bank_account_hash("CN99 SOMEONE ELSE", salt),
+        crypto.seal(world.bank.encryption_key.public_key, BankAccount(binding=bound, salt=salt, account=BANK_ACCOUNT)),
+        crypto.key_commitment(
+            world.deployment.manifest.chain_id, world.deployment.escrow.address, bound.voucher_id, secret
+        ),
+        expiry,
+        crypto.seal(world.b.encryption_key.public_key, key),
+    )
+    driver.transactor(world.a.account(Department.FINANCE)).transact(
+        world.deployment.registry.functions.issuePaymentVoucher(draft.contract_no, seq, terms)
+    )
+    b.redeem("I-3", seq)
+    database = open_database(ledger_url)
+    catch_up(bot(world, driver, database))
+    ((number, recorded_seq, action, reason),) = actions(database)
+    assert (number, recorded_seq, action) == ("I-3", seq, REFUSED)
+    assert reason.startswith("bank account: BankAccountMismatch")
+    voucher = world.deployment.escrow.functions.voucherOf(payment_voucher_id(draft.contract_no, seq)).call()
+    assert voucher[1] == VoucherStatus.REQUESTED  # the money stays frozen
+    assert BANK_ACCOUNT not in reason
+
+
+def test_bank_account_for_another_institution_key_is_refused(world: World, driver: FlowDriver, ledger_url: str) -> None:
+    draft = sample_contract("I-4")
+    settled(driver, world, draft)
+    b = driver.finance(world.b)
+    seq = b.apply_payment("I-4", 100_00, BANK_ACCOUNT).seq
+    prepared, _ = driver.finance(world.a).prepare_issue_voucher(
+        draft.contract_no, seq, amount=100_00, bank_account=BANK_ACCOUNT,
+        expiry=int(world.w3.eth.get_block("latest")["timestamp"]) + 3600,
+        payee_key=world.b.encryption_key.public_key, institution_key=EncryptionKey().public_key,
+    )  # fmt: skip
+    driver.finance(world.a).execute(prepared)
+    b.redeem("I-4", seq)
+    database = open_database(ledger_url)
+    catch_up(bot(world, driver, database))
+    ((_, _, action, reason),) = actions(database)
+    assert action == REFUSED
+    assert reason.startswith("bank account: DecryptionError")
+
+
+def test_request_already_released_by_hand_is_recorded_not_paid_twice(
+    world: World, driver: FlowDriver, ledger_url: str
+) -> None:
+    draft = sample_contract("I-5")
+    seq, key = issued(driver, world, draft)
+    driver.request_payment(world.b, draft, seq, key)
+    driver.release(world.bank, draft, seq)  # an operator released it before the bot looked (or the bot crashed)
+    database = open_database(ledger_url)
+    catch_up(bot(world, driver, database))
+    assert actions(database) == [("I-5", seq, RELEASED, "already released")]
+    assert balance(world, world.b.treasury.address) == draft.total
