@@ -19,12 +19,15 @@ import {Department, VoucherStatus} from "./CollabTypes.sol";
  * The payee's finance department redeems the key before it expires by revealing its secret; or a third member (Party
  * C) presents it and the payee confirms the assignment with an EIP-712 signature naming C. The payment institution's
  * operator then transfers the funds to the beneficiary's treasury, which emits the second voucher (S7). An expired,
- * unredeemed key lets the payer's finance department reclaim the funds (S6.4).
+ * unredeemed key lets the payer's finance department reclaim the funds (S6.4). Once paid, the payee's finance
+ * department anchors its signed e-invoice for the payment and delivers it, encrypted to the payer, in the same
+ * transaction (S8.3).
  *
  * @dev A revealed secret only ever pays the beneficiary recorded with it: the payee itself, or the org the payee
  * confirmed. Funds move only to treasuries registered in the registry. The institution's operators can pause.
  * The functions that call the token are `nonReentrant` and follow checks-effects-interactions; the others only make
- * static calls to the registry.
+ * static calls to the registry. Pausing stops movements of funds only: anchoring an e-invoice moves none and is
+ * allowed while paused, so invoicing of payments already made is not held up by an incident.
  */
 contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
     using SafeERC20 for IERC20;
@@ -41,6 +44,8 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
     /// @dev EIP-712 type of the payee's confirmation that a presented key pays `assigneeOrg` (S6.3).
     bytes32 private constant _ASSIGNMENT_TYPEHASH =
         keccak256("AssignmentConfirmation(bytes32 voucherId,uint32 assigneeOrg,bytes32 bankAccountHash)");
+    /// @dev EIP-712 type of the payee's signature over the e-invoice of a released payment (S8.3).
+    bytes32 private constant _INVOICE_TYPEHASH = keccak256("Invoice(bytes32 voucherId,bytes32 invoiceHash)");
 
     /// @notice The registry of members and contracts this escrow serves.
     IContractRegistry public immutable registry;
@@ -49,6 +54,7 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
 
     mapping(bytes32 voucherId => Voucher) private _vouchers;
     mapping(bytes32 voucherId => bytes32) private _keyCommitments;
+    mapping(bytes32 voucherId => bytes32) private _invoices;
 
     /// @notice Emitted when a payment voucher's funds are pulled from the payer's treasury and frozen (S5.4).
     event FundsFrozen(bytes32 indexed voucherId, address indexed asset, address payerTreasury, uint256 amount, uint256 expiry);
@@ -84,6 +90,20 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
     );
     /// @notice Emitted when the payer's finance takes back the funds of an expired, unredeemed key (S6.4).
     event PaymentReclaimed(bytes32 indexed voucherId, bytes32 indexed contractNo, uint32 indexed payerOrg, address payerTreasury, uint256 amount);
+    /**
+     * @notice The payee anchored the e-invoice of a released payment (S8.3): `invoiceHash` is the keccak256 of the
+     * invoice document, `invoiceCiphertext` the document encrypted to the payer's finance department (its delivery),
+     * and `signature` `signer`'s EIP-712 signature of Invoice(voucherId, invoiceHash).
+     */
+    event InvoiceAnchored(
+        bytes32 indexed voucherId,
+        bytes32 indexed contractNo,
+        uint32 indexed payeeOrg,
+        bytes32 invoiceHash,
+        bytes invoiceCiphertext,
+        address signer,
+        bytes signature
+    );
 
     /// @notice Only the registry may call this function.
     error UnauthorizedCaller(address caller);
@@ -111,8 +131,14 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
     error AssigneeMismatch(uint32 presenterOrg, uint32 assigneeOrg);
     /// @notice The caller acts for neither the payee nor the org that presented the key.
     error WrongParty(address account, uint32 expectedOrgId);
-    /// @notice The signature is not `signer`'s over the assignment confirmation (EIP-712 or ERC-1271).
+    /// @notice The signature is not `signer`'s over the expected typed data (EIP-712 or ERC-1271).
     error InvalidSignature(address signer);
+    /// @notice The signer does not act for the FINANCE department of the org that must sign (an active org).
+    error UnauthorizedSigner(address signer, uint32 orgId);
+    /// @notice An invoice hash must not be zero.
+    error InvalidInvoiceHash();
+    /// @notice This payment already has its e-invoice (S8.3: one per payment); `invoiceHash` is the anchored one.
+    error InvoiceAlreadyAnchored(bytes32 voucherId, bytes32 invoiceHash);
 
     modifier onlyRegistry() {
         if (msg.sender != address(registry)) revert UnauthorizedCaller(msg.sender);
@@ -272,6 +298,37 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
         IERC20(asset).safeTransfer(payerTreasury, amount);
     }
 
+    /**
+     * @notice The payee anchors the e-invoice of a released payment and delivers it to the payer (S8.3). One invoice
+     * per payment. Caller: the payee's FINANCE. Allowed while paused: it moves no funds.
+     * @dev The payee is the contract's Party B even when the payment was assigned to a third member (S6.3): the
+     * invoice is for what B delivered. Only the ciphertext carries the document; it is not checked on chain, the
+     * payer checks it against `invoiceHash` after decrypting it.
+     * @param invoiceHash keccak256 of the invoice document; non-zero.
+     * @param invoiceCiphertext The invoice document encrypted to the payer's FINANCE encryption key.
+     * @param signer Account of the payee's FINANCE department that signed the invoice (an ERC-1271 wallet may sign).
+     * @param signature EIP-712 signature of Invoice(voucherId, invoiceHash), see {invoiceDigest}.
+     */
+    function anchorInvoice(
+        bytes32 contractNo,
+        uint8 seq,
+        bytes32 invoiceHash,
+        bytes calldata invoiceCiphertext,
+        address signer,
+        bytes calldata signature
+    ) external {
+        (bytes32 voucherId, Voucher storage voucher) = _voucher(contractNo, seq);
+        (, , uint32 payee) = registry.partiesOf(contractNo);
+        registry.requireMember(msg.sender, payee, Department.FINANCE);
+        if (voucher.status != VoucherStatus.RELEASED) revert UnexpectedVoucherStatus(voucherId, voucher.status);
+        bytes32 anchored = _invoices[voucherId];
+        if (anchored != bytes32(0)) revert InvoiceAlreadyAnchored(voucherId, anchored);
+        if (invoiceHash == bytes32(0)) revert InvalidInvoiceHash();
+        _checkInvoiceSignature(voucherId, payee, invoiceHash, signer, signature);
+        _invoices[voucherId] = invoiceHash;
+        emit InvoiceAnchored(voucherId, contractNo, payee, invoiceHash, invoiceCiphertext, signer, signature);
+    }
+
     /// @notice Stops every movement of funds. Caller: an OPERATOR of the payment institution.
     function pause() external onlyOperator {
         _pause();
@@ -292,6 +349,11 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
         return _keyCommitments[voucherId];
     }
 
+    /// @notice Returns the hash of the e-invoice anchored for `voucherId` (zero if none yet).
+    function invoiceOf(bytes32 voucherId) external view returns (bytes32) {
+        return _invoices[voucherId];
+    }
+
     /// @notice The commitment Party A puts on chain for `secret`: bound to this chain, this escrow and the voucher.
     function commitmentOf(bytes32 voucherId, bytes32 secret) public view returns (bytes32) {
         return keccak256(abi.encode(block.chainid, address(this), voucherId, secret));
@@ -304,6 +366,11 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
         returns (bytes32)
     {
         return _hashTypedDataV4(keccak256(abi.encode(_ASSIGNMENT_TYPEHASH, voucherId, assigneeOrg, bankAccountHash)));
+    }
+
+    /// @notice The EIP-712 digest the payee signs for an e-invoice; lets clients check what they sign.
+    function invoiceDigest(bytes32 voucherId, bytes32 invoiceHash) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(_INVOICE_TYPEHASH, voucherId, invoiceHash)));
     }
 
     function _voucher(bytes32 contractNo, uint8 seq) private view returns (bytes32 voucherId, Voucher storage voucher) {
@@ -327,6 +394,21 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
     ) private view {
         registry.requireMember(signer, payee, Department.FINANCE);
         bytes32 digest = assignmentDigest(voucherId, assigneeOrg, bankAccountHash);
+        if (!SignatureChecker.isValidSignatureNow(signer, digest, signature)) revert InvalidSignature(signer);
+    }
+
+    /// @dev Reverts unless `signer` acts for `payee`'s FINANCE and `signature` is its signature of the invoice.
+    function _checkInvoiceSignature(
+        bytes32 voucherId,
+        uint32 payee,
+        bytes32 invoiceHash,
+        address signer,
+        bytes calldata signature
+    ) private view {
+        try registry.requireMember(signer, payee, Department.FINANCE) {} catch {
+            revert UnauthorizedSigner(signer, payee);
+        }
+        bytes32 digest = invoiceDigest(voucherId, invoiceHash);
         if (!SignatureChecker.isValidSignatureNow(signer, digest, signature)) revert InvalidSignature(signer);
     }
 }

@@ -135,7 +135,27 @@ class PaymentKey(BaseModel):
         )
 
 
-Payload = TypeVar("Payload", BankAccount, PaymentKey)
+class InvoiceDocument(BaseModel):
+    """An e-invoice document for the payer's finance department (S8.3): its canonical bytes, whose keccak256 is the
+    hash anchored on chain (see :mod:`collab_py.invoices`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    KIND: ClassVar[int] = 3
+    binding: VoucherBinding
+    document: bytes = Field(min_length=1, max_length=65_536)
+
+    def body(self) -> bytes:
+        """The document bytes as they are."""
+        return self.document
+
+    @classmethod
+    def from_body(cls, bound: VoucherBinding, body: bytes) -> InvoiceDocument:
+        """Inverse of :meth:`body`."""
+        return cls(binding=bound, document=body)
+
+
+Payload = TypeVar("Payload", BankAccount, PaymentKey, InvoiceDocument)
 
 #: Version of the plaintext layout: ``version (1) | kind (1) | binding (60) | body``.
 PAYLOAD_VERSION = 1
@@ -147,7 +167,7 @@ def binding(chain_id: int, escrow: str, voucher_id: bytes) -> VoucherBinding:
     return VoucherBinding(chain_id=chain_id, escrow=bytes.fromhex(escrow.removeprefix("0x")), voucher_id=voucher_id)
 
 
-def encode_payload(payload: BankAccount | PaymentKey) -> bytes:
+def encode_payload(payload: BankAccount | PaymentKey | InvoiceDocument) -> bytes:
     """The compact plaintext of a payload: a version byte, a kind byte, the binding, the body."""
     return bytes((PAYLOAD_VERSION, payload.KIND)) + payload.binding.encode() + payload.body()
 
@@ -162,7 +182,7 @@ def decode_payload(raw: bytes, model: type[Payload]) -> Payload:
         raise DecryptionError(f"malformed {model.__name__} payload: {type(error).__name__}") from None
 
 
-def seal(public_key: bytes, payload: BankAccount | PaymentKey) -> bytes:
+def seal(public_key: bytes, payload: BankAccount | PaymentKey | InvoiceDocument) -> bytes:
     """Encrypts a payload to ``public_key``."""
     return encrypt(public_key, encode_payload(payload))
 

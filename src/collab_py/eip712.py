@@ -35,6 +35,10 @@ ASSIGNMENT_CONFIRMATION = [
     {"name": "assigneeOrg", "type": "uint32"},
     {"name": "bankAccountHash", "type": "bytes32"},
 ]
+INVOICE = [
+    {"name": "voucherId", "type": "bytes32"},
+    {"name": "invoiceHash", "type": "bytes32"},
+]
 
 
 def domain(name: str, chain_id: int, verifying_contract: ChecksumAddress) -> dict[str, Any]:
@@ -101,6 +105,12 @@ def assignment_confirmation(
     return typed_data(
         domain(ESCROW_DOMAIN, chain_id, escrow), "AssignmentConfirmation", ASSIGNMENT_CONFIRMATION, message
     )
+
+
+def invoice(chain_id: int, escrow: ChecksumAddress, voucher_id: bytes, invoice_hash: bytes) -> dict[str, Any]:
+    """The payee's signature over the e-invoice of payment ``voucher_id`` (S8.3)."""
+    message = {"voucherId": voucher_id, "invoiceHash": invoice_hash}
+    return typed_data(domain(ESCROW_DOMAIN, chain_id, escrow), "Invoice", INVOICE, message)
 
 
 def sign_typed(account: LocalAccount, data: dict[str, Any]) -> bytes:

@@ -1,4 +1,4 @@
-"""Typed records of what the chain holds: orgs, members, e-contracts, stages, payments and second vouchers.
+"""Typed records of what the chain holds: orgs, members, e-contracts, stages, payments, second vouchers, invoices.
 
 Services return these, read back from the chain after each step (never echoes of their input). Byte fields are
 shown and serialised as ``0x`` hex; ``model_dump(mode="json")`` gives what ``collab ... --json`` prints.
@@ -133,4 +133,18 @@ class SecondVoucherRecord(Record):
     amount: int
     paid_at: int
     operator: str
+    evidence: Evidence
+
+
+class InvoiceRecord(Record):
+    """An e-invoice anchored on chain (S8.3): the hash of the payee's invoice document, the document encrypted to the
+    payer's finance department, and the payee's EIP-712 signature of ``Invoice(voucherId, invoiceHash)``."""
+
+    voucher_id: Hex
+    contract_no: str
+    seq: int
+    payee_org: int
+    invoice_hash: Hex
+    ciphertext: Hex
+    signature: Signature
     evidence: Evidence

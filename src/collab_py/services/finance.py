@@ -1,4 +1,5 @@
-"""The FINANCE department of a member org: payment applications and vouchers (S5), payment keys (S6)."""
+"""The FINANCE department of a member org: payment applications and vouchers (S5), payment keys (S6), e-invoices
+(S8.3)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from dataclasses import dataclass
 
 from web3.logs import DISCARD
 
-from collab_py import crypto, eip712
+from collab_py import crypto, eip712, invoices
 from collab_py.crypto import BankAccount, PaymentKey
+from collab_py.documents import DocumentStore
 from collab_py.exceptions import CollabError
-from collab_py.models import PaymentRecord
+from collab_py.invoices import Invoice, InvoiceLine
+from collab_py.models import InvoiceRecord, PaymentRecord
 from collab_py.services.base import KeyedService, PreparedStep
 from collab_py.types import Department, as_contract_no, payment_voucher_id
 
@@ -218,3 +221,89 @@ class FinanceService(KeyedService):
         )
         self.execute(PreparedStep("confirmAssignment", "S6.3", call, 120_000))
         return self.reader.payment(raw, seq)
+
+    # ------------------------------------------------------------------ S8.3 (Party B, then Party A)
+    def sign_invoice(self, contract_no: bytes, seq: int, invoice_hash: bytes) -> bytes:
+        """This account's EIP-712 signature of the e-invoice ``invoice_hash`` of payment ``seq``."""
+        data = eip712.invoice(
+            self.chain_id, self.deployment.escrow.address, payment_voucher_id(contract_no, seq), invoice_hash
+        )
+        return eip712.sign_typed(self.tx.account, data)
+
+    def prepare_anchor_invoice(
+        self,
+        contract_no: bytes,
+        seq: int,
+        *,
+        invoice_hash: bytes,
+        ciphertext: bytes,
+        signature: bytes,
+        signer: str | None = None,
+    ) -> PreparedStep:
+        """S8.3: anchors an e-invoice's hash and delivers its ciphertext; ``signer`` defaults to this account."""
+        call = self.deployment.escrow.functions.anchorInvoice(
+            contract_no, seq, invoice_hash, ciphertext, signer or self.address, signature
+        )
+        return PreparedStep("anchorInvoice", "S8.3", call, 100_000 + 40 * len(ciphertext))
+
+    def issue_invoice(
+        self,
+        number: str | bytes,
+        seq: int,
+        *,
+        invoice_no: str,
+        tax: int,
+        documents: DocumentStore | None = None,
+        lines: tuple[InvoiceLine, ...] = (),
+        issued_at: int | None = None,
+    ) -> InvoiceRecord:
+        """Party B invoices released payment ``seq`` (S8.3): builds the invoice from the chain's second voucher (amount
+        tax included, asset, parties), keeps the document in ``documents`` if given, signs it and anchors its hash with
+        the document sealed to the payer's finance key. ``issued_at`` defaults to the latest block's time."""
+        raw = as_contract_no(number)
+        second = self.reader.second_voucher_of(raw, seq)
+        invoice = Invoice(
+            invoice_no=invoice_no,
+            contract_no=second.contract_no,
+            seq=seq,
+            amount=second.amount,
+            tax=tax,
+            asset=second.asset,
+            payer_org=second.payer_org,
+            payee_org=second.payee_org,
+            issued_at=(
+                int(self.deployment.w3.eth.get_block("latest")["timestamp"]) if issued_at is None else issued_at
+            ),
+            lines=lines,
+        )
+        document = invoice.canonical()
+        if documents is not None:
+            documents.put(document)
+        payer_key = self.reader.encryption_key(second.payer_org, Department.FINANCE)
+        prepared = self.prepare_anchor_invoice(
+            raw,
+            seq,
+            invoice_hash=invoice.invoice_hash,
+            ciphertext=invoices.seal_invoice(payer_key, self.binding(raw, seq), document),
+            signature=self.sign_invoice(raw, seq, invoice.invoice_hash),
+        )
+        self.execute(prepared)
+        return self.reader.invoice(raw, seq)
+
+    def receive_invoice(self, number: str | bytes, seq: int, *, documents: DocumentStore | None = None) -> Invoice:
+        """Party A reads the e-invoice anchored for payment ``seq`` and verifies it (S8.3): the payee's signature
+        (ERC-1271 for contract signers), the ciphertext's binding, the document's hash against the chain and its
+        terms against the second voucher. The verified document is kept in ``documents`` if given."""
+        raw = as_contract_no(number)
+        record = self.reader.invoice(raw, seq)
+        invoice = invoices.verify_invoice(
+            record,
+            self.reader.second_voucher_of(raw, seq),
+            self.encryption_key,
+            chain_id=self.chain_id,
+            escrow=self.deployment.escrow.address,
+            contract_signature=invoices.erc1271_check(self.deployment.w3),
+        )
+        if documents is not None:
+            documents.put(invoice.canonical())
+        return invoice
