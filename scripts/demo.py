@@ -27,10 +27,12 @@ def main() -> None:
     if not networks.provider.network.is_local:
         raise click.UsageError("the demo needs a development node (anvil): use --network ethereum:local:foundry")
     w3 = connect(networks.provider.http_uri)  # type: ignore[attr-defined]
-    with tempfile.TemporaryDirectory(prefix="collab-demo-") as documents:
-        result = run_demo(w3, Path(documents), on_step=_echo, on_phase=lambda text: click.echo(f"-- {text}"))
+    with tempfile.TemporaryDirectory(prefix="collab-demo-") as workdir:
+        result = run_demo(w3, Path(workdir), on_step=_echo, on_phase=lambda text: click.echo(f"-- {text}"))
     for voucher in result.second_vouchers:
         amount = f"{voucher.amount / 100:,.2f}"
         click.echo(f"second voucher {voucher.contract_no}/{voucher.seq}: {amount} to org {voucher.beneficiary_org}")
     for holder, amount in result.balances.items():
         click.echo(f"{holder:18s} {amount / 100:>16,.2f}")
+    assert result.reconciliation is not None
+    click.echo("reconciliation: " + ("clean" if result.reconciliation.clean else "MISMATCHES"))

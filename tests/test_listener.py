@@ -114,9 +114,10 @@ def test_events_delivered_again_are_ignored(world: World, driver: FlowDriver, le
         connection.execute(
             update(checkpoints).values(block_number=start, block_hash=bytes(world.w3.eth.get_block(start)["hash"]))
         )
-    catch_up(listener)
+    restarted = accounting(world, database, world.a.org_id)
+    catch_up(restarted)
     assert entries(database, world.a.org_id) == before
-    assert listener.metrics.duplicates._value.get() > 0  # type: ignore[attr-defined]
+    assert restarted.metrics.duplicates._value.get() > 0  # type: ignore[attr-defined]
 
 
 def test_missing_checkpoint_starts_at_the_deployment_block(world: World, ledger_url: str) -> None:

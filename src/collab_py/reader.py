@@ -8,11 +8,14 @@ from eth_typing import ChecksumAddress
 from web3.contract import Contract
 from web3.types import EventData
 
+from collab_py.build import load_artifact
 from collab_py.deploy import Deployment
 from collab_py.exceptions import CollabError
+from collab_py.listener.logs import ChainEvent, EventCodec
 from collab_py.models import (
     AgreementRecord,
     Evidence,
+    InvoiceRecord,
     MemberRecord,
     OrgRecord,
     PaymentRecord,
@@ -48,6 +51,14 @@ class UnknownPaymentError(NotFound):
     """No payment application with this sequence number exists for the contract."""
 
 
+class PaymentNotReleasedError(NotFound):
+    """The payment has no second voucher: the institution has not released it (yet)."""
+
+
+class UnknownInvoiceError(NotFound):
+    """No e-invoice is anchored for this payment."""
+
+
 def evidence(event: EventData) -> Evidence:
     """Where ``event`` was logged."""
     return Evidence(
@@ -65,6 +76,7 @@ class ChainReader:
         self.deployment = deployment
         self._registry = deployment.registry
         self._escrow = deployment.escrow
+        self._abis = (load_artifact("CollabRegistry").abi, load_artifact("PaymentEscrow").abi)
 
     # ------------------------------------------------------------------ S1
     def org(self, org_id: int) -> OrgRecord:
@@ -97,15 +109,12 @@ class ChainReader:
         (asset, party_a, party_b, status, stage_count, _vouched, payment_count, doc_hash, total, committed) = agreement
         if status == ContractStatus.NONE:
             raise UnknownContractError(f"no e-contract {contract_number_text(raw)!r} is registered")
-        proposed = self._one(self._registry, "ContractProposed", contractNo=raw)["args"]
-        signed = self._latest(self._registry, "ContractSigned", contractNo=raw)
-        results: dict[int, bytes] = {
-            event["args"]["stageIndex"]: bytes(event["args"]["resultHash"])
-            for event in self._logs(self._registry, "StageResultSubmitted", contractNo=raw)
-        }
+        events = self._events(raw, "ContractProposed", "ContractSigned", "StageResultSubmitted")
+        proposed = _one(events, "ContractProposed")
+        signed = events["ContractSigned"][-1].args if events["ContractSigned"] else None
+        results = {event.args["stageIndex"]: event.args["resultHash"] for event in events["StageResultSubmitted"]}
         stages = []
-        for index, terms in enumerate(proposed["stages"][:stage_count]):
-            spec_hash, amount = terms["specHash"], terms["amount"]
+        for index, (spec_hash, amount) in enumerate(proposed["stages"][:stage_count]):
             stage_status = StageStatus(self._registry.functions.stageOf(raw, index).call()[1])
             result = results.get(index) if stage_status in (StageStatus.PENDING, StageStatus.CONFIRMED) else None
             stages.append(
@@ -123,12 +132,8 @@ class ChainReader:
             stages=tuple(stages),
             payment_count=payment_count,
             signature_b=Signature(signer=proposed["signer"], signature=proposed["signature"]),
-            signature_a=(
-                None
-                if signed is None
-                else Signature(signer=signed["args"]["signer"], signature=signed["args"]["signature"])
-            ),
-            signed_at=None if signed is None else signed["args"]["signedAt"],
+            signature_a=None if signed is None else Signature(signer=signed["signer"], signature=signed["signature"]),
+            signed_at=None if signed is None else signed["signedAt"],
         )
 
     # ------------------------------------------------------------------ S5–S6
@@ -139,7 +144,8 @@ class ChainReader:
         amount, status, expiry, beneficiary, presenter = self._escrow.functions.voucherOf(voucher_id).call()
         if status == VoucherStatus.NONE:
             raise UnknownPaymentError(f"e-contract {contract_number_text(raw)!r} has no payment {seq}")
-        applied = self._one(self._registry, "PaymentApplied", voucherId=voucher_id)["args"]
+        events = self._events(voucher_id, "PaymentApplied", "PaymentVoucherIssued", "AssignmentConfirmed")
+        applied = _one(events, "PaymentApplied")
         fields: dict[str, Any] = {
             "voucher_id": voucher_id,
             "contract_no": contract_number_text(raw),
@@ -149,7 +155,7 @@ class ChainReader:
             "payee_account_ciphertext": applied["payeeAccountCiphertext"],
         }
         if status >= VoucherStatus.FROZEN:
-            issued = self._one(self._registry, "PaymentVoucherIssued", voucherId=voucher_id)["args"]
+            issued = _one(events, "PaymentVoucherIssued")
             fields |= {
                 "expiry": expiry,
                 "bank_account_hash": issued["bankAccountHash"],
@@ -161,10 +167,10 @@ class ChainReader:
             fields["presenter_org"] = presenter
         if beneficiary:
             fields["beneficiary_org"] = beneficiary
-            assignment = self._latest(self._escrow, "AssignmentConfirmed", voucherId=voucher_id)
-            if assignment is not None:
-                fields["assignee_account_hash"] = assignment["args"]["bankAccountHash"]
-                fields["assignee_account_ciphertext"] = assignment["args"]["bankAccountCiphertext"]
+            if events["AssignmentConfirmed"]:
+                assignment = events["AssignmentConfirmed"][-1].args
+                fields["assignee_account_hash"] = assignment["bankAccountHash"]
+                fields["assignee_account_ciphertext"] = assignment["bankAccountCiphertext"]
         return PaymentRecord(**fields)
 
     # ------------------------------------------------------------------ S7
@@ -176,20 +182,65 @@ class ChainReader:
         events = self._escrow.events.SecondVoucher().get_logs(from_block=start, to_block=to_block)
         return [second_voucher(event) for event in events]
 
-    def _logs(self, contract: Contract, name: str, **filters: Any) -> list[EventData]:
-        event = getattr(contract.events, name)()
-        logs = event.get_logs(argument_filters=filters, from_block=self.deployment.manifest.deployment_block)
-        return list(logs)
+    def second_voucher_of(self, number: str | bytes, seq: int) -> SecondVoucherRecord:
+        """The second voucher of payment ``seq`` of e-contract ``number``; :class:`PaymentNotReleasedError` if none."""
+        raw = contract_number(number) if isinstance(number, str) else number
+        found = self._latest(self._escrow, "SecondVoucher", voucherId=payment_voucher_id(raw, seq))
+        if found is None:
+            raise PaymentNotReleasedError(f"payment {seq} of e-contract {contract_number_text(raw)!r} is not released")
+        return second_voucher(found)
+
+    # ------------------------------------------------------------------ S8.3
+    def invoice(self, number: str | bytes, seq: int) -> InvoiceRecord:
+        """The e-invoice anchored for payment ``seq`` of e-contract ``number``; :class:`UnknownInvoiceError` if none."""
+        raw = contract_number(number) if isinstance(number, str) else number
+        voucher_id = payment_voucher_id(raw, seq)
+        anchored = bytes(self._escrow.functions.invoiceOf(voucher_id).call())
+        found = self._latest(self._escrow, "InvoiceAnchored", voucherId=voucher_id) if any(anchored) else None
+        if found is None:
+            raise UnknownInvoiceError(f"no e-invoice is anchored for payment {seq} of {contract_number_text(raw)!r}")
+        args = found["args"]
+        return InvoiceRecord(
+            voucher_id=voucher_id,
+            contract_no=contract_number_text(raw),
+            seq=seq,
+            payee_org=args["payeeOrg"],
+            invoice_hash=args["invoiceHash"],
+            ciphertext=args["invoiceCiphertext"],
+            signature=Signature(signer=args["signer"], signature=args["signature"]),
+            evidence=evidence(found),
+        )
 
     def _latest(self, contract: Contract, name: str, **filters: Any) -> EventData | None:
-        logs = self._logs(contract, name, **filters)
+        event = getattr(contract.events, name)()
+        logs = event.get_logs(argument_filters=filters, from_block=self.deployment.manifest.deployment_block)
         return logs[-1] if logs else None
 
-    def _one(self, contract: Contract, name: str, **filters: Any) -> EventData:
-        found = self._latest(contract, name, **filters)
-        if found is None:
-            raise NotFound(f"no {name} event for {filters}")
+    def _events(self, first_topic: bytes, *names: str) -> dict[str, list[ChainEvent]]:
+        """The named events of the registry and escrow whose first indexed argument is ``first_topic``, by name,
+        in chain order: one ``eth_getLogs`` for all of them."""
+        codec = EventCodec(self._abis, names)
+        addresses = [self._registry.address, self._escrow.address]
+        logs = self.deployment.w3.eth.get_logs(
+            {
+                "fromBlock": self.deployment.manifest.deployment_block,
+                "toBlock": "latest",
+                "address": addresses,
+                "topics": [["0x" + topic.hex() for topic in codec.topics], "0x" + first_topic.hex()],
+            }
+        )
+        found: dict[str, list[ChainEvent]] = {name: [] for name in names}
+        for entry in logs:
+            event = codec.decode(entry)
+            found[event.name].append(event)
         return found
+
+
+def _one(events: dict[str, list[ChainEvent]], name: str) -> dict[str, Any]:
+    """The args of the latest ``name`` event; :class:`NotFound` if there is none."""
+    if not events[name]:
+        raise NotFound(f"no {name} event on chain")
+    return events[name][-1].args
 
 
 def second_voucher(event: EventData) -> SecondVoucherRecord:

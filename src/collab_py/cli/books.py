@@ -18,7 +18,7 @@ from collab_py.listener.engine import Handler, Listener, ListenerConfig
 from collab_py.listener.metrics import serve
 from collab_py.listener.runtime import run_until_signalled
 from collab_py.reader import ChainReader
-from collab_py.reconcile import export, journal, reconcile
+from collab_py.reconcile import JournalLine, Reconciliation, export, journal, reconcile
 from collab_py.services import InstitutionService
 
 
@@ -53,6 +53,7 @@ def listen(
     health_port: Annotated[int | None, typer.Option(help="Serve /healthz and /metrics on this port.")] = None,
     max_lag: Annotated[int, typer.Option(help="Blocks of lag after which /healthz fails.")] = 50,
     poll_interval: Annotated[float, typer.Option(help="Seconds between polls of the node.")] = 1.0,
+    chunk_blocks: Annotated[int, typer.Option(help="Most blocks read and committed in one batch.", min=1)] = 5_000,
     once: Annotated[bool, typer.Option(help="Catch up with the chain, then exit.")] = False,
 ) -> None:
     """Runs a listener until SIGTERM or Ctrl-C (COLLAB_LEDGER_URL, COLLAB_CONFIRMATIONS)."""
@@ -66,7 +67,9 @@ def listen(
             state.deployment, state.transactor("operator"), encryption_key=state.encryption_key(), org_id=org_id
         )
         handler = InstitutionBot(service)
-    config = ListenerConfig(confirmations=state.settings.confirmations, poll_interval=poll_interval)
+    config = ListenerConfig(
+        confirmations=state.settings.confirmations, poll_interval=poll_interval, chunk_blocks=chunk_blocks
+    )
     listener = Listener(
         state.w3, state.deployment, open_database(state.settings.ledger_url), f"{role.value}-{org_id}", handler, config
     )
@@ -95,15 +98,7 @@ def reconcile_command(
     if state.as_json:
         show({"clean": report.clean, "contracts": [c.model_dump() for c in report.contracts]})
     else:
-        table = Table(title="Reconciliation (S8.4): " + ("clean" if report.clean else "MISMATCHES"))
-        for column in ("contract", "payer", "payee", "on chain", "payable", "receivable", "mismatches"):
-            table.add_column(column, justify="left" if column in ("contract", "mismatches") else "right")
-        for c in report.contracts:
-            table.add_row(
-                c.contract_no, str(c.payer_org), str(c.payee_org), f"{c.on_chain:,}", f"{c.payable_posted:,}",
-                f"{c.receivable_posted:,}", "\n".join(c.mismatches) or "-",
-            )  # fmt: skip
-        console.print(table)
+        console.print(reconciliation_table(report))
     if not report.clean:
         raise typer.Exit(3)
 
@@ -119,15 +114,7 @@ def ledger(
         raise InvalidInput(f"unknown format {fmt!r}: table, csv or json")
     lines = journal(open_database(state.settings.ledger_url), org)
     if fmt == "table" and out is None:
-        table = Table(title="Journal")
-        for column in ("entry", "org", "kind", "contract", "seq", "account", "debit", "credit"):
-            table.add_column(column, justify="right" if column in ("debit", "credit", "entry", "seq") else "left")
-        for line in lines:
-            table.add_row(
-                str(line.entry_id), str(line.org_id), line.kind, line.contract_no, str(line.seq), line.account,
-                f"{line.debit:,}" if line.debit else "", f"{line.credit:,}" if line.credit else "",
-            )  # fmt: skip
-        console.print(table)
+        console.print(journal_table(lines, "Journal"))
         return
     text = export(lines, "json" if fmt == "table" else fmt)
     if out is None:
@@ -135,3 +122,29 @@ def ledger(
     else:
         out.write_text(text)
         show({"lines": len(lines), "written_to": str(out)})
+
+
+def reconciliation_table(report: Reconciliation) -> Table:
+    """The reconciliation, one row per contract."""
+    table = Table(title="Reconciliation (S8.4): " + ("clean" if report.clean else "MISMATCHES"))
+    for column in ("contract", "payer", "payee", "on chain", "payable", "receivable", "mismatches"):
+        table.add_column(column, justify="left" if column in ("contract", "mismatches") else "right")
+    for c in report.contracts:
+        table.add_row(
+            c.contract_no, str(c.payer_org), str(c.payee_org), f"{c.on_chain:,}", f"{c.payable_posted:,}",
+            f"{c.receivable_posted:,}", "\n".join(c.mismatches) or "-",
+        )  # fmt: skip
+    return table
+
+
+def journal_table(lines: list[JournalLine], title: str) -> Table:
+    """Journal lines, one row each."""
+    table = Table(title=title)
+    for column in ("entry", "kind", "contract", "seq", "account", "debit", "credit"):
+        table.add_column(column, justify="right" if column in ("debit", "credit", "entry", "seq") else "left")
+    for line in lines:
+        table.add_row(
+            str(line.entry_id), line.kind, line.contract_no, str(line.seq), line.account,
+            f"{line.debit:,}" if line.debit else "", f"{line.credit:,}" if line.credit else "",
+        )  # fmt: skip
+    return table

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from collab_py.chain import connect
+from collab_py.cli.books import journal_table, reconciliation_table
 from collab_py.cli.context import console, readable_errors
 from collab_py.demo import run_demo
 from collab_py.node import AnvilNode
@@ -25,7 +26,8 @@ def demo(
     manifest_out: Annotated[Path | None, typer.Option(help="Write the deployment manifest here.")] = None,
 ) -> None:
     """Starts anvil, deploys, and runs the whole flow: a 3-stage contract paid in two payments (one assigned to
-    Party C) and an expired payment key reclaimed by Party A; prints the timeline and the balances."""
+    Party C, both released by the institution's bot) and an expired payment key reclaimed by Party A; prints the
+    timeline, the balances, the books of A, B and C posted by their listeners, and the reconciliation."""
     started = time.perf_counter()
     timeline = Table(title="Timeline")
     for column in ("#", "step", "SPEC", "actor", "block", "transaction", "gas"):
@@ -38,9 +40,9 @@ def demo(
             f"{record.gas_used:,}",
         )  # fmt: skip
 
-    with _node(rpc_url) as url, tempfile.TemporaryDirectory(prefix="collab-demo-") as documents:
+    with _node(rpc_url) as url, tempfile.TemporaryDirectory(prefix="collab-demo-") as workdir:
         with console.status("starting") as status:
-            result = run_demo(connect(url), Path(documents), on_step=add, on_phase=status.update)
+            result = run_demo(connect(url), Path(workdir), on_step=add, on_phase=status.update)
         manifest = result.sandbox.deployment.manifest
         if manifest_out is not None:
             manifest.save(manifest_out)
@@ -64,6 +66,12 @@ def demo(
         for name, amount in result.balances.items():
             balances.add_row(name, f"{amount / 100:,.2f}")
         console.print(balances)
+        for name, lines in result.journals.items():
+            console.print(journal_table(lines, f"{name}: journal (S8.1)"))
+        assert result.reconciliation is not None
+        console.print(reconciliation_table(result.reconciliation))
+        if not result.reconciliation.clean:
+            raise typer.Exit(3)
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s ({len(result.steps)} transactions)")
 
 

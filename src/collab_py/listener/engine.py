@@ -93,6 +93,8 @@ class Listener:
         addresses = [deployment.registry.address, deployment.escrow.address]
         self.reader = LogReader(w3, addresses, self.codec.topics, self.config.chunk_blocks)
         self.halted: ReorgTooDeep | None = None
+        self._position: tuple[int, bytes] | None = None  # the checkpoint, once read: this listener is its only writer
+        self._idle_at: tuple[int, bytes] | None = None  # the head at which the listener last found nothing to do
 
     # ------------------------------------------------------------------ the loop
     def run(self, stop: threading.Event) -> None:
@@ -122,19 +124,21 @@ class Listener:
 
     def step(self) -> bool:
         """Processes one batch of confirmed blocks; returns True when the listener is caught up."""
-        head = self.w3.eth.block_number
+        latest = self.w3.eth.get_block("latest")
+        head = (int(latest["number"]), bytes(latest["hash"]))
         self.metrics.rpc_up.set(1)
-        self.metrics.head.set(head)
-        target = head - self.config.confirmations
-        number, known_hash = self._checkpoint()
+        self.metrics.head.set(head[0])
+        if head == self._idle_at:  # nothing new since the last poll: one request per poll while idle
+            return True
+        target = head[0] - self.config.confirmations
+        number, known_hash = self._position or self._checkpoint()
         self.metrics.checkpoint.set(number)
         self.metrics.lag.set(max(0, target - number))
-        if target < 0:
-            return True
         if self._hash_of(number) != known_hash:
             self._unwind(number)
             return False
         if number >= target:
+            self._idle_at = head
             return True
         end = min(target, number + self.config.chunk_blocks)
         end_hash = self._hash_of(end)
@@ -162,6 +166,7 @@ class Listener:
         self.metrics.postings.inc(postings)
         self.metrics.duplicates.inc(duplicates)
         self.metrics.checkpoint.set(end)
+        self._position = (end, end_hash)
 
     def _remember_blocks(
         self, connection: Connection, previous: int, end: int, end_hash: bytes, events: list[ChainEvent]
@@ -283,6 +288,7 @@ class Listener:
                 .where(checkpoints.c.consumer == self.consumer)
                 .values(block_number=ancestor.block_number, block_hash=bytes(ancestor.block_hash))
             )
+        self._position = (int(ancestor.block_number), bytes(ancestor.block_hash))
         self.metrics.reorgs.inc()
         self.metrics.postings.inc(reversals)
         log.warning(

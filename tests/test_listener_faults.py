@@ -1,0 +1,152 @@
+"""S8.2 under faults, with real processes and a real node: a listener killed with SIGKILL at random points, a node
+stopped and restarted under a running listener, and a clean drain on SIGTERM. Nothing is lost, nothing is doubled."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from collab_py.accounting import FREEZE, PAYMENT, AccountingHandler
+from collab_py.chain import connect
+from collab_py.flow import FlowDriver
+from collab_py.ledger.database import open_database
+from collab_py.ledger.schema import chain_events, journal_entries
+from collab_py.listener.engine import Listener, ListenerConfig
+from collab_py.listener.runtime import ListenerThread
+from collab_py.node import AnvilNode, free_port
+from collab_py.sandbox import Sandbox, bootstrap, sample_contract
+from conftest import World
+from helpers import BANK_ACCOUNT
+
+pytestmark = pytest.mark.slow
+
+
+def pay(sandbox: Sandbox, driver: FlowDriver, number: str) -> int:
+    """One single-stage contract paid in full to Party B; returns the amount."""
+    draft = sample_contract(number)
+    draft = type(draft)(number=draft.number, text=draft.text, stages=draft.stages[:1])
+    driver.run(sandbox.a, sandbox.b, sandbox.bank, draft, BANK_ACCOUNT)
+    return draft.total
+
+
+def kinds(database: Engine, org_id: int) -> dict[str, int]:
+    with database.connect() as connection:
+        rows = connection.execute(
+            select(journal_entries.c.kind, func.count())
+            .where(journal_entries.c.org_id == org_id)
+            .group_by(journal_entries.c.kind)
+        ).all()
+    return {kind: count for kind, count in rows}
+
+
+def per_voucher(database: Engine, org_id: int) -> list[int]:
+    """How many PAYMENT entries each voucher has (must be exactly one)."""
+    with database.connect() as connection:
+        rows = connection.execute(
+            select(func.count())
+            .where(journal_entries.c.org_id == org_id, journal_entries.c.kind == PAYMENT)
+            .group_by(journal_entries.c.voucher_id)
+        ).all()
+    return [count for (count,) in rows]
+
+
+def listen_command(node_url: str, manifest: Path, ledger: str, org_id: int, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "collab_py.cli", "--rpc-url", node_url, "--manifest", str(manifest),
+        "listen", "--org", str(org_id), "--poll-interval", "0.05", *extra,
+    ]  # fmt: skip
+
+
+def test_listener_killed_at_random_points_loses_and_doubles_nothing(
+    world: World, node: AnvilNode, driver: FlowDriver, tmp_path: Path
+) -> None:
+    vouchers = 12
+    for index in range(vouchers):
+        pay(world, driver, f"K-{index}")
+    manifest = world.deployment.manifest.save(tmp_path / "manifest.json")
+    ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
+    env = {**os.environ, "COLLAB_LEDGER_URL": ledger, "COLLAB_CONFIRMATIONS": "0"}
+    command = listen_command(node.rpc_url, manifest, ledger, world.a.org_id, "--once", "--chunk-blocks", "3")
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(40):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            process.wait(timeout=rng.uniform(1.0, 2.5))
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+            continue
+        assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+        break
+    else:
+        pytest.fail("the listener never finished")
+    assert kills >= 1, "the listener was never killed mid-run: lower the delays"
+    database = open_database(ledger)
+    assert kinds(database, world.a.org_id) == {FREEZE: vouchers, PAYMENT: vouchers}
+    assert per_voucher(database, world.a.org_id) == [1] * vouchers
+
+
+def test_node_outage_under_a_running_listener(tmp_path: Path) -> None:
+    state = tmp_path / "anvil-state.json"
+    port = free_port()
+    node = AnvilNode(port=port, extra_args=["--state", str(state)]).start()
+    try:
+        sandbox = bootstrap(connect(node.rpc_url))
+        driver = FlowDriver(sandbox.deployment)
+        pay(sandbox, driver, "O-1")
+        database = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
+        config = ListenerConfig(confirmations=0, poll_interval=0.05)
+        listener = Listener(
+            sandbox.w3, sandbox.deployment, database, "accounting", AccountingHandler(sandbox.a.org_id), config
+        )
+        thread = ListenerThread(listener).start()
+        thread.wait_until(sandbox.w3.eth.block_number)
+
+        node.stop()  # the node goes away: the listener backs off and reports it
+        deadline = time.monotonic() + 20
+        while listener.metrics.errors._value.get() < 2:  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline, "the listener did not notice the outage"
+            time.sleep(0.05)
+        assert listener.metrics.healthy(max_lag=10) == (False, "node unreachable")
+
+        node = AnvilNode(port=port, extra_args=["--state", str(state)]).start()  # back, with the same chain
+        for transactor in (s.tx for s in driver._services.values()):
+            transactor.resync()
+        pay(sandbox, driver, "O-2")
+        thread.wait_until(sandbox.w3.eth.block_number)
+        thread.stop()
+        assert kinds(database, sandbox.a.org_id) == {FREEZE: 2, PAYMENT: 2}
+        assert per_voucher(database, sandbox.a.org_id) == [1, 1]
+        assert listener.metrics.healthy(max_lag=10)[0]
+    finally:
+        node.stop()
+
+
+def test_sigterm_drains_and_exits_cleanly(world: World, node: AnvilNode, driver: FlowDriver, tmp_path: Path) -> None:
+    pay(world, driver, "T-1")
+    manifest = world.deployment.manifest.save(tmp_path / "manifest.json")
+    ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
+    env = {**os.environ, "COLLAB_LEDGER_URL": ledger, "COLLAB_CONFIRMATIONS": "0"}
+    process = subprocess.Popen(
+        listen_command(node.rpc_url, manifest, ledger, world.b.org_id), env=env, stderr=subprocess.PIPE, text=True
+    )
+    database = open_database(ledger)
+    deadline = time.monotonic() + 30
+    while not kinds(database, world.b.org_id):
+        assert time.monotonic() < deadline, "the listener posted nothing"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert "draining" in (process.stderr.read() if process.stderr else "")
+    with database.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(chain_events)).scalar() == 3
