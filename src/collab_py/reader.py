@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from eth_typing import ChecksumAddress
-from web3.contract import Contract
-from web3.types import EventData
+from web3.types import TxReceipt
 
 from collab_py.build import load_artifact
 from collab_py.deploy import Deployment
@@ -59,13 +59,10 @@ class UnknownInvoiceError(NotFound):
     """No e-invoice is anchored for this payment."""
 
 
-def evidence(event: EventData) -> Evidence:
+def evidence(event: ChainEvent) -> Evidence:
     """Where ``event`` was logged."""
     return Evidence(
-        tx_hash=bytes(event["transactionHash"]),
-        block_number=event["blockNumber"],
-        block_hash=bytes(event["blockHash"]),
-        log_index=event["logIndex"],
+        tx_hash=event.tx_hash, block_number=event.block_number, block_hash=event.block_hash, log_index=event.log_index
     )
 
 
@@ -77,6 +74,7 @@ class ChainReader:
         self._registry = deployment.registry
         self._escrow = deployment.escrow
         self._abis = (load_artifact("CollabRegistry").abi, load_artifact("PaymentEscrow").abi)
+        self._codecs: dict[tuple[str, ...], EventCodec] = {}
 
     # ------------------------------------------------------------------ S1
     def org(self, org_id: int) -> OrgRecord:
@@ -179,16 +177,26 @@ class ChainReader:
     ) -> list[SecondVoucherRecord]:
         """Every second voucher in the block range (default: since the deployment)."""
         start = self.deployment.manifest.deployment_block if from_block is None else from_block
-        events = self._escrow.events.SecondVoucher().get_logs(from_block=start, to_block=to_block)
-        return [second_voucher(event) for event in events]
+        return [second_voucher(event) for event in self._query(["SecondVoucher"], None, start, to_block)]
+
+    def second_voucher_in(self, receipt: TxReceipt, voucher_id: bytes) -> SecondVoucherRecord:
+        """The second voucher of ``voucher_id`` that the transaction of ``receipt`` emitted."""
+        codec = self._codec("SecondVoucher")
+        topic = codec.topics[0]
+        for entry in receipt["logs"]:
+            if entry["topics"] and bytes(entry["topics"][0]) == topic and entry["address"] == self._escrow.address:
+                event = codec.decode(entry)
+                if event.args["voucherId"] == voucher_id:
+                    return second_voucher(event)
+        raise PaymentNotReleasedError(f"the transaction emitted no second voucher for 0x{voucher_id.hex()}")
 
     def second_voucher_of(self, number: str | bytes, seq: int) -> SecondVoucherRecord:
         """The second voucher of payment ``seq`` of e-contract ``number``; :class:`PaymentNotReleasedError` if none."""
         raw = contract_number(number) if isinstance(number, str) else number
-        found = self._latest(self._escrow, "SecondVoucher", voucherId=payment_voucher_id(raw, seq))
-        if found is None:
+        found = self._events(payment_voucher_id(raw, seq), "SecondVoucher")["SecondVoucher"]
+        if not found:
             raise PaymentNotReleasedError(f"payment {seq} of e-contract {contract_number_text(raw)!r} is not released")
-        return second_voucher(found)
+        return second_voucher(found[-1])
 
     # ------------------------------------------------------------------ S8.3
     def invoice(self, number: str | bytes, seq: int) -> InvoiceRecord:
@@ -196,10 +204,10 @@ class ChainReader:
         raw = contract_number(number) if isinstance(number, str) else number
         voucher_id = payment_voucher_id(raw, seq)
         anchored = bytes(self._escrow.functions.invoiceOf(voucher_id).call())
-        found = self._latest(self._escrow, "InvoiceAnchored", voucherId=voucher_id) if any(anchored) else None
-        if found is None:
+        found = self._events(voucher_id, "InvoiceAnchored")["InvoiceAnchored"] if any(anchored) else []
+        if not found:
             raise UnknownInvoiceError(f"no e-invoice is anchored for payment {seq} of {contract_number_text(raw)!r}")
-        args = found["args"]
+        args = found[-1].args
         return InvoiceRecord(
             voucher_id=voucher_id,
             contract_no=contract_number_text(raw),
@@ -208,32 +216,38 @@ class ChainReader:
             invoice_hash=args["invoiceHash"],
             ciphertext=args["invoiceCiphertext"],
             signature=Signature(signer=args["signer"], signature=args["signature"]),
-            evidence=evidence(found),
+            evidence=evidence(found[-1]),
         )
-
-    def _latest(self, contract: Contract, name: str, **filters: Any) -> EventData | None:
-        event = getattr(contract.events, name)()
-        logs = event.get_logs(argument_filters=filters, from_block=self.deployment.manifest.deployment_block)
-        return logs[-1] if logs else None
 
     def _events(self, first_topic: bytes, *names: str) -> dict[str, list[ChainEvent]]:
         """The named events of the registry and escrow whose first indexed argument is ``first_topic``, by name,
         in chain order: one ``eth_getLogs`` for all of them."""
-        codec = EventCodec(self._abis, names)
-        addresses = [self._registry.address, self._escrow.address]
-        logs = self.deployment.w3.eth.get_logs(
-            {
-                "fromBlock": self.deployment.manifest.deployment_block,
-                "toBlock": "latest",
-                "address": addresses,
-                "topics": [["0x" + topic.hex() for topic in codec.topics], "0x" + first_topic.hex()],
-            }
-        )
         found: dict[str, list[ChainEvent]] = {name: [] for name in names}
-        for entry in logs:
-            event = codec.decode(entry)
+        for event in self._query(names, first_topic, self.deployment.manifest.deployment_block, "latest"):
             found[event.name].append(event)
         return found
+
+    def _query(
+        self, names: Sequence[str], first_topic: bytes | None, from_block: int, to_block: int | str
+    ) -> list[ChainEvent]:
+        codec = self._codec(*names)
+        topics: list[Any] = [["0x" + topic.hex() for topic in codec.topics]]
+        if first_topic is not None:
+            topics.append("0x" + first_topic.hex())
+        logs = self.deployment.w3.eth.get_logs(
+            {
+                "fromBlock": from_block,
+                "toBlock": to_block,  # type: ignore[typeddict-item]
+                "address": [self._registry.address, self._escrow.address],
+                "topics": topics,
+            }
+        )
+        return [codec.decode(entry) for entry in logs]
+
+    def _codec(self, *names: str) -> EventCodec:
+        if names not in self._codecs:
+            self._codecs[names] = EventCodec(self._abis, names)
+        return self._codecs[names]
 
 
 def _one(events: dict[str, list[ChainEvent]], name: str) -> dict[str, Any]:
@@ -243,9 +257,9 @@ def _one(events: dict[str, list[ChainEvent]], name: str) -> dict[str, Any]:
     return events[name][-1].args
 
 
-def second_voucher(event: EventData) -> SecondVoucherRecord:
-    """The record of one ``SecondVoucher`` log."""
-    args = event["args"]
+def second_voucher(event: ChainEvent) -> SecondVoucherRecord:
+    """The record of one ``SecondVoucher`` event."""
+    args = event.args
     return SecondVoucherRecord(
         voucher_id=args["voucherId"],
         contract_no=contract_number_text(args["contractNo"]),

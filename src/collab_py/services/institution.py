@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from web3.logs import DISCARD
-
 from collab_py import crypto
 from collab_py.crypto import BankAccount
 from collab_py.exceptions import CollabError
 from collab_py.models import PaymentRecord, SecondVoucherRecord
-from collab_py.reader import second_voucher
 from collab_py.services.base import KeyedService, PreparedStep
 from collab_py.types import Department, as_contract_no, payment_voucher_id
 
@@ -50,9 +47,7 @@ class InstitutionService(KeyedService):
         """Pays a requested payment to its beneficiary; returns the second voucher it emitted (S6.2, S7.1)."""
         raw = as_contract_no(number)
         receipt = self.execute(self.prepare_release(raw, seq))
-        events = self.deployment.escrow.events.SecondVoucher().process_receipt(receipt, errors=DISCARD)
-        (event,) = [e for e in events if bytes(e["args"]["voucherId"]) == payment_voucher_id(raw, seq)]
-        return second_voucher(event)
+        return self.reader.second_voucher_in(receipt, payment_voucher_id(raw, seq))
 
     def pause(self) -> bool:
         """Stops every movement of funds in the escrow; returns the paused state read back."""
