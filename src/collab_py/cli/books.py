@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -13,13 +14,14 @@ from rich.table import Table
 from collab_py.accounting import AccountingHandler, ChartOfAccounts
 from collab_py.cli.context import InvalidInput, console, readable_errors, show, state
 from collab_py.institution_bot import InstitutionBot
+from collab_py.invoicing import InvoicingHandler
 from collab_py.ledger.database import open_database
 from collab_py.listener.engine import Handler, Listener, ListenerConfig
 from collab_py.listener.metrics import serve
 from collab_py.listener.runtime import run_until_signalled
 from collab_py.reader import ChainReader
 from collab_py.reconcile import JournalLine, Reconciliation, export, journal, reconcile
-from collab_py.services import InstitutionService
+from collab_py.services import FinanceService, InstitutionService
 
 
 class Role(StrEnum):
@@ -27,6 +29,7 @@ class Role(StrEnum):
 
     accounting = "accounting"
     institution = "institution"
+    invoicing = "invoicing"
 
 
 def register(app: typer.Typer) -> None:
@@ -34,6 +37,17 @@ def register(app: typer.Typer) -> None:
     app.command()(listen)
     app.command("reconcile")(reconcile_command)
     app.command()(ledger)
+
+
+def parse_rate(text: str) -> Decimal:
+    """A tax rate such as 0.13; refuses what is no rate."""
+    try:
+        rate = Decimal(text)
+    except InvalidOperation:
+        raise InvalidInput(f"malformed tax rate {text!r}: use a number such as 0.13") from None
+    if not rate.is_finite() or not 0 <= rate < 1:
+        raise InvalidInput(f"invalid tax rate {text!r}: from 0 to below 1")
+    return rate
 
 
 def _org(org: int | None) -> int:
@@ -46,9 +60,11 @@ def _org(org: int | None) -> int:
 @readable_errors
 def listen(
     org: Annotated[int | None, typer.Option(help="The org whose books or requests to handle (COLLAB_ORG_ID).")] = None,
-    role: Annotated[Role, typer.Option(help="accounting: post the org's books; institution: release payments.")] = (
-        Role.accounting
-    ),
+    role: Annotated[
+        Role,
+        typer.Option(help="accounting: post the books; institution: release payments; invoicing: e-invoices."),
+    ] = Role.accounting,
+    tax_rate: Annotated[str, typer.Option(help="Tax rate included in invoiced amounts (invoicing).")] = "0.13",
     chart: Annotated[Path | None, typer.Option(help="Chart of accounts (JSON) for accounting.")] = None,
     health_port: Annotated[int | None, typer.Option(help="Serve /healthz and /metrics on this port.")] = None,
     max_lag: Annotated[int, typer.Option(help="Blocks of lag after which /healthz fails.")] = 50,
@@ -62,6 +78,11 @@ def listen(
     handler: Handler
     if role is Role.accounting:
         handler = AccountingHandler(org_id, ChartOfAccounts.load(chart))
+    elif role is Role.invoicing:
+        finance = FinanceService(
+            state.deployment, state.transactor("finance"), encryption_key=state.encryption_key(), org_id=org_id
+        )
+        handler = InvoicingHandler(finance, parse_rate(tax_rate))
     else:
         service = InstitutionService(
             state.deployment, state.transactor("operator"), encryption_key=state.encryption_key(), org_id=org_id

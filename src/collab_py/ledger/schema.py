@@ -145,13 +145,15 @@ institution_actions = Table(
     Column("decided_at", DateTime(timezone=True), server_default=func.now()),
 )
 
-#: E-invoices an org issued or received and verified (S8.3).
+#: E-invoices an org issued (OUT, ISSUED) or received (IN: VERIFIED, or REJECTED with the reason) (S8.3).
 invoices = Table(
     "invoices",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("org_id", BigInteger, nullable=False),
     Column("direction", String(8), nullable=False),
+    Column("status", String(16), nullable=False, server_default="VERIFIED"),
+    Column("reason", Text, nullable=False, server_default=""),
     Column("voucher_id", LargeBinary(32), nullable=False),
     Column("contract_no", String(64), nullable=False),
     Column("seq", Integer, nullable=False),

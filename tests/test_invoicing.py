@@ -1,0 +1,88 @@
+"""S8.3 on the listener engine: Party B invoices a payment once its receipt is posted, Party A verifies and records
+the invoice or records why it rejected it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, select
+
+from collab_py.accounting import AccountingHandler
+from collab_py.flow import FlowDriver
+from collab_py.invoicing import ISSUED, REJECTED, VERIFIED, InvoicingHandler, ReceiptNotPosted, tax_included
+from collab_py.ledger.database import open_database
+from collab_py.ledger.schema import invoices
+from collab_py.listener.engine import Listener, ListenerConfig
+from collab_py.parties import Party
+from collab_py.sandbox import sample_contract
+from collab_py.types import payment_voucher_id
+from conftest import World
+from test_listener import catch_up, paid
+
+CONFIG = ListenerConfig(confirmations=0, poll_interval=0.01)
+
+
+def listener(world: World, database: Engine, name: str, handler: AccountingHandler | InvoicingHandler) -> Listener:
+    return Listener(world.w3, world.deployment, database, name, handler, CONFIG)
+
+
+def invoicing(world: World, driver: FlowDriver, database: Engine, party: Party) -> Listener:
+    return listener(world, database, f"invoicing-{party.org_id}", InvoicingHandler(driver.finance(party)))
+
+
+def recorded(database: Engine, org_id: int) -> list[tuple[int, str, str, str, int, int, str]]:
+    columns = invoices.c
+    with database.connect() as connection:
+        rows = connection.execute(
+            select(
+                columns.org_id, columns.direction, columns.status, columns.invoice_no, columns.amount, columns.tax,
+                columns.reason,
+            ).where(columns.org_id == org_id).order_by(columns.id)
+        ).all()  # fmt: skip
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def test_tax_included_in_an_amount() -> None:
+    assert tax_included(113_00, Decimal("0.13")) == 13_00
+    assert tax_included(100, Decimal("0.06")) == 6  # 5.66 rounds half up
+    assert tax_included(100, Decimal(0)) == 0
+
+
+def test_payee_invoices_after_its_receipt_and_payer_verifies(world: World, driver: FlowDriver, ledger_url: str) -> None:
+    draft = sample_contract("V-1")
+    paid(world, driver, draft)
+    books = open_database(ledger_url)  # one group database here; each org's rows are its own
+    b_invoicing = invoicing(world, driver, books, world.b)
+    with pytest.raises(ReceiptNotPosted, match="not posted as a receipt yet"):
+        catch_up(b_invoicing)  # the receipt is not in B's books yet: the invoice waits (the run loop retries)
+    assert recorded(books, world.b.org_id) == []
+    catch_up(listener(world, books, "accounting-b", AccountingHandler(world.b.org_id)))
+    catch_up(b_invoicing)
+    tax = tax_included(draft.total, Decimal("0.13"))
+    assert recorded(books, world.b.org_id) == [(world.b.org_id, "OUT", ISSUED, "INV-V-1-1", draft.total, tax, "")]
+    anchored = world.deployment.escrow.functions.invoiceOf(payment_voucher_id(draft.contract_no, 1)).call()
+    assert anchored != b"\0" * 32
+
+    catch_up(invoicing(world, driver, books, world.a))
+    assert recorded(books, world.a.org_id) == [(world.a.org_id, "IN", VERIFIED, "INV-V-1-1", draft.total, tax, "")]
+    with books.connect() as connection:
+        document = connection.execute(
+            select(invoices.c.document).where(invoices.c.org_id == world.a.org_id)
+        ).scalar_one()
+    assert (document["contract_no"], document["payee_org"]) == ("V-1", world.b.org_id)
+
+
+def test_payer_records_a_rejected_invoice_with_the_reason(world: World, driver: FlowDriver, ledger_url: str) -> None:
+    draft = sample_contract("V-2")
+    paid(world, driver, draft)
+    b = driver.finance(world.b)
+    record = b.issue_invoice("V-2", 1, invoice_no="INV-BAD", tax=0)
+    assert record.invoice_hash  # anchored; now A's books see an invoice it cannot verify: sealed to another key
+    books = open_database(ledger_url)
+    a = driver.finance(world.a)
+    a.encryption_key = world.c.encryption_key  # Party A's service holds the wrong key: the document cannot be opened
+    catch_up(listener(world, books, "invoicing-a", InvoicingHandler(a)))
+    ((org, direction, status, _, amount, _, reason),) = recorded(books, world.a.org_id)
+    assert (org, direction, status, amount) == (world.a.org_id, "IN", REJECTED, 0)
+    assert reason.startswith("DecryptionError")
