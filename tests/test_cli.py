@@ -51,13 +51,15 @@ def cli(world: World, node: AnvilNode, tmp_path: Path) -> Callable[[str], Run]:
                 "COLLAB_MANIFEST": str(manifest),
                 "COLLAB_KEYSTORE_DIR": str(folders[who]),
                 "COLLAB_PASSPHRASE": PASSPHRASE,
+                "COLLAB_LEDGER_URL": f"sqlite:///{tmp_path / who / 'ledger.db'}",
+                "COLLAB_CONFIRMATIONS": "0",
             }
             result = runner.invoke(app, ["--json", *args], env=env)
             output = result.stdout + result.stderr
             assert result.exit_code == expect, output
             assert "Traceback" not in output
             if expect != 0:
-                return {"error": result.stderr}
+                return {"error": result.stderr, "stdout": result.stdout}
             return json.loads(result.stdout) if result.stdout.strip() else {}
 
         return run
@@ -190,3 +192,31 @@ def test_unreachable_node_and_missing_manifest(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "NodeUnreachable" in result.stderr
     assert "hint:" in result.stderr
+
+
+def test_listen_reconcile_and_ledger_through_the_cli(cli: Callable[[str], Run], world: World, tmp_path: Path) -> None:
+    settled_contract(cli, world, tmp_path, "CLI-5")
+    cli("b")("payment", "apply", "CLI-5", "3000.50", "--bank-account", "CN12 3456")
+    cli("a")("payment", "issue", "CLI-5", "1")
+    cli("b")("payment", "redeem", "CLI-5", "1")
+    assert cli("bank")("listen", "--org", str(world.bank.org_id), "--role", "institution", "--once")["checkpoint"]
+    assert cli("a")("payment", "show", "CLI-5", "1")["status"] == "RELEASED"  # released by the institution's bot
+    cli("a")("listen", "--org", str(world.a.org_id), "--once")
+    a_books, b_books = f"sqlite:///{tmp_path / 'a' / 'ledger.db'}", f"sqlite:///{tmp_path / 'b' / 'ledger.db'}"
+    missing = cli("a")("reconcile", "--ledger-url", a_books, "--ledger-url", b_books, expect=3)
+    (mismatched,) = json.loads(str(missing["stdout"]))["contracts"]  # exit 3: B has not posted its receipt yet
+    assert mismatched["mismatches"] == [f"payment 1: org {world.b.org_id} posted receivable 0, chain paid 300050"]
+    cli("b")("listen", "--org", str(world.b.org_id), "--once")
+    report = cli("a")("reconcile", "--ledger-url", a_books, "--ledger-url", b_books)
+    assert report["clean"] is True
+    (contract,) = report["contracts"]  # type: ignore[misc]
+    assert (contract["on_chain"], contract["payable_posted"], contract["receivable_posted"]) == (3000_50,) * 3
+    exported = tmp_path / "a-journal.csv"
+    assert cli("a")("ledger", "--format", "csv", "--out", str(exported))["lines"] == 4
+    rows = exported.read_text().splitlines()
+    assert rows[0].startswith("entry_id,org_id,kind,contract_no,seq,account,debit,credit")
+    assert [row.split(",")[2] for row in rows[1:]] == ["FREEZE", "FREEZE", "PAYMENT", "PAYMENT"]
+    bad_format = str(cli("a")("ledger", "--format", "xml", expect=1)["error"])
+    assert "unknown format 'xml'" in bad_format
+    no_org = str(cli("a")("listen", expect=1)["error"])
+    assert "pass --org or set COLLAB_ORG_ID" in no_org

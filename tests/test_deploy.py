@@ -101,6 +101,9 @@ def test_collab_demo_runs_the_flow_on_its_own_anvil(tmp_path: Path) -> None:
     assert "Party C treasury │   400,000.00" in balances  # the second, assigned to Party C
     assert "Party A treasury │ 9,000,000.00" in balances  # the expired key's funds came back to Party A
     assert "escrow           │         0.00" in balances
+    assert "Reconciliation (S8.4): clean" in result.stdout
+    assert result.stdout.count("VERIFIED") == 2  # Party A verified both of Party B's e-invoices
+    assert "│ ASSIGNMENT │ HT-DEMO-001 │   2 │ 1002 Bank - tokenised deposits" in result.stdout  # Party C's books
     assert Manifest.load(manifest).chain_id == 31337
 
 

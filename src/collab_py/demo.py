@@ -1,10 +1,11 @@
 """The main job: the whole SPEC on a development node, through the role services and the listeners.
 
-Deploys, registers Party A, B, C and a bank, mints deposits to A, and starts the accounting listeners of A, B and C
-(each with its own ledger database) and the institution's bot. Then, for a 3-stage contract, runs S2–S6 with two
-payments — the first redeemed by Party B, the second assigned to Party C (S6.3) — which the bot checks and releases
-(S6.2, S7); for a second contract a short-lived payment key expires and Party A reclaims it (S6.4). Once the
-listeners have caught up, it reads both companies' books and reconciles them with the chain (S8.1, S8.4).
+Deploys, registers Party A, B, C and a bank, mints deposits to A, and starts the listeners: the accounting of A, B
+and C (each with its own ledger database), the invoicing of A and B, and the institution's bot. Then, for a 3-stage
+contract, runs S2–S6 with two payments — the first redeemed by Party B, the second assigned to Party C (S6.3) —
+which the bot checks and releases (S6.2, S7); for a second contract a short-lived payment key expires and Party A
+reclaims it (S6.4). Once the listeners have caught up — B has invoiced both payments and A has verified the
+invoices (S8.3) — it reads the companies' books and reconciles them with the chain (S8.1, S8.4).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Engine
 from web3 import Web3
 
 from collab_py.accounting import AccountingHandler
@@ -21,8 +24,9 @@ from collab_py.drafts import ContractDraft, StageDraft
 from collab_py.exceptions import CollabError
 from collab_py.flow import FlowDriver
 from collab_py.institution_bot import InstitutionBot
+from collab_py.invoicing import InvoicingHandler, invoice_rows
 from collab_py.ledger.database import open_database
-from collab_py.listener.engine import Listener, ListenerConfig
+from collab_py.listener.engine import Handler, Listener, ListenerConfig
 from collab_py.listener.runtime import ListenerThread
 from collab_py.models import SecondVoucherRecord
 from collab_py.reader import ChainReader
@@ -53,6 +57,7 @@ class DemoResult:
     second_vouchers: list[SecondVoucherRecord] = field(default_factory=list)
     balances: dict[str, int] = field(default_factory=dict)
     journals: dict[str, list[JournalLine]] = field(default_factory=dict)
+    invoices: list[dict[str, Any]] = field(default_factory=list)
     reconciliation: Reconciliation | None = None
 
 
@@ -76,30 +81,28 @@ def run_demo(
 
     driver = FlowDriver(sandbox.deployment, on_step=record, documents=workdir / "documents")
     a, b, c, bank = sandbox.a, sandbox.b, sandbox.c, sandbox.bank
-    phase("starting the accounting listeners of A, B and C and the institution's bot")
+    phase("starting the listeners: accounting of A, B and C, invoicing of A and B, the institution's bot")
     books = {party.name: open_database(f"sqlite:///{workdir / f'ledger-{party.org_id}.db'}") for party in (a, b, c)}
     config = ListenerConfig(confirmations=0, poll_interval=0.1)
-    listeners = [
-        ListenerThread(
-            Listener(w3, sandbox.deployment, books[party.name], f"accounting-{party.org_id}",
-                     AccountingHandler(party.org_id), config)
-        ).start()
-        for party in (a, b, c)
-    ]  # fmt: skip
+
+    def start(database: Engine, consumer: str, handler: Handler) -> ListenerThread:
+        return ListenerThread(Listener(w3, sandbox.deployment, database, consumer, handler, config)).start()
+
+    services = [start(books[p.name], f"accounting-{p.org_id}", AccountingHandler(p.org_id)) for p in (a, b, c)]
+    services += [start(books[p.name], f"invoicing-{p.org_id}", InvoicingHandler(driver.finance(p))) for p in (a, b)]
     bot_books = open_database(f"sqlite:///{workdir / 'institution.db'}")
-    bot = InstitutionBot(driver.institution(bank))
-    listeners.append(ListenerThread(Listener(w3, sandbox.deployment, bot_books, "institution", bot, config)).start())
+    services.append(start(bot_books, "institution", InstitutionBot(driver.institution(bank))))
     try:
         _flow(driver, sandbox, phase)
-        head = w3.eth.block_number
-        for listener in listeners:
-            listener.wait_until(head)
+        phase("S8: waiting for the listeners to post the books and exchange the e-invoices")
+        _settle(w3, services, invoices_expected=2, invoice_books=books[a.name])
     finally:
-        for listener in listeners:
-            listener.stop()
+        for service in services:
+            service.stop()
     reader = ChainReader(sandbox.deployment)
     result.second_vouchers = reader.second_vouchers()
     result.journals = {name: journal(database) for name, database in books.items()}
+    result.invoices = [row for database in books.values() for row in invoice_rows(database)]
     result.reconciliation = reconcile(result.second_vouchers, books[a.name], books[b.name])
     asset = sandbox.deployment.asset.functions
     for name, address in (
@@ -158,6 +161,21 @@ def _flow(driver: FlowDriver, sandbox: Sandbox, phase: Callable[[str], None]) ->
     sandbox.w3.provider.make_request("evm_increaseTime", [SHORT_KEY_LIFETIME + 1])  # type: ignore[arg-type]
     sandbox.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     driver.finance(a).reclaim(expiring.number, seq)
+
+
+def _settle(w3: Web3, services: list[ListenerThread], *, invoices_expected: int, invoice_books: Engine) -> None:
+    """Waits until every listener has processed the chain and the payer has recorded the expected invoices (the
+    payee's anchoring transactions add blocks, so the head is read again until nothing moves)."""
+    deadline = time.monotonic() + 60
+    while True:
+        head = w3.eth.block_number
+        for service in services:
+            service.wait_until(head, timeout=max(1.0, deadline - time.monotonic()))
+        if len(invoice_rows(invoice_books)) >= invoices_expected and w3.eth.block_number == head:
+            return
+        if time.monotonic() > deadline:
+            raise DemoError("the invoicing listeners did not exchange the e-invoices in time")
+        time.sleep(0.05)
 
 
 def _released(reader: ChainReader, number: str, seq: int, timeout: float = 30.0) -> None:

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from collab_py.accounting import AccountingHandler, ChartOfAccounts
-from collab_py.cli.context import InvalidInput, console, readable_errors, show, state
+from collab_py.cli.context import InvalidInput, console, readable_errors, show, state, token_decimals
 from collab_py.institution_bot import InstitutionBot
 from collab_py.invoicing import InvoicingHandler
 from collab_py.ledger.database import open_database
@@ -119,7 +119,7 @@ def reconcile_command(
     if state.as_json:
         show({"clean": report.clean, "contracts": [c.model_dump() for c in report.contracts]})
     else:
-        console.print(reconciliation_table(report))
+        console.print(reconciliation_table(report, token_decimals()))
     if not report.clean:
         raise typer.Exit(3)
 
@@ -135,7 +135,7 @@ def ledger(
         raise InvalidInput(f"unknown format {fmt!r}: table, csv or json")
     lines = journal(open_database(state.settings.ledger_url), org)
     if fmt == "table" and out is None:
-        console.print(journal_table(lines, "Journal"))
+        console.print(journal_table(lines, "Journal", token_decimals()))
         return
     text = export(lines, "json" if fmt == "table" else fmt)
     if out is None:
@@ -145,27 +145,32 @@ def ledger(
         show({"lines": len(lines), "written_to": str(out)})
 
 
-def reconciliation_table(report: Reconciliation) -> Table:
-    """The reconciliation, one row per contract."""
+def money(units: int, decimals: int) -> str:
+    """Token units shown in currency units: ``money(123456, 2) == "1,234.56"``."""
+    return f"{Decimal(units).scaleb(-decimals):,.{decimals}f}"
+
+
+def reconciliation_table(report: Reconciliation, decimals: int) -> Table:
+    """The reconciliation, one row per contract, amounts in currency units."""
     table = Table(title="Reconciliation (S8.4): " + ("clean" if report.clean else "MISMATCHES"))
     for column in ("contract", "payer", "payee", "on chain", "payable", "receivable", "mismatches"):
         table.add_column(column, justify="left" if column in ("contract", "mismatches") else "right")
     for c in report.contracts:
         table.add_row(
-            c.contract_no, str(c.payer_org), str(c.payee_org), f"{c.on_chain:,}", f"{c.payable_posted:,}",
-            f"{c.receivable_posted:,}", "\n".join(c.mismatches) or "-",
+            c.contract_no, str(c.payer_org), str(c.payee_org), money(c.on_chain, decimals),
+            money(c.payable_posted, decimals), money(c.receivable_posted, decimals), "\n".join(c.mismatches) or "-",
         )  # fmt: skip
     return table
 
 
-def journal_table(lines: list[JournalLine], title: str) -> Table:
-    """Journal lines, one row each."""
+def journal_table(lines: list[JournalLine], title: str, decimals: int) -> Table:
+    """Journal lines, one row each, amounts in currency units."""
     table = Table(title=title)
     for column in ("entry", "kind", "contract", "seq", "account", "debit", "credit"):
         table.add_column(column, justify="right" if column in ("debit", "credit", "entry", "seq") else "left")
     for line in lines:
         table.add_row(
             str(line.entry_id), line.kind, line.contract_no, str(line.seq), line.account,
-            f"{line.debit:,}" if line.debit else "", f"{line.credit:,}" if line.credit else "",
+            money(line.debit, decimals) if line.debit else "", money(line.credit, decimals) if line.credit else "",
         )  # fmt: skip
     return table
