@@ -3,6 +3,7 @@ reconciliation — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 
@@ -15,8 +16,10 @@ from collab_py.flow import ContractDraft, FlowDriver
 from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import chain_events, checkpoints, journal_entries, journal_lines
 from collab_py.listener.engine import Listener, ListenerConfig, ReorgTooDeep
+from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.logs import LogReader
 from collab_py.listener.metrics import serve
+from collab_py.listener.runtime import ListenerThread
 from collab_py.node import AnvilNode, free_port
 from collab_py.reader import ChainReader
 from collab_py.reconcile import journal, reconcile
@@ -235,3 +238,24 @@ def test_lines_balance_in_the_database(world: World, driver: FlowDriver, ledger_
     with database.connect() as connection:
         lines = connection.execute(select(journal_lines.c.debit, journal_lines.c.credit)).all()
     assert sum(line.debit for line in lines) == sum(line.credit for line in lines) == 2 * sample_contract().total
+
+
+def test_new_heads_wake_a_listener_before_its_next_poll(world: World, node: AnvilNode, driver: FlowDriver) -> None:
+    heads = HeadWatcher(node.ws_url).start()
+    database = open_database("sqlite://")
+    config = ListenerConfig(confirmations=0, poll_interval=30.0)  # it would not poll again within the test
+    handler = AccountingHandler(world.a.org_id)
+    thread = ListenerThread(
+        Listener(world.w3, world.deployment, database, "accounting", handler, config, heads=heads)
+    ).start()
+    try:
+        thread.wait_until(world.w3.eth.block_number, timeout=10)
+        paid(world, driver, sample_contract("L-9"))
+        started = time.monotonic()
+        thread.wait_until(world.w3.eth.block_number, timeout=5)
+        assert time.monotonic() - started < 2.0
+        assert heads.heads > 0
+        assert [kind for kind, _, _ in entries(database, world.a.org_id)] == [FREEZE, PAYMENT]
+    finally:
+        thread.stop()
+        heads.stop()

@@ -17,6 +17,7 @@ from collab_py.institution_bot import InstitutionBot
 from collab_py.invoicing import InvoicingHandler
 from collab_py.ledger.database import open_database
 from collab_py.listener.engine import Handler, Listener, ListenerConfig
+from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.metrics import serve
 from collab_py.listener.runtime import run_until_signalled
 from collab_py.reader import ChainReader
@@ -70,6 +71,9 @@ def listen(
     max_lag: Annotated[int, typer.Option(help="Blocks of lag after which /healthz fails.")] = 50,
     poll_interval: Annotated[float, typer.Option(help="Seconds between polls of the node.")] = 1.0,
     chunk_blocks: Annotated[int, typer.Option(help="Most blocks read and committed in one batch.", min=1)] = 5_000,
+    ws_url: Annotated[
+        str | None, typer.Option(help="WebSocket URL whose newHeads wake the listener (default: the RPC URL if ws).")
+    ] = None,
     once: Annotated[bool, typer.Option(help="Catch up with the chain, then exit.")] = False,
 ) -> None:
     """Runs a listener until SIGTERM or Ctrl-C (COLLAB_LEDGER_URL, COLLAB_CONFIRMATIONS)."""
@@ -91,9 +95,10 @@ def listen(
     config = ListenerConfig(
         confirmations=state.settings.confirmations, poll_interval=poll_interval, chunk_blocks=chunk_blocks
     )
-    listener = Listener(
-        state.w3, state.deployment, open_database(state.settings.ledger_url), f"{role.value}-{org_id}", handler, config
-    )
+    ws = ws_url or (state.settings.rpc_url if state.settings.rpc_url.startswith(("ws://", "wss://")) else None)
+    heads = HeadWatcher(ws).start() if ws and not once else None
+    database = open_database(state.settings.ledger_url)
+    listener = Listener(state.w3, state.deployment, database, f"{role.value}-{org_id}", handler, config, heads=heads)
     if health_port is not None:
         serve(health_port, [listener.metrics], max_lag)
     if once:

@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
 
 from collab_py.exceptions import CollabError
 
@@ -33,7 +34,9 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
         raise DatabaseError(f"invalid database URL {url!r}") from None
     options: dict[str, Any] = {"future": True}
     if parsed.get_backend_name() == "sqlite":
-        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        if parsed.database in (None, "", ":memory:"):  # one in-memory database shared by every thread
+            options["poolclass"] = StaticPool
     else:
         options["pool_pre_ping"] = True
     engine = create_engine(parsed, **options)

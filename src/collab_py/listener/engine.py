@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ from collab_py.build import load_artifact
 from collab_py.deploy import Deployment
 from collab_py.exceptions import CollabError
 from collab_py.ledger.schema import block_window, chain_events, checkpoints
+from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.logs import ChainEvent, EventCodec, LogReader
 from collab_py.listener.metrics import ListenerMetrics
 
@@ -79,6 +81,7 @@ class Listener:
         handler: Handler,
         config: ListenerConfig | None = None,
         metrics: ListenerMetrics | None = None,
+        heads: HeadWatcher | None = None,
     ) -> None:
         self.w3 = w3
         self.deployment = deployment
@@ -87,6 +90,7 @@ class Listener:
         self.handler = handler
         self.config = config or ListenerConfig()
         self.metrics = metrics or ListenerMetrics(consumer)
+        self.heads = heads
         self.chain_id = deployment.manifest.chain_id
         abis = (load_artifact("CollabRegistry").abi, load_artifact("PaymentEscrow").abi)
         self.codec = EventCodec(abis, handler.events)
@@ -120,7 +124,18 @@ class Listener:
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue
             if caught_up:
-                stop.wait(self.config.poll_interval)
+                self._wait_for_head(stop)
+
+    def _wait_for_head(self, stop: threading.Event) -> None:
+        """Sleeps for the poll interval, less when the head subscription announces a block or ``stop`` is set."""
+        if self.heads is None:
+            stop.wait(self.config.poll_interval)
+            return
+        deadline = time.monotonic() + self.config.poll_interval
+        while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
+            if self.heads.woken.wait(min(remaining, 0.1)):
+                break
+        self.heads.woken.clear()
 
     def step(self) -> bool:
         """Processes one batch of confirmed blocks; returns True when the listener is caught up."""
