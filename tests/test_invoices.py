@@ -46,6 +46,18 @@ def released(driver: FlowDriver, world: World, draft: ContractDraft, amount: int
     return seq
 
 
+def two_released(driver: FlowDriver, world: World, draft: ContractDraft) -> tuple[int, int]:
+    """Two payments of one contract (400,000.00 then 600,000.00), both released: their seqs."""
+    first = released(driver, world, draft, amount=400_000_00)
+    second = driver.apply_payment(world.b, world.a, draft, 600_000_00, BANK_ACCOUNT)
+    key = driver.issue_voucher(
+        world.a, world.b, world.bank, draft, second, amount=600_000_00, bank_account=BANK_ACCOUNT
+    )
+    driver.request_payment(world.b, draft, second, key)
+    driver.release(world.bank, draft, second)
+    return first, second
+
+
 def invoice_for(world: World, draft: ContractDraft, seq: int, /, **changes: object) -> Invoice:
     """The invoice B should issue for payment ``seq`` of ``draft`` (the whole total), with any field changed."""
     fields: dict[str, object] = {
@@ -189,13 +201,7 @@ def test_anchoring_is_allowed_while_the_escrow_is_paused(
 def test_each_payment_of_a_contract_gets_its_own_invoice(
     world: World, driver: FlowDriver, draft: ContractDraft
 ) -> None:
-    first = released(driver, world, draft, amount=400_000_00)
-    second = driver.apply_payment(world.b, world.a, draft, 600_000_00, BANK_ACCOUNT)
-    key = driver.issue_voucher(
-        world.a, world.b, world.bank, draft, second, amount=600_000_00, bank_account=BANK_ACCOUNT
-    )
-    driver.request_payment(world.b, draft, second, key)
-    driver.release(world.bank, draft, second)
+    first, second = two_released(driver, world, draft)
     b, a = driver.finance(world.b), driver.finance(world.a)
     lines = (InvoiceLine(description="series delivery, first half", amount=600_000_00),)
     b.issue_invoice(draft.number, first, invoice_no="INV-1", tax=46_017_70)
@@ -332,13 +338,7 @@ def test_signature_by_an_account_of_another_org_is_refused(
 def test_signature_replayed_for_another_voucher_is_refused(
     world: World, driver: FlowDriver, draft: ContractDraft
 ) -> None:
-    first = released(driver, world, draft, amount=400_000_00)
-    second = driver.apply_payment(world.b, world.a, draft, 600_000_00, BANK_ACCOUNT)
-    key = driver.issue_voucher(
-        world.a, world.b, world.bank, draft, second, amount=600_000_00, bank_account=BANK_ACCOUNT
-    )
-    driver.request_payment(world.b, draft, second, key)
-    driver.release(world.bank, draft, second)
+    first, second = two_released(driver, world, draft)
     b = world.tx(world.b, Department.FINANCE)
     replayed = anchor_call(
         world, draft, second, h("invoice"), signed_voucher=payment_voucher_id(draft.contract_no, first)

@@ -93,7 +93,7 @@ class ErrorDecoder:
                 if item.get("type") != "error":
                     continue
                 inputs = item["inputs"]
-                types = [_canonical_type(arg) for arg in inputs]
+                types = [canonical_type(arg) for arg in inputs]
                 selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
                 names = [arg["name"] or f"arg{index}" for index, arg in enumerate(inputs)]
                 kinds = [arg.get("internalType", arg["type"]) for arg in inputs]
@@ -124,10 +124,11 @@ class ErrorDecoder:
         )
 
 
-def _canonical_type(arg: Mapping[str, Any]) -> str:
+def canonical_type(arg: Mapping[str, Any]) -> str:
+    """The canonical ABI type of an ABI input (tuples spelled out), as in selectors and event topics."""
     abi_type: str = arg["type"]
     if abi_type.startswith("tuple"):
-        inner = ",".join(_canonical_type(component) for component in arg["components"])
+        inner = ",".join(canonical_type(component) for component in arg["components"])
         return f"({inner}){abi_type[len('tuple') :]}"
     return abi_type
 

@@ -148,3 +148,16 @@ class InvoiceRecord(Record):
     ciphertext: Hex
     signature: Signature
     evidence: Evidence
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with records dumped, bytes as ``0x`` hex and tuples as lists: ready for ``json.dumps``."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    return value

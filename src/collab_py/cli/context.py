@@ -25,6 +25,7 @@ from collab_py.documents import DocumentStore
 from collab_py.errors import ContractError
 from collab_py.exceptions import CollabError
 from collab_py.keys import Keyring
+from collab_py.models import jsonable
 from collab_py.settings import CollabSettings
 
 console = Console()
@@ -151,7 +152,7 @@ def show(record: BaseModel | dict[str, Any] | list[Any], title: str | None = Non
     """Prints a record as a table, or as JSON with --json."""
     data = record.model_dump(mode="json") if isinstance(record, BaseModel) else record
     if state.as_json:
-        print(json.dumps(_plain(data), indent=2))
+        print(json.dumps(jsonable(data), indent=2))
         return
     if isinstance(data, list):
         for item in data:
@@ -163,18 +164,6 @@ def show(record: BaseModel | dict[str, Any] | list[Any], title: str | None = Non
     for key, value in data.items():
         table.add_row(key, _cell(value))
     console.print(table)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
 
 
 def _cell(value: Any) -> str:

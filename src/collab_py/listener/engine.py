@@ -26,6 +26,7 @@ from collab_py.ledger.schema import block_window, chain_events, checkpoints
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.logs import ChainEvent, EventCodec, LogReader
 from collab_py.listener.metrics import ListenerMetrics
+from collab_py.models import jsonable
 
 log = logging.getLogger("collab.listener")
 
@@ -227,7 +228,7 @@ class Listener:
                 "block_hash": event.block_hash,
                 "event": event.name,
                 "voucher_id": event.args.get("voucherId"),
-                "args": _jsonable(event.args),
+                "args": jsonable(event.args),
                 "orphaned": False,
             }
             for event in fresh
@@ -313,16 +314,6 @@ class Listener:
 
     def _hash_of(self, number: int) -> bytes:
         return bytes(self.w3.eth.get_block(number)["hash"])
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    return value
 
 
 def _stored(row: Any) -> StoredEvent:

@@ -15,6 +15,8 @@ from web3 import Web3
 from web3.exceptions import Web3RPCError
 from web3.types import FilterParams, LogReceipt
 
+from collab_py.errors import canonical_type
+
 #: Phrases nodes use when a log query covers too much (geth, Besu, anvil and hosted providers).
 _TOO_MUCH = ("too many", "range", "limit", "exceed", "response size", "query returned more than")
 
@@ -39,14 +41,6 @@ class _EventShape:
     data_types: tuple[str, ...]
 
 
-def _abi_type(component: dict[str, Any]) -> str:
-    kind: str = component["type"]
-    if kind.startswith("tuple"):
-        inner = ",".join(_abi_type(item) for item in component["components"])
-        return f"({inner}){kind[len('tuple') :]}"
-    return kind
-
-
 class EventCodec:
     """Decodes the logs of the named events of one or more ABIs."""
 
@@ -57,7 +51,7 @@ class EventCodec:
             for item in abi:
                 if item.get("type") != "event" or item["name"] not in wanted:
                     continue
-                types = [_abi_type(arg) for arg in item["inputs"]]
+                types = [canonical_type(arg) for arg in item["inputs"]]
                 topic = keccak(text=f"{item['name']}({','.join(types)})")
                 inputs = list(zip(item["inputs"], types, strict=True))
                 self._shapes[topic] = _EventShape(
