@@ -21,7 +21,7 @@ abstract contract Settlement is StageVoucher {
     IPaymentEscrow public escrow;
 
     /// @notice Emitted when governance connects the escrow.
-    event EscrowSet(address escrow);
+    event EscrowSet(address indexed escrow);
     /// @notice Emitted when Party B applies for business settlement (S4.1).
     event BusinessSettlementRequested(bytes32 indexed contractNo, uint32 indexed partyB, address requestedBy);
     /// @notice Emitted when Party A approves: the contract's business settlement voucher (S4.2).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import solcx
@@ -70,6 +71,8 @@ def ensure_solc(version: str = SOLC_VERSION) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     native = shutil.which("solc")
+    if native is not None and Path(native).resolve().is_relative_to(Path(sys.prefix).resolve()):
+        native = None  # solc-select's shim (installed with slither) would try to download a compiler
     if native is not None and reports_version(native, version):
         target.unlink(missing_ok=True)
         target.symlink_to(native)
