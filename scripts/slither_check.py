@@ -53,7 +53,7 @@ GATED = ("High", "Medium")
 IMPACTS = ("High", "Medium", "Low", "Informational", "Optimization")
 #: What we analyse: the contracts, without the test-only mocks.
 SOURCE_DIR = "contracts/"
-EXCLUDED_DIRS = ("contracts/mocks/",)
+EXCLUDED_DIRS = ("contracts/mocks/", "contracts/.cache/")
 TRIAGE_KEYS = ("detector", "contract", "function", "reason")
 MIN_REASON = 40
 
@@ -130,7 +130,9 @@ class Outcome:
 def analysed_sources(root: Path) -> list[str]:
     """The source units we analyse: ``contracts/**/*.sol`` without the mocks, relative to ``root``."""
     sources = []
-    for path in sorted((root / SOURCE_DIR).rglob("*.sol")):
+    from collab_py.build import source_files
+
+    for path in source_files(root):
         name = path.relative_to(root).as_posix()
         if not name.startswith(EXCLUDED_DIRS):
             sources.append(name)

@@ -18,7 +18,7 @@ from collab_py.accounting import FREEZE, PAYMENT, AccountingHandler
 from collab_py.chain import connect
 from collab_py.flow import FlowDriver
 from collab_py.ledger.database import open_database
-from collab_py.ledger.schema import chain_events, journal_entries
+from collab_py.ledger.schema import chain_events, checkpoints, journal_entries
 from collab_py.listener.engine import Listener, ListenerConfig
 from collab_py.listener.runtime import ListenerThread
 from collab_py.node import AnvilNode, free_port
@@ -65,6 +65,11 @@ def listen_command(node_url: str, manifest: Path, ledger: str, org_id: int, *ext
     ]  # fmt: skip
 
 
+def checkpoint_of(database: Engine) -> int:
+    with database.connect() as connection:
+        return int(connection.execute(select(func.coalesce(func.max(checkpoints.c.block_number), -1))).scalar_one())
+
+
 def test_listener_killed_at_random_points_loses_and_doubles_nothing(
     world: World, node: AnvilNode, driver: FlowDriver, tmp_path: Path
 ) -> None:
@@ -73,25 +78,26 @@ def test_listener_killed_at_random_points_loses_and_doubles_nothing(
         pay(world, driver, f"K-{index}")
     manifest = world.deployment.manifest.save(tmp_path / "manifest.json")
     ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
+    database = open_database(ledger)
     env = {**os.environ, "COLLAB_LEDGER_URL": ledger, "COLLAB_CONFIRMATIONS": "0"}
-    command = listen_command(node.rpc_url, manifest, ledger, world.a.org_id, "--once", "--chunk-blocks", "3")
+    command = listen_command(node.rpc_url, manifest, ledger, world.a.org_id, "--once", "--chunk-blocks", "2")
     rng = random.Random(7)
     kills = 0
-    for _ in range(40):
+    for _ in range(5):  # SIGKILL once the listener has committed a random number of batches: mid-run, any moment
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            process.wait(timeout=rng.uniform(1.0, 2.5))
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            kills += 1
-            continue
-        assert process.returncode == 0, process.stderr.read() if process.stderr else ""
-        break
-    else:
-        pytest.fail("the listener never finished")
-    assert kills >= 1, "the listener was never killed mid-run: lower the delays"
-    database = open_database(ledger)
+        target = checkpoint_of(database) + 2 * rng.randint(1, 20)
+        deadline = time.monotonic() + 120
+        while process.poll() is None and checkpoint_of(database) < target:
+            assert time.monotonic() < deadline, "the listener made no progress"
+            time.sleep(rng.uniform(0.0, 0.02))
+        if process.poll() is not None:
+            break
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills += 1
+    process = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+    assert process.returncode == 0, process.stderr.decode()
+    assert kills >= 3, "the listener finished before it could be killed mid-run"
     assert kinds(database, world.a.org_id) == {FREEZE: vouchers, PAYMENT: vouchers}
     assert per_voucher(database, world.a.org_id) == [1] * vouchers
 

@@ -82,8 +82,18 @@ def _settings(evm_version: str | None) -> dict[str, Any]:
     return settings
 
 
+def source_files(root: Path) -> list[Path]:
+    """``contracts/**/*.sol``, without hidden folders (Ape keeps copies of dependencies in ``contracts/.cache``)."""
+    folder = root / "contracts"
+    return [
+        path
+        for path in sorted(folder.rglob("*.sol"))
+        if not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    ]
+
+
 def _sources(root: Path) -> dict[str, str]:
-    return {path.relative_to(root).as_posix(): path.read_text() for path in sorted((root / "contracts").rglob("*.sol"))}
+    return {path.relative_to(root).as_posix(): path.read_text() for path in source_files(root)}
 
 
 def _fingerprint(root: Path, sources: dict[str, str], settings: dict[str, Any]) -> str:
