@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test gas throughput compile compile-paris lint clean
+.PHONY: setup demo test long gas throughput listener-bench compile compile-paris lint clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/python -m collab_py.toolchain
@@ -26,6 +26,10 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -n 2
 
+## the adversarial suite's long profile: invariants >= 10,000 steps, more fuzzing, a larger load
+long: setup
+	COLLAB_PROFILE=long $(BIN)/python -m pytest -n 2 -m slow
+
 ## gas per step for a 1-stage and a 5-stage contract
 gas: setup
 	$(BIN)/python bench/gas.py
@@ -33,6 +37,10 @@ gas: setup
 ## complete flows per second through the services, against anvil's raw ingest rate
 throughput: setup
 	$(BIN)/python bench/throughput.py
+
+## backfill throughput and live latency of the accounting listeners
+listener-bench: setup
+	$(BIN)/python bench/listener.py
 
 compile: setup
 	$(BIN)/python -m collab_py.build

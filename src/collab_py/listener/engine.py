@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -83,7 +83,9 @@ class Listener:
         config: ListenerConfig | None = None,
         metrics: ListenerMetrics | None = None,
         heads: HeadWatcher | None = None,
+        on_commit: Callable[[Sequence[StoredEvent]], None] | None = None,
     ) -> None:
+        """``heads`` wakes the listener on new blocks; ``on_commit`` sees the events of each committed batch."""
         self.w3 = w3
         self.deployment = deployment
         self.database = database
@@ -92,6 +94,7 @@ class Listener:
         self.config = config or ListenerConfig()
         self.metrics = metrics or ListenerMetrics(consumer)
         self.heads = heads
+        self.on_commit = on_commit
         self.chain_id = deployment.manifest.chain_id
         abis = (load_artifact("CollabRegistry").abi, load_artifact("PaymentEscrow").abi)
         self.codec = EventCodec(abis, handler.events)
@@ -183,6 +186,8 @@ class Listener:
         self.metrics.duplicates.inc(duplicates)
         self.metrics.checkpoint.set(end)
         self._position = (end, end_hash)
+        if self.on_commit is not None and stored:
+            self.on_commit(stored)
 
     def _remember_blocks(
         self, connection: Connection, previous: int, end: int, end_hash: bytes, events: list[ChainEvent]

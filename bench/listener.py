@@ -1,0 +1,186 @@
+"""Listener performance: backfill throughput and live latency of the accounting listeners (S8.1–S8.2).
+
+Run: ``make listener-bench`` (or ``.venv/bin/python bench/listener.py [--vouchers 2000]``). Starts its own anvil,
+creates N released payments (second vouchers) through the services, then:
+
+* backfill: Party A's and Party B's accounting listeners, each with a fresh ledger, catch up from the deployment
+  block; the figure is second vouchers posted to *both* ledgers per second (N / (time A + time B)), on SQLite and, when
+  ``COLLAB_TEST_POSTGRES_URL`` (or ``--postgres``) names a server, on PostgreSQL; both ledgers are then reconciled
+  with the chain;
+* live latency: Party A's listener runs (woken by ``newHeads``, confirmations 0) while payments are released one by
+  one; the latency is from the moment the release's block is mined (its receipt returns: anvil mines on arrival) to
+  the commit of the posting (p50, p99).
+
+Ends with one JSON line ``{"backfill_events_per_s": B, "live_latency_p99_ms": L, ...}`` (B on SQLite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from collab_py.accounting import PAYMENT, RECEIPT, AccountingHandler
+from collab_py.chain import connect
+from collab_py.flow import FlowDriver
+from collab_py.ledger.database import open_database
+from collab_py.listener.engine import Listener, ListenerConfig, StoredEvent
+from collab_py.listener.heads import HeadWatcher
+from collab_py.listener.runtime import ListenerThread
+from collab_py.load import released_payments
+from collab_py.node import AnvilNode
+from collab_py.reader import ChainReader
+from collab_py.reconcile import posted_totals, reconcile
+from collab_py.sandbox import Sandbox, bootstrap
+from collab_py.types import payment_voucher_id
+
+TARGET_BACKFILL = 10_000
+TARGET_P99_MS = 50.0
+
+
+def backfill(sandbox: Sandbox, url: str, vouchers: int) -> tuple[float, float]:
+    """Seconds for A's and for B's listener to post every voucher from scratch, checked and reconciled."""
+    database = open_database(url)
+    config = ListenerConfig(confirmations=0, chunk_blocks=100_000)
+    seconds = []
+    for org, kind in ((sandbox.a.org_id, PAYMENT), (sandbox.b.org_id, RECEIPT)):
+        listener = Listener(
+            sandbox.w3, sandbox.deployment, database, f"accounting-{org}", AccountingHandler(org), config
+        )
+        started = time.perf_counter()
+        while not listener.step():
+            pass
+        seconds.append(time.perf_counter() - started)
+        posted = sum(posted_totals(database, org, kind).values())
+        if posted != vouchers:
+            raise SystemExit(f"org {org} posted {posted} {kind} units, expected {vouchers}")
+    report = reconcile(ChainReader(sandbox.deployment).second_vouchers(), database)
+    if not report.clean:
+        raise SystemExit(f"reconciliation is not clean on {make_url(url).get_backend_name()}")
+    database.dispose()
+    return seconds[0], seconds[1]
+
+
+def live_latencies(sandbox: Sandbox, node: AnvilNode, payments: int) -> list[float]:
+    """Milliseconds from each release's block to its posting in Party A's books, for ``payments`` releases."""
+    committed: dict[bytes, float] = {}
+    arrived = threading.Condition()
+
+    def on_commit(events: Sequence[StoredEvent]) -> None:
+        now = time.perf_counter()
+        with arrived:
+            for stored in events:
+                if stored.event.name == "SecondVoucher":
+                    committed[stored.event.args["voucherId"]] = now
+            arrived.notify_all()
+
+    heads = HeadWatcher(node.ws_url).start()
+    database = open_database(f"sqlite:///{tempfile.mkdtemp(prefix='collab-live-')}/ledger.db")
+    config = ListenerConfig(confirmations=0, poll_interval=0.5)
+    handler = AccountingHandler(sandbox.a.org_id)
+    listener = Listener(
+        sandbox.w3, sandbox.deployment, database, "live", handler, config, heads=heads, on_commit=on_commit
+    )
+    thread = ListenerThread(listener).start()
+    thread.wait_until(sandbox.w3.eth.block_number, timeout=600)
+    prepared = released_payments(sandbox, payments, prefix="LIVE", release=False)
+    operator = FlowDriver(sandbox.deployment).institution(sandbox.bank)
+    latencies = []
+    try:
+        for payment in prepared:
+            voucher = payment_voucher_id(payment.draft.contract_no, payment.seq)
+            operator.tx.transact(operator.prepare_release(payment.draft.contract_no, payment.seq).call, gas=130_000)
+            mined = time.perf_counter()
+            with arrived:
+                if not arrived.wait_for(lambda voucher=voucher: voucher in committed, timeout=10):
+                    raise SystemExit("a release was not posted within 10 s")
+            latencies.append((committed[voucher] - mined) * 1000)
+    finally:
+        thread.stop()
+        heads.stop()
+    return latencies
+
+
+def postgres_database(admin_url: str) -> tuple[str, Engine]:
+    """A fresh database on the PostgreSQL server of ``admin_url``: its URL and the admin engine (to drop it)."""
+    name = f"collab_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), admin
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--vouchers", type=int, default=2_000, help="second vouchers to backfill (default 2000)")
+    parser.add_argument("--live", type=int, default=100, help="releases to time live (default 100)")
+    parser.add_argument("--postgres", default=os.environ.get("COLLAB_TEST_POSTGRES_URL"), help="admin URL")
+    args = parser.parse_args(argv)
+    console = Console()
+    with AnvilNode() as node:
+        sandbox = bootstrap(connect(node.rpc_url))
+        started = time.perf_counter()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("releasing payments", total=args.vouchers)
+            released_payments(sandbox, args.vouchers, progress=lambda done: progress.update(task, completed=done))
+        console.print(f"{args.vouchers:,} second vouchers on chain in {time.perf_counter() - started:.1f} s")
+
+        results: dict[str, tuple[float, float]] = {}
+        with tempfile.TemporaryDirectory(prefix="collab-bench-") as folder:
+            results["sqlite"] = backfill(sandbox, f"sqlite:///{Path(folder) / 'ledger.db'}", args.vouchers)
+        if args.postgres:
+            url, admin = postgres_database(args.postgres)
+            try:
+                results["postgresql"] = backfill(sandbox, url, args.vouchers)
+            finally:
+                with admin.connect() as connection:
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+        latencies = sorted(live_latencies(sandbox, node, args.live))
+
+    table = Table(title=f"Backfill of {args.vouchers:,} second vouchers into both ledgers")
+    for column in ("database", "Party A (s)", "Party B (s)", "vouchers/s, both ledgers", "vs target"):
+        table.add_column(column, justify="left" if column == "database" else "right")
+    rates = {}
+    for name, (seconds_a, seconds_b) in results.items():
+        rates[name] = args.vouchers / (seconds_a + seconds_b)
+        table.add_row(
+            name,
+            f"{seconds_a:.2f}",
+            f"{seconds_b:.2f}",
+            f"{rates[name]:,.0f}",
+            f"{rates[name] / TARGET_BACKFILL:.2f} x",
+        )
+    console.print(table)
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
+    console.print(
+        f"live latency, block to committed posting, {len(latencies)} releases: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+        f"({p99 / TARGET_P99_MS:.2f} x target {TARGET_P99_MS:.0f} ms), max {latencies[-1]:.1f} ms"
+    )
+    summary = {
+        "backfill_events_per_s": round(rates["sqlite"]),
+        "live_latency_p99_ms": round(p99, 1),
+        "live_latency_p50_ms": round(p50, 1),
+        "vouchers": args.vouchers,
+    }
+    if "postgresql" in rates:
+        summary["backfill_events_per_s_postgresql"] = round(rates["postgresql"])
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
