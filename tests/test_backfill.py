@@ -3,6 +3,7 @@ side and reconciled with the chain (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -19,9 +20,10 @@ from collab_py.reader import ChainReader
 from collab_py.reconcile import reconcile
 from collab_py.sandbox import Sandbox, bootstrap
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
-VOUCHERS = 10_000
+#: 10,000 in CI; fewer for a quick local check (``COLLAB_BACKFILL_VOUCHERS=500``).
+VOUCHERS = int(os.environ.get("COLLAB_BACKFILL_VOUCHERS", "10000"))
 
 
 @pytest.fixture(scope="module")
