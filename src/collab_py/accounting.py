@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy import Connection, and_, insert, select
 
 from collab_py.exceptions import CollabError
@@ -49,6 +49,16 @@ class ChartOfAccounts(BaseModel):
     receivable: str = "1131 Intercompany receivable - org {org}"
     payable: str = "2241 Intercompany payable - org {org}"
 
+    @field_validator("bank", "frozen", "receivable", "payable")
+    @classmethod
+    def _template(cls, name: str) -> str:
+        """Refuses a name that cannot be formatted when posting (``{x}``, a lone ``{``) while the chart loads."""
+        try:
+            name.format(org=2**32 - 1)  # the largest org id
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError, OverflowError) as error:
+            raise ValueError(f"{{org}} is the only placeholder of an account name: {type(error).__name__}") from None
+        return name
+
     @classmethod
     def load(cls, path: Path | None) -> ChartOfAccounts:
         """The chart in a JSON file, or the default one."""
@@ -56,7 +66,7 @@ class ChartOfAccounts(BaseModel):
             return cls()
         try:
             return cls.model_validate(json.loads(path.read_text()))
-        except (OSError, ValueError, ValidationError) as error:
+        except (OSError, ValueError, ValidationError, RecursionError) as error:
             raise ChartError(f"invalid chart of accounts {path}: {type(error).__name__}") from None
 
 

@@ -23,7 +23,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    ValidationError,
     model_validator,
 )
 from web3 import Web3
@@ -135,7 +134,9 @@ class Invoice(BaseModel):
         """Parses a document, refusing anything but the canonical encoding of a valid invoice."""
         try:
             invoice = cls.model_validate(json.loads(document.decode("utf-8")))
-        except (UnicodeDecodeError, json.JSONDecodeError, ValidationError) as error:
+        # ValueError: UnicodeDecodeError, JSONDecodeError, ValidationError, and an integer of more digits than int()
+        # converts; RecursionError: JSON nested too deeply
+        except (ValueError, RecursionError) as error:
             raise InvoiceMalformed(f"not an invoice document: {type(error).__name__}") from None
         if invoice.canonical() != document:
             raise InvoiceMalformed("the invoice document is not in canonical form")

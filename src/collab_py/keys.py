@@ -31,6 +31,15 @@ ENCRYPTION_PURPOSE = "encryption"
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
+#: Most key-derivation work a keystore may ask for: 8 times eth-account's and geth's defaults (scrypt n=2**18, r=8,
+#: p=1; pbkdf2 10**6 rounds), twice their memory. A keystore asking for more is refused before the derivation, which
+#: could otherwise run for hours (pbkdf2 with c=10**12) or exhaust the memory.
+MAX_SCRYPT_WORK = 2**24  # n * r * p
+MAX_SCRYPT_MEMORY = 2**22  # n * r, 128 bytes each: 512 MiB
+MAX_SCRYPT_BLOCKS = 2**10  # r * p: pycryptodome expands 128 * r * p bytes with PBKDF2 in pure Python
+MAX_PBKDF2_ROUNDS = 10**7
+MAX_DKLEN = 64
+
 
 class KeystoreError(CollabError):
     """A keystore is missing, malformed, or cannot be written."""
@@ -135,15 +144,38 @@ def read_keystore(path: Path) -> dict[str, Any]:
         raise KeystoreError(f"no keystore at {path}") from None
     except OSError as error:
         raise KeystoreError(f"cannot read keystore {path}: {error.strerror}") from None
-    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, JSON nested too deeply
         raise KeystoreError(f"malformed keystore {path}: not JSON") from None
     if not isinstance(data, dict) or ("crypto" not in data and "Crypto" not in data):
         raise KeystoreError(f"malformed keystore {path}: not a v3 keystore")
     return data
 
 
+def _check_kdf_work(keystore: dict[str, Any], path: Path) -> None:
+    """Refuses a keystore whose key derivation parameters ask for more than the limits above (v3 and v4 layouts);
+    anything else malformed is left to eth-account to refuse."""
+    crypto = keystore.get("crypto", keystore.get("Crypto"))
+    if not isinstance(crypto, dict):
+        return
+    kdf = crypto.get("kdf")
+    name, params = (kdf.get("function"), kdf.get("params")) if isinstance(kdf, dict) else (kdf, crypto.get("kdfparams"))
+    if not isinstance(params, dict):
+        return
+    size = {key: abs(value) for key, value in params.items() if isinstance(value, int)}
+    n, r, p = size.get("n", 1), size.get("r", 1), size.get("p", 1)
+    if (
+        size.get("dklen", 32) > MAX_DKLEN
+        or (name == "pbkdf2" and size.get("c", 1) > MAX_PBKDF2_ROUNDS)
+        or (
+            name == "scrypt" and (n * r > MAX_SCRYPT_MEMORY or n * r * p > MAX_SCRYPT_WORK or r * p > MAX_SCRYPT_BLOCKS)
+        )
+    ):
+        raise KeystoreError(f"malformed keystore {path}: its key derivation asks for more work than allowed")
+
+
 def decrypt_keystore(keystore: dict[str, Any], passphrase: str, path: Path) -> bytes:
     """The 32-byte secret of a keystore read from ``path`` (named in errors)."""
+    _check_kdf_work(keystore, path)
     try:
         key = bytes(Account.decrypt(keystore, passphrase))
     except ValueError as error:

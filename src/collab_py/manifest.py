@@ -50,6 +50,10 @@ class Manifest(BaseModel):
             return cls.model_validate(json.loads(path.read_text()))
         except FileNotFoundError:
             raise ManifestError(f"no deployment manifest at {path}") from None
+        except OSError as error:  # a folder, no permission
+            raise ManifestError(f"cannot read deployment manifest {path}: {error.strerror}") from None
+        except RecursionError:
+            raise ManifestError(f"invalid deployment manifest {path}: JSON nested too deeply") from None
         except (ValueError, TypeError) as error:
             raise ManifestError(f"invalid deployment manifest {path}: {error}") from None
 

@@ -83,6 +83,9 @@ class CollabSettings(BaseSettings):
             return cls(**overrides)
         except ValidationError as error:
             raise SettingsError("; ".join(_describe(e) for e in error.errors())) from None
+        except UnicodeDecodeError:  # python-dotenv reads the .env file as UTF-8
+            env_file = overrides.get("_env_file", cls.model_config.get("env_file"))
+            raise SettingsError(f"the settings file {env_file} is not UTF-8 text") from None
 
     def load_manifest(self) -> Manifest:
         """The deployment manifest at :attr:`manifest`, read once per settings object."""

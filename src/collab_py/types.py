@@ -7,6 +7,8 @@ from enum import IntEnum
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
+from collab_py.exceptions import CollabError
+
 
 class OrgKind(IntEnum):
     """Kind of a member organisation (S1.1)."""
@@ -63,13 +65,16 @@ ENUMS: dict[str, type[IntEnum]] = {
 }
 
 
-class InvalidContractNumber(ValueError):
-    """A contract number must be 1 to 32 bytes of UTF-8 text."""
+class InvalidContractNumber(CollabError, ValueError):
+    """A contract number must be 1 to 32 bytes of UTF-8 text (a ValueError too, for pydantic validators)."""
 
 
 def contract_number(text: str) -> bytes:
     """Encodes a contract number (at most 32 UTF-8 bytes) as the ``bytes32`` the contracts use."""
-    raw = text.encode("utf-8")
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: a command-line argument that was not UTF-8
+        raw = b""
     if not raw or len(raw) > 32 or b"\x00" in raw:
         raise InvalidContractNumber(f"contract number must be 1-32 UTF-8 bytes without NUL, got {text!r}")
     return raw.ljust(32, b"\x00")

@@ -6,7 +6,7 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -15,6 +15,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from web3 import Web3
 
@@ -139,7 +140,8 @@ def fail(error: BaseException) -> typer.Exit:
     text = str(error) if isinstance(error, ContractError) else f"{name}: {error}"
     if not isinstance(error, CollabError):
         text += " (run with --debug for the traceback)"
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {text}", highlight=False, markup=True)
+    # the text quotes user input: escaped, so that "[/]" in a contract number is shown, not parsed as markup
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(text)}", highlight=False, markup=True)
     hint = HINTS.get(name) or next(
         (HINTS[base.__name__] for base in type(error).__mro__ if base.__name__ in HINTS), None
     )
@@ -180,7 +182,10 @@ def parse_amount(text: str, decimals: int) -> int:
         value = Decimal(text.replace(",", "").replace("_", ""))
     except InvalidOperation:
         raise InvalidInput(f"malformed amount {text!r}: use a number such as 1000.50") from None
-    units = value.scaleb(decimals)
+    try:  # exactly: with the default 28 digits of precision, 10000000000.000000000000000001 (18 decimals) loses a unit
+        units = value.scaleb(decimals, Context(prec=max(28, len(value.as_tuple().digits))))
+    except ArithmeticError:  # sNaN (InvalidOperation), an exponent beyond the decimal context (Overflow)
+        raise InvalidInput(f"invalid amount {text!r}: positive, at most {decimals} decimals") from None
     if not value.is_finite() or units <= 0 or units != units.to_integral_value() or units >= 2**128:
         raise InvalidInput(f"invalid amount {text!r}: positive, at most {decimals} decimals")
     return int(units)

@@ -53,7 +53,8 @@ def load_draft(terms_file: Path, document: Path) -> tuple[ContractDraft, int]:
             for item in terms["stages"]
         )
         return ContractDraft(str(terms["number"]), _text(document), stages), int(terms["party_a"])
-    except (ValueError, KeyError, TypeError) as error:
+    # OverflowError: party_a given as Infinity; RecursionError: JSON nested too deeply
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as error:
         raise InvalidInput(f"malformed terms file {terms_file}: {type(error).__name__} {error}") from None
 
 

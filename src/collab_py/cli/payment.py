@@ -111,7 +111,8 @@ def _assignee_account(path: Path) -> AssigneeAccount:
     try:
         data = json.loads(read_file(path))
         return AssigneeAccount(parse_hex(data["account_hash"], 32), parse_hex(data["ciphertext"]))
-    except (ValueError, KeyError, TypeError) as error:
+    # AttributeError: a field that is no string; RecursionError: JSON nested too deeply
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise InvalidInput(f"malformed account file {path}: {type(error).__name__}") from None
 
 
