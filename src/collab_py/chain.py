@@ -21,7 +21,7 @@ from web3 import HTTPProvider, LegacyWebSocketProvider, Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.middleware import ExtraDataToPOAMiddleware
-from web3.types import Nonce, TxParams, TxReceipt, Wei
+from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 
 from collab_py.errors import ContractError, ErrorDecoder, default_decoder
 from collab_py.exceptions import CollabError
@@ -309,9 +309,26 @@ class Transactor:
         return params
 
     def _mined_revert(self, tx: TxParams, receipt: TxReceipt) -> CollabError:
+        """The refusal of a mined, reverted transaction: its revert data from a trace of the transaction where the
+        node offers ``debug_traceTransaction`` (exact: the mined block's time and the transactions before it), else
+        from replaying the call on the state before its block."""
+        traced = self._traced_revert_data(receipt["transactionHash"])
+        if traced is not None:
+            return self.decoder.decode(traced)
         replay = cast(TxParams, {key: tx[key] for key in ("from", "to", "data", "value", "gas") if key in tx})
         try:
             self.w3.eth.call(replay, receipt["blockNumber"] - 1)
         except ContractLogicError as error:
             return decode_revert(error, self.decoder)
         return TransactionFailed(f"transaction {receipt['transactionHash'].to_0x_hex()} reverted")
+
+    def _traced_revert_data(self, tx_hash: HexBytes) -> str | None:
+        try:
+            reply = self.w3.provider.make_request(
+                RPCEndpoint("debug_traceTransaction"), [tx_hash.to_0x_hex(), {"tracer": "callTracer"}]
+            )
+        except Exception:  # a node without the debug API, or one that refuses the tracer
+            return None
+        result: Any = reply.get("result")
+        output = result.get("output") if isinstance(result, dict) else None
+        return output if isinstance(output, str) and len(output) >= 10 else None

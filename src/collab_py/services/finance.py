@@ -10,6 +10,7 @@ from web3.logs import DISCARD
 from collab_py import crypto, eip712, invoices
 from collab_py.crypto import BankAccount, PaymentKey
 from collab_py.documents import DocumentStore
+from collab_py.errors import error_class
 from collab_py.exceptions import CollabError
 from collab_py.invoices import Invoice, InvoiceLine
 from collab_py.models import InvoiceRecord, PaymentRecord
@@ -87,6 +88,8 @@ class FinanceService(KeyedService):
         institution_key: bytes,
     ) -> tuple[PreparedStep, bytes]:
         """Party A's payment voucher of application ``seq`` and its payment key sealed to the payee (S5.2–S5.3)."""
+        if amount <= 0:
+            raise error_class("InvalidAmount")()  # the registry's own refusal, before a key for nothing is built
         bound = self.binding(contract_no, seq)
         salt = crypto.new_salt()
         key = PaymentKey(
