@@ -33,6 +33,11 @@ RESEND_AFTER = 5.0
 #: How long fee parameters read from the node are reused.
 FEE_TTL = 2.0
 
+#: How many times a transaction whose nonce another sender took is signed again with a fresh one.
+NONCE_RETRIES = 5
+#: What nodes (geth, Besu, anvil) answer when a nonce is already used or pending.
+_NONCE_TAKEN = ("nonce too low", "already known", "already imported", "replacement transaction underpriced")
+
 Call = ContractFunction | ContractConstructor
 
 
@@ -224,18 +229,18 @@ class Transactor:
         return PendingTx(self, self.account.sign_transaction(cast(dict[str, Any], tx)), tx)
 
     def _broadcast(self, pending: PendingTx) -> None:
-        try:
-            self.w3.eth.send_raw_transaction(pending.signed.raw_transaction)
-        except Web3RPCError as error:
-            message = str(error).lower()
-            if "already known" in message:
+        """Sends ``pending``; when another sender (a second process with this key) took its nonce — the node says
+        the nonce is too low, the identical transaction is already known, or a replacement is underpriced — reads
+        the account's nonce again and signs it anew, a few times."""
+        for attempt in range(NONCE_RETRIES + 1):
+            try:
+                self.w3.eth.send_raw_transaction(pending.signed.raw_transaction)
                 return
-            self._nonces.resync()
-            if "nonce too low" not in message:
-                raise
-            # another sender used this account: sign again with the node's nonce, once
+            except Web3RPCError as error:
+                self._nonces.resync()
+                if attempt == NONCE_RETRIES or not any(text in str(error).lower() for text in _NONCE_TAKEN):
+                    raise
             fresh = self.sign_again(pending)
-            self.w3.eth.send_raw_transaction(fresh.signed.raw_transaction)
             pending.signed, pending.params = fresh.signed, fresh.params
 
     def sign_again(self, pending: PendingTx) -> PendingTx:
@@ -284,7 +289,7 @@ class Transactor:
         try:
             self.w3.eth.send_raw_transaction(pending.signed.raw_transaction)
         except Web3RPCError as error:
-            if "already known" not in str(error).lower():
+            if not any(text in str(error).lower() for text in ("already known", "already imported")):
                 raise
 
     def resync(self) -> None:
