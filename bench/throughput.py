@@ -665,6 +665,7 @@ class Shipper:
         self.transactions = 0
         self.blocks = 0
         self._round: tuple[int, list[Future[None]], set[str]] | None = None
+        self._round_cpu = 0.0  # anvil's CPU time when the round's first piece went out
         self._labels: dict[str, str] = {}
 
     def send(self, index: int, hashes: list[str], requests: bytes, labels: Sequence[str] = ()) -> None:
@@ -674,20 +675,21 @@ class Shipper:
         self._labels.update(zip(hashes, labels, strict=False))
         if self._round is None:
             self._round = (index, [], set())
-            self._cpu = cpu_seconds(self.anvil_pid)
+            self._round_cpu = cpu_seconds(self.anvil_pid)
         self._round[1].append(self._lanes.submit(self._post, index, hashes, b"[" + requests + b"]"))
         self._round[2].update(hashes)
 
     def mine(self) -> None:
         """Waits for the round's pieces to be in the pool, mines them as one block and has the block checked."""
-        assert self._round is not None
+        if self._round is None:
+            raise BenchError("a round without transactions")
         index, posts, hashes = self._round
         self._round = None
         with self.watch("waiting for the round's batches to be in"):
             for post in posts:
                 post.result()
         cpu = cpu_seconds(self.anvil_pid)
-        self.anvil_cpu[INGEST] += cpu - self._cpu
+        self.anvil_cpu[INGEST] += cpu - self._round_cpu
         with self.watch("evm_mine"):
             self.rpc.call("evm_mine")
         self.anvil_cpu[EXECUTION] += cpu_seconds(self.anvil_pid) - cpu
@@ -820,6 +822,8 @@ def run_flows(workers: Workers, node: AnvilNode, plan: Plan, progress: Progress)
         shipper.finish()
         seconds = time.perf_counter() - start
         machine_cpu = machine_cpu_seconds() - machine_cpu
+        anvil_cpu = cpu_seconds(node.pid or 0) - anvil_cpu
+        coordinator_cpu = time.process_time() - coordinator_cpu
         while len(reports) < plan.workers:
             receive()
     except queue.Empty:
@@ -833,8 +837,8 @@ def run_flows(workers: Workers, node: AnvilNode, plan: Plan, progress: Progress)
         transactions=shipper.transactions,
         seconds=seconds,
         blocks=shipper.blocks,
-        anvil_cpu=cpu_seconds(node.pid or 0) - anvil_cpu,
-        coordinator_cpu=time.process_time() - coordinator_cpu,
+        anvil_cpu=anvil_cpu,
+        coordinator_cpu=coordinator_cpu,
         worker_cpu=sum(report.cpu for report in reports.values()),
         machine_cpu=machine_cpu,
         workers=dict(worker_seconds),
