@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from collab_py.accounting import FREEZE, PAYMENT, AccountingHandler
 from collab_py.chain import connect
@@ -156,3 +157,39 @@ def test_sigterm_drains_and_exits_cleanly(world: World, node: AnvilNode, driver:
     assert "draining" in (process.stderr.read() if process.stderr else "")
     with database.connect() as connection:
         assert connection.execute(select(func.count()).select_from(chain_events)).scalar() == 3
+
+
+def test_locked_or_restarted_ledger_database_under_a_running_listener(
+    world: World, driver: FlowDriver, ledger_url: str
+) -> None:
+    """SQLite: another process holds the write lock for a while. PostgreSQL: the server drops the listener's
+    connections (as in a database restart). The listener waits or reconnects; every voucher is posted once."""
+    database = open_database(ledger_url)
+    config = ListenerConfig(confirmations=0, poll_interval=0.05)
+    listener = Listener(world.w3, world.deployment, database, "accounting", AccountingHandler(world.a.org_id), config)
+    thread = ListenerThread(listener).start()
+    try:
+        pay(world, driver, "D-1")
+        thread.wait_until(world.w3.eth.block_number)
+        if database.dialect.name == "sqlite":
+            blocker = sqlite3.connect(database.url.database or "", timeout=1)
+            blocker.execute("BEGIN EXCLUSIVE")
+            pay(world, driver, "D-2")  # mined while the ledger is locked
+            time.sleep(1.0)
+            blocker.rollback()
+            blocker.close()
+        else:
+            pay(world, driver, "D-2")
+            with database.connect() as connection:  # the server ends every other session of this database
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+        pay(world, driver, "D-3")
+        thread.wait_until(world.w3.eth.block_number, timeout=60)
+    finally:
+        thread.stop()
+    assert kinds(database, world.a.org_id) == {FREEZE: 3, PAYMENT: 3}
+    assert per_voucher(database, world.a.org_id) == [1, 1, 1]
