@@ -4,13 +4,17 @@ nonce, and two senders sharing one account (two bot processes) never corrupt eac
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
 from collab_py import chain
-from collab_py.chain import Transactor
-from collab_py.node import AnvilNode, rpc
-from collab_py.types import Department
+from collab_py.chain import NodeUnreachable, Transactor, connect
+from collab_py.flow import FlowDriver
+from collab_py.node import AnvilNode, free_port, rpc
+from collab_py.reader import ChainReader
+from collab_py.sandbox import bootstrap, sample_contract
+from collab_py.types import ContractStatus, Department
 from conftest import World
 
 pytestmark = pytest.mark.slow
@@ -67,3 +71,25 @@ def test_two_senders_sharing_one_account_keep_every_transaction(world: World) ->
         thread.join()
     assert errors == []
     assert int(asset.balanceOf(target).call()) == 30
+
+
+def test_node_stopped_in_the_middle_of_a_flow(tmp_path: Path) -> None:
+    """The step in hand fails with NodeUnreachable naming it; once the node is back, the chain says what was done
+    and the flow resumes from there."""
+    state, port = tmp_path / "anvil-state.json", free_port()
+    node = AnvilNode(port=port, extra_args=["--state", str(state)]).start()
+    try:
+        sandbox = bootstrap(connect(node.rpc_url))
+        driver = FlowDriver(sandbox.deployment)
+        draft = sample_contract("N-1")
+        driver.propose(sandbox.b, sandbox.a, draft)
+        node.stop()
+        with pytest.raises(NodeUnreachable, match=r"^signContract \(S2\.3\) of Party A Holdings/BUSINESS"):
+            driver.sign(sandbox.a, draft)
+        node = AnvilNode(port=port, extra_args=["--state", str(state)]).start()
+        reader = ChainReader(sandbox.deployment)
+        assert reader.agreement(draft.number).status is ContractStatus.PROPOSED  # the failed step did not happen
+        driver.sign(sandbox.a, draft)  # resumed where the chain says it stopped
+        assert reader.agreement(draft.number).status is ContractStatus.SIGNED
+    finally:
+        node.stop()

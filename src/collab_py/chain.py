@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import requests
 from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
@@ -205,8 +206,14 @@ class Transactor:
         return self.account.address
 
     def transact(self, call: Call, *, gas: int | None = None) -> TxReceipt:
-        """Signs, sends and waits for ``call``; returns the receipt or raises the decoded refusal."""
-        return self.send(call, gas=gas).wait()
+        """Signs, sends and waits for ``call``; returns the receipt or raises the decoded refusal, or
+        :class:`NodeUnreachable` when the node cannot be reached (the transaction may or may not have been sent:
+        read the chain before sending it again)."""
+        try:
+            return self.send(call, gas=gas).wait()
+        except requests.exceptions.ConnectionError as error:
+            self._nonces.resync()
+            raise NodeUnreachable(f"the node stopped answering ({type(error).__name__})") from None
 
     def send(self, call: Call, *, gas: int | None = None) -> PendingTx:
         """Signs and sends ``call`` without waiting for it to be mined."""

@@ -11,7 +11,7 @@ from eth_typing import ChecksumAddress
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from collab_py.chain import PendingTx, Transactor
+from collab_py.chain import NodeUnreachable, PendingTx, Transactor
 from collab_py.crypto import EncryptionKey
 from collab_py.deploy import Deployment
 from collab_py.exceptions import CollabError
@@ -94,8 +94,12 @@ class Service:
         return self.deployment.manifest.chain_id
 
     def execute(self, prepared: PreparedStep) -> TxReceipt:
-        """Sends a prepared step, waits for it, and reports it to the observer."""
-        receipt = self.tx.transact(prepared.call)
+        """Sends a prepared step, waits for it, and reports it to the observer; a node that stops answering is a
+        :class:`~collab_py.chain.NodeUnreachable` naming the step."""
+        try:
+            receipt = self.tx.transact(prepared.call)
+        except NodeUnreachable as error:
+            raise NodeUnreachable(f"{prepared.step} ({prepared.requirement}) of {self.label}: {error}") from None
         self._observe(prepared, receipt)
         return receipt
 
