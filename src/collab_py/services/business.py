@@ -10,7 +10,8 @@ from eth_utils.crypto import keccak
 from collab_py import eip712
 from collab_py.chain import Transactor
 from collab_py.deploy import Deployment
-from collab_py.documents import DocumentHashMismatch, DocumentNotFound, DocumentStore
+from collab_py.documents import DocumentNotFound, DocumentStore
+from collab_py.documents import verify as verify_document
 from collab_py.drafts import ContractDraft
 from collab_py.errors import ContractError, error_class
 from collab_py.models import AgreementRecord, StageRecord
@@ -82,12 +83,7 @@ class BusinessService(Service):
             if self.documents is None:
                 raise DocumentNotFound("no document given and no document store to find it in")
             document = self.documents.get(agreement.doc_hash)
-        elif self.documents is not None:
-            self.documents.verify(document, agreement.doc_hash)
-        if keccak(document) != agreement.doc_hash:
-            raise DocumentHashMismatch(
-                f"document hash 0x{keccak(document).hex()} differs from the registered 0x{agreement.doc_hash.hex()}"
-            )
+        verify_document(document, agreement.doc_hash)
         if self.documents is not None:
             self.documents.put(document)
         self.execute(self.prepare_countersign(number, document))
