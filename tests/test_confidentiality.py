@@ -33,11 +33,12 @@ import gzip
 import json
 import math
 import os
+import time
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from eth_utils.crypto import keccak
@@ -436,12 +437,20 @@ def plant_canaries(url: str, escrow: str) -> Canaries:
         _key("storage canary", os.urandom(32)),
     )
     (dev,) = _batch(url, [("eth_accounts", [])])[0][:1]
-    _batch(url, [("eth_sendTransaction", [{"from": dev, "to": dev, "data": "0x" + canaries.calldata.value.hex()}])])
-    (deploy_tx,) = _batch(url, [("eth_sendTransaction", [{"from": dev, "data": "0x" + LOGGER_INIT.hex()}])])
-    (receipt,) = _batch(url, [("eth_getTransactionReceipt", [deploy_tx])])
-    logger = receipt["contractAddress"]
+
+    def mined(tx: dict[str, str]) -> dict[str, Any]:
+        """The receipt of ``tx`` sent from the node's dev account: anvil's automine answers before it mines."""
+        (tx_hash,) = _batch(url, [("eth_sendTransaction", [{"from": dev, **tx}])])
+        deadline = time.monotonic() + 30
+        while (receipt := _batch(url, [("eth_getTransactionReceipt", [tx_hash])])[0]) is None:
+            assert time.monotonic() < deadline, f"{tx_hash} not mined in 30 s"
+            time.sleep(0.05)
+        return cast(dict[str, Any], receipt)
+
+    mined({"to": dev, "data": "0x" + canaries.calldata.value.hex()})
+    logger = mined({"data": "0x" + LOGGER_INIT.hex()})["contractAddress"]
     assert _as_bytes(_batch(url, [("eth_getCode", [logger, "latest"])])[0]) == LOGGER_RUNTIME
-    _batch(url, [("eth_sendTransaction", [{"from": dev, "to": logger, "data": "0x" + canaries.log.value.hex()}])])
+    mined({"to": logger, "data": "0x" + canaries.log.value.hex()})
     (status,) = [v for v in load_artifact("PaymentEscrow").storage_layout["storage"] if v["label"] == "_status"]
     _batch(url, [("anvil_setStorageAt", [escrow, hex(int(status["slot"])), "0x" + canaries.storage.value.hex()])])
     _batch(url, [("evm_mine", [])])
