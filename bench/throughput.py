@@ -13,11 +13,12 @@ How the flows are driven:
   signatures, ECIES payloads) and sent with ``service.send(prepared)``: its fixed gas limit, no estimation, the
   nonce from the transactor's nonce manager. No step needs a chain read: every contract is new, so its payment is
   seq 1, and Party B's finance opens the payment key Party A sealed to it, as ``FlowDriver.request_payment`` does.
-* The services' transactor is :class:`PipelinedTransactor`, a :class:`~collab_py.chain.Transactor` whose ``send``
-  signs and queues instead of posting one ``eth_sendRawTransaction`` each. It signs the same EIP-1559 transactions
-  without web3's ABI lookup on every call and eth-account's dict checks (1.3 ms -> 0.1 ms a transaction): the first
-  calldata of each function is compared byte for byte with web3's, the first transaction of each account with
-  eth-account's, and every hash with the one the node answers.
+* The services' transactor is :class:`~collab_py.pipeline.PipelinedTransactor`, a
+  :class:`~collab_py.chain.Transactor` whose ``send`` signs and queues instead of posting one
+  ``eth_sendRawTransaction`` each. It signs the same EIP-1559 transactions without web3's ABI lookup on every call
+  and eth-account's dict checks (1.3 ms -> 0.1 ms a transaction): the first calldata of each function is compared
+  byte for byte with web3's, the first transaction of each account with eth-account's, and every hash with the one
+  the node answers.
 * A conveyor of chunks of flows: round r carries step r - c of every chunk c on the belt and is mined as one block
   (automine is switched off after setup, each round ends with ``evm_mine``). The steps of a round never depend on
   one another, and each step's predecessor was mined one round earlier.
@@ -42,7 +43,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import http.client
 import importlib.util
 import itertools
 import json
@@ -68,10 +68,7 @@ if importlib.util.find_spec("sha3") is not None:
 
 import coincurve
 from eth_abi import decode as abi_decode
-from eth_abi.encoding import TupleEncoder
-from eth_abi.registry import registry as abi_registry
 from eth_account import Account
-from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.crypto import keccak
@@ -85,11 +82,22 @@ from web3.providers.base import BaseProvider
 from web3.types import RPCEndpoint, RPCResponse, TxParams
 
 from collab_py import crypto
-from collab_py.chain import Call, FeeOracle, PendingTx, Transactor, connect, decode_revert
+from collab_py.chain import FeeOracle, connect, decode_revert
 from collab_py.drafts import ContractDraft, StageDraft
 from collab_py.exceptions import CollabError
 from collab_py.node import AnvilNode
 from collab_py.parties import Party, fund_on_dev_node
+from collab_py.pipeline import (
+    CallEncoder,
+    Outbox,
+    PipelinedTransactor,
+    PipelineError,
+    Rpc,
+    abi_type,
+    check_sent,
+    raw_request,
+    sign_1559,
+)
 from collab_py.reader import ChainReader
 from collab_py.sandbox import Sandbox, bootstrap
 from collab_py.services import BusinessService, FinanceService, InstitutionService, PreparedStep, Service
@@ -131,35 +139,6 @@ def explain(w3: Web3, error: Reverted) -> str:
     return "the replay does not revert"
 
 
-# ---------------------------------------------------------------------------------------------------- JSON-RPC
-class Rpc:
-    """JSON-RPC over one keep-alive HTTP connection, with batches; raises :class:`BenchError` on any error."""
-
-    def __init__(self, port: int, timeout: float = 60.0) -> None:
-        self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        self._ids = 0
-
-    def post(self, body: bytes) -> Any:
-        """Posts a ready JSON body (one request or a batch) and returns the decoded reply."""
-        self._conn.request("POST", "/", body, {"Content-Type": "application/json"})
-        response = self._conn.getresponse()
-        data = response.read()
-        if response.status != 200:
-            raise BenchError(f"HTTP {response.status} from the node: {data[:300]!r}")
-        return json.loads(data)
-
-    def call(self, method: str, *params: Any) -> Any:
-        """One call; its result."""
-        self._ids += 1
-        reply = self.post(json.dumps({"jsonrpc": "2.0", "id": self._ids, "method": method, "params": params}).encode())
-        if "error" in reply:
-            raise BenchError(f"{method}: {reply['error'].get('message', reply['error'])}")
-        return reply["result"]
-
-    def close(self) -> None:
-        self._conn.close()
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, from ``/proc`` (0 when unavailable)."""
     try:
@@ -178,158 +157,6 @@ def machine_cpu_seconds() -> float:
     except (OSError, ValueError):
         return 0.0
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-# ---------------------------------------------------------------------------------------------------- signing
-def _rlp_bytes(raw: bytes) -> bytes:
-    if len(raw) == 1 and raw[0] < 0x80:
-        return raw
-    return _rlp_prefix(len(raw), 0x80) + raw
-
-
-def _rlp_int(value: int) -> bytes:
-    return _rlp_bytes(value.to_bytes((value.bit_length() + 7) // 8, "big")) if value else b"\x80"
-
-
-def _rlp_prefix(length: int, offset: int) -> bytes:
-    if length <= 55:
-        return bytes((offset + length,))
-    size = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes((offset + 55 + len(size),)) + size
-
-
-def _rlp_list(encoded_items: bytes) -> bytes:
-    return _rlp_prefix(len(encoded_items), 0xC0) + encoded_items
-
-
-def sign_1559(
-    key: coincurve.PrivateKey,
-    *,
-    chain_id: int,
-    nonce: int,
-    tip: int,
-    max_fee: int,
-    gas: int,
-    to: bytes,
-    data: bytes,
-    value: int = 0,
-) -> SignedTransaction:
-    """An EIP-1559 transaction with an empty access list, signed with ``key`` exactly as eth-account signs it."""
-    body = b"".join(
-        (
-            _rlp_int(chain_id),
-            _rlp_int(nonce),
-            _rlp_int(tip),
-            _rlp_int(max_fee),
-            _rlp_int(gas),
-            _rlp_bytes(to),
-            _rlp_int(value),
-            _rlp_bytes(data),
-            b"\xc0",
-        )
-    )
-    signature = key.sign_recoverable(keccak(b"\x02" + _rlp_list(body)), hasher=None)
-    r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
-    raw = b"\x02" + _rlp_list(body + _rlp_int(v) + _rlp_int(r) + _rlp_int(s))
-    return SignedTransaction(HexBytes(raw), HexBytes(keccak(raw)), r, s, v)
-
-
-def _abi_type(param: dict[str, Any]) -> str:
-    kind = str(param["type"])
-    if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(component) for component in param["components"]) + ")" + kind[5:]
-    return kind
-
-
-class CallEncoder:
-    """Calldata of bound contract calls with an encoder cached per function.
-
-    web3's ``build_transaction`` looks the function up in the whole ABI again (validating every entry) on each call;
-    here the first call of each function is encoded both ways and must match byte for byte.
-    """
-
-    def __init__(self) -> None:
-        self._encoders: dict[tuple[str, str], tuple[bytes, TupleEncoder]] = {}
-        self._lock = threading.Lock()
-
-    def encode(self, call: Call) -> bytes:
-        key = (str(call.address), str(call.abi_element_identifier))
-        cached = self._encoders.get(key)
-        if cached is not None:
-            selector, encoder = cached
-            return selector + encoder(call.arguments)
-        selector = bytes.fromhex(str(call.selector).removeprefix("0x"))
-        encoder = TupleEncoder(encoders=[abi_registry.get_encoder(_abi_type(p)) for p in call.abi["inputs"]])
-        data = selector + encoder(call.arguments)
-        reference = HexBytes(call._encode_transaction_data())
-        if data != reference:
-            raise BenchError(f"calldata of {call.abi_element_identifier} differs from web3's encoding")
-        with self._lock:
-            self._encoders[key] = (selector, encoder)
-        return data
-
-
-class Outbox:
-    """Signed transactions waiting to go out in the next batch, in the order they were signed."""
-
-    def __init__(self) -> None:
-        self._pending: list[PendingTx] = []
-
-    def put(self, pending: PendingTx) -> None:
-        self._pending.append(pending)
-
-    def take(self) -> list[PendingTx]:
-        taken, self._pending = self._pending, []
-        return taken
-
-
-@dataclass
-class PipelinedTransactor(Transactor):
-    """A :class:`Transactor` whose :meth:`send` signs at once and leaves the sending to a batch (an :class:`Outbox`).
-
-    Signing needs an explicit gas limit, as the services' ``send`` gives. The transactions are the ones the base
-    class would send: the first one of each account is compared with eth-account's signature of the same fields.
-    """
-
-    outbox: Outbox = field(default_factory=Outbox, repr=False)
-    encoder: CallEncoder = field(default_factory=CallEncoder, repr=False)
-    _key: coincurve.PrivateKey = field(init=False, repr=False)
-    _checked: bool = field(default=False, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._key = coincurve.PrivateKey(bytes(self.account.key))
-        # chain id and nonce read now, in setup: the workers never talk to the node
-        self._chain_id = self.w3.eth.chain_id
-        self._nonces.release(self._nonces.reserve())
-
-    def sign(self, call: Call, *, gas: int | None = None) -> PendingTx:
-        if gas is None:
-            raise BenchError("pipelined transactions need an explicit gas limit")
-        nonce = self._nonces.reserve()
-        params = self._params(nonce, gas)
-        data = self.encoder.encode(call)
-        to = str(call.address)
-        signed = sign_1559(
-            self._key,
-            chain_id=int(params["chainId"]),
-            nonce=nonce,
-            tip=int(params["maxPriorityFeePerGas"]),
-            max_fee=int(params["maxFeePerGas"]),
-            gas=gas,
-            to=bytes.fromhex(to[2:]),
-            data=data,
-        )
-        params.update({"to": to, "data": data, "value": 0})  # type: ignore[typeddict-item]
-        if not self._checked:
-            reference = self.account.sign_transaction(dict(params))  # type: ignore[arg-type]
-            if reference.raw_transaction != signed.raw_transaction:
-                raise BenchError(f"the fast signer's transaction differs from eth-account's for {self.address}")
-            self._checked = True
-        return PendingTx(self, signed, params)
-
-    def _broadcast(self, pending: PendingTx) -> None:
-        self.outbox.put(pending)
 
 
 # ---------------------------------------------------------------------------------------------------- the parties
@@ -528,14 +355,6 @@ class Plan:
         return len(self.chunks[last]) if 0 <= last < len(self.chunks) else 0
 
 
-def request(tx_hash: str, raw: str) -> bytes:
-    """One ``eth_sendRawTransaction`` request of a batch; its id is the transaction's hash, which the node answers."""
-    return b'{"jsonrpc":"2.0","id":"%s","method":"eth_sendRawTransaction","params":["%s"]}' % (
-        tx_hash.encode(),
-        raw.encode(),
-    )
-
-
 @dataclass
 class Piece:
     """A worker's transactions of one round: their hashes and their batch requests, comma-separated."""
@@ -596,7 +415,7 @@ def work(consortium: Consortium, numbers: list[str], plan: Plan, worker: int, ou
             with watch("JSON requests, hand-over"):
                 hashes = [pending.signed.hash.to_0x_hex() for pending in batch]
                 raws = [pending.signed.raw_transaction.to_0x_hex() for pending in batch]
-                out.put(Piece(worker, index, hashes, b",".join(map(request, hashes, raws)), labels))
+                out.put(Piece(worker, index, hashes, b",".join(map(raw_request, hashes, raws)), labels))
         out.put(WorkerReport(worker, dict(watch.seconds), time.process_time() - cpu))
     except BaseException as error:
         out.put(
@@ -649,9 +468,9 @@ class Shipper:
     """
 
     def __init__(self, node: AnvilNode, lanes: int) -> None:
-        self.port = node.port
+        self.url = node.rpc_url
         self.anvil_pid = node.pid or 0
-        self.rpc = Rpc(node.port)
+        self.rpc = Rpc(node.rpc_url)
         self.block = int(self.rpc.call("eth_blockNumber"), 16)
         self._local = threading.local()
         self._connections: list[Rpc] = []
@@ -728,21 +547,17 @@ class Shipper:
     def _post(self, index: int, hashes: list[str], body: bytes) -> None:
         rpc = getattr(self._local, "rpc", None)
         if rpc is None:
-            rpc = self._local.rpc = Rpc(self.port)
+            rpc = self._local.rpc = Rpc(self.url)
             self._connections.append(rpc)
         with self.watch("lanes: eth_sendRawTransaction batches (summed)"):
             reply = rpc.post(body)
-        if not isinstance(reply, list) or len(reply) != len(hashes):
-            raise BenchError(f"round {index}: {len(hashes)} transactions sent, reply {reply!r:.300}")
-        for item in reply:
-            if "error" in item:
-                message = item["error"].get("message", item["error"])
-                raise BenchError(f"round {index}: transaction {item.get('id')} refused: {message}")
-            if item["result"] != item["id"]:
-                raise BenchError(f"round {index}: the node hashes {item['id']} as {item['result']}")
+        try:
+            check_sent(reply, hashes)
+        except PipelineError as error:
+            raise BenchError(f"round {index}: {error}") from None
 
     def _check_blocks(self) -> None:
-        rpc = Rpc(self.port)
+        rpc = Rpc(self.url)
         try:
             while (item := self._mined.get()) is not None:
                 index, block, hashes = item
@@ -886,7 +701,7 @@ def measure_raw(w3: Web3, node: AnvilNode, plan: Plan, senders: int, progress: P
                     raise BenchError("the fast signer's transfer differs from eth-account's")
             hashes, requests = pieces[who % plan.workers]
             hashes.append(tx.hash.to_0x_hex())
-            requests.append(request(hashes[-1], tx.raw_transaction.to_0x_hex()))
+            requests.append(raw_request(hashes[-1], tx.raw_transaction.to_0x_hex()))
             nonces[who] += 1
             sent += 1
         rounds.append([(hashes, b",".join(requests)) for hashes, requests in pieces])
@@ -913,7 +728,7 @@ def measure_raw(w3: Web3, node: AnvilNode, plan: Plan, senders: int, progress: P
 
 
 # ---------------------------------------------------------------------------------------------------- checks
-def verify(consortium: Consortium, port: int, numbers: list[str], from_block: int, b_balance_before: int) -> str:
+def verify(consortium: Consortium, url: str, numbers: list[str], from_block: int, b_balance_before: int) -> str:
     """Checks on chain that every flow's payment was released to Party B; returns a summary."""
     sandbox = consortium.sandbox
     deployment, w3 = sandbox.deployment, sandbox.w3
@@ -934,7 +749,7 @@ def verify(consortium: Consortium, port: int, numbers: list[str], from_block: in
             raise BenchError(f"second voucher 0x{bytes(args['voucherId']).hex()} pays {args['amount']} elsewhere")
     # every payment's state, read in one batch of eth_call: voucherOf(id) = (amount, status, expiry, ...)
     view = deployment.escrow.functions.voucherOf
-    outputs = [_abi_type(output) for output in view(next(iter(expected))).abi["outputs"]]
+    outputs = [abi_type(output) for output in view(next(iter(expected))).abi["outputs"]]
     calls = [
         {
             "to": deployment.escrow.address,
@@ -942,7 +757,7 @@ def verify(consortium: Consortium, port: int, numbers: list[str], from_block: in
         }
         for number in numbers
     ]
-    rpc = Rpc(port)
+    rpc = Rpc(url)
     try:
         body = json.dumps(
             [
@@ -979,8 +794,8 @@ PROFILE_PARTS = [
     ("EIP-712 signatures (eth-account)", "collab_py/eip712.py", "sign_typed"),
     ("ECIES seal (eciespy)", "collab_py/crypto.py", "seal"),
     ("ECIES open (eciespy)", "collab_py/crypto.py", "open_sealed"),
-    ("calldata (eth-abi, cached encoders)", "bench/throughput.py", "encode"),
-    ("transaction signing (RLP, keccak, secp256k1)", "bench/throughput.py", "sign_1559"),
+    ("calldata (eth-abi, cached encoders)", "collab_py/pipeline.py", "encode"),
+    ("transaction signing (RLP, keccak, secp256k1)", "collab_py/pipeline.py", "sign_1559"),
     ("nonce and fee fields", "collab_py/chain.py", "_params"),
 ]
 
@@ -1188,7 +1003,7 @@ def bench(args: argparse.Namespace, console: Console, node: AnvilNode, plan: Pla
     finally:
         workers.stop()
     with console.status("verifying on chain"):
-        verified = verify(consortium, node.port, numbers, from_block, before)
+        verified = verify(consortium, node.rpc_url, numbers, from_block, before)
     profile = None
     if args.profile_flows:
         with console.status("profiling"):
