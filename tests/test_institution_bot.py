@@ -136,3 +136,28 @@ def test_request_already_released_by_hand_is_recorded_not_paid_twice(
     catch_up(bot(world, driver, database))
     assert actions(database) == [("I-5", seq, RELEASED, "already released")]
     assert balance(world, world.b.treasury.address) == draft.total
+
+
+def test_a_batch_of_requests_is_released_together_and_each_decision_recorded(
+    world: World, driver: FlowDriver, ledger_url: str
+) -> None:
+    drafts = [sample_contract(f"I-6-{index}") for index in range(3)]
+    requested = []
+    for draft in drafts:
+        seq, key = issued(driver, world, draft)
+        driver.request_payment(world.b, draft, seq, key)
+        requested.append(seq)
+    driver.release(world.bank, drafts[1], requested[1])  # released by hand before the bot's batch
+    database = open_database(ledger_url)
+    catch_up(bot(world, driver, database))
+    assert actions(database) == [
+        ("I-6-0", requested[0], RELEASED, ""),
+        ("I-6-1", requested[1], RELEASED, "already released"),
+        ("I-6-2", requested[2], RELEASED, ""),
+    ]
+    with database.connect() as connection:
+        hashes = connection.execute(select(institution_actions.c.tx_hash).order_by(institution_actions.c.id)).scalars()
+        released_in = [None if tx_hash is None else world.w3.eth.get_transaction_receipt(tx_hash) for tx_hash in hashes]
+    assert released_in[1] is None
+    assert [receipt["status"] for receipt in (released_in[0], released_in[2])] == [1, 1]  # type: ignore[index]
+    assert balance(world, world.b.treasury.address) == 3 * drafts[0].total

@@ -489,6 +489,22 @@ def test_release_twice_is_refused(actors: Actors) -> None:
     assert balance(actors.world, actors.world.b.treasury.address) == draft.total
 
 
+def test_release_all_pipelines_and_raises_the_first_refusal_once_every_release_is_mined(actors: Actors) -> None:
+    drafts = [sample_contract(f"HT-RA-{index}") for index in range(3)]
+    frozen = [issued(actors, draft, amount=100_00) for draft in drafts]
+    for draft, payment in zip(drafts, frozen, strict=True):
+        actors.b_finance.redeem(draft.number, payment.seq)
+    first, second, third = ((draft.contract_no, payment.seq) for draft, payment in zip(drafts, frozen, strict=True))
+    vouchers = actors.bank.release_all([first, second])
+    assert [voucher.voucher_id for voucher in vouchers] == [payment_voucher_id(*first), payment_voucher_id(*second)]
+    assert [voucher.amount for voucher in vouchers] == [100_00, 100_00]
+    with pytest.raises(errors.UnexpectedVoucherStatus) as refusal:
+        actors.bank.release_all([first, third])  # the first is paid already; the third still goes through
+    assert refusal.value.args_by_name["status"] == VoucherStatus.RELEASED
+    assert actors.bank.reader.payment(drafts[2].number, frozen[2].seq).status is VoucherStatus.RELEASED
+    assert balance(actors.world, actors.world.b.treasury.address) == 3 * 100_00
+
+
 def test_paused_escrow_refuses_redemption(actors: Actors) -> None:
     draft = sample_contract()
     frozen = issued(actors, draft)

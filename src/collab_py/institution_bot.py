@@ -43,8 +43,23 @@ class InstitutionBot:
         self.service = service
 
     def apply(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
-        """Decides every request, releasing those that pass; returns the decisions recorded."""
-        decisions = [self._decide(stored) for stored in events]
+        """Decides every request and records the decisions; the payments that pass are released together, their
+        transactions pipelined (one per voucher, even if two events of the batch name it)."""
+        decisions: list[dict[str, Any]] = []
+        releases: dict[bytes, tuple[dict[str, Any], bytes, int]] = {}
+        for stored in events:
+            decision, release = self._decide(stored)
+            decisions.append(decision)
+            if release is None:
+                continue
+            if decision["voucher_id"] in releases:
+                decision.update(action=RELEASED, reason="released for an earlier request of this batch")
+            else:
+                releases[decision["voucher_id"]] = (decision, *release)
+        if releases:
+            seconds = self.service.release_all([(raw, seq) for _, raw, seq in releases.values()])
+            for (decision, _, _), second in zip(releases.values(), seconds, strict=True):
+                decision.update(action=RELEASED, tx_hash=second.evidence.tx_hash)
         connection.execute(insert(institution_actions), decisions)
         return len(decisions)
 
@@ -53,7 +68,8 @@ class InstitutionBot:
         when (and if) it is mined again."""
         return 0
 
-    def _decide(self, stored: StoredEvent) -> dict[str, Any]:
+    def _decide(self, stored: StoredEvent) -> tuple[dict[str, Any], tuple[bytes, int] | None]:
+        """The decision on one request, and the payment ``(contract_no, seq)`` to release if it passes."""
         args = stored.event.args
         contract_no, voucher_id = args["contractNo"], args["voucherId"]
         decision: dict[str, Any] = {
@@ -69,15 +85,14 @@ class InstitutionBot:
             seq = decision["seq"] = _seq(contract_no, voucher_id)
             payment = self.service.reader.payment(contract_no, seq)
             if payment.status is VoucherStatus.RELEASED:
-                return decision | {"action": RELEASED, "reason": "already released"}
+                return decision | {"action": RELEASED, "reason": "already released"}, None
             if payment.status is not VoucherStatus.REQUESTED:
                 raise Refusal(f"payment is {payment.status.name}, not REQUESTED")
             self._check(payment, args["beneficiaryOrg"])
         except Refusal as refusal:
             log.warning("refused payment %s: %s", decision["contract_no"], refusal)
-            return decision | {"reason": str(refusal)}
-        second = self.service.release(contract_no, seq)
-        return decision | {"action": RELEASED, "tx_hash": second.evidence.tx_hash}
+            return decision | {"reason": str(refusal)}, None
+        return decision, (contract_no, seq)
 
     def _check(self, payment: PaymentRecord, beneficiary: int) -> None:
         if payment.beneficiary_org != beneficiary:

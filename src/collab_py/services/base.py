@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
+import requests
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from web3.contract.contract import ContractFunction
@@ -99,13 +100,39 @@ class Service:
         try:
             receipt = self.tx.transact(prepared.call)
         except NodeUnreachable as error:
-            raise NodeUnreachable(f"{prepared.step} ({prepared.requirement}) of {self.label}: {error}") from None
+            raise self._unreachable(prepared, str(error)) from None
         self._observe(prepared, receipt)
         return receipt
+
+    def execute_all(self, steps: Sequence[PreparedStep]) -> list[TxReceipt]:
+        """Sends ``steps`` back to back with their gas limits (pipelined nonces: they can share a block), then waits
+        for each and reports it to the observer; the steps must not depend on one another. The first refusal is
+        raised once every step is mined, so that none is left pending unseen."""
+        receipts: list[TxReceipt] = []
+        refusal: CollabError | None = None
+        try:
+            sent = [self.send(prepared) for prepared in steps]
+            for prepared, pending in zip(steps, sent, strict=True):
+                try:
+                    receipt = pending.wait()
+                except CollabError as error:
+                    refusal = refusal or error
+                    continue
+                self._observe(prepared, receipt)
+                receipts.append(receipt)
+        except requests.exceptions.ConnectionError as error:
+            self.tx.resync()
+            raise self._unreachable(steps[0], f"the node stopped answering ({type(error).__name__})") from None
+        if refusal is not None:
+            raise refusal
+        return receipts
 
     def send(self, prepared: PreparedStep) -> PendingTx:
         """Sends a prepared step with its gas limit, without waiting (pipelining)."""
         return self.tx.send(prepared.call, gas=prepared.gas_limit)
+
+    def _unreachable(self, prepared: PreparedStep, detail: str) -> NodeUnreachable:
+        return NodeUnreachable(f"{prepared.step} ({prepared.requirement}) of {self.label}: {detail}")
 
     def _observe(self, prepared: PreparedStep, receipt: TxReceipt) -> None:
         if self.observer is None:

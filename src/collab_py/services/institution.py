@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from collab_py import crypto
 from collab_py.crypto import BankAccount
 from collab_py.exceptions import CollabError
@@ -48,6 +50,15 @@ class InstitutionService(KeyedService):
         raw = as_contract_no(number)
         receipt = self.execute(self.prepare_release(raw, seq))
         return self.reader.second_voucher_in(receipt, payment_voucher_id(raw, seq))
+
+    def release_all(self, payments: Sequence[tuple[bytes, int]]) -> list[SecondVoucherRecord]:
+        """Releases many requested payments ``(contract_no, seq)`` at once, their transactions pipelined (a bot
+        that waited for each would release one payment per block); returns their second vouchers, in order."""
+        receipts = self.execute_all([self.prepare_release(raw, seq) for raw, seq in payments])
+        return [
+            self.reader.second_voucher_in(receipt, payment_voucher_id(raw, seq))
+            for receipt, (raw, seq) in zip(receipts, payments, strict=True)
+        ]
 
     def pause(self) -> bool:
         """Stops every movement of funds in the escrow; returns the paused state read back."""
