@@ -45,74 +45,92 @@ class Reconciliation(BaseModel):
         return all(not contract.mismatches for contract in self.contracts)
 
 
-def posted_totals(database: Engine, org_id: int, kind: str) -> dict[tuple[str, int], int]:
-    """Net amount ``org_id`` posted as ``kind`` per (contract, seq), reversals deducted."""
+#: Net postings of one contract: ``(seq, org, counterparty org)`` -> amount.
+Postings = dict[tuple[int, int, int], int]
+
+
+def posted_totals(database: Engine, kind: str) -> dict[str, Postings]:
+    """Net amounts posted as ``kind`` per contract, payment seq, posting org and counterparty, reversals deducted."""
     entries = journal_entries.c
-    totals: dict[tuple[str, int], int] = defaultdict(int)
-    reversed_ids: set[int] = set()
+    totals: dict[str, Postings] = defaultdict(lambda: defaultdict(int))
     with database.connect() as connection:
         rows = connection.execute(
-            select(entries.id, entries.kind, entries.contract_no, entries.seq, entries.amount, entries.reverses_id)
-            .where(entries.org_id == org_id)
-            .order_by(entries.id)
+            select(
+                entries.id,
+                entries.org_id,
+                entries.kind,
+                entries.contract_no,
+                entries.seq,
+                entries.amount,
+                entries.counterparty_org,
+                entries.reverses_id,
+            ).order_by(entries.id)
         ).all()
     kinds = {row.id: row.kind for row in rows}
-    for row in rows:
-        if row.kind == REVERSAL and kinds.get(row.reverses_id) == kind:
-            reversed_ids.add(row.reverses_id)
+    reversed_ids = {row.reverses_id for row in rows if row.kind == REVERSAL and kinds.get(row.reverses_id) == kind}
     for row in rows:
         if row.kind == kind and row.id not in reversed_ids:
-            totals[(row.contract_no, row.seq)] += row.amount
-    return dict(totals)
+            totals[row.contract_no][(row.seq, row.org_id, row.counterparty_org)] += row.amount
+    return {contract_no: dict(postings) for contract_no, postings in totals.items()}
 
 
 def reconcile(
     vouchers: Iterable[SecondVoucherRecord], payer_books: Engine, payee_books: Engine | None = None
 ) -> Reconciliation:
-    """Compares the chain's second vouchers with the payers' PAYMENT and the payees' RECEIPT postings.
+    """Compares the chain's second vouchers with the payers' PAYMENT and the payees' RECEIPT postings: every
+    contract that has either, each read once.
 
     ``payer_books`` and ``payee_books`` are the two companies' ledger databases (the same one when both post to a
     group ledger).
     """
-    payee_books = payee_books or payer_books
     by_contract: dict[str, list[SecondVoucherRecord]] = defaultdict(list)
     for voucher in vouchers:
         by_contract[voucher.contract_no].append(voucher)
-    payable: dict[int, dict[tuple[str, int], int]] = {}
-    receivable: dict[int, dict[tuple[str, int], int]] = {}
+    payable = posted_totals(payer_books, PAYMENT)
+    receivable = posted_totals(payee_books or payer_books, RECEIPT)
     results = []
-    for contract_no, items in sorted(by_contract.items()):
-        payer, payee = items[0].payer_org, items[0].payee_org
-        payable.setdefault(payer, posted_totals(payer_books, payer, PAYMENT))
-        receivable.setdefault(payee, posted_totals(payee_books, payee, RECEIPT))
-        mismatches: list[str] = []
-        for voucher in items:
-            key = (contract_no, voucher.seq)
-            a, b = payable[payer].get(key, 0), receivable[payee].get(key, 0)
-            if a != voucher.amount:
-                mismatches.append(f"payment {voucher.seq}: org {payer} posted payable {a}, chain paid {voucher.amount}")
-            if b != voucher.amount:
-                mismatches.append(
-                    f"payment {voucher.seq}: org {payee} posted receivable {b}, chain paid {voucher.amount}"
-                )
-        seqs = {voucher.seq for voucher in items}
-        for books, org, side in ((payable, payer, "payable"), (receivable, payee, "receivable")):
-            for (number, seq), amount in books[org].items():
-                if number == contract_no and seq not in seqs:
-                    mismatches.append(f"payment {seq}: org {org} posted {side} {amount} with no second voucher")
+    for contract_no in sorted(by_contract.keys() | payable.keys() | receivable.keys()):
+        items = by_contract.get(contract_no, [])
+        paid, received = payable.get(contract_no, {}), receivable.get(contract_no, {})
+        if items:
+            payer, payee = items[0].payer_org, items[0].payee_org
+        elif paid:  # postings without any second voucher: the parties as the books name them
+            _, payer, payee = next(iter(paid))
+        else:
+            _, payee, payer = next(iter(received))
+        mismatches = _mismatches(items, ("payable", paid, payer, payee)) + _mismatches(
+            items, ("receivable", received, payee, payer)
+        )
         results.append(
             ContractReconciliation(
                 contract_no=contract_no,
                 payer_org=payer,
                 payee_org=payee,
                 on_chain=sum(voucher.amount for voucher in items),
-                payable_posted=sum(v for (n, _), v in payable[payer].items() if n == contract_no),
-                receivable_posted=sum(v for (n, _), v in receivable[payee].items() if n == contract_no),
+                payable_posted=sum(paid.values()),
+                receivable_posted=sum(received.values()),
                 vouchers=len(items),
                 mismatches=tuple(mismatches),
             )
         )
     return Reconciliation(contracts=tuple(results))
+
+
+def _mismatches(vouchers: Sequence[SecondVoucherRecord], side: tuple[str, Postings, int, int]) -> list[str]:
+    """What one side's postings of a contract do not share with its second vouchers."""
+    name, postings, org, counterparty = side
+    found = []
+    for voucher in vouchers:
+        amount = postings.get((voucher.seq, org, counterparty), 0)
+        if amount != voucher.amount:
+            found.append(f"payment {voucher.seq}: org {org} posted {name} {amount}, chain paid {voucher.amount}")
+    paid = {voucher.seq for voucher in vouchers}
+    for (seq, poster, other), amount in postings.items():
+        if seq not in paid:
+            found.append(f"payment {seq}: org {poster} posted {name} {amount} with no second voucher")
+        elif (poster, other) != (org, counterparty):
+            found.append(f"payment {seq}: org {poster} posted {name} {amount} against org {other}, not its party")
+    return found
 
 
 class JournalLine(BaseModel):
