@@ -184,11 +184,21 @@ def write_postings(connection: Connection, org_id: int, postings: Sequence[Posti
         }
         for p in postings
     ]
-    ids = connection.execute(
-        insert(journal_entries).returning(journal_entries.c.id, sort_by_parameter_order=True), rows
-    ).scalars()
+    # a plain executemany, then the ids read back by the unique key (as the listener stores its events)
+    connection.execute(insert(journal_entries), rows)
+    entries = journal_entries.c
+    event_ids = [p.event_id for p in postings]
+    ids = {
+        (row.event_id, row.kind): row.id
+        for row in connection.execute(
+            select(entries.id, entries.event_id, entries.kind).where(
+                and_(entries.org_id == org_id, entries.event_id.between(min(event_ids), max(event_ids)))
+            )
+        )
+    }
     lines: list[dict[str, Any]] = []
-    for entry_id, p in zip(ids, postings, strict=True):
+    for p in postings:
+        entry_id = ids[(p.event_id, p.kind)]
         lines.append({"entry_id": entry_id, "account": p.debit, "debit": p.amount, "credit": 0})
         lines.append({"entry_id": entry_id, "account": p.credit, "debit": 0, "credit": p.amount})
     connection.execute(insert(journal_lines), lines)

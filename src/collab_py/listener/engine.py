@@ -238,8 +238,20 @@ class Listener:
             }
             for event in fresh
         ]
-        ids = connection.execute(insert(chain_events).returning(key.id, sort_by_parameter_order=True), rows)
-        return [StoredEvent(row.id, event) for row, event in zip(ids, fresh, strict=True)], len(events) - len(fresh)
+        # a plain executemany, then the ids read back by the unique key: SQLite cannot return the ids of a bulk
+        # insert in order, and SQLAlchemy would fall back to one INSERT per row
+        connection.execute(insert(chain_events), rows)
+        first, last = fresh[0].block_number, fresh[-1].block_number
+        ids = {
+            (row.tx_hash, row.log_index, row.block_hash): row.id
+            for row in connection.execute(
+                select(key.id, key.tx_hash, key.log_index, key.block_hash).where(
+                    and_(key.consumer == self.consumer, key.block_number.between(first, last))
+                )
+            )
+        }
+        stored = [StoredEvent(ids[(event.tx_hash, event.log_index, event.block_hash)], event) for event in fresh]
+        return stored, len(events) - len(fresh)
 
     # ------------------------------------------------------------------ checkpoint and reorgs
     def _checkpoint(self) -> tuple[int, bytes]:

@@ -144,7 +144,7 @@ class EventCodec:
         args.update(shape.decode_data(_raw(log["data"])))
         for name, value in args.items():
             if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-                args[name] = to_checksum_address(value)
+                args[name] = _checksum(bytes.fromhex(value[2:]))
         return ChainEvent(
             name=shape.name,
             args=args,
