@@ -1,4 +1,4 @@
-"""Load: 200 complete flows (2,000 with ``COLLAB_PROFILE=long``) while Party A's and Party B's accounting
+"""Load: 2,000 complete flows (10,000 with ``COLLAB_PROFILE=long``) while Party A's and Party B's accounting
 listeners and the institution's bot run as real ``collab listen`` processes; the bot releases every payment, then
 ``collab reconcile`` finds the books equal to the chain: no event lost or posted twice. Prints each service's wall
 time and peak memory."""
@@ -27,7 +27,7 @@ from collab_py.types import Department
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
-FLOWS = int(os.environ.get("COLLAB_LOAD_FLOWS", 2_000 if os.environ.get("COLLAB_PROFILE") == "long" else 200))
+FLOWS = int(os.environ.get("COLLAB_LOAD_FLOWS", 10_000 if os.environ.get("COLLAB_PROFILE") == "long" else 2_000))
 PASSPHRASE = "load test passphrase"
 
 

@@ -16,7 +16,7 @@ from collab_py.documents import DocumentHashMismatch, DocumentNotFound, Document
 from collab_py.flow import ContractDraft
 from collab_py.models import AgreementRecord, PaymentRecord
 from collab_py.parties import Party, fund_on_dev_node
-from collab_py.reader import UnknownOrgError
+from collab_py.reader import UnknownOrgError, UnknownPaymentError
 from collab_py.sandbox import sample_contract
 from collab_py.services import (
     AdminService,
@@ -487,6 +487,21 @@ def test_release_twice_is_refused(actors: Actors) -> None:
         actors.bank.release(draft.number, frozen.seq)
     assert refusal.value.args_by_name["status"] == VoucherStatus.RELEASED
     assert balance(actors.world, actors.world.b.treasury.address) == draft.total
+
+
+def test_payments_read_in_one_batch_equal_those_read_one_by_one(actors: Actors) -> None:
+    drafts = [sample_contract(f"HT-PB-{index}") for index in range(3)]
+    frozen = [issued(actors, draft, amount=100_00) for draft in drafts]
+    actors.b_finance.redeem(drafts[1].number, frozen[1].seq)
+    keys = [(draft.contract_no, payment.seq) for draft, payment in zip(drafts, frozen, strict=True)]
+    reader = actors.bank.reader
+    together = reader.payments(keys)
+    assert together == [reader.payment(*key) for key in keys]
+    assert [payment.status for payment in together] == [
+        VoucherStatus.FROZEN, VoucherStatus.REQUESTED, VoucherStatus.FROZEN
+    ]  # fmt: skip
+    with pytest.raises(UnknownPaymentError):
+        reader.payments([*keys, (drafts[0].contract_no, 9)])
 
 
 def test_release_all_pipelines_and_raises_the_first_refusal_once_every_release_is_mined(actors: Actors) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, insert
 from collab_py.crypto import DecryptionError, PayloadBindingError
 from collab_py.ledger.schema import institution_actions
 from collab_py.listener.engine import StoredEvent
-from collab_py.models import PaymentRecord
+from collab_py.models import OrgRecord, PaymentRecord
 from collab_py.reader import NotFound
 from collab_py.services import BankAccountMismatch, InstitutionService
 from collab_py.types import VoucherStatus, contract_number_text, payment_seq
@@ -41,21 +41,38 @@ class InstitutionBot:
 
     def __init__(self, service: InstitutionService) -> None:
         self.service = service
+        self._orgs: dict[int, OrgRecord] = {}  # the beneficiaries read in the current batch
 
     def apply(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
-        """Decides every request and records the decisions; the payments that pass are released together, their
-        transactions pipelined (one per voucher, even if two events of the batch name it)."""
+        """Decides every request and records the decisions. The payments are read in one batch, and those that pass
+        are released together, their transactions pipelined (one per voucher, even if two events name it)."""
+        self._orgs.clear()  # an org suspended since the last batch is refused in this one
         decisions: list[dict[str, Any]] = []
-        releases: dict[bytes, tuple[dict[str, Any], bytes, int]] = {}
+        readable: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (decision, event args) with a valid seq
         for stored in events:
-            decision, release = self._decide(stored)
+            args = stored.event.args
+            decision = _undecided(stored)
             decisions.append(decision)
-            if release is None:
+            try:
+                decision["seq"] = _seq(args["contractNo"], args["voucherId"])
+            except Refusal as refusal:
+                _refuse(decision, refusal)
                 continue
-            if decision["voucher_id"] in releases:
+            readable.append((decision, args))
+        payments = self.service.reader.payments([(args["contractNo"], d["seq"]) for d, args in readable])
+        releases: dict[bytes, tuple[dict[str, Any], bytes, int]] = {}
+        for (decision, args), payment in zip(readable, payments, strict=True):
+            if payment.status is VoucherStatus.RELEASED:
+                decision.update(action=RELEASED, reason="already released")
+            elif decision["voucher_id"] in releases:
                 decision.update(action=RELEASED, reason="released for an earlier request of this batch")
             else:
-                releases[decision["voucher_id"]] = (decision, *release)
+                try:
+                    self._check(payment, args["beneficiaryOrg"])
+                except Refusal as refusal:
+                    _refuse(decision, refusal)
+                    continue
+                releases[decision["voucher_id"]] = (decision, args["contractNo"], decision["seq"])
         if releases:
             seconds = self.service.release_all([(raw, seq) for _, raw, seq in releases.values()])
             for (decision, _, _), second in zip(releases.values(), seconds, strict=True):
@@ -68,45 +85,41 @@ class InstitutionBot:
         when (and if) it is mined again."""
         return 0
 
-    def _decide(self, stored: StoredEvent) -> tuple[dict[str, Any], tuple[bytes, int] | None]:
-        """The decision on one request, and the payment ``(contract_no, seq)`` to release if it passes."""
-        args = stored.event.args
-        contract_no, voucher_id = args["contractNo"], args["voucherId"]
-        decision: dict[str, Any] = {
-            "event_id": stored.id,
-            "voucher_id": voucher_id,
-            "contract_no": contract_number_text(contract_no),
-            "seq": 0,
-            "action": REFUSED,
-            "reason": "",
-            "tx_hash": None,
-        }
-        try:
-            seq = decision["seq"] = _seq(contract_no, voucher_id)
-            payment = self.service.reader.payment(contract_no, seq)
-            if payment.status is VoucherStatus.RELEASED:
-                return decision | {"action": RELEASED, "reason": "already released"}, None
-            if payment.status is not VoucherStatus.REQUESTED:
-                raise Refusal(f"payment is {payment.status.name}, not REQUESTED")
-            self._check(payment, args["beneficiaryOrg"])
-        except Refusal as refusal:
-            log.warning("refused payment %s: %s", decision["contract_no"], refusal)
-            return decision | {"reason": str(refusal)}, None
-        return decision, (contract_no, seq)
-
     def _check(self, payment: PaymentRecord, beneficiary: int) -> None:
+        if payment.status is not VoucherStatus.REQUESTED:
+            raise Refusal(f"payment is {payment.status.name}, not REQUESTED")
         if payment.beneficiary_org != beneficiary:
             raise Refusal(f"the request names org {beneficiary}, the chain org {payment.beneficiary_org}")
         try:
-            org = self.service.reader.org(beneficiary)
+            if beneficiary not in self._orgs:
+                self._orgs[beneficiary] = self.service.reader.org(beneficiary)
         except NotFound:
             raise Refusal(f"beneficiary org {beneficiary} is not registered") from None
-        if not org.active:
+        if not self._orgs[beneficiary].active:
             raise Refusal(f"beneficiary org {beneficiary} is suspended")
         try:
             self.service.open_bank_account(payment)
         except (BankAccountMismatch, DecryptionError, PayloadBindingError) as error:
             raise Refusal(f"bank account: {type(error).__name__}: {error}") from None
+
+
+def _undecided(stored: StoredEvent) -> dict[str, Any]:
+    """The decision row of a request, REFUSED until it passes."""
+    args = stored.event.args
+    return {
+        "event_id": stored.id,
+        "voucher_id": args["voucherId"],
+        "contract_no": contract_number_text(args["contractNo"]),
+        "seq": 0,
+        "action": REFUSED,
+        "reason": "",
+        "tx_hash": None,
+    }
+
+
+def _refuse(decision: dict[str, Any], refusal: Refusal) -> None:
+    log.warning("refused payment %s: %s", decision["contract_no"], refusal)
+    decision["reason"] = str(refusal)
 
 
 def _seq(contract_no: bytes, voucher_id: bytes) -> int:

@@ -34,6 +34,9 @@ from collab_py.types import (
     payment_voucher_id,
 )
 
+#: Vouchers named in one ``eth_getLogs`` (a topic list; nodes bound the size of a request).
+VOUCHERS_PER_QUERY = 500
+
 
 class NotFound(CollabError):
     """The chain holds no such org, contract or payment."""
@@ -138,38 +141,31 @@ class ChainReader:
     def payment(self, number: str | bytes, seq: int) -> PaymentRecord:
         """Payment ``seq`` of e-contract ``number``; :class:`UnknownPaymentError` if it was never applied for."""
         raw = contract_number(number) if isinstance(number, str) else number
-        voucher_id = payment_voucher_id(raw, seq)
-        amount, status, expiry, beneficiary, presenter = self._escrow.functions.voucherOf(voucher_id).call()
-        if status == VoucherStatus.NONE:
-            raise UnknownPaymentError(f"e-contract {contract_number_text(raw)!r} has no payment {seq}")
-        events = self._events(voucher_id, "PaymentApplied", "PaymentVoucherIssued", "AssignmentConfirmed")
-        applied = _one(events, "PaymentApplied")
-        fields: dict[str, Any] = {
-            "voucher_id": voucher_id,
-            "contract_no": contract_number_text(raw),
-            "seq": seq,
-            "amount": amount,
-            "status": VoucherStatus(status),
-            "payee_account_ciphertext": applied["payeeAccountCiphertext"],
-        }
-        if status >= VoucherStatus.FROZEN:
-            issued = _one(events, "PaymentVoucherIssued")
-            fields |= {
-                "expiry": expiry,
-                "bank_account_hash": issued["bankAccountHash"],
-                "bank_account_ciphertext": issued["bankAccountCiphertext"],
-                "key_commitment": issued["keyCommitment"],
-                "key_ciphertext": issued["keyCiphertext"],
-            }
-        if presenter:
-            fields["presenter_org"] = presenter
-        if beneficiary:
-            fields["beneficiary_org"] = beneficiary
-            if events["AssignmentConfirmed"]:
-                assignment = events["AssignmentConfirmed"][-1].args
-                fields["assignee_account_hash"] = assignment["bankAccountHash"]
-                fields["assignee_account_ciphertext"] = assignment["bankAccountCiphertext"]
-        return PaymentRecord(**fields)
+        (record,) = self.payments([(raw, seq)])
+        return record
+
+    def payments(self, keys: Sequence[tuple[bytes, int]]) -> list[PaymentRecord]:
+        """Many payments ``(contract_no, seq)`` at once, in order: one JSON-RPC batch of ``voucherOf`` calls and one
+        ``eth_getLogs`` per :data:`VOUCHERS_PER_QUERY` vouchers; :class:`UnknownPaymentError` if one was never
+        applied for."""
+        ids = [payment_voucher_id(raw, seq) for raw, seq in keys]
+        if len(ids) == 1:
+            states = [self._escrow.functions.voucherOf(ids[0]).call()]
+        else:
+            with self.deployment.w3.batch_requests() as batch:
+                for voucher_id in ids:
+                    batch.add(self._escrow.functions.voucherOf(voucher_id))
+                states = list(batch.execute())
+        names = ("PaymentApplied", "PaymentVoucherIssued", "AssignmentConfirmed")
+        events: dict[bytes, dict[str, list[ChainEvent]]] = {voucher_id: {n: [] for n in names} for voucher_id in ids}
+        for start in range(0, len(ids), VOUCHERS_PER_QUERY):
+            chunk = ids[start : start + VOUCHERS_PER_QUERY]
+            for event in self._query(names, chunk, self.deployment.manifest.deployment_block, "latest"):
+                events[event.args["voucherId"]][event.name].append(event)
+        return [
+            _payment(raw, seq, voucher_id, state, events[voucher_id])
+            for (raw, seq), voucher_id, state in zip(keys, ids, states, strict=True)
+        ]
 
     # ------------------------------------------------------------------ S7
     def second_vouchers(
@@ -223,17 +219,18 @@ class ChainReader:
         """The named events of the registry and escrow whose first indexed argument is ``first_topic``, by name,
         in chain order: one ``eth_getLogs`` for all of them."""
         found: dict[str, list[ChainEvent]] = {name: [] for name in names}
-        for event in self._query(names, first_topic, self.deployment.manifest.deployment_block, "latest"):
+        for event in self._query(names, [first_topic], self.deployment.manifest.deployment_block, "latest"):
             found[event.name].append(event)
         return found
 
     def _query(
-        self, names: Sequence[str], first_topic: bytes | None, from_block: int, to_block: int | str
+        self, names: Sequence[str], first_topics: Sequence[bytes] | None, from_block: int, to_block: int | str
     ) -> list[ChainEvent]:
+        """The named events in the block range, those whose first indexed argument is one of ``first_topics``."""
         codec = self._codec(*names)
         topics: list[Any] = [["0x" + topic.hex() for topic in codec.topics]]
-        if first_topic is not None:
-            topics.append("0x" + first_topic.hex())
+        if first_topics is not None:
+            topics.append(["0x" + topic.hex() for topic in first_topics])
         logs = self.deployment.w3.eth.get_logs(
             {
                 "fromBlock": from_block,
@@ -248,6 +245,42 @@ class ChainReader:
         if names not in self._codecs:
             self._codecs[names] = EventCodec(self._abis, names)
         return self._codecs[names]
+
+
+def _payment(
+    raw: bytes, seq: int, voucher_id: bytes, state: Sequence[Any], events: dict[str, list[ChainEvent]]
+) -> PaymentRecord:
+    """A payment's record from its escrow state ``voucherOf`` and its events."""
+    amount, status, expiry, beneficiary, presenter = state
+    if status == VoucherStatus.NONE:
+        raise UnknownPaymentError(f"e-contract {contract_number_text(raw)!r} has no payment {seq}")
+    applied = _one(events, "PaymentApplied")
+    fields: dict[str, Any] = {
+        "voucher_id": voucher_id,
+        "contract_no": contract_number_text(raw),
+        "seq": seq,
+        "amount": amount,
+        "status": VoucherStatus(status),
+        "payee_account_ciphertext": applied["payeeAccountCiphertext"],
+    }
+    if status >= VoucherStatus.FROZEN:
+        issued = _one(events, "PaymentVoucherIssued")
+        fields |= {
+            "expiry": expiry,
+            "bank_account_hash": issued["bankAccountHash"],
+            "bank_account_ciphertext": issued["bankAccountCiphertext"],
+            "key_commitment": issued["keyCommitment"],
+            "key_ciphertext": issued["keyCiphertext"],
+        }
+    if presenter:
+        fields["presenter_org"] = presenter
+    if beneficiary:
+        fields["beneficiary_org"] = beneficiary
+        if events["AssignmentConfirmed"]:
+            assignment = events["AssignmentConfirmed"][-1].args
+            fields["assignee_account_hash"] = assignment["bankAccountHash"]
+            fields["assignee_account_ciphertext"] = assignment["bankAccountCiphertext"]
+    return PaymentRecord(**fields)
 
 
 def _one(events: dict[str, list[ChainEvent]], name: str) -> dict[str, Any]:
