@@ -7,6 +7,7 @@ import ctypes
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -76,6 +77,7 @@ class AnvilNode:
         self._args += list(extra_args)
         self._start_timeout = start_timeout
         self._process: subprocess.Popen[bytes] | None = None
+        self._home: Path | None = None
         self._log: Path | None = None
         self.port = 0
 
@@ -109,14 +111,17 @@ class AnvilNode:
         raise AssertionError("unreachable")
 
     def _launch(self) -> None:
-        fd, log_name = tempfile.mkstemp(prefix="anvil-", suffix=".log")
-        self._log = Path(log_name)
-        with os.fdopen(fd, "wb") as log:
+        # a home of its own: anvil spills the states of old blocks to $HOME/.foundry/anvil/tmp and leaves them
+        # there when it is killed (tens of gigabytes after a test session); this folder goes when it stops
+        self._home = Path(tempfile.mkdtemp(prefix="anvil-"))
+        self._log = self._home / "anvil.log"
+        with self._log.open("wb") as log:
             self._process = subprocess.Popen(
                 [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(self.port), *self._args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env={**os.environ, "HOME": str(self._home)},
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
@@ -147,9 +152,9 @@ class AnvilNode:
                 process.wait()
             except ProcessLookupError:
                 pass
-        if self._log is not None:
-            self._log.unlink(missing_ok=True)
-            self._log = None
+        if self._home is not None:
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = self._log = None
         atexit.unregister(self.stop)
 
     def _log_tail(self) -> str:
