@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -98,6 +99,9 @@ chain_events = Table(
     Column("args", JSON, nullable=False),
     Column("orphaned", Boolean, nullable=False, default=False),
     UniqueConstraint("consumer", "chain_id", "tx_hash", "log_index", "block_hash", name="uq_chain_events_log"),
+    # a consumer's events in a block range: what every listener step reads (the unique key alone makes SQLite scan
+    # all of the consumer's events)
+    Index("ix_chain_events_consumer_block", "consumer", "block_number"),
 )
 
 #: Double-entry journal entries, one org's books each; a reversal points at the entry it compensates.
