@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
@@ -15,10 +16,11 @@ log = logging.getLogger("collab.listener")
 
 
 class HeadWatcher:
-    """Sets :attr:`woken` whenever the node at ``ws_url`` announces a new head."""
+    """Sets :attr:`woken` whenever the node at ``ws_url`` announces a new head, and tells ``on_head`` its number."""
 
-    def __init__(self, ws_url: str) -> None:
+    def __init__(self, ws_url: str, on_head: Callable[[int], None] | None = None) -> None:
         self.ws_url = ws_url
+        self.on_head = on_head
         self.woken = threading.Event()
         self.heads = 0
         self._stop = threading.Event()
@@ -50,6 +52,9 @@ class HeadWatcher:
                         if message.get("method") == "eth_subscription":
                             self.heads += 1
                             self.woken.set()
+                            number = message.get("params", {}).get("result", {}).get("number")
+                            if self.on_head is not None and isinstance(number, str):
+                                self.on_head(int(number, 16))
             except (OSError, WebSocketException, ValueError) as error:
                 log.debug("head subscription at %s: %s; reconnecting in %.1f s", self.ws_url, error, delay)
                 self._stop.wait(delay)
