@@ -6,11 +6,14 @@ contract's own ``*Digest`` view.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any
 
-from eth_account.messages import encode_typed_data
+import coincurve
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 #: EIP-712 domain names of the verifying contracts (version "1").
@@ -114,11 +117,55 @@ def invoice(chain_id: int, escrow: ChecksumAddress, voucher_id: bytes, invoice_h
 
 
 def sign_typed(account: LocalAccount, data: dict[str, Any]) -> bytes:
-    """Signs EIP-712 typed data with a local key; returns the 65-byte signature."""
-    return bytes(account.sign_message(encode_typed_data(full_message=data)).signature)
+    """Signs EIP-712 typed data with a local key; returns the 65-byte signature (``r ‖ s ‖ v``, v 27 or 28), the
+    one eth-account gives (RFC 6979 nonces), at a fifth of its cost."""
+    signature = coincurve.PrivateKey(bytes(account.key)).sign_recoverable(typed_digest(data), hasher=None)
+    return signature[:64] + bytes((signature[64] + 27,))
 
 
 def typed_digest(data: dict[str, Any]) -> bytes:
-    """The 32-byte EIP-712 digest of typed data (what the contracts' ``*Digest`` views return)."""
-    signable = encode_typed_data(full_message=data)
-    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+    """The 32-byte EIP-712 digest of typed data (what the contracts' ``*Digest`` views return).
+
+    Encoded here for the flat structs of atomic types that this module defines (``tests/test_eip712.py`` checks
+    it against eth-account's ``encode_typed_data`` and the contracts); anything else is refused.
+    """
+    types, primary = data["types"], data["primaryType"]
+    domain_hash = _domain_separator(tuple(sorted(data["domain"].items())))
+    struct_hash = _struct_hash(primary, types[primary], data["message"])
+    return keccak(b"\x19\x01" + domain_hash + struct_hash)
+
+
+_DOMAIN_FIELDS = (
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _domain_separator(items: tuple[tuple[str, Any], ...]) -> bytes:
+    return _struct_hash("EIP712Domain", _DOMAIN_FIELDS, dict(items))
+
+
+def _struct_hash(name: str, fields: Sequence[dict[str, str]], message: dict[str, Any]) -> bytes:
+    if set(message) != {field["name"] for field in fields}:
+        raise ValueError(f"{name}: the message's fields are not the type's")
+    signature = f"{name}({','.join(field['type'] + ' ' + field['name'] for field in fields)})"
+    words = [_word(field["type"], message[field["name"]]) for field in fields]
+    return keccak(keccak(text=signature) + b"".join(words))
+
+
+def _word(kind: str, value: Any) -> bytes:
+    """One field, ABI-encoded as EIP-712 encodes atomic and string fields."""
+    if kind == "string":
+        return keccak(text=str(value))
+    if kind == "address":
+        return bytes(12) + bytes.fromhex(to_checksum_address(value)[2:])
+    if kind.startswith("uint") and isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value < 2 ** int(kind[4:] or 256):
+            raise ValueError(f"{value} is out of range for {kind}")
+        return value.to_bytes(32, "big")
+    if kind == "bytes32" and isinstance(value, bytes | bytearray) and len(value) == 32:
+        return bytes(value)
+    raise ValueError(f"{value!r} is not a {kind} this module encodes")
