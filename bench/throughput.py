@@ -791,7 +791,7 @@ def verify(consortium: Consortium, url: str, numbers: list[str], from_block: int
 #: (label, file suffix, function name): the cumulative time of these (never nested in one another) splits the profile.
 PROFILE_PARTS = [
     ("web3: binding call arguments (ABI lookup, checks)", "web3/contract/base_contract.py", "__call__"),
-    ("EIP-712 signatures (eth-account)", "collab_py/eip712.py", "sign_typed"),
+    ("EIP-712 signatures (digest, coincurve)", "collab_py/eip712.py", "sign_typed"),
     ("ECIES seal (eciespy)", "collab_py/crypto.py", "seal"),
     ("ECIES open (eciespy)", "collab_py/crypto.py", "open_sealed"),
     ("calldata (eth-abi, cached encoders)", "collab_py/pipeline.py", "encode"),
