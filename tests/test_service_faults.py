@@ -14,7 +14,7 @@ from collab_py.flow import FlowDriver
 from collab_py.node import AnvilNode, free_port, rpc
 from collab_py.reader import ChainReader
 from collab_py.sandbox import bootstrap, sample_contract
-from collab_py.types import ContractStatus, Department
+from collab_py.types import ContractStatus, Department, VoucherStatus
 from conftest import World
 
 pytestmark = pytest.mark.slow
@@ -91,5 +91,37 @@ def test_node_stopped_in_the_middle_of_a_flow(tmp_path: Path) -> None:
         assert reader.agreement(draft.number).status is ContractStatus.PROPOSED  # the failed step did not happen
         driver.sign(sandbox.a, draft)  # resumed where the chain says it stopped
         assert reader.agreement(draft.number).status is ContractStatus.SIGNED
+    finally:
+        node.stop()
+
+
+def test_node_stopped_before_a_batch_of_releases(tmp_path: Path) -> None:
+    """A pipelined batch (the institution bot's releases) fails with NodeUnreachable naming its step and sends
+    nothing more; once the node is back the same batch goes through, its nonces read again from the chain."""
+    state, port = tmp_path / "anvil-state.json", free_port()
+    node = AnvilNode(port=port, extra_args=["--state", str(state)]).start()
+    try:
+        sandbox = bootstrap(connect(node.rpc_url))
+        driver = FlowDriver(sandbox.deployment)
+        requested = []
+        for number in ("N-2", "N-3"):
+            draft = sample_contract(number)
+            driver.run_to_settlement(sandbox.a, sandbox.b, draft)
+            seq = driver.apply_payment(sandbox.b, sandbox.a, draft, 100_00, "CN12 BANK 0001")
+            key = driver.issue_voucher(
+                sandbox.a, sandbox.b, sandbox.bank, draft, seq, amount=100_00, bank_account="CN12 BANK 0001"
+            )
+            driver.request_payment(sandbox.b, draft, seq, key)
+            requested.append((draft.contract_no, seq))
+        operator = driver.institution(sandbox.bank)
+        node.stop()
+        with pytest.raises(NodeUnreachable, match=r"^release \(S6\.2\) of Group Treasury Bank/OPERATOR"):
+            operator.release_all(requested)
+        node = AnvilNode(port=port, extra_args=["--state", str(state)]).start()
+        vouchers = operator.release_all(requested)
+        assert [voucher.amount for voucher in vouchers] == [100_00, 100_00]
+        assert {ChainReader(sandbox.deployment).payment(raw, seq).status for raw, seq in requested} == {
+            VoucherStatus.RELEASED
+        }
     finally:
         node.stop()
