@@ -14,6 +14,7 @@ from collab_py.documents import (
     DocumentNotFound,
     DocumentNotText,
     DocumentStore,
+    DocumentStoreUnavailable,
     InvalidDocumentHash,
     document_hash,
     verify,
@@ -111,7 +112,19 @@ def test_hash_mismatch_names_both_hashes(store: DocumentStore) -> None:
     assert f"0x{keccak(CONTRACT).hex()}" in str(error.value)
 
 
+def test_a_store_that_cannot_be_read_or_written_is_a_named_error(tmp_path: Path) -> None:
+    blocked = DocumentStore(tmp_path / "a-file")
+    (tmp_path / "a-file").write_text("a file where the store's folder should be")
+    with pytest.raises(DocumentStoreUnavailable, match="a-file"):
+        blocked.put(CONTRACT)
+    store = DocumentStore(tmp_path / "documents")
+    store.path(keccak(CONTRACT)).mkdir(parents=True)  # a folder where the document should be
+    with pytest.raises(DocumentStoreUnavailable, match="documents"):
+        store.get(keccak(CONTRACT))
+
+
 def test_every_error_is_a_document_error() -> None:
-    for error in (InvalidDocumentHash, DocumentNotFound, DocumentCorrupted, DocumentHashMismatch, DocumentNotText):
+    errors = (InvalidDocumentHash, DocumentNotFound, DocumentCorrupted, DocumentHashMismatch, DocumentNotText)
+    for error in (*errors, DocumentStoreUnavailable):
         assert issubclass(error, DocumentError)
     assert issubclass(DocumentError, CollabError)

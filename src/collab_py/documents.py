@@ -32,6 +32,10 @@ class DocumentHashMismatch(DocumentError):
     """A document does not hash to the expected (on-chain) hash: tampered or another document."""
 
 
+class DocumentStoreUnavailable(DocumentError):
+    """The store's folder cannot be read or written (permissions, a file where a folder should be, a full disk)."""
+
+
 class DocumentNotText(DocumentError):
     """A document read as text is not UTF-8."""
 
@@ -68,14 +72,19 @@ class DocumentStore:
         with contextlib.suppress(OSError):
             if path.read_bytes() == content:
                 return doc_hash
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:16]}.", suffix=".tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:16]}.", suffix=".tmp")
+        except OSError as error:
+            raise self._unavailable(error) from None
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(content)
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temp, path)
+        except OSError as error:
+            raise self._unavailable(error) from None
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
@@ -88,6 +97,8 @@ class DocumentStore:
             content = path.read_bytes()
         except FileNotFoundError:
             raise DocumentNotFound(f"no document 0x{doc_hash.hex()} in {self.root}") from None
+        except OSError as error:
+            raise self._unavailable(error) from None
         actual = document_hash(content)
         if actual != doc_hash:
             raise DocumentCorrupted(f"document {path} is corrupted: its content hashes to 0x{actual.hex()}")
@@ -96,6 +107,9 @@ class DocumentStore:
     def has(self, doc_hash: bytes) -> bool:
         """Whether a document with this hash is stored (not re-hashed: :meth:`get` checks)."""
         return self.path(doc_hash).is_file()
+
+    def _unavailable(self, error: OSError) -> DocumentStoreUnavailable:
+        return DocumentStoreUnavailable(f"document store {self.root}: {error.strerror or error}")
 
     @staticmethod
     def verify(content: bytes, expected_hash: bytes) -> None:
