@@ -192,6 +192,13 @@ def test_unreachable_node_and_missing_manifest(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "NodeUnreachable" in result.stderr
     assert "hint:" in result.stderr
+    ledger = tmp_path / "ledger.db"
+    result = runner.invoke(
+        app, ["listen", "--org", "1", "--once"], env={**env, "COLLAB_LEDGER_URL": f"sqlite:///{ledger}"}
+    )
+    assert result.exit_code == 1
+    assert "NodeUnreachable" in result.stderr
+    assert not ledger.exists()  # nothing is created for a listener that cannot run
 
 
 def test_listen_reconcile_and_ledger_through_the_cli(cli: Callable[[str], Run], world: World, tmp_path: Path) -> None:

@@ -79,17 +79,18 @@ def listen(
     """Runs a listener until SIGTERM or Ctrl-C (COLLAB_LEDGER_URL, COLLAB_CONFIRMATIONS)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     org_id = _org(org)
+    deployment = state.deployment  # the node and the manifest first: nothing is created for a listener that cannot run
     handler: Handler
     if role is Role.accounting:
         handler = AccountingHandler(org_id, ChartOfAccounts.load(chart))
     elif role is Role.invoicing:
         finance = FinanceService(
-            state.deployment, state.transactor("finance"), encryption_key=state.encryption_key(), org_id=org_id
+            deployment, state.transactor("finance"), encryption_key=state.encryption_key(), org_id=org_id
         )
         handler = InvoicingHandler(finance, parse_rate(tax_rate))
     else:
         service = InstitutionService(
-            state.deployment, state.transactor("operator"), encryption_key=state.encryption_key(), org_id=org_id
+            deployment, state.transactor("operator"), encryption_key=state.encryption_key(), org_id=org_id
         )
         handler = InstitutionBot(service)
     config = ListenerConfig(
@@ -98,7 +99,7 @@ def listen(
     ws = ws_url or (state.settings.rpc_url if state.settings.rpc_url.startswith(("ws://", "wss://")) else None)
     heads = HeadWatcher(ws).start() if ws and not once else None
     database = open_database(state.settings.ledger_url)
-    listener = Listener(state.w3, state.deployment, database, f"{role.value}-{org_id}", handler, config, heads=heads)
+    listener = Listener(deployment.w3, deployment, database, f"{role.value}-{org_id}", handler, config, heads=heads)
     if health_port is not None:
         serve(health_port, [listener.metrics], max_lag)
     if once:
