@@ -19,6 +19,10 @@ from collab_py.exceptions import CollabError
 from collab_py.reader import ChainReader
 from collab_py.types import Department
 
+#: Transactions :meth:`Service.execute_all` has in flight at once: node pools bound what one sender may queue
+#: (geth keeps 16 per account beyond its global slots), and anvil's auto-miner stalls under thousands.
+PIPELINE_WINDOW = 64
+
 
 class WrongRole(CollabError):
     """This service's account is not bound to the org and department the step needs."""
@@ -105,21 +109,22 @@ class Service:
         return receipt
 
     def execute_all(self, steps: Sequence[PreparedStep]) -> list[TxReceipt]:
-        """Sends ``steps`` back to back with their gas limits (pipelined nonces: they can share a block), then waits
-        for each and reports it to the observer; the steps must not depend on one another. The first refusal is
-        raised once every step is mined, so that none is left pending unseen."""
+        """Sends ``steps`` back to back with their gas limits (pipelined nonces: they can share a block), at most
+        :data:`PIPELINE_WINDOW` in flight, waits for each and reports it to the observer; the steps must not depend
+        on one another. The first refusal is raised once every step is mined, so that none is left pending unseen."""
         receipts: list[TxReceipt] = []
         refusal: CollabError | None = None
         try:
-            sent = [self.send(prepared) for prepared in steps]
-            for prepared, pending in zip(steps, sent, strict=True):
-                try:
-                    receipt = pending.wait()
-                except CollabError as error:
-                    refusal = refusal or error
-                    continue
-                self._observe(prepared, receipt)
-                receipts.append(receipt)
+            for start in range(0, len(steps), PIPELINE_WINDOW):
+                window = steps[start : start + PIPELINE_WINDOW]
+                for prepared, pending in [(prepared, self.send(prepared)) for prepared in window]:
+                    try:
+                        receipt = pending.wait()
+                    except CollabError as error:
+                        refusal = refusal or error
+                        continue
+                    self._observe(prepared, receipt)
+                    receipts.append(receipt)
         except requests.exceptions.ConnectionError as error:
             self.tx.resync()
             raise self._unreachable(steps[0], f"the node stopped answering ({type(error).__name__})") from None
