@@ -21,7 +21,7 @@ from collab_py.keys import Keyring
 from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import institution_actions, journal_entries
 from collab_py.load import released_payments
-from collab_py.node import AnvilNode
+from collab_py.node import AnvilNode, rpc
 from collab_py.sandbox import bootstrap
 from collab_py.types import Department
 
@@ -76,6 +76,9 @@ def test_flows_under_load_with_listeners_and_bot_reconcile(tmp_path: Path, capsy
             processes[name] = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             released_payments(sandbox, FLOWS, per_contract=1, release=False)  # complete flows, up to the request
+            # from here a block a second, as on a PoA network, so that the bot's releases share blocks: anvil
+            # computes the whole state root for every block, and a block per release slows down as the state grows
+            rpc(node.rpc_url, "evm_setIntervalMining", [1])
             generated = time.monotonic() - started
             entries = journal_entries.c
             deadline = time.monotonic() + 1800
