@@ -8,6 +8,7 @@ import pytest
 from collab_py import errors
 from collab_py.chain import Transactor
 from collab_py.flow import FlowDriver
+from collab_py.node import AnvilNode
 from collab_py.pipeline import ManualMining, Outbox, PipelinedTransactor, PipelineError, Rpc, mine_round
 from collab_py.sandbox import sample_contract
 from collab_py.services import BusinessService, InstitutionService
@@ -54,6 +55,14 @@ def test_a_refusal_in_a_round_is_raised_by_name_and_mining_is_restored(world: Wo
             mine_round(rpc, outbox.take(), "release")
         assert rpc.call("anvil_getAutomine") is True
     assert world.w3.eth.get_block("latest")["gasLimit"] == gas_limit
+
+
+def test_a_node_mining_at_an_interval_gets_its_interval_back() -> None:
+    with AnvilNode(block_time=7) as node, Rpc(node.rpc_url) as rpc:
+        with ManualMining(rpc):
+            assert rpc.call("anvil_getAutomine") is False
+            assert rpc.call("anvil_getIntervalMining") is None
+        assert rpc.call("anvil_getIntervalMining") == 7
 
 
 def test_batches_need_an_http_node() -> None:

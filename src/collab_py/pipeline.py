@@ -260,18 +260,23 @@ class PipelinedTransactor(Transactor):
 
 # ---------------------------------------------------------------------------------------------------- rounds
 class ManualMining:
-    """Automine off and a block gas limit that holds a whole round, for the ``with`` block; both restored after it,
-    and one more block mined, for whatever other senders left in the pool meanwhile (anvil)."""
+    """Automine off and a block gas limit that holds a whole round, for the ``with`` block; the node's mining mode
+    (automine, or blocks at an interval) and gas limit are restored after it, and one more block is mined for whatever
+    other senders left in the pool meanwhile (anvil)."""
 
     def __init__(self, rpc: Rpc) -> None:
         self._rpc = rpc
         self._automine = True
+        self._interval: int | None = None
         self._gas_limit = 0
 
     def __enter__(self) -> ManualMining:
         self._automine = bool(self._rpc.call("anvil_getAutomine"))
+        self._interval = self._rpc.call("anvil_getIntervalMining")
         self._gas_limit = int(self._rpc.call("eth_getBlockByNumber", "latest", False)["gasLimit"], 16)
         self._rpc.call("evm_setBlockGasLimit", hex(max(self._gas_limit, ROUND_GAS_LIMIT)))
+        if self._interval:
+            self._rpc.call("evm_setIntervalMining", 0)
         self._rpc.call("evm_setAutomine", False)
         return self
 
@@ -279,7 +284,10 @@ class ManualMining:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self._rpc.call("evm_setBlockGasLimit", hex(self._gas_limit))
-        self._rpc.call("evm_setAutomine", self._automine)
+        if self._interval:
+            self._rpc.call("evm_setIntervalMining", self._interval)
+        else:
+            self._rpc.call("evm_setAutomine", self._automine)
         self._rpc.call("evm_mine")
 
 
@@ -287,6 +295,7 @@ def mine_round(rpc: Rpc, pending: Sequence[PendingTx], label: str) -> None:
     """Sends ``pending`` in batches, mines them (one block, unless other senders filled it) and checks that every one
     was mined with success; a reverted one raises its decoded refusal. Needs :class:`ManualMining`."""
     hashes = {tx.tx_hash.to_0x_hex(): tx for tx in pending}
+    checked = int(rpc.call("eth_blockNumber"), 16)
     sent: list[str] = []
     requests: list[bytes] = []
     size = 0
@@ -297,15 +306,17 @@ def mine_round(rpc: Rpc, pending: Sequence[PendingTx], label: str) -> None:
         if index == len(hashes) - 1 or size >= BATCH_BYTES:
             check_sent(rpc.post(b"[" + b",".join(requests) + b"]"), sent)
             sent, requests, size = [], [], 0
-    block = int(rpc.call("eth_blockNumber"), 16)
     idle = 0
     while hashes:
         rpc.call("evm_mine")
-        block += 1
-        receipts = rpc.call("eth_getBlockReceipts", hex(block))
-        if receipts is None:
-            raise PipelineError(f"{label}: block {block} has no receipts after evm_mine")
-        mined = [receipt for receipt in receipts if receipt["transactionHash"] in hashes]
+        head = int(rpc.call("eth_blockNumber"), 16)
+        mined = []
+        for block in range(checked + 1, head + 1):  # ours, and any another miner made meanwhile
+            receipts = rpc.call("eth_getBlockReceipts", hex(block))
+            if receipts is None:
+                raise PipelineError(f"{label}: block {block} has no receipts")
+            mined += [receipt for receipt in receipts if receipt["transactionHash"] in hashes]
+        checked = head
         idle = 0 if mined else idle + 1
         if idle == STUCK_BLOCKS:
             pool = rpc.call("txpool_status")
