@@ -124,7 +124,7 @@ settings.load_profile(PROFILE)
 #: Whole CLI invocations are slower (about 30 ms each): fewer of them.
 CLI_EXAMPLES = 200 if PROFILE == "collab-ci" else 2_000
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # ---------------------------------------------------------------------------------------------------- strategies
 #: Text an environment variable or a command line can carry: no NUL, no lone surrogates.
