@@ -8,8 +8,10 @@ low") or a node dropped a transaction from its pool (the same signed transaction
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -36,8 +38,10 @@ FEE_TTL = 2.0
 
 #: How many times a transaction whose nonce another sender took is signed again with a fresh one.
 NONCE_RETRIES = 5
-#: What nodes (geth, Besu, anvil) answer when a nonce is already used or pending.
-_NONCE_TAKEN = ("nonce too low", "already known", "already imported", "replacement transaction underpriced")
+#: What nodes (geth, Besu, anvil) answer when the very transaction is already in their pool or chain.
+_ALREADY_SENT = ("already known", "already imported")
+#: What they answer when a nonce is already used or pending.
+_NONCE_TAKEN = ("nonce too low", *_ALREADY_SENT, "replacement transaction underpriced")
 
 Call = ContractFunction | ContractConstructor
 
@@ -86,6 +90,12 @@ def connect(rpc_url: str, *, poa: bool | None = None, timeout: float = 30.0) -> 
     if poa:
         w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
     return w3
+
+
+def _says(error: Exception, texts: tuple[str, ...]) -> bool:
+    """Whether the node's error message contains one of ``texts``."""
+    message = str(error).lower()
+    return any(text in message for text in texts)
 
 
 def revert_data(error: ContractLogicError) -> str | None:
@@ -214,16 +224,14 @@ class Transactor:
         """Signs, sends and waits for ``call``; returns the receipt or raises the decoded refusal, or
         :class:`NodeUnreachable` when the node cannot be reached (the transaction may or may not have been sent:
         read the chain before sending it again)."""
-        try:
-            return self.send(call, gas=gas).wait()
-        except requests.exceptions.ConnectionError as error:
-            self._nonces.resync()
-            raise NodeUnreachable(f"the node stopped answering ({type(error).__name__})") from None
+        return self.send(call, gas=gas).wait()
 
     def send(self, call: Call, *, gas: int | None = None) -> PendingTx:
-        """Signs and sends ``call`` without waiting for it to be mined."""
-        pending = self.sign(call, gas=gas)
-        self._broadcast(pending)
+        """Signs and sends ``call`` without waiting for it to be mined; :class:`NodeUnreachable` if the node
+        cannot be reached."""
+        with self._reaching_node():
+            pending = self.sign(call, gas=gas)
+            self._broadcast(pending)
         return pending
 
     def sign(self, call: Call, *, gas: int | None = None) -> PendingTx:
@@ -250,7 +258,7 @@ class Transactor:
                 return
             except Web3RPCError as error:
                 self._nonces.resync()
-                if attempt == NONCE_RETRIES or not any(text in str(error).lower() for text in _NONCE_TAKEN):
+                if attempt == NONCE_RETRIES or not _says(error, _NONCE_TAKEN):
                     raise
             fresh = self.sign_again(pending)
             pending.signed, pending.params = fresh.signed, fresh.params
@@ -261,7 +269,21 @@ class Transactor:
         return PendingTx(self, self.account.sign_transaction(cast(dict[str, Any], params)), params)
 
     def wait(self, pending: PendingTx, timeout: float | None = None) -> TxReceipt:
-        """Waits for ``pending``'s receipt; sends it again if the node dropped it from its pool."""
+        """Waits for ``pending``'s receipt; sends it again if the node dropped it from its pool;
+        :class:`NodeUnreachable` if the node cannot be reached."""
+        with self._reaching_node():
+            return self._wait(pending, timeout)
+
+    @contextlib.contextmanager
+    def _reaching_node(self) -> Iterator[None]:
+        """A connection error inside is :class:`NodeUnreachable`; the nonce is read again from the node next time."""
+        try:
+            yield
+        except requests.exceptions.ConnectionError as error:
+            self._nonces.resync()
+            raise NodeUnreachable(f"the node stopped answering ({type(error).__name__})") from None
+
+    def _wait(self, pending: PendingTx, timeout: float | None) -> TxReceipt:
         deadline = time.monotonic() + (timeout if timeout is not None else self.receipt_timeout)
         resend_at = time.monotonic() + RESEND_AFTER
         delay = 0.005
@@ -301,7 +323,7 @@ class Transactor:
         try:
             self.w3.eth.send_raw_transaction(pending.signed.raw_transaction)
         except Web3RPCError as error:
-            if not any(text in str(error).lower() for text in ("already known", "already imported")):
+            if not _says(error, _ALREADY_SENT):
                 raise
 
     def resync(self) -> None:

@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
-import requests
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from web3.contract.contract import ContractFunction
@@ -125,9 +124,8 @@ class Service:
                         continue
                     self._observe(prepared, receipt)
                     receipts.append(receipt)
-        except requests.exceptions.ConnectionError as error:
-            self.tx.resync()
-            raise self._unreachable(steps[0], f"the node stopped answering ({type(error).__name__})") from None
+        except NodeUnreachable as error:
+            raise self._unreachable(steps[0], str(error)) from None
         if refusal is not None:
             raise refusal
         return receipts
