@@ -91,7 +91,11 @@ class _EventShape:
 
     def decode_data(self, data: bytes) -> dict[str, Any]:
         if self.data_readers is None:
-            return dict(zip(self.data_names, abi_decode(self.data_types, data), strict=True))
+            values = abi_decode(self.data_types, data)
+            return {  # eth-abi spells addresses in lowercase; the word readers in EIP-55, as web3 does
+                name: _checksum(bytes.fromhex(value[2:])) if kind == "address" else value
+                for name, kind, value in zip(self.data_names, self.data_types, values, strict=True)
+            }
         if len(data) < 32 * len(self.data_readers):
             raise ValueError("log data is shorter than its head")
         return {
@@ -142,9 +146,6 @@ class EventCodec:
             name: read(topic, 0) for (name, read), topic in zip(shape.indexed, topics[1:], strict=True)
         }
         args.update(shape.decode_data(_raw(log["data"])))
-        for name, value in args.items():
-            if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-                args[name] = _checksum(bytes.fromhex(value[2:]))
         return ChainEvent(
             name=shape.name,
             args=args,
