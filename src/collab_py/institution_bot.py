@@ -41,12 +41,11 @@ class InstitutionBot:
 
     def __init__(self, service: InstitutionService) -> None:
         self.service = service
-        self._orgs: dict[int, OrgRecord] = {}  # the beneficiaries read in the current batch
 
     def apply(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
         """Decides every request and records the decisions. The payments are read in one batch, and those that pass
         are released together, their transactions pipelined (one per voucher, even if two events name it)."""
-        self._orgs.clear()  # an org suspended since the last batch is refused in this one
+        orgs: dict[int, OrgRecord] = {}  # the beneficiaries, read once a batch
         decisions: list[dict[str, Any]] = []
         readable: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (decision, event args) with a valid seq
         for stored in events:
@@ -68,7 +67,7 @@ class InstitutionBot:
                 decision.update(action=RELEASED, reason="released for an earlier request of this batch")
             else:
                 try:
-                    self._check(payment, args["beneficiaryOrg"])
+                    self._check(payment, args["beneficiaryOrg"], orgs)
                 except Refusal as refusal:
                     _refuse(decision, refusal)
                     continue
@@ -85,17 +84,17 @@ class InstitutionBot:
         when (and if) it is mined again."""
         return 0
 
-    def _check(self, payment: PaymentRecord, beneficiary: int) -> None:
+    def _check(self, payment: PaymentRecord, beneficiary: int, orgs: dict[int, OrgRecord]) -> None:
         if payment.status is not VoucherStatus.REQUESTED:
             raise Refusal(f"payment is {payment.status.name}, not REQUESTED")
         if payment.beneficiary_org != beneficiary:
             raise Refusal(f"the request names org {beneficiary}, the chain org {payment.beneficiary_org}")
         try:
-            if beneficiary not in self._orgs:
-                self._orgs[beneficiary] = self.service.reader.org(beneficiary)
+            if beneficiary not in orgs:
+                orgs[beneficiary] = self.service.reader.org(beneficiary)
         except NotFound:
             raise Refusal(f"beneficiary org {beneficiary} is not registered") from None
-        if not self._orgs[beneficiary].active:
+        if not orgs[beneficiary].active:
             raise Refusal(f"beneficiary org {beneficiary} is suspended")
         try:
             self.service.open_bank_account(payment)
