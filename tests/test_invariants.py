@@ -29,7 +29,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pytest
 import requests
@@ -628,6 +628,15 @@ class InvariantMachine(RuleBasedStateMachine):
 
     def contract(self, draft: ContractDraft) -> ContractModel | None:
         return self.model.contracts.get(draft.contract_no)
+
+    def acting(
+        self, draft: ContractDraft, how: str, actor: str, side: Literal["payer", "payee"], dept: Department
+    ) -> str:
+        """The contract's payer or payee in ``dept`` when the rule wants the right actor, else the drawn ``actor``."""
+        contract = self.contract(draft)
+        if right_actor(how) and contract is not None:
+            return named(contract.payer if side == "payer" else contract.payee, dept)
+        return actor
 
     def stages_in(self, statuses: set[StageStatus], status: ContractStatus) -> list[tuple[ContractDraft, int]]:
         """(draft, index) of every stage in one of ``statuses`` of a contract in ``status``."""
@@ -1283,9 +1292,7 @@ class InvariantMachine(RuleBasedStateMachine):
         self.step()
         wanted = ContractStatus.PROPOSED
         draft = self.contract_for(pick, how != ANYTHING, lambda c: c is not None and c.status is wanted)
-        contract = self.contract(draft)
-        if right_actor(how) and contract is not None:
-            actor = named(contract.payer, BUSINESS)
+        actor = self.acting(draft, how, actor, "payer", BUSINESS)
         if right_terms(how):
             tampered, sig = False, "own"
         self.do_countersign(draft, actor, tampered, sig)
@@ -1300,9 +1307,7 @@ class InvariantMachine(RuleBasedStateMachine):
         if how != ANYTHING and open_stages:
             draft, target = open_stages[pick % len(open_stages)]
             index = target if right_terms(how) else index  # wrong terms: any index, out of range included
-        contract = self.contract(draft)
-        if right_actor(how) and contract is not None:
-            actor = named(contract.payee, BUSINESS)
+        actor = self.acting(draft, how, actor, "payee", BUSINESS)
         if right_terms(how):
             wrong_spec, sig = False, "own"
         self.do_submit(draft, index, actor, wrong_spec, sig, result)
@@ -1316,9 +1321,7 @@ class InvariantMachine(RuleBasedStateMachine):
         if how != ANYTHING and pending:
             draft, target = pending[pick % len(pending)]
             index = target if right_terms(how) else index
-        contract = self.contract(draft)
-        if right_actor(how) and contract is not None:
-            actor = named(contract.payer, BUSINESS)
+        actor = self.acting(draft, how, actor, "payer", BUSINESS)
         if right_terms(how):
             result_ok = True
         self.do_decide(draft, index, actor, result_ok, confirm)
@@ -1328,9 +1331,7 @@ class InvariantMachine(RuleBasedStateMachine):
         self.step()
         wanted = ContractStatus.SIGNED
         draft = self.contract_for(pick, how != ANYTHING, lambda c: c is not None and c.status is wanted)
-        contract = self.contract(draft)
-        if right_actor(how) and contract is not None:
-            actor = named(contract.payee, BUSINESS)
+        actor = self.acting(draft, how, actor, "payee", BUSINESS)
         self.do_apply_settlement(draft, actor)
 
     @rule(pick=PICK, how=HOW, actor=ACTOR)
@@ -1338,9 +1339,7 @@ class InvariantMachine(RuleBasedStateMachine):
         self.step()
         wanted = ContractStatus.SETTLEMENT_REQUESTED
         draft = self.contract_for(pick, how != ANYTHING, lambda c: c is not None and c.status is wanted)
-        contract = self.contract(draft)
-        if right_actor(how) and contract is not None:
-            actor = named(contract.payer, BUSINESS)
+        actor = self.acting(draft, how, actor, "payer", BUSINESS)
         self.do_approve_settlement(draft, actor)
 
     @rule(
@@ -1355,9 +1354,7 @@ class InvariantMachine(RuleBasedStateMachine):
         self.step()
         wanted = ContractStatus.SETTLED
         draft = self.contract_for(pick, how != ANYTHING, lambda c: c is not None and c.status is wanted)
-        contract = self.contract(draft)
-        if right_actor(how) and contract is not None:
-            actor = named(contract.payee, FINANCE)
+        actor = self.acting(draft, how, actor, "payee", FINANCE)
         if right_terms(how) and kind not in ("part", "all"):
             kind = "part"
         self.do_apply_payment(draft, actor, kind, percent)
@@ -1374,9 +1371,7 @@ class InvariantMachine(RuleBasedStateMachine):
         """Issue a payment voucher: short, long, too short or too long key lifetimes; the applied or another amount."""
         self.step()
         draft, seq = self.voucher_for(pick, seq, how != ANYTHING, {VoucherStatus.APPLIED})
-        contract = self.contract(draft)
-        if right_actor(how) and contract is not None:
-            actor = named(contract.payer, FINANCE)
+        actor = self.acting(draft, how, actor, "payer", FINANCE)
         if right_terms(how):
             variant = "applied"
             lifetime = lifetime if 0 < lifetime <= MAX_KEY_LIFETIME else 7 * DAY
@@ -1390,9 +1385,7 @@ class InvariantMachine(RuleBasedStateMachine):
         draft, seq = self.voucher_for(
             pick, seq, how != ANYTHING, {VoucherStatus.FROZEN, VoucherStatus.PRESENTED}, lambda v: v.expiry > now
         )
-        contract = self.contract(draft)
-        if right_actor(how) and contract is not None:
-            actor = named(contract.payee, FINANCE)
+        actor = self.acting(draft, how, actor, "payee", FINANCE)
         if right_terms(how):
             secret_ok = True
         self.do_redeem(draft, seq, actor, secret_ok)
@@ -1451,9 +1444,7 @@ class InvariantMachine(RuleBasedStateMachine):
         draft, seq = self.voucher_for(
             pick, seq, how != ANYTHING, {VoucherStatus.FROZEN, VoucherStatus.PRESENTED}, lambda v: v.expiry <= now
         )
-        contract = self.contract(draft)
-        if right_actor(how) and contract is not None:
-            actor = named(contract.payer, FINANCE)
+        actor = self.acting(draft, how, actor, "payer", FINANCE)
         self.do_reclaim(draft, seq, actor)
 
     @rule(
@@ -1468,9 +1459,7 @@ class InvariantMachine(RuleBasedStateMachine):
         """The payee anchors the e-invoice of a released payment (once)."""
         self.step()
         draft, seq = self.voucher_for(pick, seq, how != ANYTHING, {VoucherStatus.RELEASED})
-        contract = self.contract(draft)
-        if right_actor(how) and contract is not None:
-            actor = named(contract.payee, FINANCE)
+        actor = self.acting(draft, how, actor, "payee", FINANCE)
         if right_terms(how):
             signer, zero = "payee", False
         self.do_anchor_invoice(draft, seq, actor, signer, zero)
