@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/python -m collab_py.toolchain
+	$(BIN)/python -m collab_py.build
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
