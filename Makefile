@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 .PHONY: setup demo test long gas throughput listener-bench compile compile-paris lint clean
 
 setup: $(STAMP) node_modules/.package-lock.json
-	$(BIN)/python -m collab_py.toolchain
-	$(BIN)/python -m collab_py.build
+	$(BIN)/python -m collab_py.chain.toolchain
+	$(BIN)/python -m collab_py.chain.build
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,11 +44,11 @@ listener-bench: setup
 	$(BIN)/python bench/listener.py
 
 compile: setup
-	$(BIN)/python -m collab_py.build
+	$(BIN)/python -m collab_py.chain.build
 
 ## the contracts for pre-Shanghai consortium chains (GoQuorum, older Besu/geth)
 compile-paris: setup
-	$(BIN)/python -m collab_py.build --evm-version paris
+	$(BIN)/python -m collab_py.chain.build --evm-version paris
 
 lint: setup
 	$(BIN)/ruff check src tests bench scripts

@@ -15,10 +15,10 @@ from collections import defaultdict
 from rich.console import Console
 from rich.table import Table
 
-from collab_py.chain import connect
-from collab_py.flow import ContractDraft, FlowDriver, StageDraft
-from collab_py.node import AnvilNode
-from collab_py.sandbox import Sandbox, bootstrap
+from collab_py.chain.transactor import connect
+from collab_py.devnet.flow import ContractDraft, FlowDriver, StageDraft
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.sandbox import Sandbox, bootstrap
 
 TARGET_FLOW = 600_000
 TARGET_PER_STAGE = 120_000

@@ -13,8 +13,8 @@ How the flows are driven:
   signatures, ECIES payloads) and sent with ``service.send(prepared)``: its fixed gas limit, no estimation, the
   nonce from the transactor's nonce manager. No step needs a chain read: every contract is new, so its payment is
   seq 1, and Party B's finance opens the payment key Party A sealed to it, as ``FlowDriver.request_payment`` does.
-* The services' transactor is :class:`~collab_py.pipeline.PipelinedTransactor`, a
-  :class:`~collab_py.chain.Transactor` whose ``send`` signs and queues instead of posting one
+* The services' transactor is :class:`~collab_py.devnet.pipeline.PipelinedTransactor`, a
+  :class:`~collab_py.chain.transactor.Transactor` whose ``send`` signs and queues instead of posting one
   ``eth_sendRawTransaction`` each. It signs the same EIP-1559 transactions without web3's ABI lookup on every call
   and eth-account's dict checks (1.3 ms -> 0.1 ms a transaction): the first calldata of each function is compared
   byte for byte with web3's, the first transaction of each account with eth-account's, and every hash with the one
@@ -81,13 +81,10 @@ from web3.exceptions import ContractLogicError
 from web3.providers.base import BaseProvider
 from web3.types import RPCEndpoint, RPCResponse, TxParams
 
-from collab_py import crypto
-from collab_py.chain import FeeOracle, connect, decode_revert
-from collab_py.drafts import ContractDraft, StageDraft
-from collab_py.exceptions import CollabError
-from collab_py.node import AnvilNode
-from collab_py.parties import Party, fund_on_dev_node
-from collab_py.pipeline import (
+from collab_py.chain.transactor import FeeOracle, connect, decode_revert
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.parties import Party, fund_on_dev_node
+from collab_py.devnet.pipeline import (
     CallEncoder,
     Outbox,
     PipelinedTransactor,
@@ -98,11 +95,14 @@ from collab_py.pipeline import (
     raw_request,
     sign_1559,
 )
-from collab_py.reader import ChainReader
-from collab_py.sandbox import Sandbox, bootstrap
+from collab_py.devnet.sandbox import Sandbox, bootstrap
+from collab_py.domain import crypto
+from collab_py.domain.drafts import ContractDraft, StageDraft
+from collab_py.domain.types import Department, VoucherStatus, contract_number, payment_voucher_id
+from collab_py.exceptions import CollabError
 from collab_py.services import BusinessService, FinanceService, InstitutionService, PreparedStep, Service
 from collab_py.services.finance import KEY_LIFETIME_SECONDS
-from collab_py.types import Department, VoucherStatus, contract_number, payment_voucher_id
+from collab_py.services.reader import ChainReader
 
 TARGET_FLOWS_PER_S = 200
 STEPS_PER_FLOW = 10
@@ -791,12 +791,12 @@ def verify(consortium: Consortium, url: str, numbers: list[str], from_block: int
 #: (label, file suffix, function name): the cumulative time of these (never nested in one another) splits the profile.
 PROFILE_PARTS = [
     ("web3: binding call arguments (ABI lookup, checks)", "web3/contract/base_contract.py", "__call__"),
-    ("EIP-712 signatures (digest, coincurve)", "collab_py/eip712.py", "sign_typed"),
-    ("ECIES seal (eciespy)", "collab_py/crypto.py", "seal"),
-    ("ECIES open (eciespy)", "collab_py/crypto.py", "open_sealed"),
-    ("calldata (eth-abi, cached encoders)", "collab_py/pipeline.py", "encode"),
-    ("transaction signing (RLP, keccak, secp256k1)", "collab_py/pipeline.py", "sign_1559"),
-    ("nonce and fee fields", "collab_py/chain.py", "_params"),
+    ("EIP-712 signatures (digest, coincurve)", "collab_py/chain/eip712.py", "sign_typed"),
+    ("ECIES seal (eciespy)", "collab_py/domain/crypto.py", "seal"),
+    ("ECIES open (eciespy)", "collab_py/domain/crypto.py", "open_sealed"),
+    ("calldata (eth-abi, cached encoders)", "collab_py/devnet/pipeline.py", "encode"),
+    ("transaction signing (RLP, keccak, secp256k1)", "collab_py/devnet/pipeline.py", "sign_1559"),
+    ("nonce and fee fields", "collab_py/chain/transactor.py", "_params"),
 ]
 
 

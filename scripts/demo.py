@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 from ape import networks
 
-from collab_py.chain import connect
-from collab_py.demo import run_demo
+from collab_py.chain.transactor import connect
+from collab_py.devnet.demo import run_demo
 from collab_py.services import StepRecord
 
 

@@ -1,6 +1,6 @@
 """``ape run deploy``: deploy collab on the selected Ape network and write its manifest.
 
-Uses the same code as ``collab_py.deploy.deploy``. The deployer is Ape's first test account on a local network, or
+Uses the same code as ``collab_py.chain.deploy.deploy``. The deployer is Ape's first test account on a local network, or
 the encrypted JSON keystore in ``COLLAB_DEPLOYER_KEYSTORE`` (passphrase: the file
 ``COLLAB_PASSPHRASE_FILE``, the variable ``COLLAB_PASSPHRASE`` or a prompt).
 Optional: ``COLLAB_INSTITUTION_ORG`` (default 900), ``COLLAB_ASSET`` (an existing ERC-20; otherwise a DepositToken is
@@ -18,9 +18,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from collab_py.chain import Transactor, connect
-from collab_py.deploy import deploy
-from collab_py.keys import load_account, resolve_passphrase
+from collab_py.chain.deploy import deploy
+from collab_py.chain.transactor import Transactor, connect
+from collab_py.domain.keys import load_account, resolve_passphrase
 
 
 def _deployer() -> LocalAccount:

@@ -7,15 +7,16 @@ entry matches no finding any more (stale). ``--slither-json PATH`` checks a save
 running slither; ``--report PATH`` saves the report of this run.
 
 Compilation. crytic-compile, slither's front end, calls ``solc --combined-json`` by default, which the offline
-compiler (``~/.solcx/solc-v0.8.30``, a launcher for npm's solc-js registered by ``collab_py.toolchain``) does not
+compiler (``~/.solcx/solc-v0.8.30``, a launcher for npm's solc-js registered by ``collab_py.chain.toolchain``) does not
 support. So this script writes a solc standard-JSON input and makes crytic-compile use its ``solc-json`` platform,
 which runs ``solc --standard-json --allow-paths <cwd>`` from the repository root:
 
     slither <input.json> --compile-force-framework solc-json --solc ~/.solcx/solc-v0.8.30 --fail-none --json <out>
 
 The input names the sources (``urls``, read by the compiler relative to the repository root) and uses the build's
-settings (``collab_py.build``: remapping, optimizer, viaIR). viaIR is needed, not only faithful: crytic-compile asks
-for bytecode, and without viaIR the legacy code generator fails with "stack too deep" on ContractRegistry.
+settings (``collab_py.chain.build``: remapping, optimizer, viaIR). viaIR is needed, not only faithful:
+crytic-compile asks for bytecode, and without viaIR the legacy code generator fails with "stack too deep" on
+ContractRegistry.
 
 Scope. Every ``contracts/**/*.sol`` except ``contracts/mocks/`` (test-only tokens and wallets, never deployed) is
 compiled; OpenZeppelin under ``node_modules`` is compiled as a dependency. slither runs unfiltered and this script
@@ -130,7 +131,7 @@ class Outcome:
 def analysed_sources(root: Path) -> list[str]:
     """The source units we analyse: ``contracts/**/*.sol`` without the mocks, relative to ``root``."""
     sources = []
-    from collab_py.build import source_files
+    from collab_py.chain.build import source_files
 
     for path in source_files(root):
         name = path.relative_to(root).as_posix()
@@ -141,7 +142,7 @@ def analysed_sources(root: Path) -> list[str]:
 
 def standard_json_input(root: Path) -> dict[str, Any]:
     """The solc standard-JSON input for slither: our sources, with the build's remapping and optimizer settings."""
-    from collab_py.build import OPTIMIZER_RUNS, REMAPPINGS
+    from collab_py.chain.build import OPTIMIZER_RUNS, REMAPPINGS
 
     sources = analysed_sources(root)
     if not sources:
@@ -181,7 +182,7 @@ def slither_command(input_path: Path, solc: Path, report_path: Path) -> list[str
 
 def run_slither(root: Path) -> tuple[dict[str, Any], float]:
     """Runs slither on the contracts; returns its JSON report and the wall time of the run in seconds."""
-    from collab_py.toolchain import ensure_solc
+    from collab_py.chain.toolchain import ensure_solc
 
     try:
         version = metadata.version("slither-analyzer")

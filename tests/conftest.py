@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from collab_py.chain import connect
-from collab_py.flow import ContractDraft, FlowDriver
-from collab_py.node import AnvilNode
-from collab_py.sandbox import A_FUNDS, Sandbox, bootstrap, sample_contract
+from collab_py.chain.transactor import connect
+from collab_py.devnet.flow import ContractDraft, FlowDriver
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.sandbox import A_FUNDS, Sandbox, bootstrap, sample_contract
 
 __all__ = ["A_FUNDS", "World"]
 

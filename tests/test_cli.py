@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from collab_py.cli import app
-from collab_py.keys import Keyring
-from collab_py.node import AnvilNode
-from collab_py.parties import Party
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.parties import Party
+from collab_py.domain.keys import Keyring
 from conftest import World
 
 PASSPHRASE = "correct horse battery staple"

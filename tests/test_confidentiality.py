@@ -1,7 +1,8 @@
 """Confidentiality (SPEC): after the whole demo on its own anvil, nothing secret is on chain in clear.
 
-The demo (:func:`collab_py.demo.run_demo`: two e-contracts, three payments — one redeemed by Party B, one assigned to
-Party C, one expired and reclaimed — and two e-invoices) runs in-process; then everything the chain holds is read:
+The demo (:func:`collab_py.devnet.demo.run_demo`: two e-contracts, three payments — one redeemed by Party B, one
+assigned to Party C, one expired and reclaimed — and two e-invoices) runs in-process; then everything the chain
+holds is read:
 
 - every block (``eth_getBlockByNumber`` with full transactions: header fields and every transaction field, input
   data included), every receipt (``eth_getBlockReceipts``: every log's data and topics), the pool (``txpool_content``);
@@ -44,18 +45,18 @@ import pytest
 from eth_utils.crypto import keccak
 from web3 import Web3
 
-from collab_py import crypto
-from collab_py.build import load_artifact
-from collab_py.chain import connect
-from collab_py.demo import B_BANK_ACCOUNT, C_BANK_ACCOUNT, DemoResult, run_demo
-from collab_py.deploy import Deployment
-from collab_py.flow import FlowDriver
-from collab_py.node import AnvilNode
-from collab_py.parties import Party
-from collab_py.reader import ChainReader
-from collab_py.sandbox import sample_contract
+from collab_py.chain.build import load_artifact
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.transactor import connect
+from collab_py.devnet.demo import B_BANK_ACCOUNT, C_BANK_ACCOUNT, DemoResult, run_demo
+from collab_py.devnet.flow import FlowDriver
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.parties import Party
+from collab_py.devnet.sandbox import sample_contract
+from collab_py.domain import crypto
+from collab_py.domain.types import VoucherStatus, contract_number_text, payment_voucher_id
 from collab_py.services import BusinessService
-from collab_py.types import VoucherStatus, contract_number_text, payment_voucher_id
+from collab_py.services.reader import ChainReader
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from collab_py import errors
-from collab_py.chain import Transactor
-from collab_py.crypto import EncryptionKey
-from collab_py.parties import fund_on_dev_node
-from collab_py.types import Department, OrgKind
+from collab_py.chain import errors
+from collab_py.chain.transactor import Transactor
+from collab_py.devnet.parties import fund_on_dev_node
+from collab_py.domain.crypto import EncryptionKey
+from collab_py.domain.types import Department, OrgKind
 from conftest import World
 
 

@@ -7,9 +7,9 @@ import ecies
 import pytest
 from pydantic import ValidationError
 
-from collab_py import crypto
-from collab_py.crypto import BankAccount, EncryptionKey, PaymentKey, VoucherBinding
-from collab_py.types import contract_number, payment_voucher_id
+from collab_py.domain import crypto
+from collab_py.domain.crypto import BankAccount, EncryptionKey, PaymentKey, VoucherBinding
+from collab_py.domain.types import contract_number, payment_voucher_id
 
 CHAIN_ID = 31337
 ESCROW = "0x" + "11" * 20

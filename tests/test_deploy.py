@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from collab_py.chain import Transactor, connect
-from collab_py.deploy import Deployment, deploy
-from collab_py.manifest import Manifest, ManifestError
-from collab_py.node import AnvilNode
-from collab_py.parties import fund_on_dev_node
+from collab_py.chain.deploy import Deployment, deploy
+from collab_py.chain.manifest import Manifest, ManifestError
+from collab_py.chain.transactor import Transactor, connect
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.parties import fund_on_dev_node
 from conftest import World
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collab_py import eip712
-from collab_py.flow import ContractDraft
+from collab_py.chain import eip712
+from collab_py.devnet.flow import ContractDraft
 from conftest import World
 from helpers import h
 

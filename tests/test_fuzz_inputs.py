@@ -77,13 +77,13 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 from web3 import Web3
 
-from collab_py import crypto
-from collab_py.accounting import ChartError, ChartOfAccounts
+from collab_py.chain.manifest import Manifest, ManifestError
 from collab_py.cli import app
 from collab_py.cli import contract as cli_contract
 from collab_py.cli.context import InvalidInput, parse_address, parse_amount, parse_hex
 from collab_py.cli.payment import _assignee_account
-from collab_py.crypto import (
+from collab_py.domain import crypto
+from collab_py.domain.crypto import (
     BankAccount,
     DecryptionError,
     EncryptionKey,
@@ -92,7 +92,7 @@ from collab_py.crypto import (
     PaymentKey,
     VoucherBinding,
 )
-from collab_py.documents import (
+from collab_py.domain.documents import (
     DocumentCorrupted,
     DocumentHashMismatch,
     DocumentNotFound,
@@ -100,11 +100,11 @@ from collab_py.documents import (
     DocumentStore,
     InvalidDocumentHash,
 )
-from collab_py.invoices import Invoice, InvoiceLine, InvoiceMalformed
-from collab_py.keys import Keyring, KeystoreError, load_keystore
-from collab_py.manifest import Manifest, ManifestError
+from collab_py.domain.einvoice import Invoice, InvoiceLine, InvoiceMalformed
+from collab_py.domain.keys import Keyring, KeystoreError, load_keystore
+from collab_py.domain.types import InvalidContractNumber, contract_number, contract_number_text
+from collab_py.listener.handlers.accounting import ChartError, ChartOfAccounts
 from collab_py.settings import CollabSettings, SettingsError
-from collab_py.types import InvalidContractNumber, contract_number, contract_number_text
 
 # ---------------------------------------------------------------------------------------------------- profiles
 settings.register_profile(

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
-from collab_py import crypto
-from collab_py.crypto import BankAccount, EncryptionKey, PaymentKey
-from collab_py.flow import FlowDriver
-from collab_py.institution_bot import REFUSED, RELEASED, InstitutionBot
+from collab_py.devnet.flow import FlowDriver
+from collab_py.devnet.sandbox import sample_contract
+from collab_py.domain import crypto
+from collab_py.domain.crypto import BankAccount, EncryptionKey, PaymentKey
+from collab_py.domain.types import Department, VoucherStatus, payment_voucher_id
 from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import institution_actions
 from collab_py.listener.engine import Listener, ListenerConfig
-from collab_py.sandbox import sample_contract
-from collab_py.types import Department, VoucherStatus, payment_voucher_id
+from collab_py.listener.handlers.institution import REFUSED, RELEASED, InstitutionBot
 from conftest import World
 from helpers import BANK_ACCOUNT, issued, settled
 from test_listener import catch_up

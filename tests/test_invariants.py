@@ -12,9 +12,9 @@ action with a random mix of right and wrong actor and terms, and an ``advance`` 
 contract's flow (mostly right, sometimes with wrong terms or by a wrong actor) so that sequences reach deep states.
 
 A Python model predicts every outcome. An action the model expects to succeed must succeed and updates the model; a
-refused action must raise the named :mod:`collab_py.errors` exception of one of the conditions the model finds violated
-(never ``UnknownRevert``, ``Panic``, a plain reason string or a Python error) and must change nothing. After each step
-the invariants compare the chain with the model.
+refused action must raise the named :mod:`collab_py.chain.errors` exception of one of the conditions the model finds
+violated (never ``UnknownRevert``, ``Panic``, a plain reason string or a Python error) and must change nothing.
+After each step the invariants compare the chain with the model.
 
 Profiles: ``COLLAB_PROFILE=long`` runs at least 10,000 steps; the default (CI) at least 1,000. Each example starts from
 an ``evm_snapshot`` of one deployment and is reverted afterwards; every transactor is made anew for each example, so
@@ -47,18 +47,19 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import RPCEndpoint, TxReceipt
 
-from collab_py import crypto, eip712, errors
-from collab_py.chain import FeeOracle, Transactor
-from collab_py.deploy import Deployment
-from collab_py.errors import canonical_type
-from collab_py.flow import ContractDraft, FlowDriver, StageDraft
-from collab_py.listener.logs import EventCodec
-from collab_py.node import AnvilNode, rpc
-from collab_py.parties import Party, fund_on_dev_node
-from collab_py.reader import ChainReader
-from collab_py.sandbox import sample_contract
+from collab_py.chain import eip712, errors
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.errors import canonical_type
+from collab_py.chain.logs import EventCodec
+from collab_py.chain.transactor import FeeOracle, Transactor
+from collab_py.devnet.flow import ContractDraft, FlowDriver, StageDraft
+from collab_py.devnet.node import AnvilNode, rpc
+from collab_py.devnet.parties import Party, fund_on_dev_node
+from collab_py.devnet.sandbox import sample_contract
+from collab_py.domain import crypto
+from collab_py.domain.types import ContractStatus, Department, StageStatus, VoucherStatus, payment_voucher_id
 from collab_py.services import BusinessService, FinanceService, InstitutionService
-from collab_py.types import ContractStatus, Department, StageStatus, VoucherStatus, payment_voucher_id
+from collab_py.services.reader import ChainReader
 from conftest import World
 from helpers import issued, secret_of
 

@@ -13,11 +13,14 @@ from eth_utils.crypto import keccak
 from pydantic import ValidationError
 from web3.logs import DISCARD
 
-from collab_py import crypto, eip712, errors, invoices
-from collab_py.deploy import deploy_contract
-from collab_py.documents import DocumentStore
-from collab_py.flow import ContractDraft, FlowDriver
-from collab_py.invoices import (
+from collab_py.chain import eip712, errors
+from collab_py.chain.deploy import deploy_contract
+from collab_py.devnet.flow import ContractDraft, FlowDriver
+from collab_py.devnet.parties import fund_on_dev_node
+from collab_py.domain import crypto
+from collab_py.domain import einvoice as invoices
+from collab_py.domain.documents import DocumentStore
+from collab_py.domain.einvoice import (
     Invoice,
     InvoiceHashMismatch,
     InvoiceLine,
@@ -25,10 +28,9 @@ from collab_py.invoices import (
     InvoiceMismatch,
     InvoiceSignatureInvalid,
 )
-from collab_py.models import InvoiceRecord, Signature
-from collab_py.parties import fund_on_dev_node
-from collab_py.reader import PaymentNotReleasedError, UnknownInvoiceError
-from collab_py.types import Department, VoucherStatus, payment_voucher_id
+from collab_py.domain.models import InvoiceRecord, Signature
+from collab_py.domain.types import Department, VoucherStatus, payment_voucher_id
+from collab_py.services.reader import PaymentNotReleasedError, UnknownInvoiceError
 from conftest import World
 from helpers import BANK_ACCOUNT, h, issued
 

@@ -8,15 +8,22 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, select
 
-from collab_py.accounting import AccountingHandler
-from collab_py.flow import FlowDriver
-from collab_py.invoicing import ISSUED, REJECTED, VERIFIED, InvoicingHandler, ReceiptNotPosted, tax_included
+from collab_py.devnet.flow import FlowDriver
+from collab_py.devnet.parties import Party
+from collab_py.devnet.sandbox import sample_contract
+from collab_py.domain.types import payment_voucher_id
 from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import invoices
 from collab_py.listener.engine import Listener, ListenerConfig
-from collab_py.parties import Party
-from collab_py.sandbox import sample_contract
-from collab_py.types import payment_voucher_id
+from collab_py.listener.handlers.accounting import AccountingHandler
+from collab_py.listener.handlers.invoicing import (
+    ISSUED,
+    REJECTED,
+    VERIFIED,
+    InvoicingHandler,
+    ReceiptNotPosted,
+    tax_included,
+)
 from conftest import World
 from test_listener import catch_up, paid
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from collab_py import keys
-from collab_py.crypto import EncryptionKey, encrypt
-from collab_py.keys import (
+from collab_py.domain import keys
+from collab_py.domain.crypto import EncryptionKey, encrypt
+from collab_py.domain.keys import (
     EmptyPassphrase,
     InvalidKeyName,
     Keyring,

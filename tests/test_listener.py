@@ -11,19 +11,27 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from web3.exceptions import Web3RPCError
 
-from collab_py.accounting import ASSIGNMENT, FREEZE, PAYMENT, RECEIPT, RECLAIM, REVERSAL, AccountingHandler
-from collab_py.flow import ContractDraft, FlowDriver
+from collab_py.chain.logs import LogReader
+from collab_py.devnet.flow import ContractDraft, FlowDriver
+from collab_py.devnet.node import AnvilNode, free_port
+from collab_py.devnet.sandbox import sample_contract
 from collab_py.ledger.database import open_database
+from collab_py.ledger.reconcile import journal, reconcile
 from collab_py.ledger.schema import chain_events, checkpoints, journal_entries, journal_lines
 from collab_py.listener.engine import Listener, ListenerConfig, ReorgTooDeep
+from collab_py.listener.handlers.accounting import (
+    ASSIGNMENT,
+    FREEZE,
+    PAYMENT,
+    RECEIPT,
+    RECLAIM,
+    REVERSAL,
+    AccountingHandler,
+)
 from collab_py.listener.heads import HeadWatcher
-from collab_py.listener.logs import LogReader
 from collab_py.listener.metrics import serve
 from collab_py.listener.runtime import ListenerThread
-from collab_py.node import AnvilNode, free_port
-from collab_py.reader import ChainReader
-from collab_py.reconcile import journal, reconcile
-from collab_py.sandbox import sample_contract
+from collab_py.services.reader import ChainReader
 from conftest import World
 from helpers import BANK_ACCOUNT, issued, settled
 

@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from collab_py.accounting import PAYMENT, RECEIPT
-from collab_py.chain import connect
-from collab_py.keys import Keyring
+from collab_py.chain.transactor import connect
+from collab_py.devnet.load import released_payments
+from collab_py.devnet.node import AnvilNode, rpc
+from collab_py.devnet.sandbox import bootstrap
+from collab_py.domain.keys import Keyring
+from collab_py.domain.types import Department
 from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import institution_actions, journal_entries
-from collab_py.load import released_payments
-from collab_py.node import AnvilNode, rpc
-from collab_py.sandbox import bootstrap
-from collab_py.types import Department
+from collab_py.listener.handlers.accounting import PAYMENT, RECEIPT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 

@@ -7,11 +7,11 @@ import os
 
 from sqlalchemy import Engine, insert
 
-from collab_py.accounting import PAYMENT, RECEIPT, REVERSAL
+from collab_py.domain.models import Evidence, SecondVoucherRecord
 from collab_py.ledger.database import open_database
+from collab_py.ledger.reconcile import reconcile
 from collab_py.ledger.schema import chain_events, journal_entries
-from collab_py.models import Evidence, SecondVoucherRecord
-from collab_py.reconcile import reconcile
+from collab_py.listener.handlers.accounting import PAYMENT, RECEIPT, REVERSAL
 
 A, B, C = 1, 2, 3
 

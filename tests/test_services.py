@@ -11,13 +11,22 @@ import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
-from collab_py import crypto, errors
-from collab_py.documents import DocumentHashMismatch, DocumentNotFound, DocumentStore
-from collab_py.flow import ContractDraft
-from collab_py.models import AgreementRecord, PaymentRecord
-from collab_py.parties import Party, fund_on_dev_node
-from collab_py.reader import UnknownOrgError, UnknownPaymentError
-from collab_py.sandbox import sample_contract
+from collab_py.chain import errors
+from collab_py.devnet.flow import ContractDraft
+from collab_py.devnet.parties import Party, fund_on_dev_node
+from collab_py.devnet.sandbox import sample_contract
+from collab_py.domain import crypto
+from collab_py.domain.documents import DocumentHashMismatch, DocumentNotFound, DocumentStore
+from collab_py.domain.models import AgreementRecord, PaymentRecord
+from collab_py.domain.types import (
+    ContractStatus,
+    Department,
+    OrgKind,
+    StageStatus,
+    VoucherStatus,
+    contract_number,
+    payment_voucher_id,
+)
 from collab_py.services import (
     AdminService,
     BusinessService,
@@ -28,15 +37,7 @@ from collab_py.services import (
     WrongRole,
 )
 from collab_py.services.finance import KEY_LIFETIME_SECONDS
-from collab_py.types import (
-    ContractStatus,
-    Department,
-    OrgKind,
-    StageStatus,
-    VoucherStatus,
-    contract_number,
-    payment_voucher_id,
-)
+from collab_py.services.reader import UnknownOrgError, UnknownPaymentError
 from conftest import A_FUNDS, World
 from helpers import BANK_ACCOUNT
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import solcx
 
-from collab_py import build
-from collab_py.toolchain import SOLC_VERSION, ensure_solc
+from collab_py.chain import build
+from collab_py.chain.toolchain import SOLC_VERSION, ensure_solc
 
 ERC20_USER = """// SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;

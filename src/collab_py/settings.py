@@ -11,9 +11,9 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collab_py.chain.manifest import Manifest
+from collab_py.domain.keys import Keyring, resolve_passphrase
 from collab_py.exceptions import CollabError
-from collab_py.keys import Keyring, resolve_passphrase
-from collab_py.manifest import Manifest
 
 ENV_PREFIX = "COLLAB_"
 _RPC_SCHEMES = ("http", "https", "ws", "wss")

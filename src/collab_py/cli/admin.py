@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
+from collab_py.chain.deploy import deploy as deploy_contracts
 from collab_py.cli.context import parse_address, parse_hex, readable_errors, show, state
-from collab_py.deploy import deploy as deploy_contracts
-from collab_py.reader import ChainReader
+from collab_py.domain.types import Department, OrgKind
 from collab_py.services import AdminService
-from collab_py.types import Department, OrgKind
+from collab_py.services.reader import ChainReader
 
 keys = typer.Typer(help="Encrypted keystores of this org's accounts and encryption key.", no_args_is_help=True)
 org = typer.Typer(help="S1: member orgs and their department accounts (governance).", no_args_is_help=True)

@@ -11,18 +11,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from collab_py.accounting import AccountingHandler, ChartOfAccounts
 from collab_py.cli.context import InvalidInput, console, readable_errors, show, state, token_decimals
-from collab_py.institution_bot import InstitutionBot
-from collab_py.invoicing import InvoicingHandler
 from collab_py.ledger.database import open_database
+from collab_py.ledger.reconcile import JournalLine, Reconciliation, export, journal, reconcile
 from collab_py.listener.engine import Handler, Listener, ListenerConfig
+from collab_py.listener.handlers.accounting import AccountingHandler, ChartOfAccounts
+from collab_py.listener.handlers.institution import InstitutionBot
+from collab_py.listener.handlers.invoicing import InvoicingHandler
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.metrics import serve
 from collab_py.listener.runtime import run_until_signalled
-from collab_py.reader import ChainReader
-from collab_py.reconcile import JournalLine, Reconciliation, export, journal, reconcile
 from collab_py.services import FinanceService, InstitutionService
+from collab_py.services.reader import ChainReader
 
 
 class Role(StrEnum):

@@ -19,14 +19,14 @@ from rich.markup import escape
 from rich.table import Table
 from web3 import Web3
 
-from collab_py.chain import Transactor, connect
-from collab_py.crypto import EncryptionKey
-from collab_py.deploy import Deployment
-from collab_py.documents import DocumentStore
-from collab_py.errors import ContractError
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.errors import ContractError
+from collab_py.chain.transactor import Transactor, connect
+from collab_py.domain.crypto import EncryptionKey
+from collab_py.domain.documents import DocumentStore
+from collab_py.domain.keys import Keyring
+from collab_py.domain.models import jsonable
 from collab_py.exceptions import CollabError
-from collab_py.keys import Keyring
-from collab_py.models import jsonable
 from collab_py.settings import CollabSettings
 
 console = Console()

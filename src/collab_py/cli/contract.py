@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from collab_py.cli.context import InvalidInput, parse_amount, read_file, readable_errors, show, state, token_decimals
-from collab_py.drafts import ContractDraft, StageDraft
-from collab_py.reader import ChainReader
+from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.services import BusinessService
+from collab_py.services.reader import ChainReader
 
 contract = typer.Typer(help="S2: e-contracts signed by both parties.", no_args_is_help=True)
 stage = typer.Typer(help="S3: stage results and first vouchers.", no_args_is_help=True)

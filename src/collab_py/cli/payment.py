@@ -19,8 +19,8 @@ from collab_py.cli.context import (
     state,
     token_decimals,
 )
-from collab_py.reader import ChainReader
 from collab_py.services import AssigneeAccount, FinanceService, InstitutionService
+from collab_py.services.reader import ChainReader
 
 payment = typer.Typer(help="S5–S6: payment applications, vouchers and payment keys.", no_args_is_help=True)
 escrow = typer.Typer(help="The escrow's pause switch (institution operator).", no_args_is_help=True)

@@ -19,14 +19,14 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 from web3 import Web3
 
-from collab_py.build import load_artifact
-from collab_py.deploy import Deployment
+from collab_py.chain.build import load_artifact
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.logs import ChainEvent, EventCodec, LogReader
+from collab_py.domain.models import jsonable
 from collab_py.exceptions import CollabError
 from collab_py.ledger.schema import block_window, chain_events, checkpoints
 from collab_py.listener.heads import HeadWatcher
-from collab_py.listener.logs import ChainEvent, EventCodec, LogReader
 from collab_py.listener.metrics import ListenerMetrics
-from collab_py.models import jsonable
 
 log = logging.getLogger("collab.listener")
 

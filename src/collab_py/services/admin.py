@@ -7,11 +7,11 @@ from typing import Unpack
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 
-from collab_py.chain import Transactor
-from collab_py.deploy import Deployment
-from collab_py.models import MemberRecord, OrgRecord
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.transactor import Transactor
+from collab_py.domain.models import MemberRecord, OrgRecord
+from collab_py.domain.types import Department, OrgKind
 from collab_py.services.base import PreparedStep, Service, ServiceOptions
-from collab_py.types import Department, OrgKind
 
 
 class AdminService(Service):

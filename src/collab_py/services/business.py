@@ -7,16 +7,16 @@ from typing import Unpack
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from collab_py import eip712
-from collab_py.chain import Transactor
-from collab_py.deploy import Deployment
-from collab_py.documents import DocumentNotFound, DocumentStore
-from collab_py.documents import verify as verify_document
-from collab_py.drafts import ContractDraft
-from collab_py.errors import ContractError, error_class
-from collab_py.models import AgreementRecord, StageRecord
+from collab_py.chain import eip712
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.errors import ContractError, error_class
+from collab_py.chain.transactor import Transactor
+from collab_py.domain.documents import DocumentNotFound, DocumentStore
+from collab_py.domain.documents import verify as verify_document
+from collab_py.domain.drafts import ContractDraft
+from collab_py.domain.models import AgreementRecord, StageRecord
+from collab_py.domain.types import Department, as_contract_no, contract_number
 from collab_py.services.base import PreparedStep, Service, ServiceOptions
-from collab_py.types import Department, as_contract_no, contract_number
 
 
 class BusinessService(Service):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from collab_py import crypto
-from collab_py.crypto import BankAccount
+from collab_py.domain import crypto
+from collab_py.domain.crypto import BankAccount
+from collab_py.domain.models import PaymentRecord, SecondVoucherRecord
+from collab_py.domain.types import Department, as_contract_no, payment_voucher_id
 from collab_py.exceptions import CollabError
-from collab_py.models import PaymentRecord, SecondVoucherRecord
 from collab_py.services.base import KeyedService, PreparedStep
-from collab_py.types import Department, as_contract_no, payment_voucher_id
 
 
 class BankAccountMismatch(CollabError):

@@ -1,6 +1,6 @@
 """Compiling the contracts through py-solc-x's standard-JSON interface, with artifacts cached in ``build/``.
 
-``python -m collab_py.build [--evm-version paris] [--force]`` compiles and prints each contract's deployed size.
+``python -m collab_py.chain.build [--evm-version paris] [--force]`` compiles and prints each contract's deployed size.
 The EVM version is a setting: the argument, else ``COLLAB_EVM_VERSION``, else the compiler's default. Each EVM
 version has its own artifact folder (``build/contracts`` for the default, ``build/contracts-paris`` ...).
 """
@@ -21,8 +21,8 @@ from typing import Any
 import solcx
 from solcx.exceptions import SolcError
 
+from collab_py.chain.toolchain import SOLC_VERSION, ensure_solc
 from collab_py.exceptions import CollabError
-from collab_py.toolchain import SOLC_VERSION, ensure_solc
 
 #: EIP-170: the largest deployed contract most chains accept.
 MAX_CODE_SIZE = 24_576
@@ -214,7 +214,7 @@ def load_artifact(name: str, root: Path | None = None) -> Artifact:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: compile and print each contract's deployed size."""
-    parser = argparse.ArgumentParser(prog="python -m collab_py.build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m collab_py.chain.build", description=__doc__.split("\n")[0])
     parser.add_argument("--evm-version", default=default_evm_version(), help="e.g. paris, shanghai, cancun")
     parser.add_argument("--force", action="store_true", help="recompile even if nothing changed")
     args = parser.parse_args(argv)

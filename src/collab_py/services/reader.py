@@ -1,4 +1,4 @@
-"""Reading the chain's state and events of one deployment into :mod:`collab_py.models` records."""
+"""Reading the chain's state and events of one deployment into :mod:`collab_py.domain.models` records."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from typing import Any
 from eth_typing import ChecksumAddress
 from web3.types import TxReceipt
 
-from collab_py.build import load_artifact
-from collab_py.deploy import Deployment
-from collab_py.exceptions import CollabError
-from collab_py.listener.logs import ChainEvent, EventCodec
-from collab_py.models import (
+from collab_py.chain.build import load_artifact
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.logs import ChainEvent, EventCodec
+from collab_py.domain.models import (
     AgreementRecord,
     Evidence,
     InvoiceRecord,
@@ -23,7 +22,7 @@ from collab_py.models import (
     Signature,
     StageRecord,
 )
-from collab_py.types import (
+from collab_py.domain.types import (
     ContractStatus,
     Department,
     OrgKind,
@@ -33,6 +32,7 @@ from collab_py.types import (
     contract_number_text,
     payment_voucher_id,
 )
+from collab_py.exceptions import CollabError
 
 #: Vouchers named in one ``eth_getLogs`` (a topic list; nodes bound the size of a request).
 VOUCHERS_PER_QUERY = 500

@@ -3,7 +3,7 @@
 Each custom Solidity error (``error WrongDepartment(address account, ...)``) becomes a subclass of
 :class:`ContractError` with the same name, importable from this module::
 
-    from collab_py.errors import WrongDepartment
+    from collab_py.chain.errors import WrongDepartment
 
     try:
         registry_client.confirm_stage(...)
@@ -24,8 +24,8 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
+from collab_py.domain.types import ENUMS
 from collab_py.exceptions import CollabError
-from collab_py.types import ENUMS
 
 #: Contracts whose ABIs declare every error our transactions can revert with (including OpenZeppelin's).
 ERROR_SOURCES = ("CollabRegistry", "PaymentEscrow", "DepositToken")
@@ -146,13 +146,13 @@ def _normalise(internal_type: str, value: Any) -> Any:
 @cache
 def default_decoder() -> ErrorDecoder:
     """Decoder for every error of the project's contracts."""
-    from collab_py.build import load_artifact  # late: the build needs the toolchain, which needs no decoder
+    from collab_py.chain.build import load_artifact  # late: the build needs the toolchain, which needs no decoder
 
     return ErrorDecoder(load_artifact(name).abi for name in ERROR_SOURCES)
 
 
 def __getattr__(name: str) -> type[ContractError]:
-    """``from collab_py.errors import WrongDepartment``: the class of any error the contracts declare."""
+    """``from collab_py.chain.errors import WrongDepartment``: the class of any error the contracts declare."""
     if name[:1].isupper() and name in default_decoder().error_names:
         return error_class(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

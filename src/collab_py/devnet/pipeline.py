@@ -1,8 +1,8 @@
 """Many transactions fast: signing without web3's per-call overhead, JSON-RPC batches, and rounds mined as blocks.
 
-For load on a development node (the load generator, the benchmarks), where thousands of transactions go out at
-once. :class:`PipelinedTransactor` signs exactly the transactions :class:`~collab_py.chain.Transactor` would (the
-first calldata of each function and the first signature of each account are checked against web3's and
+For load on a development node (the load generator, the benchmarks), where thousands of transactions go out at once.
+:class:`PipelinedTransactor` signs exactly the transactions :class:`~collab_py.chain.transactor.Transactor` would
+(the first calldata of each function and the first signature of each account are checked against web3's and
 eth-account's) but leaves them in an :class:`Outbox` instead of sending each one; :class:`Rpc` ships them as
 batches; :class:`ManualMining` switches the node's automine off so that :func:`mine_round` mines a whole round of
 independent transactions as one block and checks every receipt.
@@ -27,7 +27,7 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3.contract.contract import ContractFunction
 
-from collab_py.chain import Call, PendingTx, Transactor
+from collab_py.chain.transactor import Call, PendingTx, Transactor
 from collab_py.exceptions import CollabError
 
 #: Size of an ``eth_sendRawTransaction`` batch: anvil refuses request bodies of a few megabytes.

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from eth_utils.crypto import keccak
 
-from collab_py.types import contract_number
+from collab_py.domain.types import contract_number
 
 
 @dataclass(frozen=True)

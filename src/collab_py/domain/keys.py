@@ -20,7 +20,7 @@ import coincurve
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from collab_py.crypto import EncryptionKey
+from collab_py.domain.crypto import EncryptionKey
 from collab_py.exceptions import CollabError
 
 Kdf = Literal["scrypt", "pbkdf2"]

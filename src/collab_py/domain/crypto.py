@@ -137,7 +137,7 @@ class PaymentKey(BaseModel):
 
 class InvoiceDocument(BaseModel):
     """An e-invoice document for the payer's finance department (S8.3): its canonical bytes, whose keccak256 is the
-    hash anchored on chain (see :mod:`collab_py.invoices`)."""
+    hash anchored on chain (see :mod:`collab_py.domain.einvoice`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

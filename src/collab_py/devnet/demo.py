@@ -19,21 +19,21 @@ from typing import Any
 from sqlalchemy import Engine
 from web3 import Web3
 
-from collab_py.accounting import AccountingHandler
-from collab_py.drafts import ContractDraft, StageDraft
+from collab_py.devnet.flow import FlowDriver
+from collab_py.devnet.sandbox import Sandbox, bootstrap, sample_contract
+from collab_py.domain.drafts import ContractDraft, StageDraft
+from collab_py.domain.models import SecondVoucherRecord
+from collab_py.domain.types import VoucherStatus
 from collab_py.exceptions import CollabError
-from collab_py.flow import FlowDriver
-from collab_py.institution_bot import InstitutionBot
-from collab_py.invoicing import InvoicingHandler, invoice_rows
 from collab_py.ledger.database import open_database
+from collab_py.ledger.reconcile import JournalLine, Reconciliation, journal, reconcile
 from collab_py.listener.engine import Handler, Listener, ListenerConfig
+from collab_py.listener.handlers.accounting import AccountingHandler
+from collab_py.listener.handlers.institution import InstitutionBot
+from collab_py.listener.handlers.invoicing import InvoicingHandler, invoice_rows
 from collab_py.listener.runtime import ListenerThread
-from collab_py.models import SecondVoucherRecord
-from collab_py.reader import ChainReader
-from collab_py.reconcile import JournalLine, Reconciliation, journal, reconcile
-from collab_py.sandbox import Sandbox, bootstrap, sample_contract
 from collab_py.services import StepObserver, StepRecord
-from collab_py.types import VoucherStatus
+from collab_py.services.reader import ChainReader
 
 B_BANK_ACCOUNT = "CN12 ICBC 6222 0200 0000 1234"
 C_BANK_ACCOUNT = "HK33 HSBC 0000 7777 1111"

@@ -26,7 +26,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCErro
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 
-from collab_py.errors import ContractError, ErrorDecoder, default_decoder
+from collab_py.chain.errors import ContractError, ErrorDecoder, default_decoder
 from collab_py.exceptions import CollabError
 
 #: Seconds to wait for a receipt before giving up.
@@ -196,7 +196,7 @@ class PendingTx:
 class Transactor:
     """Sends transactions for one account, signing them locally (never ``eth_sendTransaction``).
 
-    Every refusal surfaces as the named :class:`~collab_py.errors.ContractError` subclass of the contract's custom
+    Every refusal surfaces as the named :class:`~collab_py.chain.errors.ContractError` subclass of the contract's custom
     error: raised before anything is sent when the gas is estimated (estimation replays the call), or recovered by
     replaying a mined, reverted transaction at its block. Give ``gas`` to send without estimating, e.g. to pipeline
     transactions that depend on earlier ones still pending.

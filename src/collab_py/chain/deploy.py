@@ -8,9 +8,9 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 
-from collab_py.build import load_artifact
-from collab_py.chain import Transactor
-from collab_py.manifest import Manifest
+from collab_py.chain.build import load_artifact
+from collab_py.chain.manifest import Manifest
+from collab_py.chain.transactor import Transactor
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Many released payments, fast, for backfill tests, the load test and the listener benchmark (development node).
 
 Contracts of one stage are settled, then each gets up to 255 payments of one unit. Every step is built by its
-department's service (``prepare_*``) and signed by a :class:`~collab_py.pipeline.PipelinedTransactor`; the steps go
-out in rounds, one step for every payment, with automine off: a round's transactions never depend on one another,
-each depends only on rounds already mined, and every receipt is checked before the next round.
+department's service (``prepare_*``) and signed by a :class:`~collab_py.devnet.pipeline.PipelinedTransactor`; the
+steps go out in rounds, one step for every payment, with automine off: a round's transactions never depend on one
+another, each depends only on rounds already mined, and every receipt is checked before the next round.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from collab_py import crypto
-from collab_py.drafts import ContractDraft, StageDraft
-from collab_py.parties import Party
-from collab_py.pipeline import ManualMining, Outbox, PipelinedTransactor, Rpc, mine_round
-from collab_py.reader import ChainReader
-from collab_py.sandbox import Sandbox
+from collab_py.devnet.parties import Party
+from collab_py.devnet.pipeline import ManualMining, Outbox, PipelinedTransactor, Rpc, mine_round
+from collab_py.devnet.sandbox import Sandbox
+from collab_py.domain import crypto
+from collab_py.domain.drafts import ContractDraft, StageDraft
+from collab_py.domain.types import Department
 from collab_py.services import (
     BusinessService,
     FinanceService,
@@ -26,7 +26,7 @@ from collab_py.services import (
     Service,
 )
 from collab_py.services.base import ServiceOptions
-from collab_py.types import Department
+from collab_py.services.reader import ChainReader
 
 BANK_ACCOUNT = "CN12 LOAD 0000 0000 0001"
 #: Transactions mined per block: anvil's pool slows down with thousands pending.

@@ -15,7 +15,7 @@ function fail(message, code = 1) {
 
 function loadSolc() {
   const nodeModules = process.env.COLLAB_NODE_MODULES;
-  if (!nodeModules) fail("COLLAB_NODE_MODULES is not set: run `python -m collab_py.toolchain` to register solc", 2);
+  if (!nodeModules) fail("COLLAB_NODE_MODULES is not set: run `python -m collab_py.chain.toolchain` to register solc", 2);
   try {
     return require(path.join(nodeModules, "solc"));
   } catch (error) {

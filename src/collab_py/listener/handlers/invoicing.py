@@ -13,16 +13,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select
 
-from collab_py.accounting import RECEIPT
-from collab_py.crypto import DecryptionError, PayloadBindingError
-from collab_py.errors import error_class
+from collab_py.chain.errors import error_class
+from collab_py.domain.crypto import DecryptionError, PayloadBindingError
+from collab_py.domain.einvoice import InvoiceError
+from collab_py.domain.types import contract_number_text, payment_seq
 from collab_py.exceptions import CollabError
-from collab_py.invoices import InvoiceError
 from collab_py.ledger.schema import invoices as invoice_table
 from collab_py.ledger.schema import journal_entries
 from collab_py.listener.engine import StoredEvent
+from collab_py.listener.handlers.accounting import RECEIPT
 from collab_py.services import FinanceService
-from collab_py.types import contract_number_text, payment_seq
 
 log = logging.getLogger("collab.invoicing")
 

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, select
 
-from collab_py.accounting import PAYMENT, RECEIPT, REVERSAL
+from collab_py.domain.models import SecondVoucherRecord
 from collab_py.ledger.schema import journal_entries, journal_lines
-from collab_py.models import SecondVoucherRecord
+from collab_py.listener.handlers.accounting import PAYMENT, RECEIPT, REVERSAL
 
 
 class ContractReconciliation(BaseModel):

@@ -83,7 +83,7 @@ def ensure_solc(version: str = SOLC_VERSION) -> Path:
     modules = node_modules_dir()
     target.write_text(
         "#!/bin/sh\n"
-        "# solc-js behind a native-solc command line, registered by collab_py.toolchain\n"
+        "# solc-js behind a native-solc command line, registered by collab_py.chain.toolchain\n"
         f'COLLAB_NODE_MODULES="{modules}" exec "{node}" "{_WRAPPER}" "$@"\n'
     )
     target.chmod(0o755)

@@ -20,8 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from collab_py.chain.toolchain import anvil_binary
 from collab_py.exceptions import CollabError
-from collab_py.toolchain import anvil_binary
 
 _PR_SET_PDEATHSIG = 1
 _ids = itertools.count(1)

@@ -4,7 +4,7 @@ it to the payer, and the payer's verification against the chain.
 The document is canonical JSON (keys sorted, no whitespace, UTF-8; amounts as decimal strings so that no JSON
 implementation rounds them); its keccak256 is the invoice hash the payee signs (EIP-712 ``Invoice``) and anchors on
 the escrow with ``anchorInvoice``. The same transaction delivers the document, sealed to the payer's finance key in
-an :class:`~collab_py.crypto.InvoiceDocument` payload bound to the chain, the escrow and the payment's voucher.
+an :class:`~collab_py.domain.crypto.InvoiceDocument` payload bound to the chain, the escrow and the payment's voucher.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from pydantic import (
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from collab_py import crypto, eip712
-from collab_py.crypto import EncryptionKey, InvoiceDocument
+from collab_py.chain import eip712
+from collab_py.domain import crypto
+from collab_py.domain.crypto import EncryptionKey, InvoiceDocument
+from collab_py.domain.models import InvoiceRecord, SecondVoucherRecord
+from collab_py.domain.types import contract_number
 from collab_py.exceptions import CollabError
-from collab_py.models import InvoiceRecord, SecondVoucherRecord
-from collab_py.types import contract_number
 
 #: Version of the invoice document layout (a field of the document).
 INVOICE_VERSION: Literal[1] = 1
@@ -211,8 +212,8 @@ def verify_invoice(
     """The payer's check of an anchored e-invoice (S8.3); returns the verified invoice.
 
     Checks, in order: the signature (:class:`InvoiceSignatureInvalid`); the ciphertext opens with ``key`` and is
-    bound to this chain, escrow and voucher (:class:`~collab_py.crypto.DecryptionError`,
-    :class:`~collab_py.crypto.PayloadBindingError`); the document hashes to the anchored hash
+    bound to this chain, escrow and voucher (:class:`~collab_py.domain.crypto.DecryptionError`,
+    :class:`~collab_py.domain.crypto.PayloadBindingError`); the document hashes to the anchored hash
     (:class:`InvoiceHashMismatch`) and is a canonical invoice (:class:`InvoiceMalformed`); it describes the payment
     of the second voucher (:class:`InvoiceMismatch`).
     """

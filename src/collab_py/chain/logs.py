@@ -16,7 +16,7 @@ from web3 import Web3
 from web3.exceptions import Web3RPCError
 from web3.types import LogReceipt, RPCEndpoint
 
-from collab_py.errors import canonical_type
+from collab_py.chain.errors import canonical_type
 
 #: Phrases nodes use when a log query covers too much (geth, Besu, anvil and hosted providers).
 _TOO_MUCH = ("too many", "range", "limit", "exceed", "response size", "query returned more than")

@@ -19,10 +19,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy import Connection, and_, insert, select
 
+from collab_py.domain.types import contract_number_text, payment_seq
 from collab_py.exceptions import CollabError
 from collab_py.ledger.schema import chain_events, journal_entries, journal_lines
 from collab_py.listener.engine import StoredEvent
-from collab_py.types import contract_number_text, payment_seq
 
 #: Entry kinds.
 FREEZE, PAYMENT, RECEIPT, ASSIGNMENT, RECLAIM, REVERSAL = (

@@ -1,7 +1,8 @@
 """Driving the whole flow S2–S7 for a set of parties, each step sent by the service of the department that owns it.
 
-:class:`FlowDriver` is used by the demo, the gas benchmark and the tests: it takes :class:`~collab_py.parties.Party`
-objects (keys in memory) and returns each step's receipt, where the role services return records.
+:class:`FlowDriver` is used by the demo, the gas benchmark and the tests: it takes
+:class:`~collab_py.devnet.parties.Party` objects (keys in memory) and returns each step's receipt, where the role
+services return records.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3.types import TxReceipt
 
-from collab_py import crypto
-from collab_py.chain import Transactor
-from collab_py.deploy import Deployment
-from collab_py.documents import DocumentStore
-from collab_py.drafts import ContractDraft, StageDraft
-from collab_py.parties import Party
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.transactor import Transactor
+from collab_py.devnet.parties import Party
+from collab_py.domain import crypto
+from collab_py.domain.documents import DocumentStore
+from collab_py.domain.drafts import ContractDraft, StageDraft
+from collab_py.domain.types import Department
 from collab_py.services import BusinessService, FinanceService, InstitutionService, StepObserver, StepRecord
 from collab_py.services.base import ServiceOptions
 from collab_py.services.finance import KEY_LIFETIME_SECONDS
-from collab_py.types import Department
 
 __all__ = ["KEY_LIFETIME_SECONDS", "ContractDraft", "FlowDriver", "StageDraft", "StepRecord"]
 
