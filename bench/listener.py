@@ -40,7 +40,8 @@ from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.sandbox import Sandbox, bootstrap
 from collab_py.domain.types import payment_voucher_id
 from collab_py.ledger.database import open_database
-from collab_py.ledger.reconcile import posted_totals, reconcile
+from collab_py.ledger.queries import posted_totals
+from collab_py.ledger.reconcile import reconcile
 from collab_py.listener.engine import Listener, ListenerConfig, StoredEvent
 from collab_py.listener.handlers.accounting import PAYMENT, RECEIPT, AccountingHandler
 from collab_py.listener.heads import HeadWatcher

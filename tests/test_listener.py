@@ -16,7 +16,8 @@ from collab_py.devnet.flow import ContractDraft, FlowDriver
 from collab_py.devnet.node import AnvilNode, free_port
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.ledger.database import open_database
-from collab_py.ledger.reconcile import journal, reconcile
+from collab_py.ledger.queries import journal
+from collab_py.ledger.reconcile import reconcile
 from collab_py.ledger.schema import chain_events, checkpoints, journal_entries, journal_lines
 from collab_py.listener.engine import Listener, ListenerConfig, ReorgTooDeep
 from collab_py.listener.handlers.accounting import (

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from collab_py.cli.context import InvalidInput, console, readable_errors, show, state, token_decimals
 from collab_py.ledger.database import open_database
-from collab_py.ledger.reconcile import JournalLine, Reconciliation, export, journal, reconcile
+from collab_py.ledger.queries import JournalLine, export, journal
+from collab_py.ledger.reconcile import Reconciliation, reconcile
 from collab_py.listener.engine import Handler, Listener, ListenerConfig
 from collab_py.listener.handlers.accounting import AccountingHandler, ChartOfAccounts
 from collab_py.listener.handlers.institution import InstitutionBot

@@ -26,11 +26,12 @@ from collab_py.domain.models import SecondVoucherRecord
 from collab_py.domain.types import VoucherStatus
 from collab_py.exceptions import CollabError
 from collab_py.ledger.database import open_database
-from collab_py.ledger.reconcile import JournalLine, Reconciliation, journal, reconcile
+from collab_py.ledger.queries import JournalLine, invoice_rows, journal
+from collab_py.ledger.reconcile import Reconciliation, reconcile
 from collab_py.listener.engine import Handler, Listener, ListenerConfig
 from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.handlers.institution import InstitutionBot
-from collab_py.listener.handlers.invoicing import InvoicingHandler, invoice_rows
+from collab_py.listener.handlers.invoicing import InvoicingHandler
 from collab_py.listener.runtime import ListenerThread
 from collab_py.services import StepObserver, StepRecord
 from collab_py.services.reader import ChainReader

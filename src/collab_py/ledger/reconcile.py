@@ -1,20 +1,17 @@
-"""Reconciliation (S8.4) and the journal: per contract, Party A's payable postings against Party B's receivable
-postings against the second vouchers on chain, every mismatch named; journal entries shown and exported."""
+"""Reconciliation (S8.4): per contract, Party A's payable postings against Party B's receivable postings against the
+second vouchers on chain, every mismatch named."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from collab_py.domain.models import SecondVoucherRecord
-from collab_py.ledger.schema import journal_entries, journal_lines
-from collab_py.listener.handlers.accounting import PAYMENT, RECEIPT, REVERSAL
+from collab_py.ledger.queries import Postings, posted_totals
+from collab_py.listener.handlers.accounting import PAYMENT, RECEIPT
 
 
 class ContractReconciliation(BaseModel):
@@ -43,35 +40,6 @@ class Reconciliation(BaseModel):
     def clean(self) -> bool:
         """No mismatch anywhere."""
         return all(not contract.mismatches for contract in self.contracts)
-
-
-#: Net postings of one contract: ``(seq, org, counterparty org)`` -> amount.
-Postings = dict[tuple[int, int, int], int]
-
-
-def posted_totals(database: Engine, kind: str) -> dict[str, Postings]:
-    """Net amounts posted as ``kind`` per contract, payment seq, posting org and counterparty, reversals deducted."""
-    entries = journal_entries.c
-    totals: dict[str, Postings] = defaultdict(lambda: defaultdict(int))
-    with database.connect() as connection:
-        rows = connection.execute(
-            select(
-                entries.id,
-                entries.org_id,
-                entries.kind,
-                entries.contract_no,
-                entries.seq,
-                entries.amount,
-                entries.counterparty_org,
-                entries.reverses_id,
-            ).order_by(entries.id)
-        ).all()
-    kinds = {row.id: row.kind for row in rows}
-    reversed_ids = {row.reverses_id for row in rows if row.kind == REVERSAL and kinds.get(row.reverses_id) == kind}
-    for row in rows:
-        if row.kind == kind and row.id not in reversed_ids:
-            totals[row.contract_no][(row.seq, row.org_id, row.counterparty_org)] += row.amount
-    return {contract_no: dict(postings) for contract_no, postings in totals.items()}
 
 
 def reconcile(
@@ -131,71 +99,3 @@ def _mismatches(vouchers: Sequence[SecondVoucherRecord], side: tuple[str, Postin
         elif (poster, other) != (org, counterparty):
             found.append(f"payment {seq}: org {poster} posted {name} {amount} against org {other}, not its party")
     return found
-
-
-class JournalLine(BaseModel):
-    """One line of a journal entry, for display and export."""
-
-    model_config = ConfigDict(frozen=True)
-
-    entry_id: int
-    org_id: int
-    kind: str
-    contract_no: str
-    seq: int
-    account: str
-    debit: int
-    credit: int
-    reverses: int | None
-    memo: str
-
-
-def journal(database: Engine, org_id: int | None = None) -> list[JournalLine]:
-    """Every journal line (of one org, or all), in posting order."""
-    entries, lines = journal_entries.c, journal_lines.c
-    query = (
-        select(
-            entries.id,
-            entries.org_id,
-            entries.kind,
-            entries.contract_no,
-            entries.seq,
-            entries.reverses_id,
-            entries.memo,
-            lines.account,
-            lines.debit,
-            lines.credit,
-        )
-        .join(journal_lines, lines.entry_id == entries.id)
-        .order_by(entries.id, lines.id)
-    )
-    if org_id is not None:
-        query = query.where(entries.org_id == org_id)
-    with database.connect() as connection:
-        return [
-            JournalLine(
-                entry_id=row.id,
-                org_id=row.org_id,
-                kind=row.kind,
-                contract_no=row.contract_no,
-                seq=row.seq,
-                account=row.account,
-                debit=row.debit,
-                credit=row.credit,
-                reverses=row.reverses_id,
-                memo=row.memo,
-            )
-            for row in connection.execute(query)
-        ]
-
-
-def export(lines: Sequence[JournalLine], fmt: str) -> str:
-    """The lines as CSV or JSON text."""
-    if fmt == "json":
-        return json.dumps([line.model_dump() for line in lines], indent=2)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(JournalLine.model_fields))
-    writer.writeheader()
-    for line in lines:
-        writer.writerow(line.model_dump())
-    return buffer.getvalue()

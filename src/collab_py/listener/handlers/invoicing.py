@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, select
+from sqlalchemy import Connection, and_, insert, select
 
 from collab_py.chain.errors import error_class
 from collab_py.domain.crypto import DecryptionError, PayloadBindingError
@@ -132,14 +132,3 @@ def _row(
         "event_id": stored.id,
         "document": {},
     }
-
-
-def invoice_rows(database: Engine) -> list[dict[str, Any]]:
-    """The invoices recorded in a ledger database, oldest first (document left out)."""
-    columns = invoice_table.c
-    query = select(
-        columns.org_id, columns.direction, columns.status, columns.contract_no, columns.seq, columns.invoice_no,
-        columns.amount, columns.tax, columns.reason,
-    ).order_by(columns.id)  # fmt: skip
-    with database.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query)]
