@@ -30,7 +30,7 @@ from collab_py.listener.handlers.accounting import (
     AccountingHandler,
 )
 from collab_py.listener.heads import HeadWatcher
-from collab_py.listener.metrics import serve
+from collab_py.listener.health import serve
 from collab_py.listener.runtime import ListenerThread
 from collab_py.services.reader import ChainReader
 from conftest import World

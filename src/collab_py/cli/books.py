@@ -20,7 +20,7 @@ from collab_py.listener.handlers.accounting import AccountingHandler, ChartOfAcc
 from collab_py.listener.handlers.institution import InstitutionBot
 from collab_py.listener.handlers.invoicing import InvoicingHandler
 from collab_py.listener.heads import HeadWatcher
-from collab_py.listener.metrics import serve
+from collab_py.listener.health import serve
 from collab_py.listener.runtime import run_until_signalled
 from collab_py.services import FinanceService, InstitutionService
 from collab_py.services.reader import ChainReader
