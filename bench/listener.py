@@ -42,8 +42,9 @@ from collab_py.domain.types import payment_voucher_id
 from collab_py.ledger.database import open_database
 from collab_py.ledger.queries import posted_totals
 from collab_py.ledger.reconcile import reconcile
+from collab_py.ledger.schema import PAYMENT, RECEIPT
 from collab_py.listener.engine import Listener, ListenerConfig, StoredEvent
-from collab_py.listener.handlers.accounting import PAYMENT, RECEIPT, AccountingHandler
+from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.runtime import ListenerThread
 from collab_py.services.reader import ChainReader

@@ -15,9 +15,9 @@ from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.sandbox import Sandbox, bootstrap
 from collab_py.ledger.database import open_database
 from collab_py.ledger.reconcile import reconcile
-from collab_py.ledger.schema import journal_entries
+from collab_py.ledger.schema import PAYMENT, RECEIPT, journal_entries
 from collab_py.listener.engine import Listener, ListenerConfig
-from collab_py.listener.handlers.accounting import PAYMENT, RECEIPT, AccountingHandler
+from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.services.reader import ChainReader
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]

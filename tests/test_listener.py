@@ -18,17 +18,20 @@ from collab_py.devnet.sandbox import sample_contract
 from collab_py.ledger.database import open_database
 from collab_py.ledger.queries import journal
 from collab_py.ledger.reconcile import reconcile
-from collab_py.ledger.schema import chain_events, checkpoints, journal_entries, journal_lines
-from collab_py.listener.engine import Listener, ListenerConfig, ReorgTooDeep
-from collab_py.listener.handlers.accounting import (
+from collab_py.ledger.schema import (
     ASSIGNMENT,
     FREEZE,
     PAYMENT,
     RECEIPT,
     RECLAIM,
     REVERSAL,
-    AccountingHandler,
+    chain_events,
+    checkpoints,
+    journal_entries,
+    journal_lines,
 )
+from collab_py.listener.engine import Listener, ListenerConfig, ReorgTooDeep
+from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.health import serve
 from collab_py.listener.runtime import ListenerThread

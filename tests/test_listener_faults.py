@@ -20,9 +20,9 @@ from collab_py.devnet.flow import FlowDriver
 from collab_py.devnet.node import AnvilNode, free_port
 from collab_py.devnet.sandbox import Sandbox, bootstrap, sample_contract
 from collab_py.ledger.database import open_database
-from collab_py.ledger.schema import chain_events, checkpoints, journal_entries
+from collab_py.ledger.schema import FREEZE, PAYMENT, chain_events, checkpoints, journal_entries
 from collab_py.listener.engine import Listener, ListenerConfig
-from collab_py.listener.handlers.accounting import FREEZE, PAYMENT, AccountingHandler
+from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.runtime import ListenerThread
 from conftest import World
 from helpers import BANK_ACCOUNT

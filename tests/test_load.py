@@ -22,8 +22,7 @@ from collab_py.devnet.sandbox import bootstrap
 from collab_py.domain.keys import Keyring
 from collab_py.domain.types import Department
 from collab_py.ledger.database import open_database
-from collab_py.ledger.schema import institution_actions, journal_entries
-from collab_py.listener.handlers.accounting import PAYMENT, RECEIPT
+from collab_py.ledger.schema import PAYMENT, RECEIPT, institution_actions, journal_entries
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 

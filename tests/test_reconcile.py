@@ -10,8 +10,7 @@ from sqlalchemy import Engine, insert
 from collab_py.domain.models import Evidence, SecondVoucherRecord
 from collab_py.ledger.database import open_database
 from collab_py.ledger.reconcile import reconcile
-from collab_py.ledger.schema import chain_events, journal_entries
-from collab_py.listener.handlers.accounting import PAYMENT, RECEIPT, REVERSAL
+from collab_py.ledger.schema import PAYMENT, RECEIPT, REVERSAL, chain_events, journal_entries
 
 A, B, C = 1, 2, 3
 

@@ -12,8 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, select
 
-from collab_py.ledger.schema import invoices, journal_entries, journal_lines
-from collab_py.listener.handlers.accounting import REVERSAL
+from collab_py.ledger.schema import REVERSAL, invoices, journal_entries, journal_lines
 
 #: Net postings of one contract: ``(seq, org, counterparty org)`` -> amount.
 Postings = dict[tuple[int, int, int], int]

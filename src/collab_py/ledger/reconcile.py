@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from collab_py.domain.models import SecondVoucherRecord
 from collab_py.ledger.queries import Postings, posted_totals
-from collab_py.listener.handlers.accounting import PAYMENT, RECEIPT
+from collab_py.ledger.schema import PAYMENT, RECEIPT
 
 
 class ContractReconciliation(BaseModel):

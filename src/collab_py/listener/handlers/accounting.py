@@ -21,18 +21,18 @@ from sqlalchemy import Connection, and_, insert, select
 
 from collab_py.domain.types import contract_number_text, payment_seq
 from collab_py.exceptions import CollabError
-from collab_py.ledger.schema import chain_events, journal_entries, journal_lines
-from collab_py.listener.engine import StoredEvent
-
-#: Entry kinds.
-FREEZE, PAYMENT, RECEIPT, ASSIGNMENT, RECLAIM, REVERSAL = (
-    "FREEZE",
-    "PAYMENT",
-    "RECEIPT",
-    "ASSIGNMENT",
-    "RECLAIM",
-    "REVERSAL",
+from collab_py.ledger.schema import (
+    ASSIGNMENT,
+    FREEZE,
+    PAYMENT,
+    RECEIPT,
+    RECLAIM,
+    REVERSAL,
+    chain_events,
+    journal_entries,
+    journal_lines,
 )
+from collab_py.listener.engine import StoredEvent
 
 
 class ChartError(CollabError):

@@ -18,10 +18,9 @@ from collab_py.domain.crypto import DecryptionError, PayloadBindingError
 from collab_py.domain.einvoice import InvoiceError
 from collab_py.domain.types import contract_number_text, payment_seq
 from collab_py.exceptions import CollabError
+from collab_py.ledger.schema import RECEIPT, journal_entries
 from collab_py.ledger.schema import invoices as invoice_table
-from collab_py.ledger.schema import journal_entries
 from collab_py.listener.engine import StoredEvent
-from collab_py.listener.handlers.accounting import RECEIPT
 from collab_py.services import FinanceService
 
 log = logging.getLogger("collab.invoicing")
