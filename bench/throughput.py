@@ -81,6 +81,7 @@ from web3.exceptions import ContractLogicError
 from web3.providers.base import BaseProvider
 from web3.types import RPCEndpoint, RPCResponse, TxParams
 
+from collab_py.chain.enums import Department, VoucherStatus
 from collab_py.chain.transactor import FeeOracle, connect, decode_revert
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import Party, fund_on_dev_node
@@ -98,7 +99,7 @@ from collab_py.devnet.pipeline import (
 from collab_py.devnet.sandbox import Sandbox, bootstrap
 from collab_py.domain import crypto
 from collab_py.domain.drafts import ContractDraft, StageDraft
-from collab_py.domain.types import Department, VoucherStatus, contract_number, payment_voucher_id
+from collab_py.domain.types import contract_number, payment_voucher_id
 from collab_py.exceptions import CollabError
 from collab_py.services import BusinessService, FinanceService, InstitutionService, PreparedStep, Service
 from collab_py.services.finance import KEY_LIFETIME_SECONDS

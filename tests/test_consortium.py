@@ -6,10 +6,10 @@ import pytest
 from eth_account import Account
 
 from collab_py.chain import errors
+from collab_py.chain.enums import Department, OrgKind
 from collab_py.chain.transactor import Transactor
 from collab_py.devnet.parties import fund_on_dev_node
 from collab_py.domain.crypto import EncryptionKey
-from collab_py.domain.types import Department, OrgKind
 from conftest import World
 
 

@@ -11,9 +11,9 @@ from web3.logs import DISCARD
 
 from collab_py.chain import eip712, errors
 from collab_py.chain.deploy import deploy_contract
+from collab_py.chain.enums import ContractStatus, Department, StageStatus
 from collab_py.devnet.flow import ContractDraft, FlowDriver, StageDraft
 from collab_py.devnet.parties import Party, fund_on_dev_node
-from collab_py.domain.types import ContractStatus, Department, StageStatus
 from conftest import World
 from helpers import h
 

@@ -7,7 +7,7 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as selector
 
 from collab_py.chain import errors
-from collab_py.domain.types import Department
+from collab_py.chain.enums import Department
 
 
 def test_custom_error_becomes_its_named_exception_with_arguments() -> None:

@@ -7,9 +7,10 @@ from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
 from collab_py.chain import eip712, errors
+from collab_py.chain.enums import ContractStatus, Department, VoucherStatus
 from collab_py.devnet.flow import ContractDraft, FlowDriver
 from collab_py.domain import crypto
-from collab_py.domain.types import ContractStatus, Department, VoucherStatus, payment_voucher_id
+from collab_py.domain.types import payment_voucher_id
 from conftest import A_FUNDS, World
 from helpers import BANK_ACCOUNT, h, issued, secret_of
 
@@ -215,8 +216,8 @@ def test_double_release_and_release_by_a_non_operator(world: World, driver: Flow
 
 
 def test_release_by_another_institution_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
+    from collab_py.chain.enums import OrgKind
     from collab_py.devnet.parties import Party, fund_on_dev_node, register_party
-    from collab_py.domain.types import OrgKind
 
     other_bank = Party.generate(901, "Other Bank", OrgKind.PAYMENT_INSTITUTION)
     fund_on_dev_node(world.w3, other_bank.all_accounts)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
+from collab_py.chain.enums import Department, VoucherStatus
 from collab_py.devnet.flow import FlowDriver
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.domain import crypto
 from collab_py.domain.crypto import BankAccount, EncryptionKey, PaymentKey
-from collab_py.domain.types import Department, VoucherStatus, payment_voucher_id
+from collab_py.domain.types import payment_voucher_id
 from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import institution_actions
 from collab_py.listener.engine import Listener, ListenerConfig

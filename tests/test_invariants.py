@@ -49,6 +49,7 @@ from web3.types import RPCEndpoint, TxReceipt
 
 from collab_py.chain import eip712, errors
 from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import ContractStatus, Department, StageStatus, VoucherStatus
 from collab_py.chain.errors import canonical_type
 from collab_py.chain.logs import EventCodec
 from collab_py.chain.transactor import FeeOracle, Transactor
@@ -57,7 +58,7 @@ from collab_py.devnet.node import AnvilNode, rpc
 from collab_py.devnet.parties import Party, fund_on_dev_node
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.domain import crypto
-from collab_py.domain.types import ContractStatus, Department, StageStatus, VoucherStatus, payment_voucher_id
+from collab_py.domain.types import payment_voucher_id
 from collab_py.services import BusinessService, FinanceService, InstitutionService
 from collab_py.services.reader import ChainReader
 from conftest import World

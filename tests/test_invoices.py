@@ -15,6 +15,7 @@ from web3.logs import DISCARD
 
 from collab_py.chain import eip712, errors
 from collab_py.chain.deploy import deploy_contract
+from collab_py.chain.enums import Department, VoucherStatus
 from collab_py.devnet.flow import ContractDraft, FlowDriver
 from collab_py.devnet.parties import fund_on_dev_node
 from collab_py.domain import crypto
@@ -29,7 +30,7 @@ from collab_py.domain.einvoice import (
     InvoiceSignatureInvalid,
 )
 from collab_py.domain.models import InvoiceRecord, Signature
-from collab_py.domain.types import Department, VoucherStatus, payment_voucher_id
+from collab_py.domain.types import payment_voucher_id
 from collab_py.services.reader import PaymentNotReleasedError, UnknownInvoiceError
 from conftest import World
 from helpers import BANK_ACCOUNT, h, issued

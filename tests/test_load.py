@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from collab_py.chain.enums import Department
 from collab_py.chain.transactor import connect
 from collab_py.devnet.load import released_payments
 from collab_py.devnet.node import AnvilNode, rpc
 from collab_py.devnet.sandbox import bootstrap
 from collab_py.domain.keys import Keyring
-from collab_py.domain.types import Department
 from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import PAYMENT, RECEIPT, institution_actions, journal_entries
 

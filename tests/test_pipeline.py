@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from collab_py.chain import errors
+from collab_py.chain.enums import Department
 from collab_py.chain.transactor import Transactor
 from collab_py.devnet.flow import FlowDriver
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.pipeline import ManualMining, Outbox, PipelinedTransactor, PipelineError, Rpc, mine_round
 from collab_py.devnet.sandbox import sample_contract
-from collab_py.domain.types import Department
 from collab_py.services import BusinessService, InstitutionService
 from conftest import World
 from helpers import issued

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from collab_py.chain import transactor as chain
+from collab_py.chain.enums import ContractStatus, Department, VoucherStatus
 from collab_py.chain.transactor import NodeUnreachable, Transactor, connect
 from collab_py.devnet.flow import FlowDriver
 from collab_py.devnet.node import AnvilNode, free_port, rpc
 from collab_py.devnet.sandbox import bootstrap, sample_contract
-from collab_py.domain.types import ContractStatus, Department, VoucherStatus
 from collab_py.services.reader import ChainReader
 from conftest import World
 

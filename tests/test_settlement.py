@@ -7,10 +7,11 @@ from web3.logs import DISCARD
 
 from collab_py.chain import errors
 from collab_py.chain.deploy import deploy_contract
+from collab_py.chain.enums import ContractStatus, Department, VoucherStatus
 from collab_py.chain.transactor import Transactor
 from collab_py.devnet.flow import ContractDraft, FlowDriver, StageDraft
 from collab_py.domain import crypto
-from collab_py.domain.types import ContractStatus, Department, VoucherStatus, payment_voucher_id
+from collab_py.domain.types import payment_voucher_id
 from conftest import A_FUNDS, World
 from helpers import BANK_ACCOUNT, h, issued, settled, signed, vouched
 

@@ -6,8 +6,8 @@ import pytest
 from web3.logs import DISCARD
 
 from collab_py.chain import eip712, errors
+from collab_py.chain.enums import ContractStatus, Department, StageStatus
 from collab_py.devnet.flow import ContractDraft, FlowDriver
-from collab_py.domain.types import ContractStatus, Department, StageStatus
 from conftest import World
 from helpers import h, signed
 

@@ -24,7 +24,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from collab_py.domain.types import ENUMS
+from collab_py.chain.enums import ENUMS
 from collab_py.exceptions import CollabError
 
 #: Contracts whose ABIs declare every error our transactions can revert with (including OpenZeppelin's).

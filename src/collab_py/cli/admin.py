@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from collab_py.chain.deploy import deploy as deploy_contracts
+from collab_py.chain.enums import Department, OrgKind
 from collab_py.cli.context import parse_address, parse_hex, readable_errors, show, state
-from collab_py.domain.types import Department, OrgKind
 from collab_py.services import AdminService
 from collab_py.services.reader import ChainReader
 

@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import Engine
 from web3 import Web3
 
+from collab_py.chain.enums import VoucherStatus
 from collab_py.devnet.flow import FlowDriver
 from collab_py.devnet.sandbox import Sandbox, bootstrap, sample_contract
 from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.models import SecondVoucherRecord
-from collab_py.domain.types import VoucherStatus
 from collab_py.exceptions import CollabError
 from collab_py.ledger.database import open_database
 from collab_py.ledger.queries import JournalLine, invoice_rows, journal

@@ -15,12 +15,12 @@ from eth_utils.crypto import keccak
 from web3.types import TxReceipt
 
 from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import Department
 from collab_py.chain.transactor import Transactor
 from collab_py.devnet.parties import Party
 from collab_py.domain import crypto
 from collab_py.domain.documents import DocumentStore
 from collab_py.domain.drafts import ContractDraft, StageDraft
-from collab_py.domain.types import Department
 from collab_py.services import BusinessService, FinanceService, InstitutionService, StepObserver, StepRecord
 from collab_py.services.base import ServiceOptions
 from collab_py.services.finance import KEY_LIFETIME_SECONDS

@@ -12,12 +12,12 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from collab_py.chain.enums import Department
 from collab_py.devnet.parties import Party
 from collab_py.devnet.pipeline import ManualMining, Outbox, PipelinedTransactor, Rpc, mine_round
 from collab_py.devnet.sandbox import Sandbox
 from collab_py.domain import crypto
 from collab_py.domain.drafts import ContractDraft, StageDraft
-from collab_py.domain.types import Department
 from collab_py.services import (
     BusinessService,
     FinanceService,

@@ -10,9 +10,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import Department, OrgKind
 from collab_py.chain.transactor import Transactor
 from collab_py.domain.crypto import EncryptionKey
-from collab_py.domain.types import Department, OrgKind
 
 
 @dataclass

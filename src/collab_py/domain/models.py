@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
-from collab_py.domain.types import ContractStatus, Department, OrgKind, StageStatus, VoucherStatus
+from collab_py.chain.enums import ContractStatus, Department, OrgKind, StageStatus, VoucherStatus
 
 
 def _from_hex(value: Any) -> Any:

@@ -8,9 +8,9 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 
 from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import Department, OrgKind
 from collab_py.chain.transactor import Transactor
 from collab_py.domain.models import MemberRecord, OrgRecord
-from collab_py.domain.types import Department, OrgKind
 from collab_py.services.base import PreparedStep, Service, ServiceOptions
 
 

@@ -12,9 +12,9 @@ from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
 from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import Department
 from collab_py.chain.transactor import NodeUnreachable, PendingTx, Transactor
 from collab_py.domain.crypto import EncryptionKey
-from collab_py.domain.types import Department
 from collab_py.exceptions import CollabError
 from collab_py.services.reader import ChainReader
 

@@ -9,13 +9,14 @@ from eth_utils.crypto import keccak
 
 from collab_py.chain import eip712
 from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import Department
 from collab_py.chain.errors import ContractError, error_class
 from collab_py.chain.transactor import Transactor
 from collab_py.domain.documents import DocumentNotFound, DocumentStore
 from collab_py.domain.documents import verify as verify_document
 from collab_py.domain.drafts import ContractDraft
 from collab_py.domain.models import AgreementRecord, StageRecord
-from collab_py.domain.types import Department, as_contract_no, contract_number
+from collab_py.domain.types import as_contract_no, contract_number
 from collab_py.services.base import PreparedStep, Service, ServiceOptions
 
 

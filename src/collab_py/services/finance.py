@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from web3.logs import DISCARD
 
 from collab_py.chain import eip712
+from collab_py.chain.enums import Department
 from collab_py.chain.errors import error_class
 from collab_py.domain import crypto
 from collab_py.domain import einvoice as invoices
@@ -15,7 +16,7 @@ from collab_py.domain.crypto import BankAccount, PaymentKey
 from collab_py.domain.documents import DocumentStore
 from collab_py.domain.einvoice import Invoice, InvoiceLine
 from collab_py.domain.models import InvoiceRecord, PaymentRecord
-from collab_py.domain.types import Department, as_contract_no, payment_voucher_id
+from collab_py.domain.types import as_contract_no, payment_voucher_id
 from collab_py.exceptions import CollabError
 from collab_py.services.base import KeyedService, PreparedStep
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from collab_py.chain.enums import Department
 from collab_py.domain import crypto
 from collab_py.domain.crypto import BankAccount
 from collab_py.domain.models import PaymentRecord, SecondVoucherRecord
-from collab_py.domain.types import Department, as_contract_no, payment_voucher_id
+from collab_py.domain.types import as_contract_no, payment_voucher_id
 from collab_py.exceptions import CollabError
 from collab_py.services.base import KeyedService, PreparedStep
 

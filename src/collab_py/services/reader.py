@@ -10,6 +10,7 @@ from web3.types import TxReceipt
 
 from collab_py.chain.build import load_artifact
 from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import ContractStatus, Department, OrgKind, StageStatus, VoucherStatus
 from collab_py.chain.logs import ChainEvent, EventCodec
 from collab_py.domain.models import (
     AgreementRecord,
@@ -22,16 +23,7 @@ from collab_py.domain.models import (
     Signature,
     StageRecord,
 )
-from collab_py.domain.types import (
-    ContractStatus,
-    Department,
-    OrgKind,
-    StageStatus,
-    VoucherStatus,
-    contract_number,
-    contract_number_text,
-    payment_voucher_id,
-)
+from collab_py.domain.types import contract_number, contract_number_text, payment_voucher_id
 from collab_py.exceptions import CollabError
 
 #: Vouchers named in one ``eth_getLogs`` (a topic list; nodes bound the size of a request).

@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
+from collab_py.chain.enums import VoucherStatus
 from collab_py.domain.crypto import DecryptionError, PayloadBindingError
 from collab_py.domain.models import OrgRecord, PaymentRecord
-from collab_py.domain.types import VoucherStatus, contract_number_text, payment_seq
+from collab_py.domain.types import contract_number_text, payment_seq
 from collab_py.ledger.schema import institution_actions
 from collab_py.listener.engine import StoredEvent
 from collab_py.services import BankAccountMismatch, InstitutionService
