@@ -54,6 +54,7 @@ lint: setup
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
-	rm -rf build .build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build .build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
