@@ -70,7 +70,7 @@ import coincurve
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from rich.console import Console
@@ -91,7 +91,6 @@ from collab_py.devnet.pipeline import (
     PipelinedTransactor,
     PipelineError,
     Rpc,
-    abi_type,
     check_sent,
     raw_request,
     sign_1559,
@@ -750,7 +749,7 @@ def verify(consortium: Consortium, url: str, numbers: list[str], from_block: int
             raise BenchError(f"second voucher 0x{bytes(args['voucherId']).hex()} pays {args['amount']} elsewhere")
     # every payment's state, read in one batch of eth_call: voucherOf(id) = (amount, status, expiry, ...)
     view = deployment.escrow.functions.voucherOf
-    outputs = [abi_type(output) for output in view(next(iter(expected))).abi["outputs"]]
+    outputs = [collapse_if_tuple(output) for output in view(next(iter(expected))).abi["outputs"]]
     calls = [
         {
             "to": deployment.escrow.address,

@@ -37,6 +37,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.abi import collapse_if_tuple
 from eth_utils.crypto import keccak
 from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
@@ -50,7 +51,6 @@ from web3.types import RPCEndpoint, TxReceipt
 from collab_py.chain import eip712, errors
 from collab_py.chain.deploy import Deployment
 from collab_py.chain.enums import ContractStatus, Department, StageStatus, VoucherStatus
-from collab_py.chain.errors import canonical_type
 from collab_py.chain.logs import EventCodec
 from collab_py.chain.transactor import FeeOracle, Transactor
 from collab_py.devnet.flow import ContractDraft, FlowDriver, StageDraft
@@ -241,12 +241,12 @@ class View:
     @classmethod
     def of(cls, contract: Contract, name: str) -> View:
         (item,) = [item for item in contract.abi if item.get("type") == "function" and item["name"] == name]
-        inputs = tuple(canonical_type(arg) for arg in item["inputs"])
+        inputs = tuple(collapse_if_tuple(arg) for arg in item["inputs"])
         return cls(
             contract.address,
             keccak(text=f"{name}({','.join(inputs)})")[:4],
             inputs,
-            tuple(canonical_type(arg) for arg in item["outputs"]),
+            tuple(collapse_if_tuple(arg) for arg in item["outputs"]),
         )
 
     def request(self, block: int, *args: Any) -> tuple[str, list[Any]]:

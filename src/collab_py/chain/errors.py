@@ -21,7 +21,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 from eth_abi.abi import decode as abi_decode
-from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.abi import collapse_if_tuple, function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
 from collab_py.chain.enums import ENUMS
@@ -93,7 +93,7 @@ class ErrorDecoder:
                 if item.get("type") != "error":
                     continue
                 inputs = item["inputs"]
-                types = [canonical_type(arg) for arg in inputs]
+                types = [collapse_if_tuple(arg) for arg in inputs]
                 selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
                 names = [arg["name"] or f"arg{index}" for index, arg in enumerate(inputs)]
                 kinds = [arg.get("internalType", arg["type"]) for arg in inputs]
@@ -122,15 +122,6 @@ class ErrorDecoder:
         return error_class(name)(
             {key: _normalise(kind, value) for key, kind, value in zip(names, kinds, values, strict=True)}
         )
-
-
-def canonical_type(arg: Mapping[str, Any]) -> str:
-    """The canonical ABI type of an ABI input (tuples spelled out), as in selectors and event topics."""
-    abi_type: str = arg["type"]
-    if abi_type.startswith("tuple"):
-        inner = ",".join(canonical_type(component) for component in arg["components"])
-        return f"({inner}){abi_type[len('tuple') :]}"
-    return abi_type
 
 
 def _normalise(internal_type: str, value: Any) -> Any:

@@ -10,13 +10,12 @@ from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_typing import ChecksumAddress
+from eth_utils.abi import collapse_if_tuple
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import Web3RPCError
 from web3.types import LogReceipt, RPCEndpoint
-
-from collab_py.chain.errors import canonical_type
 
 #: Phrases nodes use when a log query covers too much (geth, Besu, anvil and hosted providers).
 _TOO_MUCH = ("too many", "range", "limit", "exceed", "response size", "query returned more than")
@@ -114,7 +113,7 @@ class EventCodec:
             for item in abi:
                 if item.get("type") != "event" or item["name"] not in wanted:
                     continue
-                types = [canonical_type(arg) for arg in item["inputs"]]
+                types = [collapse_if_tuple(arg) for arg in item["inputs"]]
                 topic = keccak(text=f"{item['name']}({','.join(types)})")
                 inputs = list(zip(item["inputs"], types, strict=True))
                 data_types = tuple(kind for arg, kind in inputs if not arg["indexed"])

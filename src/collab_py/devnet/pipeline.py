@@ -14,7 +14,7 @@ import http.client
 import json
 import threading
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -23,6 +23,7 @@ import coincurve
 from eth_abi.encoding import TupleEncoder
 from eth_abi.registry import registry as abi_registry
 from eth_account.datastructures import SignedTransaction
+from eth_utils.abi import collapse_if_tuple
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3.contract.contract import ContractFunction
@@ -155,14 +156,6 @@ def sign_1559(
     return SignedTransaction(HexBytes(raw), HexBytes(keccak(raw)), r, s, v)
 
 
-def abi_type(param: Mapping[str, Any]) -> str:
-    """The canonical type of an ABI parameter (tuples spelled out)."""
-    kind = str(param["type"])
-    if kind.startswith("tuple"):
-        return "(" + ",".join(abi_type(component) for component in param["components"]) + ")" + kind[5:]
-    return kind
-
-
 class CallEncoder:
     """Calldata of bound contract calls with an encoder cached per function.
 
@@ -181,7 +174,7 @@ class CallEncoder:
             selector, encoder = cached
             return selector + encoder(call.arguments)
         selector = bytes.fromhex(str(call.selector).removeprefix("0x"))
-        types = [abi_type(param) for param in call.abi.get("inputs", [])]
+        types = [collapse_if_tuple(param) for param in call.abi.get("inputs", [])]
         encoder = TupleEncoder(encoders=[abi_registry.get_encoder(kind) for kind in types])  # type: ignore[no-untyped-call]
         data = selector + encoder(call.arguments)
         if data != HexBytes(call._encode_transaction_data()):
