@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test long gas throughput listener-bench compile compile-paris lint clean
+.PHONY: setup demo test long gas throughput listener-bench compile compile-paris errors lint clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/python -m collab_py.chain.toolchain
@@ -49,6 +49,10 @@ compile: setup
 ## the contracts for pre-Shanghai consortium chains (GoQuorum, older Besu/geth)
 compile-paris: setup
 	$(BIN)/python -m collab_py.chain.build --evm-version paris
+
+## the contracts' errors as Python classes (src/collab_py/chain/contract_errors.py): run after the contracts change
+errors: setup
+	$(BIN)/python -m collab_py.chain.errors_gen
 
 lint: setup
 	$(BIN)/ruff check src tests bench scripts

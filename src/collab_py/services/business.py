@@ -10,7 +10,7 @@ from eth_utils.crypto import keccak
 from collab_py.chain import eip712
 from collab_py.chain.deploy import Deployment
 from collab_py.chain.enums import Department
-from collab_py.chain.errors import ContractError, error_class
+from collab_py.chain.errors import StageOutOfRange
 from collab_py.chain.transactor import Transactor
 from collab_py.domain.documents import DocumentNotFound, DocumentStore
 from collab_py.domain.documents import verify as verify_document
@@ -185,6 +185,6 @@ def _stage(agreement: AgreementRecord, index: int) -> StageRecord:
     return agreement.stages[index]
 
 
-def stage_out_of_range(contract_no: bytes, index: int) -> ContractError:
+def stage_out_of_range(contract_no: bytes, index: int) -> StageOutOfRange:
     """The contract's own refusal for a stage it does not have, raised before anything is sent."""
-    return error_class("StageOutOfRange")({"contractNo": contract_no, "stageIndex": index})
+    return StageOutOfRange({"contractNo": contract_no, "stageIndex": index})

@@ -9,7 +9,7 @@ from web3.logs import DISCARD
 
 from collab_py.chain import eip712
 from collab_py.chain.enums import Department
-from collab_py.chain.errors import error_class
+from collab_py.chain.errors import InvalidAmount
 from collab_py.domain import crypto
 from collab_py.domain import einvoice as invoices
 from collab_py.domain.crypto import BankAccount, PaymentKey
@@ -92,7 +92,7 @@ class FinanceService(KeyedService):
     ) -> tuple[PreparedStep, bytes]:
         """Party A's payment voucher of application ``seq`` and its payment key sealed to the payee (S5.2–S5.3)."""
         if amount <= 0:
-            raise error_class("InvalidAmount")()  # the registry's own refusal, before a key for nothing is built
+            raise InvalidAmount()  # the registry's own refusal, before a key for nothing is built
         bound = self.binding(contract_no, seq)
         salt = crypto.new_salt()
         key = PaymentKey(

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, select
 
-from collab_py.chain.errors import error_class
+from collab_py.chain.errors import InvoiceAlreadyAnchored
 from collab_py.domain.crypto import DecryptionError, PayloadBindingError
 from collab_py.domain.einvoice import InvoiceError
 from collab_py.domain.types import contract_number_text, payment_seq
@@ -83,7 +83,7 @@ class InvoicingHandler:
         invoice_no, tax = f"INV-{number}-{seq}", tax_included(args["amount"], self.tax_rate)
         try:
             record = self.finance.issue_invoice(number, seq, invoice_no=invoice_no, tax=tax)
-        except error_class("InvoiceAlreadyAnchored"):  # anchored before a crash: record what the chain holds
+        except InvoiceAlreadyAnchored:  # anchored before a crash: record what the chain holds
             record = self.finance.reader.invoice(number, seq)
         return _row(
             stored, self.finance.org_id, "OUT", ISSUED, seq, invoice_no, record.invoice_hash, args["amount"], tax
