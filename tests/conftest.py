@@ -14,11 +14,8 @@ from sqlalchemy.engine import make_url
 from collab_py.chain.transactor import connect
 from collab_py.devnet.flow import ContractDraft, FlowDriver
 from collab_py.devnet.node import AnvilNode
-from collab_py.devnet.sandbox import A_FUNDS, Sandbox, bootstrap, sample_contract
-
-__all__ = ["A_FUNDS", "World"]
-
-World = Sandbox
+from collab_py.devnet.sandbox import bootstrap, sample_contract
+from support import World
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from collab_py.cli import app
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import Party
 from collab_py.domain.keys import Keyring
-from conftest import World
+from support import World
 
 PASSPHRASE = "correct horse battery staple"
 Run = Callable[..., dict[str, object]]

@@ -10,7 +10,7 @@ from collab_py.chain.enums import Department, OrgKind
 from collab_py.chain.transactor import Transactor
 from collab_py.devnet.parties import fund_on_dev_node
 from collab_py.domain.crypto import EncryptionKey
-from conftest import World
+from support import World
 
 
 def test_registered_org_is_readable(world: World) -> None:

@@ -14,8 +14,7 @@ from collab_py.chain.deploy import deploy_contract
 from collab_py.chain.enums import ContractStatus, Department, StageStatus
 from collab_py.devnet.flow import ContractDraft, FlowDriver, StageDraft
 from collab_py.devnet.parties import Party, fund_on_dev_node
-from conftest import World
-from helpers import h
+from support import World, h
 
 
 def propose_call(world: World, draft: ContractDraft, **overrides: object) -> object:

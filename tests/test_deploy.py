@@ -17,7 +17,7 @@ from collab_py.chain.manifest import Manifest, ManifestError
 from collab_py.chain.transactor import Transactor, connect
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import fund_on_dev_node
-from conftest import World
+from support import World
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from collab_py.chain import eip712
 from collab_py.devnet.flow import ContractDraft
-from conftest import World
-from helpers import h
+from support import World, h
 
 SIGNER = Account.create()
 

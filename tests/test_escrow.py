@@ -11,8 +11,7 @@ from collab_py.chain.enums import ContractStatus, Department, VoucherStatus
 from collab_py.devnet.flow import ContractDraft, FlowDriver
 from collab_py.domain import crypto
 from collab_py.domain.types import payment_voucher_id
-from conftest import A_FUNDS, World
-from helpers import BANK_ACCOUNT, h, issued, secret_of
+from support import A_FUNDS, BANK_ACCOUNT, World, h, issued, secret_of
 
 C_ACCOUNT = "HK33 HSBC 0000 7777 1111"
 

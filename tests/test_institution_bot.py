@@ -14,8 +14,7 @@ from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import institution_actions
 from collab_py.listener.engine import Listener, ListenerConfig
 from collab_py.listener.handlers.institution import REFUSED, RELEASED, InstitutionBot
-from conftest import World
-from helpers import BANK_ACCOUNT, issued, settled
+from support import BANK_ACCOUNT, World, issued, settled
 from test_listener import catch_up
 
 

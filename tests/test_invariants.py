@@ -61,8 +61,7 @@ from collab_py.domain import crypto
 from collab_py.domain.types import payment_voucher_id
 from collab_py.services import BusinessService, FinanceService, InstitutionService
 from collab_py.services.reader import ChainReader
-from conftest import World
-from helpers import issued, secret_of
+from support import World, issued, secret_of
 
 # ---------------------------------------------------------------------------------------------------------- profiles
 PROFILE = os.environ.get("COLLAB_PROFILE", "ci")

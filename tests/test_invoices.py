@@ -32,8 +32,7 @@ from collab_py.domain.einvoice import (
 from collab_py.domain.models import InvoiceRecord, Signature
 from collab_py.domain.types import payment_voucher_id
 from collab_py.services.reader import PaymentNotReleasedError, UnknownInvoiceError
-from conftest import World
-from helpers import BANK_ACCOUNT, h, issued
+from support import BANK_ACCOUNT, World, h, issued
 
 INVOICE_NO = "INV-2026-000123"
 #: 13% VAT included in the contract total of 1,000,000.00.

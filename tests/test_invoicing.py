@@ -24,7 +24,7 @@ from collab_py.listener.handlers.invoicing import (
     ReceiptNotPosted,
     tax_included,
 )
-from conftest import World
+from support import World
 from test_listener import catch_up, paid
 
 CONFIG = ListenerConfig(confirmations=0, poll_interval=0.01)

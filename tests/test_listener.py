@@ -36,8 +36,7 @@ from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.health import serve
 from collab_py.listener.runtime import ListenerThread
 from collab_py.services.reader import ChainReader
-from conftest import World
-from helpers import BANK_ACCOUNT, issued, settled
+from support import BANK_ACCOUNT, World, issued, settled
 
 C_ACCOUNT = "HK33 HSBC 0000 7777 1111"
 

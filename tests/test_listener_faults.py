@@ -24,8 +24,7 @@ from collab_py.ledger.schema import FREEZE, PAYMENT, chain_events, checkpoints, 
 from collab_py.listener.engine import Listener, ListenerConfig
 from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.runtime import ListenerThread
-from conftest import World
-from helpers import BANK_ACCOUNT
+from support import BANK_ACCOUNT, World
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,7 @@ from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.pipeline import ManualMining, Outbox, PipelinedTransactor, PipelineError, Rpc, mine_round
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.services import BusinessService, InstitutionService
-from conftest import World
-from helpers import issued
+from support import World, issued
 
 
 def test_a_round_is_one_block_of_the_transactions_the_standard_path_signs(world: World, driver: FlowDriver) -> None:

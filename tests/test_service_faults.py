@@ -15,7 +15,7 @@ from collab_py.devnet.flow import FlowDriver
 from collab_py.devnet.node import AnvilNode, free_port, rpc
 from collab_py.devnet.sandbox import bootstrap, sample_contract
 from collab_py.services.reader import ChainReader
-from conftest import World
+from support import World
 
 pytestmark = pytest.mark.slow
 

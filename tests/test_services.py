@@ -31,8 +31,7 @@ from collab_py.services import (
 )
 from collab_py.services.finance import KEY_LIFETIME_SECONDS
 from collab_py.services.reader import UnknownOrgError, UnknownPaymentError
-from conftest import A_FUNDS, World
-from helpers import BANK_ACCOUNT
+from support import A_FUNDS, BANK_ACCOUNT, World
 
 C_ACCOUNT = "HK33 HSBC 0000 7777 1111"
 

@@ -12,8 +12,7 @@ from collab_py.chain.transactor import Transactor
 from collab_py.devnet.flow import ContractDraft, FlowDriver, StageDraft
 from collab_py.domain import crypto
 from collab_py.domain.types import payment_voucher_id
-from conftest import A_FUNDS, World
-from helpers import BANK_ACCOUNT, h, issued, settled, signed, vouched
+from support import A_FUNDS, BANK_ACCOUNT, World, h, issued, settled, signed, vouched
 
 
 def voucher_terms(

@@ -8,8 +8,7 @@ from web3.logs import DISCARD
 from collab_py.chain import eip712, errors
 from collab_py.chain.enums import ContractStatus, Department, StageStatus
 from collab_py.devnet.flow import ContractDraft, FlowDriver
-from conftest import World
-from helpers import h, signed
+from support import World, h, signed
 
 
 def feedback_call(world: World, draft: ContractDraft, index: int, result_hash: bytes, **overrides: object) -> object:

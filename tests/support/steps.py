@@ -7,7 +7,7 @@ from eth_utils import keccak
 from collab_py.devnet.flow import ContractDraft, FlowDriver
 from collab_py.domain import crypto
 from collab_py.domain.types import payment_voucher_id
-from conftest import World
+from support.world import World
 
 BANK_ACCOUNT = "CN12 ICBC 6222 0200 0000 1234"
 
