@@ -16,9 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from collab_py.chain.transactor import connect
-from collab_py.devnet.flow import ContractDraft, FlowDriver, StageDraft
+from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.sandbox import Sandbox, bootstrap
+from collab_py.domain.drafts import ContractDraft, StageDraft
 
 TARGET_FLOW = 600_000
 TARGET_PER_STAGE = 120_000
@@ -32,10 +33,10 @@ def flow_gas(sandbox: Sandbox, number: str, stages: int) -> dict[str, int]:
         text=f"e-contract {number} with {stages} stage(s)",
         stages=tuple(StageDraft(f"{number} deliverable {i}", 1_000_00 * (i + 1)) for i in range(stages)),
     )
-    driver = FlowDriver(sandbox.deployment)
-    driver.run(sandbox.a, sandbox.b, sandbox.bank, draft, BANK_ACCOUNT)
+    flow = Flow(sandbox.deployment)
+    flow.run(sandbox.a, sandbox.b, sandbox.bank, draft, BANK_ACCOUNT)
     gas: dict[str, int] = defaultdict(int)
-    for record in driver.records:
+    for record in flow.records:
         gas[record.step] += record.gas_used
     return dict(gas)
 
@@ -43,15 +44,10 @@ def flow_gas(sandbox: Sandbox, number: str, stages: int) -> dict[str, int]:
 def leave_a_voucher_frozen(sandbox: Sandbox) -> None:
     """Issues a payment voucher that stays unredeemed, as in a deployment with payments in flight."""
     draft = ContractDraft("GAS-IN-FLIGHT", "a contract whose payment is in flight", (StageDraft("goods", 1_00),))
-    driver = FlowDriver(sandbox.deployment)
-    a, b = sandbox.a, sandbox.b
-    driver.propose(b, a, draft)
-    driver.sign(a, draft)
-    driver.confirm_stage(a, draft, 0, driver.submit_stage(b, draft, 0, "delivered"))
-    driver.apply_settlement(b, draft)
-    driver.approve_settlement(a, draft)
-    seq = driver.apply_payment(b, a, draft, draft.total, BANK_ACCOUNT)
-    driver.issue_voucher(a, b, sandbox.bank, draft, seq, amount=draft.total, bank_account=BANK_ACCOUNT)
+    flow = Flow(sandbox.deployment)
+    flow.settle(sandbox.a, sandbox.b, draft)
+    seq = flow.finance(sandbox.b).apply_payment(draft.number, draft.total, BANK_ACCOUNT).seq
+    flow.finance(sandbox.a).issue_voucher(draft.number, seq)
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from collab_py.chain.transactor import connect
-from collab_py.devnet.flow import FlowDriver
+from collab_py.devnet.flow import Flow
 from collab_py.devnet.load import released_payments
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.sandbox import Sandbox, bootstrap
@@ -107,7 +107,7 @@ def live_latencies(sandbox: Sandbox, node: AnvilNode, payments: int) -> list[flo
     thread = ListenerThread(listener).start()
     thread.wait_until(sandbox.w3.eth.block_number, timeout=600)
     prepared = released_payments(sandbox, payments, prefix="LIVE", release=False)
-    operator = FlowDriver(sandbox.deployment).institution(sandbox.bank)
+    operator = Flow(sandbox.deployment).institution(sandbox.bank)
     latencies = []
     try:
         for payment in prepared:

@@ -12,7 +12,7 @@ How the flows are driven:
 * Every step is built by the service of the department that owns it (``prepare_*``: the contract call, EIP-712
   signatures, ECIES payloads) and sent with ``service.send(prepared)``: its fixed gas limit, no estimation, the
   nonce from the transactor's nonce manager. No step needs a chain read: every contract is new, so its payment is
-  seq 1, and Party B's finance opens the payment key Party A sealed to it, as ``FlowDriver.request_payment`` does.
+  seq 1, and Party B's finance opens the payment key Party A sealed to it, as ``FinanceService.redeem`` does.
 * The services' transactor is :class:`~collab_py.devnet.pipeline.PipelinedTransactor`, a
   :class:`~collab_py.chain.transactor.Transactor` whose ``send`` signs and queues instead of posting one
   ``eth_sendRawTransaction`` each. It signs the same EIP-1559 transactions without web3's ABI lookup on every call
@@ -264,7 +264,7 @@ def contract_text(number: str) -> str:
 
 
 def prepare_flow(consortium: Consortium, desk: Desk, number: str) -> list[Step]:
-    """The ten steps of one flow, each built by the service of the department that owns it (as in FlowDriver.run)."""
+    """The ten steps of one flow, each built by the service of the department that owns it (as in Flow.run)."""
     sandbox = consortium.sandbox
     draft = ContractDraft(number, contract_text(number), (StageDraft(f"{number}: one lot of goods", AMOUNT),))
     raw = draft.contract_no
@@ -280,7 +280,7 @@ def prepare_flow(consortium: Consortium, desk: Desk, number: str) -> list[Step]:
         payee_key=sandbox.b.encryption_key.public_key,
         institution_key=sandbox.bank.encryption_key.public_key,
     )
-    # Party B's finance opens the payment key it receives, as FlowDriver.request_payment does
+    # Party B's finance opens the payment key it receives, as FinanceService.redeem does
     key = crypto.open_sealed(b_finance.encryption_key, sealed_key, crypto.PaymentKey, b_finance.binding(raw, seq))
     return [
         (b_business, b_business.prepare_propose(draft, sandbox.a.org_id)),

@@ -12,9 +12,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from collab_py.chain.transactor import connect
-from collab_py.devnet.flow import ContractDraft, FlowDriver
+from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.sandbox import bootstrap, sample_contract
+from collab_py.domain.drafts import ContractDraft
 from support import World
 
 
@@ -39,9 +40,9 @@ def world(node: AnvilNode, session_world: World) -> Iterator[World]:
 
 
 @pytest.fixture
-def driver(world: World) -> FlowDriver:
-    """A flow driver with fresh nonce state (snapshots rewind nonces)."""
-    return FlowDriver(world.deployment)
+def flow(world: World) -> Flow:
+    """The parties' role services, with fresh nonce state (snapshots rewind nonces)."""
+    return Flow(world.deployment)
 
 
 @pytest.fixture

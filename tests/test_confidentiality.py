@@ -50,7 +50,7 @@ from collab_py.chain.deploy import Deployment
 from collab_py.chain.enums import VoucherStatus
 from collab_py.chain.transactor import connect
 from collab_py.devnet.demo import B_BANK_ACCOUNT, C_BANK_ACCOUNT, DemoResult, run_demo
-from collab_py.devnet.flow import FlowDriver
+from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import Party
 from collab_py.devnet.sandbox import sample_contract
@@ -244,7 +244,6 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Captured:
     monkeypatch.setattr(crypto, "new_secret", drawn(seen.key_secrets))
     monkeypatch.setattr(crypto, "new_salt", drawn(seen.salts))
     prepare_propose, submit_stage = BusinessService.prepare_propose, BusinessService.submit_stage
-    flow_submit_stage = FlowDriver.submit_stage
 
     def recording_propose(self: BusinessService, draft: Any, party_a: int) -> Any:
         seen.documents.append(draft.text)
@@ -254,13 +253,8 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Captured:
         seen.stage_results.append(result)
         return submit_stage(self, number, index, result)
 
-    def recording_flow_submit(self: FlowDriver, b: Party, draft: Any, index: int, result: str) -> bytes:
-        seen.stage_results.append(result.encode())
-        return flow_submit_stage(self, b, draft, index, result)
-
     monkeypatch.setattr(BusinessService, "prepare_propose", recording_propose)
     monkeypatch.setattr(BusinessService, "submit_stage", recording_submit)
-    monkeypatch.setattr(FlowDriver, "submit_stage", recording_flow_submit)
     return seen
 
 
@@ -392,14 +386,14 @@ def read_chain(url: str, w3: Web3, deployment: Deployment, parties: list[Party],
 def payments(result: DemoResult, dump: ChainDump) -> list[Payment]:
     """Every payment of the demo with its payment-key secret, opened from the chain by the payee's finance."""
     deployment, sandbox = result.sandbox.deployment, result.sandbox
-    reader, driver = ChainReader(deployment), FlowDriver(deployment)
+    reader, flow = ChainReader(deployment), Flow(deployment)
     by_org = {party.org_id: party for party in sandbox.parties}
     found = []
     for number in dump.contract_numbers:
         agreement = reader.agreement(number)
         for seq in range(1, agreement.payment_count + 1):
             payment = reader.payment(number, seq)
-            key = driver.finance(by_org[agreement.party_b]).open_payment_key(number, seq)
+            key = flow.finance(by_org[agreement.party_b]).open_payment_key(number, seq)
             found.append(Payment(number, seq, payment.voucher_id, payment.status, key.secret))
     escrow = deployment.escrow
     for tx in dump.transactions:
@@ -469,10 +463,10 @@ def test_demo_puts_no_secret_on_chain_in_clear(tmp_path: Path, captured: Capture
         canaries = plant_canaries(node.rpc_url, deployment.escrow.address)
         dump = read_chain(node.rpc_url, w3, deployment, parties, sandbox.admin.account.address)
         paid = payments(result, dump)
-        reader, driver = ChainReader(deployment), FlowDriver(deployment)
+        reader, flow = ChainReader(deployment), Flow(deployment)
         agreements = {number: reader.agreement(number) for number in dump.contract_numbers}
         invoices = {
-            (p.number, p.seq): driver.finance(sandbox.a).receive_invoice(p.number, p.seq)
+            (p.number, p.seq): flow.finance(sandbox.a).receive_invoice(p.number, p.seq)
             for p in paid
             if p.status is VoucherStatus.RELEASED
         }

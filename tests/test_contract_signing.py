@@ -12,9 +12,11 @@ from web3.logs import DISCARD
 from collab_py.chain import eip712, errors
 from collab_py.chain.deploy import deploy_contract
 from collab_py.chain.enums import ContractStatus, Department, StageStatus
-from collab_py.devnet.flow import ContractDraft, FlowDriver, StageDraft
+from collab_py.chain.transactor import Transactor
+from collab_py.devnet.flow import Flow
 from collab_py.devnet.parties import Party, fund_on_dev_node
-from support import World, h
+from collab_py.domain.drafts import ContractDraft, StageDraft
+from support import World, h, signed
 
 
 def propose_call(world: World, draft: ContractDraft, **overrides: object) -> object:
@@ -53,8 +55,9 @@ def sign_call(world: World, draft: ContractDraft, party: Party, signer: LocalAcc
     )
 
 
-def test_proposal_records_terms_and_signature(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    receipt = driver.propose(world.b, world.a, draft)
+def test_proposal_records_terms_and_signature(world: World, flow: Flow, draft: ContractDraft) -> None:
+    business = flow.business(world.b)
+    receipt = business.execute(business.prepare_propose(draft, world.a.org_id))
     registry = world.deployment.registry
     agreement = registry.functions.agreementOf(draft.contract_no).call()
     assert agreement == (
@@ -73,10 +76,11 @@ def test_proposal_records_terms_and_signature(world: World, driver: FlowDriver, 
 
 
 def test_countersigning_makes_the_contract_signed_with_a_timestamp(
-    world: World, driver: FlowDriver, draft: ContractDraft
+    world: World, flow: Flow, draft: ContractDraft
 ) -> None:
-    driver.propose(world.b, world.a, draft)
-    receipt = driver.sign(world.a, draft)
+    flow.business(world.b).propose(draft, world.a.org_id)
+    business = flow.business(world.a)
+    receipt = business.execute(business.prepare_countersign(draft.number, draft.text.encode()))
     registry = world.deployment.registry
     assert registry.functions.agreementOf(draft.contract_no).call()[3] == ContractStatus.SIGNED
     (event,) = registry.events.ContractSigned().process_receipt(receipt, errors=DISCARD)
@@ -84,17 +88,18 @@ def test_countersigning_makes_the_contract_signed_with_a_timestamp(
     assert event.args.signer == world.a.account(Department.BUSINESS).address
 
 
-def test_tampered_document_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    driver.propose(world.b, world.a, draft)
+def test_tampered_document_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    flow.business(world.b).propose(draft, world.a.org_id)
+    business = flow.business(world.a)  # the service checks the document first: here the registry's own check
     with pytest.raises(errors.DocumentHashMismatch):
-        driver.sign(world.a, draft, document=draft.text + " (amended)")
+        business.execute(business.prepare_countersign(draft.number, (draft.text + " (amended)").encode()))
 
 
-def test_duplicate_contract_number_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    driver.propose(world.b, world.a, draft)
+def test_duplicate_contract_number_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    flow.business(world.b).propose(draft, world.a.org_id)
     other = replace(draft, text="another document")
     with pytest.raises(errors.DuplicateContractNumber) as refusal:
-        driver.propose(world.b, world.a, other)
+        flow.business(world.b).propose(other, world.a.org_id)
     assert refusal.value.args_by_name["contractNo"] == draft.contract_no
 
 
@@ -117,8 +122,8 @@ def test_signature_for_another_registry_is_refused(world: World, draft: Contract
         world.tx(world.b, Department.BUSINESS).transact(call)  # type: ignore[arg-type]
 
 
-def test_signature_of_the_other_party_is_not_replayable(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    driver.propose(world.b, world.a, draft)
+def test_signature_of_the_other_party_is_not_replayable(world: World, flow: Flow, draft: ContractDraft) -> None:
+    flow.business(world.b).propose(draft, world.a.org_id)
     with pytest.raises(errors.UnauthorizedSigner):
         world.tx(world.a, Department.BUSINESS).transact(sign_call(world, draft, world.b))  # type: ignore[arg-type]
 
@@ -143,14 +148,12 @@ def test_multisig_wallet_signs_through_erc1271(world: World, draft: ContractDraf
     assert world.deployment.registry.functions.agreementOf(draft.contract_no).call()[3] == ContractStatus.PROPOSED
 
 
-def test_non_member_wrong_department_and_suspended_org_cannot_propose(
-    world: World, driver: FlowDriver, draft: ContractDraft
-) -> None:
+def test_non_member_wrong_department_and_suspended_org_cannot_propose(world: World, draft: ContractDraft) -> None:
     call = propose_call(world, draft)
     outsider = Account.create()
     fund_on_dev_node(world.w3, [outsider])
     with pytest.raises(errors.NotAMember):
-        driver.transactor(outsider).transact(call)  # type: ignore[arg-type]
+        Transactor(world.w3, outsider).transact(call)  # type: ignore[arg-type]
     with pytest.raises(errors.WrongDepartment) as refusal:
         world.tx(world.b, Department.FINANCE).transact(call)  # type: ignore[arg-type]
     assert refusal.value.args_by_name["expected"] == Department.BUSINESS
@@ -198,8 +201,8 @@ def test_total_overflowing_uint128_is_refused(world: World, draft: ContractDraft
         world.tx(world.b, Department.BUSINESS).transact(propose_call(world, draft, stages=stages))  # type: ignore[arg-type]
 
 
-def test_only_party_a_business_countersigns(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    driver.propose(world.b, world.a, draft)
+def test_only_party_a_business_countersigns(world: World, flow: Flow, draft: ContractDraft) -> None:
+    flow.business(world.b).propose(draft, world.a.org_id)
     with pytest.raises(errors.WrongParty) as refusal:
         world.tx(world.c, Department.BUSINESS).transact(sign_call(world, draft, world.c))  # type: ignore[arg-type]
     assert refusal.value.args_by_name["expectedOrgId"] == world.a.org_id
@@ -208,16 +211,14 @@ def test_only_party_a_business_countersigns(world: World, driver: FlowDriver, dr
         world.tx(world.a, Department.BUSINESS).transact(sign_call(world, unknown, world.a))  # type: ignore[arg-type]
 
 
-def test_contract_is_signed_once(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    driver.propose(world.b, world.a, draft)
-    driver.sign(world.a, draft)
+def test_contract_is_signed_once(world: World, flow: Flow, draft: ContractDraft) -> None:
+    signed(flow, world, draft)
     with pytest.raises(errors.UnexpectedContractStatus) as refusal:
-        driver.sign(world.a, draft)
+        flow.business(world.a).countersign(draft.number, draft.text.encode())
     assert refusal.value.args_by_name["actual"] == ContractStatus.SIGNED
 
 
-def test_single_stage_contract(world: World, driver: FlowDriver) -> None:
+def test_single_stage_contract(world: World, flow: Flow) -> None:
     one = ContractDraft("HT-ONE", "one-stage contract", (StageDraft("everything", 5_00),))
-    driver.propose(world.b, world.a, one)
-    driver.sign(world.a, one)
+    signed(flow, world, one)
     assert world.deployment.registry.functions.agreementOf(one.contract_no).call()[4] == 1

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collab_py.chain import eip712
-from collab_py.devnet.flow import ContractDraft
+from collab_py.domain.drafts import ContractDraft
 from support import World, h
 
 SIGNER = Account.create()

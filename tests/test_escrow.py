@@ -8,8 +8,9 @@ from web3.logs import DISCARD
 
 from collab_py.chain import eip712, errors
 from collab_py.chain.enums import ContractStatus, Department, VoucherStatus
-from collab_py.devnet.flow import ContractDraft, FlowDriver
+from collab_py.devnet.flow import Flow
 from collab_py.domain import crypto
+from collab_py.domain.drafts import ContractDraft
 from collab_py.domain.types import payment_voucher_id
 from support import A_FUNDS, BANK_ACCOUNT, World, h, issued, secret_of
 
@@ -51,14 +52,15 @@ def confirm_call(world: World, draft: ContractDraft, seq: int, assignee: int, si
 
 
 def test_redeemed_key_pays_the_payee_and_emits_the_second_voucher(
-    world: World, driver: FlowDriver, draft: ContractDraft
+    world: World, flow: Flow, draft: ContractDraft
 ) -> None:
-    seq, key = issued(driver, world, draft)
-    driver.request_payment(world.b, draft, seq, key)
+    seq, _ = issued(flow, world, draft)
+    flow.finance(world.b).redeem(draft.number, seq)
     voucher_id = payment_voucher_id(draft.contract_no, seq)
     escrow = world.deployment.escrow
     assert escrow.functions.voucherOf(voucher_id).call()[1] == VoucherStatus.REQUESTED
-    receipt = driver.release(world.bank, draft, seq)
+    operator = flow.institution(world.bank)
+    receipt = operator.execute(operator.prepare_release(draft.contract_no, seq))
     (second,) = escrow.events.SecondVoucher().process_receipt(receipt, errors=DISCARD)
     assert second.args.voucherId == voucher_id
     assert second.args.contractNo == draft.contract_no
@@ -75,8 +77,8 @@ def test_redeemed_key_pays_the_payee_and_emits_the_second_voucher(
     assert escrow.functions.voucherOf(voucher_id).call()[1] == VoucherStatus.RELEASED
 
 
-def test_key_is_bound_to_its_voucher(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, key = issued(driver, world, draft)
+def test_key_is_bound_to_its_voucher(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, key = issued(flow, world, draft)
     wrong = crypto.binding(world.deployment.manifest.chain_id, world.deployment.escrow.address, b"\x00" * 32)
     with pytest.raises(crypto.PayloadBindingError):
         crypto.open_sealed(world.b.encryption_key, key, crypto.PaymentKey, wrong)
@@ -88,22 +90,22 @@ def test_key_is_bound_to_its_voucher(world: World, driver: FlowDriver, draft: Co
     )
 
 
-def test_wrong_secret_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, _ = issued(driver, world, draft)
+def test_wrong_secret_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, _ = issued(flow, world, draft)
     call = world.deployment.escrow.functions.requestPayment(draft.contract_no, seq, h("guess"))
     with pytest.raises(errors.WrongSecret):
         world.tx(world.b, Department.FINANCE).transact(call)
 
 
-def test_expired_key_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, key = issued(driver, world, draft, lifetime=600)
+def test_expired_key_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, _ = issued(flow, world, draft, lifetime=600)
     advance(world, 601)
     with pytest.raises(errors.PaymentKeyExpired):
-        driver.request_payment(world.b, draft, seq, key)
+        flow.finance(world.b).redeem(draft.number, seq)
 
 
-def test_redemption_by_a_non_payee_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, key = issued(driver, world, draft)
+def test_redemption_by_a_non_payee_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, key = issued(flow, world, draft)
     call = world.deployment.escrow.functions.requestPayment(draft.contract_no, seq, secret_of(world, draft, seq, key))
     for party, department, error in (
         (world.c, Department.FINANCE, errors.WrongParty),
@@ -118,16 +120,16 @@ def test_redemption_by_a_non_payee_is_refused(world: World, driver: FlowDriver, 
         )
 
 
-def test_key_is_redeemable_once(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, key = issued(driver, world, draft)
-    driver.request_payment(world.b, draft, seq, key)
+def test_key_is_redeemable_once(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, _ = issued(flow, world, draft)
+    flow.finance(world.b).redeem(draft.number, seq)
     with pytest.raises(errors.UnexpectedVoucherStatus) as refusal:
-        driver.request_payment(world.b, draft, seq, key)
+        flow.finance(world.b).redeem(draft.number, seq)
     assert refusal.value.args_by_name["status"] == VoucherStatus.REQUESTED
 
 
-def test_assignment_to_a_third_member_pays_it(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, key = issued(driver, world, draft)
+def test_assignment_to_a_third_member_pays_it(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, key = issued(flow, world, draft)
     present(world, draft, seq, secret_of(world, draft, seq, key))
     voucher_id = payment_voucher_id(draft.contract_no, seq)
     escrow = world.deployment.escrow
@@ -138,7 +140,8 @@ def test_assignment_to_a_third_member_pays_it(world: World, driver: FlowDriver, 
     )
     (confirmed,) = escrow.events.AssignmentConfirmed().process_receipt(receipt, errors=DISCARD)
     assert confirmed.args.beneficiaryOrg == world.c.org_id
-    release = driver.release(world.bank, draft, seq)
+    operator = flow.institution(world.bank)
+    release = operator.execute(operator.prepare_release(draft.contract_no, seq))
     (second,) = escrow.events.SecondVoucher().process_receipt(release, errors=DISCARD)
     assert (second.args.payeeOrg, second.args.beneficiaryOrg) == (world.b.org_id, world.c.org_id)
     assert second.args.beneficiary == world.c.treasury.address
@@ -146,8 +149,8 @@ def test_assignment_to_a_third_member_pays_it(world: World, driver: FlowDriver, 
     assert balance(world, world.b.treasury.address) == 0
 
 
-def test_assignment_confirmed_by_a_non_payee_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, key = issued(driver, world, draft)
+def test_assignment_confirmed_by_a_non_payee_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, key = issued(flow, world, draft)
     present(world, draft, seq, secret_of(world, draft, seq, key))
     c = world.tx(world.c, Department.FINANCE)
     with pytest.raises(errors.WrongParty):
@@ -169,8 +172,8 @@ def test_assignment_confirmed_by_a_non_payee_is_refused(world: World, driver: Fl
         c.transact(confirm_call(world, draft, seq, world.a.org_id, world.b.account(Department.FINANCE)))  # type: ignore[arg-type]
 
 
-def test_presenting_needs_a_third_party_and_the_secret(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, key = issued(driver, world, draft)
+def test_presenting_needs_a_third_party_and_the_secret(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, key = issued(flow, world, draft)
     secret = secret_of(world, draft, seq, key)
     escrow = world.deployment.escrow.functions
     with pytest.raises(errors.InvalidAssignee):
@@ -185,50 +188,50 @@ def test_presenting_needs_a_third_party_and_the_secret(world: World, driver: Flo
 
 
 def test_payee_overrides_a_presentation_and_the_revealed_secret_pays_only_the_payee(
-    world: World, driver: FlowDriver, draft: ContractDraft
+    world: World, flow: Flow, draft: ContractDraft
 ) -> None:
-    seq, key = issued(driver, world, draft)
+    seq, key = issued(flow, world, draft)
     present(world, draft, seq, secret_of(world, draft, seq, key))
-    driver.request_payment(world.b, draft, seq, key)
+    flow.finance(world.b).redeem(draft.number, seq)
     with pytest.raises(errors.UnexpectedVoucherStatus):
         world.tx(world.c, Department.FINANCE).transact(
             confirm_call(world, draft, seq, world.c.org_id, world.b.account(Department.FINANCE))  # type: ignore[arg-type]
         )
-    driver.release(world.bank, draft, seq)
+    flow.institution(world.bank).release(draft.number, seq)
     assert balance(world, world.b.treasury.address) == draft.total
     assert balance(world, world.c.treasury.address) == 0
 
 
-def test_double_release_and_release_by_a_non_operator(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, key = issued(driver, world, draft)
+def test_double_release_and_release_by_a_non_operator(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, _ = issued(flow, world, draft)
     with pytest.raises(errors.UnexpectedVoucherStatus) as refusal:
-        driver.release(world.bank, draft, seq)
+        flow.institution(world.bank).release(draft.number, seq)
     assert refusal.value.args_by_name["status"] == VoucherStatus.FROZEN
-    driver.request_payment(world.b, draft, seq, key)
+    flow.finance(world.b).redeem(draft.number, seq)
     release = world.deployment.escrow.functions.release(draft.contract_no, seq)
     with pytest.raises(errors.WrongDepartment):
         world.tx(world.a, Department.FINANCE).transact(release)
-    driver.release(world.bank, draft, seq)
+    flow.institution(world.bank).release(draft.number, seq)
     with pytest.raises(errors.UnexpectedVoucherStatus) as refusal:
-        driver.release(world.bank, draft, seq)
+        flow.institution(world.bank).release(draft.number, seq)
     assert refusal.value.args_by_name["status"] == VoucherStatus.RELEASED
 
 
-def test_release_by_another_institution_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
+def test_release_by_another_institution_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
     from collab_py.chain.enums import OrgKind
     from collab_py.devnet.parties import Party, fund_on_dev_node, register_party
 
     other_bank = Party.generate(901, "Other Bank", OrgKind.PAYMENT_INSTITUTION)
     fund_on_dev_node(world.w3, other_bank.all_accounts)
     register_party(world.admin, world.deployment, other_bank)
-    seq, key = issued(driver, world, draft)
-    driver.request_payment(world.b, draft, seq, key)
+    seq, _ = issued(flow, world, draft)
+    flow.finance(world.b).redeem(draft.number, seq)
     with pytest.raises(errors.WrongParty):
-        driver.release(other_bank, draft, seq)
+        flow.institution(other_bank).release(draft.number, seq)
 
 
-def test_expired_key_is_reclaimed_by_the_payer(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, _ = issued(driver, world, draft, amount=300_000_00, lifetime=600)
+def test_expired_key_is_reclaimed_by_the_payer(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, _ = issued(flow, world, draft, amount=300_000_00, lifetime=600)
     escrow = world.deployment.escrow
     reclaim = escrow.functions.reclaim(draft.contract_no, seq)
     a_finance = world.tx(world.a, Department.FINANCE)
@@ -248,24 +251,24 @@ def test_expired_key_is_reclaimed_by_the_payer(world: World, driver: FlowDriver,
     with pytest.raises(errors.UnexpectedVoucherStatus):
         a_finance.transact(reclaim)
     # the amount is unpaid again: B can apply for it anew
-    driver.apply_payment(world.b, world.a, draft, draft.total, BANK_ACCOUNT)
+    flow.finance(world.b).apply_payment(draft.number, draft.total, BANK_ACCOUNT)
 
 
-def test_reclaim_after_a_request_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, key = issued(driver, world, draft, lifetime=600)
-    driver.request_payment(world.b, draft, seq, key)
+def test_reclaim_after_a_request_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, _ = issued(flow, world, draft, lifetime=600)
+    flow.finance(world.b).redeem(draft.number, seq)
     advance(world, 601)
     with pytest.raises(errors.UnexpectedVoucherStatus) as refusal:
         world.tx(world.a, Department.FINANCE).transact(
             world.deployment.escrow.functions.reclaim(draft.contract_no, seq)
         )
     assert refusal.value.args_by_name["status"] == VoucherStatus.REQUESTED
-    driver.release(world.bank, draft, seq)
+    flow.institution(world.bank).release(draft.number, seq)
     assert balance(world, world.b.treasury.address) == draft.total
 
 
-def test_unconfirmed_presentation_expires_to_the_payer(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, key = issued(driver, world, draft, lifetime=600)
+def test_unconfirmed_presentation_expires_to_the_payer(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, key = issued(flow, world, draft, lifetime=600)
     present(world, draft, seq, secret_of(world, draft, seq, key))
     advance(world, 601)
     with pytest.raises(errors.PaymentKeyExpired):
@@ -276,25 +279,25 @@ def test_unconfirmed_presentation_expires_to_the_payer(world: World, driver: Flo
     assert balance(world, world.a.treasury.address) == A_FUNDS
 
 
-def test_pause_stops_every_movement_of_funds(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, key = issued(driver, world, draft, amount=500_00)
+def test_pause_stops_every_movement_of_funds(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, _ = issued(flow, world, draft, amount=500_00)
     escrow = world.deployment.escrow.functions
     operator = world.tx(world.bank, Department.OPERATOR)
     with pytest.raises(errors.WrongDepartment):
         world.tx(world.a, Department.FINANCE).transact(escrow.pause())
     operator.transact(escrow.pause())
     with pytest.raises(errors.EnforcedPause):
-        driver.request_payment(world.b, draft, seq, key)
-    second = driver.apply_payment(world.b, world.a, draft, 500_00, BANK_ACCOUNT)
+        flow.finance(world.b).redeem(draft.number, seq)
+    second = flow.finance(world.b).apply_payment(draft.number, 500_00, BANK_ACCOUNT).seq
     with pytest.raises(errors.EnforcedPause):
-        driver.issue_voucher(world.a, world.b, world.bank, draft, second, amount=500_00, bank_account=BANK_ACCOUNT)
+        flow.finance(world.a).issue_voucher(draft.number, second, amount=500_00, bank_account=BANK_ACCOUNT)
     with pytest.raises(errors.EnforcedPause):
         world.tx(world.a, Department.FINANCE).transact(escrow.reclaim(draft.contract_no, seq))
     operator.transact(escrow.unpause())
-    driver.request_payment(world.b, draft, seq, key)
+    flow.finance(world.b).redeem(draft.number, seq)
     operator.transact(escrow.pause())
     with pytest.raises(errors.EnforcedPause):
-        driver.release(world.bank, draft, seq)
+        flow.institution(world.bank).release(draft.number, seq)
     operator.transact(escrow.unpause())
-    driver.release(world.bank, draft, seq)
+    flow.institution(world.bank).release(draft.number, seq)
     assert balance(world, world.b.treasury.address) == 500_00

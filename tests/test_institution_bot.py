@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
-from collab_py.chain.enums import Department, VoucherStatus
-from collab_py.devnet.flow import FlowDriver
+from collab_py.chain.enums import VoucherStatus
+from collab_py.devnet.flow import Flow
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.domain import crypto
 from collab_py.domain.crypto import BankAccount, EncryptionKey, PaymentKey
@@ -14,12 +14,11 @@ from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import institution_actions
 from collab_py.listener.engine import Listener, ListenerConfig
 from collab_py.listener.handlers.institution import REFUSED, RELEASED, InstitutionBot
-from support import BANK_ACCOUNT, World, issued, settled
-from test_listener import catch_up
+from support import BANK_ACCOUNT, World, catch_up, issued, settled
 
 
-def bot(world: World, driver: FlowDriver, database: Engine) -> Listener:
-    service = driver.institution(world.bank)
+def bot(world: World, flow: Flow, database: Engine) -> Listener:
+    service = flow.institution(world.bank)
     config = ListenerConfig(confirmations=0, poll_interval=0.01)
     return Listener(world.w3, world.deployment, database, "institution", InstitutionBot(service), config)
 
@@ -41,12 +40,12 @@ def balance(world: World, address: str) -> int:
     return int(world.deployment.asset.functions.balanceOf(address).call())
 
 
-def test_redeemed_key_is_released_by_the_bot(world: World, driver: FlowDriver, ledger_url: str) -> None:
+def test_redeemed_key_is_released_by_the_bot(world: World, flow: Flow, ledger_url: str) -> None:
     draft = sample_contract("I-1")
-    seq, key = issued(driver, world, draft)
-    driver.request_payment(world.b, draft, seq, key)
+    seq, _ = issued(flow, world, draft)
+    flow.finance(world.b).redeem(draft.number, seq)
     database = open_database(ledger_url)
-    listener = bot(world, driver, database)
+    listener = bot(world, flow, database)
     catch_up(listener)
     assert actions(database) == [("I-1", seq, RELEASED, "")]
     assert balance(world, world.b.treasury.address) == draft.total
@@ -54,9 +53,9 @@ def test_redeemed_key_is_released_by_the_bot(world: World, driver: FlowDriver, l
     assert len(actions(database)) == 1
 
 
-def test_assignment_is_released_to_the_assignee(world: World, driver: FlowDriver, ledger_url: str) -> None:
-    settled(driver, world, sample_contract("I-2"))
-    a, b, c = (driver.finance(party) for party in (world.a, world.b, world.c))
+def test_assignment_is_released_to_the_assignee(world: World, flow: Flow, ledger_url: str) -> None:
+    settled(flow, world, sample_contract("I-2"))
+    a, b, c = (flow.finance(party) for party in (world.a, world.b, world.c))
     seq = b.apply_payment("I-2", 700_00, BANK_ACCOUNT).seq
     a.issue_voucher("I-2", seq)
     c.present_key("I-2", seq, b.assign_key("I-2", seq, world.c.org_id))
@@ -64,16 +63,16 @@ def test_assignment_is_released_to_the_assignee(world: World, driver: FlowDriver
     signature = b.sign_assignment("I-2", seq, world.c.org_id, account.account_hash)
     c.confirm_assignment("I-2", seq, account, signer=b.address, signature=signature)
     database = open_database(ledger_url)
-    catch_up(bot(world, driver, database))
+    catch_up(bot(world, flow, database))
     assert actions(database) == [("I-2", seq, RELEASED, "")]
     assert balance(world, world.c.treasury.address) == 700_00
 
 
-def test_bank_account_not_matching_its_hash_is_refused(world: World, driver: FlowDriver, ledger_url: str) -> None:
+def test_bank_account_not_matching_its_hash_is_refused(world: World, flow: Flow, ledger_url: str) -> None:
     """A payer's voucher whose bank account ciphertext names another account than its salted hash."""
     draft = sample_contract("I-3")
-    settled(driver, world, draft)
-    b = driver.finance(world.b)
+    settled(flow, world, draft)
+    b = flow.finance(world.b)
     seq = b.apply_payment("I-3", 100_00, BANK_ACCOUNT).seq
     bound = b.binding(draft.contract_no, seq)
     salt, secret = crypto.new_salt(), crypto.new_secret()
@@ -92,12 +91,12 @@ def test_bank_account_not_matching_its_hash_is_refused(world: World, driver: Flo
         expiry,
         crypto.seal(world.b.encryption_key.public_key, key),
     )
-    driver.transactor(world.a.account(Department.FINANCE)).transact(
+    flow.finance(world.a).tx.transact(
         world.deployment.registry.functions.issuePaymentVoucher(draft.contract_no, seq, terms)
     )
     b.redeem("I-3", seq)
     database = open_database(ledger_url)
-    catch_up(bot(world, driver, database))
+    catch_up(bot(world, flow, database))
     ((number, recorded_seq, action, reason),) = actions(database)
     assert (number, recorded_seq, action) == ("I-3", seq, REFUSED)
     assert reason.startswith("bank account: BankAccountMismatch")
@@ -106,50 +105,49 @@ def test_bank_account_not_matching_its_hash_is_refused(world: World, driver: Flo
     assert BANK_ACCOUNT not in reason
 
 
-def test_bank_account_for_another_institution_key_is_refused(world: World, driver: FlowDriver, ledger_url: str) -> None:
+def test_bank_account_for_another_institution_key_is_refused(world: World, flow: Flow, ledger_url: str) -> None:
     draft = sample_contract("I-4")
-    settled(driver, world, draft)
-    b = driver.finance(world.b)
+    settled(flow, world, draft)
+    b = flow.finance(world.b)
     seq = b.apply_payment("I-4", 100_00, BANK_ACCOUNT).seq
-    prepared, _ = driver.finance(world.a).prepare_issue_voucher(
+    prepared, _ = flow.finance(world.a).prepare_issue_voucher(
         draft.contract_no, seq, amount=100_00, bank_account=BANK_ACCOUNT,
         expiry=int(world.w3.eth.get_block("latest")["timestamp"]) + 3600,
         payee_key=world.b.encryption_key.public_key, institution_key=EncryptionKey().public_key,
     )  # fmt: skip
-    driver.finance(world.a).execute(prepared)
+    flow.finance(world.a).execute(prepared)
     b.redeem("I-4", seq)
     database = open_database(ledger_url)
-    catch_up(bot(world, driver, database))
+    catch_up(bot(world, flow, database))
     ((_, _, action, reason),) = actions(database)
     assert action == REFUSED
     assert reason.startswith("bank account: DecryptionError")
 
 
-def test_request_already_released_by_hand_is_recorded_not_paid_twice(
-    world: World, driver: FlowDriver, ledger_url: str
-) -> None:
+def test_request_already_released_by_hand_is_recorded_not_paid_twice(world: World, flow: Flow, ledger_url: str) -> None:
     draft = sample_contract("I-5")
-    seq, key = issued(driver, world, draft)
-    driver.request_payment(world.b, draft, seq, key)
-    driver.release(world.bank, draft, seq)  # an operator released it before the bot looked (or the bot crashed)
+    seq, _ = issued(flow, world, draft)
+    flow.finance(world.b).redeem(draft.number, seq)
+    # an operator released it before the bot looked (or the bot crashed)
+    flow.institution(world.bank).release(draft.number, seq)
     database = open_database(ledger_url)
-    catch_up(bot(world, driver, database))
+    catch_up(bot(world, flow, database))
     assert actions(database) == [("I-5", seq, RELEASED, "already released")]
     assert balance(world, world.b.treasury.address) == draft.total
 
 
 def test_a_batch_of_requests_is_released_together_and_each_decision_recorded(
-    world: World, driver: FlowDriver, ledger_url: str
+    world: World, flow: Flow, ledger_url: str
 ) -> None:
     drafts = [sample_contract(f"I-6-{index}") for index in range(3)]
     requested = []
     for draft in drafts:
-        seq, key = issued(driver, world, draft)
-        driver.request_payment(world.b, draft, seq, key)
+        seq, _ = issued(flow, world, draft)
+        flow.finance(world.b).redeem(draft.number, seq)
         requested.append(seq)
-    driver.release(world.bank, drafts[1], requested[1])  # released by hand before the bot's batch
+    flow.institution(world.bank).release(drafts[1].number, requested[1])  # released by hand before the bot's batch
     database = open_database(ledger_url)
-    catch_up(bot(world, driver, database))
+    catch_up(bot(world, flow, database))
     assert actions(database) == [
         ("I-6-0", requested[0], RELEASED, ""),
         ("I-6-1", requested[1], RELEASED, "already released"),

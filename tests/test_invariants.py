@@ -53,11 +53,12 @@ from collab_py.chain.deploy import Deployment
 from collab_py.chain.enums import ContractStatus, Department, StageStatus, VoucherStatus
 from collab_py.chain.logs import EventCodec
 from collab_py.chain.transactor import FeeOracle, Transactor
-from collab_py.devnet.flow import ContractDraft, FlowDriver, StageDraft
+from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode, rpc
 from collab_py.devnet.parties import Party, fund_on_dev_node
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.domain import crypto
+from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.types import payment_voucher_id
 from collab_py.services import BusinessService, FinanceService, InstitutionService
 from collab_py.services.reader import ChainReader
@@ -1733,9 +1734,9 @@ def test_refusal_mined_at_the_key_expiry_is_named(env: Env) -> None:
     snapshot = env.node.snapshot()
     try:
         world = env.world
-        driver = FlowDriver(env.deployment)
+        flow = Flow(env.deployment)
         draft = sample_contract("INV-EXPIRY")
-        seq, key = issued(driver, world, draft, lifetime=600)
+        seq, key = issued(flow, world, draft, lifetime=600)
         voucher_id = payment_voucher_id(draft.contract_no, seq)
         expiry = env.deployment.escrow.functions.voucherOf(voucher_id).call()[2]
         rpc(env.node.rpc_url, "evm_setNextBlockTimestamp", [expiry - 1])

@@ -13,11 +13,11 @@ from eth_utils.crypto import keccak
 
 from collab_py.chain import errors
 from collab_py.chain.enums import ContractStatus, Department, OrgKind, StageStatus, VoucherStatus
-from collab_py.devnet.flow import ContractDraft
 from collab_py.devnet.parties import Party, fund_on_dev_node
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.domain import crypto
 from collab_py.domain.documents import DocumentHashMismatch, DocumentNotFound, DocumentStore
+from collab_py.domain.drafts import ContractDraft
 from collab_py.domain.models import AgreementRecord, PaymentRecord
 from collab_py.domain.types import contract_number, payment_voucher_id
 from collab_py.services import (

@@ -9,8 +9,9 @@ from collab_py.chain import errors
 from collab_py.chain.deploy import deploy_contract
 from collab_py.chain.enums import ContractStatus, Department, VoucherStatus
 from collab_py.chain.transactor import Transactor
-from collab_py.devnet.flow import ContractDraft, FlowDriver, StageDraft
+from collab_py.devnet.flow import Flow
 from collab_py.domain import crypto
+from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.types import payment_voucher_id
 from support import A_FUNDS, BANK_ACCOUNT, World, h, issued, settled, signed, vouched
 
@@ -18,7 +19,7 @@ from support import A_FUNDS, BANK_ACCOUNT, World, h, issued, settled, signed, vo
 def voucher_terms(
     world: World, voucher_id: bytes, expiry: int, amount: int = 1_00
 ) -> tuple[int, bytes, bytes, bytes, int, bytes]:
-    """Payment voucher terms with a fresh secret, for calls made outside the driver."""
+    """Payment voucher terms with a fresh secret, for calls made outside the services."""
     commitment = crypto.key_commitment(
         world.deployment.manifest.chain_id, world.deployment.escrow.address, voucher_id, crypto.new_secret()
     )
@@ -29,44 +30,46 @@ def now(world: World) -> int:
     return int(world.w3.eth.get_block("latest")["timestamp"])
 
 
-def test_settlement_voucher_once_every_stage_is_vouched(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    vouched(driver, world, draft)
-    driver.apply_settlement(world.b, draft)
-    receipt = driver.approve_settlement(world.a, draft)
+def test_settlement_voucher_once_every_stage_is_vouched(world: World, flow: Flow, draft: ContractDraft) -> None:
+    vouched(flow, world, draft)
+    flow.business(world.b).apply_settlement(draft.number)
+    business = flow.business(world.a)
+    receipt = business.execute(business.prepare_approve_settlement(draft.number))
     registry = world.deployment.registry
     (event,) = registry.events.BusinessSettlementVoucherIssued().process_receipt(receipt, errors=DISCARD)
     assert (event.args.partyA, event.args.partyB, event.args.total) == (world.a.org_id, world.b.org_id, draft.total)
     assert registry.functions.agreementOf(draft.contract_no).call()[3] == ContractStatus.SETTLED
 
 
-def test_settlement_with_a_stage_missing_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    signed(driver, world, draft)
+def test_settlement_with_a_stage_missing_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    signed(flow, world, draft)
     for index in (0, 1):
-        driver.confirm_stage(world.a, draft, index, driver.submit_stage(world.b, draft, index, "done"))
-    driver.submit_stage(world.b, draft, 2, "pending, not confirmed")
+        flow.business(world.b).submit_stage(draft.number, index, b"done")
+        flow.business(world.a).confirm_stage(draft.number, index)
+    flow.business(world.b).submit_stage(draft.number, 2, b"pending, not confirmed")
     with pytest.raises(errors.StagesNotVouched) as refusal:
-        driver.apply_settlement(world.b, draft)
+        flow.business(world.b).apply_settlement(draft.number)
     assert refusal.value.args_by_name == {"contractNo": draft.contract_no, "vouched": 2, "stages": 3}
 
 
-def test_settlement_roles(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    vouched(driver, world, draft)
+def test_settlement_roles(world: World, flow: Flow, draft: ContractDraft) -> None:
+    vouched(flow, world, draft)
     with pytest.raises(errors.UnexpectedContractStatus):
-        driver.approve_settlement(world.a, draft)
+        flow.business(world.a).approve_settlement(draft.number)
     with pytest.raises(errors.WrongParty):
-        driver.apply_settlement(world.a, draft)
-    driver.apply_settlement(world.b, draft)
+        flow.business(world.a).apply_settlement(draft.number)
+    flow.business(world.b).apply_settlement(draft.number)
     with pytest.raises(errors.WrongParty):
-        driver.approve_settlement(world.b, draft)
+        flow.business(world.b).approve_settlement(draft.number)
     with pytest.raises(errors.WrongDepartment):
         world.tx(world.a, Department.FINANCE).transact(
             world.deployment.registry.functions.approveBusinessSettlement(draft.contract_no)
         )
 
 
-def test_payment_voucher_freezes_exactly_its_amount(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
+def test_payment_voucher_freezes_exactly_its_amount(world: World, flow: Flow, draft: ContractDraft) -> None:
     asset = world.deployment.asset.functions
-    seq, _ = issued(driver, world, draft, amount=400_000_00)
+    seq, _ = issued(flow, world, draft, amount=400_000_00)
     voucher_id = payment_voucher_id(draft.contract_no, seq)
     assert asset.balanceOf(world.deployment.escrow.address).call() == 400_000_00
     assert asset.balanceOf(world.a.treasury.address).call() == A_FUNDS - 400_000_00
@@ -76,12 +79,10 @@ def test_payment_voucher_freezes_exactly_its_amount(world: World, driver: FlowDr
     assert world.deployment.registry.functions.agreementOf(draft.contract_no).call()[9] == 400_000_00
 
 
-def test_voucher_event_carries_only_ciphertexts_and_commitments(
-    world: World, driver: FlowDriver, draft: ContractDraft
-) -> None:
-    settled(driver, world, draft)
-    seq = driver.apply_payment(world.b, world.a, draft, draft.total, BANK_ACCOUNT)
-    driver.issue_voucher(world.a, world.b, world.bank, draft, seq, amount=draft.total, bank_account=BANK_ACCOUNT)
+def test_voucher_event_carries_only_ciphertexts_and_commitments(world: World, flow: Flow, draft: ContractDraft) -> None:
+    settled(flow, world, draft)
+    seq = flow.finance(world.b).apply_payment(draft.number, draft.total, BANK_ACCOUNT).seq
+    flow.finance(world.a).issue_voucher(draft.number, seq, amount=draft.total, bank_account=BANK_ACCOUNT)
     logs = world.deployment.registry.events.PaymentVoucherIssued().get_logs(from_block=0)
     (event,) = logs
     opened = crypto.open_sealed(
@@ -96,55 +97,65 @@ def test_voucher_event_carries_only_ciphertexts_and_commitments(
     assert all(BANK_ACCOUNT.encode() not in bytes(log["data"]) for log in raw)
 
 
-def test_payment_over_the_unpaid_amount_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    settled(driver, world, draft)
+def test_payment_over_the_unpaid_amount_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    settled(flow, world, draft)
     with pytest.raises(errors.PaymentExceedsUnpaid) as refusal:
-        driver.apply_payment(world.b, world.a, draft, draft.total + 1, BANK_ACCOUNT)
+        flow.finance(world.b).apply_payment(draft.number, draft.total + 1, BANK_ACCOUNT)
     assert refusal.value.args_by_name["unpaid"] == draft.total
-    first = driver.apply_payment(world.b, world.a, draft, 600_000_00, BANK_ACCOUNT)
-    second = driver.apply_payment(world.b, world.a, draft, 600_000_00, BANK_ACCOUNT)
-    driver.issue_voucher(world.a, world.b, world.bank, draft, first, amount=600_000_00, bank_account=BANK_ACCOUNT)
+    first = flow.finance(world.b).apply_payment(draft.number, 600_000_00, BANK_ACCOUNT).seq
+    second = flow.finance(world.b).apply_payment(draft.number, 600_000_00, BANK_ACCOUNT).seq
+    flow.finance(world.a).issue_voucher(draft.number, first, amount=600_000_00, bank_account=BANK_ACCOUNT)
     with pytest.raises(errors.PaymentExceedsUnpaid) as refusal:
-        driver.issue_voucher(world.a, world.b, world.bank, draft, second, amount=600_000_00, bank_account=BANK_ACCOUNT)
+        flow.finance(world.a).issue_voucher(draft.number, second, amount=600_000_00, bank_account=BANK_ACCOUNT)
     assert refusal.value.args_by_name["unpaid"] == 400_000_00
     with pytest.raises(errors.InvalidAmount):
-        driver.apply_payment(world.b, world.a, draft, 0, BANK_ACCOUNT)
+        flow.finance(world.b).apply_payment(draft.number, 0, BANK_ACCOUNT)
 
 
-def test_one_payment_voucher_per_application(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, _ = issued(driver, world, draft, amount=100_00)
+def test_one_payment_voucher_per_application(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, _ = issued(flow, world, draft, amount=100_00)
     with pytest.raises(errors.PaymentAlreadyIssued):
-        driver.issue_voucher(world.a, world.b, world.bank, draft, seq, amount=100_00, bank_account=BANK_ACCOUNT)
+        flow.finance(world.a).issue_voucher(draft.number, seq, amount=100_00, bank_account=BANK_ACCOUNT)
+    finance = flow.finance(world.a)  # the service reads the application first: here the registry's own check
+    voucher, _ = finance.prepare_issue_voucher(
+        draft.contract_no,
+        seq + 1,
+        amount=100_00,
+        bank_account=BANK_ACCOUNT,
+        expiry=now(world) + 600,
+        payee_key=world.b.encryption_key.public_key,
+        institution_key=world.bank.encryption_key.public_key,
+    )
     with pytest.raises(errors.UnknownVoucher):
-        driver.issue_voucher(world.a, world.b, world.bank, draft, seq + 1, amount=100_00, bank_account=BANK_ACCOUNT)
+        finance.execute(voucher)
 
 
-def test_voucher_amount_must_be_the_applications(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    settled(driver, world, draft)
-    seq = driver.apply_payment(world.b, world.a, draft, 100_00, BANK_ACCOUNT)
+def test_voucher_amount_must_be_the_applications(world: World, flow: Flow, draft: ContractDraft) -> None:
+    settled(flow, world, draft)
+    seq = flow.finance(world.b).apply_payment(draft.number, 100_00, BANK_ACCOUNT).seq
     voucher_id = payment_voucher_id(draft.contract_no, seq)
     assert world.deployment.escrow.functions.voucherOf(voucher_id).call()[:2] == (100_00, VoucherStatus.APPLIED)
     with pytest.raises(errors.PaymentAmountMismatch) as refusal:
-        driver.issue_voucher(world.a, world.b, world.bank, draft, seq, amount=200_00, bank_account=BANK_ACCOUNT)
+        flow.finance(world.a).issue_voucher(draft.number, seq, amount=200_00, bank_account=BANK_ACCOUNT)
     assert refusal.value.args_by_name == {"voucherId": voucher_id, "applied": 100_00, "issued": 200_00}
 
 
-def test_payment_needs_business_settlement(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    vouched(driver, world, draft)
+def test_payment_needs_business_settlement(world: World, flow: Flow, draft: ContractDraft) -> None:
+    vouched(flow, world, draft)
     with pytest.raises(errors.UnexpectedContractStatus) as refusal:
-        driver.apply_payment(world.b, world.a, draft, 1, BANK_ACCOUNT)
+        flow.finance(world.b).apply_payment(draft.number, 1, BANK_ACCOUNT)
     assert refusal.value.args_by_name["expected"] == ContractStatus.SETTLED
 
 
-def test_payment_roles(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    settled(driver, world, draft)
+def test_payment_roles(world: World, flow: Flow, draft: ContractDraft) -> None:
+    settled(flow, world, draft)
     registry = world.deployment.registry.functions
     apply = registry.applyForPayment(draft.contract_no, 1_00, b"")
     with pytest.raises(errors.WrongDepartment):
         world.tx(world.b, Department.BUSINESS).transact(apply)
     with pytest.raises(errors.WrongParty):
         world.tx(world.a, Department.FINANCE).transact(apply)
-    seq = driver.apply_payment(world.b, world.a, draft, 1_00, BANK_ACCOUNT)
+    seq = flow.finance(world.b).apply_payment(draft.number, 1_00, BANK_ACCOUNT).seq
     issue = registry.issuePaymentVoucher(
         draft.contract_no, seq, voucher_terms(world, payment_voucher_id(draft.contract_no, seq), now(world) + 600)
     )
@@ -155,9 +166,9 @@ def test_payment_roles(world: World, driver: FlowDriver, draft: ContractDraft) -
 
 
 @pytest.mark.parametrize("offset", [0, -10, 366 * 24 * 3600 + 60])
-def test_invalid_key_expiry_is_refused(world: World, driver: FlowDriver, draft: ContractDraft, offset: int) -> None:
-    settled(driver, world, draft)
-    seq = driver.apply_payment(world.b, world.a, draft, 1_00, BANK_ACCOUNT)
+def test_invalid_key_expiry_is_refused(world: World, flow: Flow, draft: ContractDraft, offset: int) -> None:
+    settled(flow, world, draft)
+    seq = flow.finance(world.b).apply_payment(draft.number, 1_00, BANK_ACCOUNT).seq
     voucher_id = payment_voucher_id(draft.contract_no, seq)
     expiry = now(world) + offset  # the transaction's block is never earlier than the latest one
     call = world.deployment.registry.functions.issuePaymentVoucher(
@@ -167,9 +178,9 @@ def test_invalid_key_expiry_is_refused(world: World, driver: FlowDriver, draft: 
         world.tx(world.a, Department.FINANCE).transact(call)
 
 
-def test_missing_key_commitment_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    settled(driver, world, draft)
-    seq = driver.apply_payment(world.b, world.a, draft, 1_00, BANK_ACCOUNT)
+def test_missing_key_commitment_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    settled(flow, world, draft)
+    seq = flow.finance(world.b).apply_payment(draft.number, 1_00, BANK_ACCOUNT).seq
     terms = (1_00, h("account"), b"", b"\x00" * 32, now(world) + 600, b"")
     with pytest.raises(errors.InvalidPaymentKey):
         world.tx(world.a, Department.FINANCE).transact(
@@ -177,38 +188,36 @@ def test_missing_key_commitment_is_refused(world: World, driver: FlowDriver, dra
         )
 
 
-def test_missing_allowance_or_balance_leaves_nothing_half_done(
-    world: World, driver: FlowDriver, draft: ContractDraft
-) -> None:
-    settled(driver, world, draft)
-    seq = driver.apply_payment(world.b, world.a, draft, 1_000_00, BANK_ACCOUNT)
+def test_missing_allowance_or_balance_leaves_nothing_half_done(world: World, flow: Flow, draft: ContractDraft) -> None:
+    settled(flow, world, draft)
+    seq = flow.finance(world.b).apply_payment(draft.number, 1_000_00, BANK_ACCOUNT).seq
     treasury = Transactor(world.w3, world.a.treasury)
     treasury.transact(world.deployment.asset.functions.approve(world.deployment.escrow.address, 999_99))
     with pytest.raises(errors.ERC20InsufficientAllowance):
-        driver.issue_voucher(world.a, world.b, world.bank, draft, seq, amount=1_000_00, bank_account=BANK_ACCOUNT)
+        flow.finance(world.a).issue_voucher(draft.number, seq, amount=1_000_00, bank_account=BANK_ACCOUNT)
     treasury.transact(world.deployment.asset.functions.approve(world.deployment.escrow.address, 2**256 - 1))
     treasury.transact(world.deployment.asset.functions.transfer(world.c.treasury.address, A_FUNDS - 999_99))
     with pytest.raises(errors.ERC20InsufficientBalance):
-        driver.issue_voucher(world.a, world.b, world.bank, draft, seq, amount=1_000_00, bank_account=BANK_ACCOUNT)
+        flow.finance(world.a).issue_voucher(draft.number, seq, amount=1_000_00, bank_account=BANK_ACCOUNT)
     voucher_id = payment_voucher_id(draft.contract_no, seq)
     assert world.deployment.registry.functions.agreementOf(draft.contract_no).call()[9] == 0
     assert world.deployment.escrow.functions.voucherOf(voucher_id).call()[1] == VoucherStatus.APPLIED
 
 
-def test_fee_on_transfer_token_is_refused(world: World, driver: FlowDriver) -> None:
+def test_fee_on_transfer_token_is_refused(world: World, flow: Flow) -> None:
     fee_token, _ = deploy_contract(world.admin, "FeeOnTransferToken")
     world.admin.transact(fee_token.functions.mint(world.a.treasury.address, 10_000))
     treasury = Transactor(world.w3, world.a.treasury)
     treasury.transact(fee_token.functions.approve(world.deployment.escrow.address, 2**256 - 1))
     draft = ContractDraft("HT-FEE", "paid in a fee token", (StageDraft("goods", 1_000),))
-    # the driver pays with the manifest's asset; propose this contract with the fee token instead
-    driver.deployment = type(world.deployment)(
+    # the services pay with the manifest's asset; propose this contract with the fee token instead
+    flow.deployment = type(world.deployment)(
         world.w3, world.deployment.manifest, world.deployment.registry, world.deployment.escrow, fee_token
     )
-    settled(driver, world, draft)
-    seq = driver.apply_payment(world.b, world.a, draft, 1_000, BANK_ACCOUNT)
+    settled(flow, world, draft)
+    seq = flow.finance(world.b).apply_payment(draft.number, 1_000, BANK_ACCOUNT).seq
     with pytest.raises(errors.UnsupportedToken) as refusal:
-        driver.issue_voucher(world.a, world.b, world.bank, draft, seq, amount=1_000, bank_account=BANK_ACCOUNT)
+        flow.finance(world.a).issue_voucher(draft.number, seq, amount=1_000, bank_account=BANK_ACCOUNT)
     assert refusal.value.args_by_name == {"asset": fee_token.address, "expected": 1_000, "received": 990}
 
 

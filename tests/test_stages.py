@@ -7,7 +7,8 @@ from web3.logs import DISCARD
 
 from collab_py.chain import eip712, errors
 from collab_py.chain.enums import ContractStatus, Department, StageStatus
-from collab_py.devnet.flow import ContractDraft, FlowDriver
+from collab_py.devnet.flow import Flow
+from collab_py.domain.drafts import ContractDraft
 from support import World, h, signed
 
 
@@ -39,12 +40,14 @@ def feedback_call(world: World, draft: ContractDraft, index: int, result_hash: b
     )
 
 
-def test_confirmed_result_issues_a_first_voucher(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    signed(driver, world, draft)
+def test_confirmed_result_issues_a_first_voucher(world: World, flow: Flow, draft: ContractDraft) -> None:
+    signed(flow, world, draft)
     registry = world.deployment.registry
-    result_hash = driver.submit_stage(world.b, draft, 1, "prototype test report")
+    result_hash = flow.business(world.b).submit_stage(draft.number, 1, b"prototype test report").result_hash
+    assert result_hash == h("prototype test report")
     assert registry.functions.stageOf(draft.contract_no, 1).call()[1] == StageStatus.PENDING
-    receipt = driver.confirm_stage(world.a, draft, 1, result_hash)
+    business = flow.business(world.a)
+    receipt = business.execute(business.prepare_confirm_stage(draft, 1, h("prototype test report")))
     (voucher,) = registry.events.FirstVoucherIssued().process_receipt(receipt, errors=DISCARD)
     assert voucher.args.contractNo == draft.contract_no
     assert voucher.args.stageIndex == 1
@@ -57,30 +60,30 @@ def test_confirmed_result_issues_a_first_voucher(world: World, driver: FlowDrive
     assert registry.functions.agreementOf(draft.contract_no).call()[5] == 1
 
 
-def test_rejected_result_can_be_resubmitted(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    signed(driver, world, draft)
+def test_rejected_result_can_be_resubmitted(world: World, flow: Flow, draft: ContractDraft) -> None:
+    signed(flow, world, draft)
     registry = world.deployment.registry.functions
-    first = driver.submit_stage(world.b, draft, 0, "draft design")
+    first = flow.business(world.b).submit_stage(draft.number, 0, b"draft design").result_hash
     reject = registry.rejectStageResult(draft.contract_no, 0, draft.stages[0].terms(), first, h("missing drawings"))
     world.tx(world.a, Department.BUSINESS).transact(reject)
     assert registry.stageOf(draft.contract_no, 0).call()[1] == StageStatus.REJECTED
     with pytest.raises(errors.StageNotPending):
-        driver.confirm_stage(world.a, draft, 0, first)
-    second = driver.submit_stage(world.b, draft, 0, "final design")
-    driver.confirm_stage(world.a, draft, 0, second)
+        flow.business(world.a).confirm_stage(draft.number, 0, first)
+    second = flow.business(world.b).submit_stage(draft.number, 0, b"final design").result_hash
+    flow.business(world.a).confirm_stage(draft.number, 0, second)
     assert registry.stageOf(draft.contract_no, 0).call()[1] == StageStatus.CONFIRMED
 
 
-def test_stage_out_of_range(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    signed(driver, world, draft)
+def test_stage_out_of_range(world: World, flow: Flow, draft: ContractDraft) -> None:
+    signed(flow, world, draft)
     call = feedback_call(world, draft, 0, h("r"), call_index=3, stage_index=3)
     with pytest.raises(errors.StageOutOfRange) as refusal:
         world.tx(world.b, Department.BUSINESS).transact(call)  # type: ignore[arg-type]
     assert refusal.value.args_by_name["stageIndex"] == 3
 
 
-def test_specification_mismatch(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    signed(driver, world, draft)
+def test_specification_mismatch(world: World, flow: Flow, draft: ContractDraft) -> None:
+    signed(flow, world, draft)
     wrong_spec = (h("something else"), draft.stages[0].amount)
     with pytest.raises(errors.StageSpecMismatch):
         world.tx(world.b, Department.BUSINESS).transact(
@@ -93,10 +96,8 @@ def test_specification_mismatch(world: World, driver: FlowDriver, draft: Contrac
         )
 
 
-def test_feedback_bound_to_another_document_or_stage_is_refused(
-    world: World, driver: FlowDriver, draft: ContractDraft
-) -> None:
-    signed(driver, world, draft)
+def test_feedback_bound_to_another_document_or_stage_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    signed(flow, world, draft)
     b = world.tx(world.b, Department.BUSINESS)
     for wrong in ({"doc_hash": h("other document")}, {"stage_index": 2}, {"contract_no": b"\x09" * 32},
                   {"org_id": world.a.org_id}):  # fmt: skip
@@ -104,19 +105,19 @@ def test_feedback_bound_to_another_document_or_stage_is_refused(
             b.transact(feedback_call(world, draft, 0, h("r"), **wrong))  # type: ignore[arg-type]
 
 
-def test_double_submission_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    signed(driver, world, draft)
-    result = driver.submit_stage(world.b, draft, 0, "first")
+def test_double_submission_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    signed(flow, world, draft)
+    result = flow.business(world.b).submit_stage(draft.number, 0, b"first").result_hash
     with pytest.raises(errors.StageAlreadySubmitted):
-        driver.submit_stage(world.b, draft, 0, "second")
-    driver.confirm_stage(world.a, draft, 0, result)
+        flow.business(world.b).submit_stage(draft.number, 0, b"second")
+    flow.business(world.a).confirm_stage(draft.number, 0, result)
     with pytest.raises(errors.StageAlreadyVouched):
-        driver.submit_stage(world.b, draft, 0, "third")
+        flow.business(world.b).submit_stage(draft.number, 0, b"third")
 
 
-def test_confirmation_by_the_wrong_party_or_department(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    signed(driver, world, draft)
-    result = driver.submit_stage(world.b, draft, 0, "design")
+def test_confirmation_by_the_wrong_party_or_department(world: World, flow: Flow, draft: ContractDraft) -> None:
+    signed(flow, world, draft)
+    result = flow.business(world.b).submit_stage(draft.number, 0, b"design").result_hash
     call = world.deployment.registry.functions.confirmStageResult(draft.contract_no, 0, draft.stages[0].terms(), result)
     with pytest.raises(errors.WrongParty):
         world.tx(world.b, Department.BUSINESS).transact(call)
@@ -126,31 +127,31 @@ def test_confirmation_by_the_wrong_party_or_department(world: World, driver: Flo
         world.tx(world.c, Department.BUSINESS).transact(call)
 
 
-def test_confirmation_must_name_the_pending_result(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    signed(driver, world, draft)
-    driver.submit_stage(world.b, draft, 0, "design")
+def test_confirmation_must_name_the_pending_result(world: World, flow: Flow, draft: ContractDraft) -> None:
+    signed(flow, world, draft)
+    flow.business(world.b).submit_stage(draft.number, 0, b"design")
     with pytest.raises(errors.StageResultMismatch):
-        driver.confirm_stage(world.a, draft, 0, h("a result never submitted"))
+        flow.business(world.a).confirm_stage(draft.number, 0, h("a result never submitted"))
     with pytest.raises(errors.StageNotPending):
-        driver.confirm_stage(world.a, draft, 1, h("nothing submitted"))
+        flow.business(world.a).confirm_stage(draft.number, 1, h("nothing submitted"))
 
 
-def test_results_need_a_signed_contract(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    driver.propose(world.b, world.a, draft)
+def test_results_need_a_signed_contract(world: World, flow: Flow, draft: ContractDraft) -> None:
+    flow.business(world.b).propose(draft, world.a.org_id)
     with pytest.raises(errors.UnexpectedContractStatus) as refusal:
-        driver.submit_stage(world.b, draft, 0, "too early")
+        flow.business(world.b).submit_stage(draft.number, 0, b"too early")
     assert refusal.value.args_by_name["expected"] == ContractStatus.SIGNED
     assert refusal.value.args_by_name["actual"] == ContractStatus.PROPOSED
 
 
-def test_zero_result_hash_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    signed(driver, world, draft)
+def test_zero_result_hash_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    signed(flow, world, draft)
     with pytest.raises(errors.InvalidResultHash):
         world.tx(world.b, Department.BUSINESS).transact(feedback_call(world, draft, 0, b"\x00" * 32))  # type: ignore[arg-type]
 
 
-def test_only_party_b_business_submits(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    signed(driver, world, draft)
+def test_only_party_b_business_submits(world: World, flow: Flow, draft: ContractDraft) -> None:
+    signed(flow, world, draft)
     call = feedback_call(world, draft, 0, h("r"))
     with pytest.raises(errors.WrongParty):
         world.tx(world.a, Department.BUSINESS).transact(call)  # type: ignore[arg-type]

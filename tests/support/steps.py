@@ -1,48 +1,56 @@
-"""Steps that bring a contract to a given point of the flow, for tests of what comes next."""
+"""Steps that bring a contract to a given point of the flow, for tests of what comes next: each through the role
+services of :class:`~collab_py.devnet.flow.Flow`."""
 
 from __future__ import annotations
 
 from eth_utils import keccak
 
-from collab_py.devnet.flow import ContractDraft, FlowDriver
+from collab_py.devnet.flow import Flow
 from collab_py.domain import crypto
+from collab_py.domain.drafts import ContractDraft
 from collab_py.domain.types import payment_voucher_id
 from support.world import World
 
 BANK_ACCOUNT = "CN12 ICBC 6222 0200 0000 1234"
 
 
-def signed(driver: FlowDriver, world: World, draft: ContractDraft) -> None:
+def signed(flow: Flow, world: World, draft: ContractDraft) -> None:
     """Proposed by B and countersigned by A."""
-    driver.propose(world.b, world.a, draft)
-    driver.sign(world.a, draft)
+    flow.business(world.b).propose(draft, world.a.org_id)
+    flow.business(world.a).countersign(draft.number, draft.text.encode())
 
 
-def vouched(driver: FlowDriver, world: World, draft: ContractDraft) -> None:
-    """Signed, and every stage confirmed by A."""
-    signed(driver, world, draft)
+def vouched(flow: Flow, world: World, draft: ContractDraft) -> None:
+    """Signed, and every stage submitted by B and confirmed by A."""
+    signed(flow, world, draft)
     for index in range(len(draft.stages)):
-        driver.confirm_stage(world.a, draft, index, driver.submit_stage(world.b, draft, index, f"result {index}"))
+        flow.business(world.b).submit_stage(draft.number, index, f"result {index}".encode())
+        flow.business(world.a).confirm_stage(draft.number, index)
 
 
-def settled(driver: FlowDriver, world: World, draft: ContractDraft) -> None:
+def settled(flow: Flow, world: World, draft: ContractDraft) -> None:
     """Vouched, and business settlement approved."""
-    vouched(driver, world, draft)
-    driver.apply_settlement(world.b, draft)
-    driver.approve_settlement(world.a, draft)
+    flow.settle(world.a, world.b, draft)
 
 
 def issued(
-    driver: FlowDriver, world: World, draft: ContractDraft, amount: int | None = None, lifetime: int = 3600
+    flow: Flow, world: World, draft: ContractDraft, amount: int | None = None, lifetime: int = 3600
 ) -> tuple[int, bytes]:
-    """Settled, applied for and issued: returns the payment's seq and the sealed payment key."""
-    settled(driver, world, draft)
-    amount = draft.total if amount is None else amount
-    seq = driver.apply_payment(world.b, world.a, draft, amount, BANK_ACCOUNT)
-    key = driver.issue_voucher(
-        world.a, world.b, world.bank, draft, seq, amount=amount, bank_account=BANK_ACCOUNT, lifetime=lifetime
-    )
-    return seq, key
+    """Settled, applied for (into :data:`BANK_ACCOUNT`) and issued: returns the payment's seq and its payment key,
+    sealed to Party B."""
+    settled(flow, world, draft)
+    seq = flow.finance(world.b).apply_payment(draft.number, draft.total if amount is None else amount, BANK_ACCOUNT).seq
+    payment = flow.finance(world.a).issue_voucher(draft.number, seq, lifetime=lifetime)
+    assert payment.key_ciphertext is not None
+    return seq, payment.key_ciphertext
+
+
+def released(flow: Flow, world: World, draft: ContractDraft, amount: int | None = None) -> int:
+    """Issued, redeemed by B and released by the bank (the contract total unless ``amount``): returns the seq."""
+    seq, _ = issued(flow, world, draft, amount)
+    flow.finance(world.b).redeem(draft.number, seq)
+    flow.institution(world.bank).release(draft.number, seq)
+    return seq
 
 
 def secret_of(world: World, draft: ContractDraft, seq: int, sealed_key: bytes) -> bytes:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from web3 import Web3
 
 from collab_py.chain.enums import VoucherStatus
-from collab_py.devnet.flow import FlowDriver
+from collab_py.devnet.flow import Flow
 from collab_py.devnet.sandbox import Sandbox, bootstrap, sample_contract
 from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.models import SecondVoucherRecord
@@ -80,7 +80,7 @@ def run_demo(
         if on_step is not None:
             on_step(step)
 
-    driver = FlowDriver(sandbox.deployment, on_step=record, documents=workdir / "documents")
+    flow = Flow(sandbox.deployment, on_step=record, documents=workdir / "documents")
     a, b, c, bank = sandbox.a, sandbox.b, sandbox.c, sandbox.bank
     phase("starting the listeners: accounting of A, B and C, invoicing of A and B, the institution's bot")
     books = {party.name: open_database(f"sqlite:///{workdir / f'ledger-{party.org_id}.db'}") for party in (a, b, c)}
@@ -90,11 +90,11 @@ def run_demo(
         return ListenerThread(Listener(w3, sandbox.deployment, database, consumer, handler, config)).start()
 
     services = [start(books[p.name], f"accounting-{p.org_id}", AccountingHandler(p.org_id)) for p in (a, b, c)]
-    services += [start(books[p.name], f"invoicing-{p.org_id}", InvoicingHandler(driver.finance(p))) for p in (a, b)]
+    services += [start(books[p.name], f"invoicing-{p.org_id}", InvoicingHandler(flow.finance(p))) for p in (a, b)]
     bot_books = open_database(f"sqlite:///{workdir / 'institution.db'}")
-    services.append(start(bot_books, "institution", InstitutionBot(driver.institution(bank))))
+    services.append(start(bot_books, "institution", InstitutionBot(flow.institution(bank))))
     try:
-        _flow(driver, sandbox, phase)
+        _flow(flow, sandbox, phase)
         phase("S8: waiting for the listeners to post the books and exchange the e-invoices")
         _settle(w3, services, invoices_expected=2, invoice_books=books[a.name])
     finally:
@@ -116,38 +116,30 @@ def run_demo(
     return result
 
 
-def _flow(driver: FlowDriver, sandbox: Sandbox, phase: Callable[[str], None]) -> None:
+def _flow(flow: Flow, sandbox: Sandbox, phase: Callable[[str], None]) -> None:
     a, b, c = sandbox.a, sandbox.b, sandbox.c
     reader = ChainReader(sandbox.deployment)
     draft = sample_contract("HT-DEMO-001")
 
     phase("S2–S4: e-contract HT-DEMO-001, three stages, settlement")
-    driver.business(b).propose(draft, a.org_id)
-    driver.business(a).countersign(draft.number, draft.text.encode())  # the document A received off chain
-    for index in range(len(draft.stages)):
-        driver.business(b).submit_stage(draft.number, index, f"{draft.number} stage {index} delivered".encode())
-        driver.business(a).confirm_stage(draft.number, index)
-    driver.business(b).apply_settlement(draft.number)
-    driver.business(a).approve_settlement(draft.number)
+    flow.settle(a, b, draft)
 
     phase("S5–S7: first payment, redeemed by Party B")
     first = draft.total * 6 // 10
-    seq = driver.finance(b).apply_payment(draft.number, first, B_BANK_ACCOUNT).seq
-    driver.finance(a).issue_voucher(draft.number, seq)
-    driver.finance(b).redeem(draft.number, seq)
+    seq = flow.finance(b).apply_payment(draft.number, first, B_BANK_ACCOUNT).seq
+    flow.finance(a).issue_voucher(draft.number, seq)
+    flow.finance(b).redeem(draft.number, seq)
     phase("S6.2, S7: the institution's bot checks the request and releases it")
     _released(reader, draft.number, seq)
 
     phase("S5–S7: second payment, its key assigned to Party C")
-    seq = driver.finance(b).apply_payment(draft.number, draft.total - first, B_BANK_ACCOUNT).seq
-    driver.finance(a).issue_voucher(draft.number, seq)
-    sealed_for_c = driver.finance(b).assign_key(draft.number, seq, c.org_id)
-    driver.finance(c).present_key(draft.number, seq, sealed_for_c)
-    account = driver.finance(c).assignee_account(draft.number, seq, C_BANK_ACCOUNT)
-    signature = driver.finance(b).sign_assignment(draft.number, seq, c.org_id, account.account_hash)
-    driver.finance(c).confirm_assignment(
-        draft.number, seq, account, signer=driver.finance(b).address, signature=signature
-    )
+    seq = flow.finance(b).apply_payment(draft.number, draft.total - first, B_BANK_ACCOUNT).seq
+    flow.finance(a).issue_voucher(draft.number, seq)
+    sealed_for_c = flow.finance(b).assign_key(draft.number, seq, c.org_id)
+    flow.finance(c).present_key(draft.number, seq, sealed_for_c)
+    account = flow.finance(c).assignee_account(draft.number, seq, C_BANK_ACCOUNT)
+    signature = flow.finance(b).sign_assignment(draft.number, seq, c.org_id, account.account_hash)
+    flow.finance(c).confirm_assignment(draft.number, seq, account, signer=flow.finance(b).address, signature=signature)
     _released(reader, draft.number, seq)
 
     phase("S6.4: a payment key that expires, reclaimed by Party A")
@@ -156,12 +148,12 @@ def _flow(driver: FlowDriver, sandbox: Sandbox, phase: Callable[[str], None]) ->
         text="Maintenance agreement HT-DEMO-002: Party B Supplies services Party A Holdings' line for a year.",
         stages=(StageDraft("annual maintenance", 50_000_00),),
     )
-    driver.run_to_settlement(a, b, expiring)
-    seq = driver.finance(b).apply_payment(expiring.number, expiring.total, B_BANK_ACCOUNT).seq
-    driver.finance(a).issue_voucher(expiring.number, seq, lifetime=SHORT_KEY_LIFETIME)
+    flow.settle(a, b, expiring)
+    seq = flow.finance(b).apply_payment(expiring.number, expiring.total, B_BANK_ACCOUNT).seq
+    flow.finance(a).issue_voucher(expiring.number, seq, lifetime=SHORT_KEY_LIFETIME)
     sandbox.w3.provider.make_request("evm_increaseTime", [SHORT_KEY_LIFETIME + 1])  # type: ignore[arg-type]
     sandbox.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    driver.finance(a).reclaim(expiring.number, seq)
+    flow.finance(a).reclaim(expiring.number, seq)
 
 
 def _settle(w3: Web3, services: list[ListenerThread], *, invoices_expected: int, invoice_books: Engine) -> None:

@@ -10,8 +10,8 @@ from web3 import Web3
 from collab_py.chain.deploy import Deployment, deploy
 from collab_py.chain.enums import Department, OrgKind
 from collab_py.chain.transactor import Transactor
-from collab_py.devnet.flow import ContractDraft, StageDraft
 from collab_py.devnet.parties import Party, fund_on_dev_node, register_party
+from collab_py.domain.drafts import ContractDraft, StageDraft
 
 INSTITUTION_ORG = 900
 #: Deposits minted to Party A's treasury: 10 million currency units, in cents.
