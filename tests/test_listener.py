@@ -31,10 +31,12 @@ from collab_py.ledger.schema import (
     journal_lines,
 )
 from collab_py.listener.engine import Listener, ListenerConfig, ReorgTooDeep
+from collab_py.listener.factory import ListenerSpec, MissingService, Role, build_listener
 from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.health import serve
 from collab_py.listener.runtime import ListenerThread
+from collab_py.services import FinanceService
 from collab_py.services.reader import ChainReader
 from support import BANK_ACCOUNT, World, catch_up, issued, released, settled
 
@@ -256,3 +258,21 @@ def test_new_heads_wake_a_listener_before_its_next_poll(world: World, node: Anvi
     finally:
         thread.stop()
         heads.stop()
+
+
+def test_a_listener_is_built_from_its_role_with_only_that_roles_service(world: World, flow: Flow) -> None:
+    database = open_database("sqlite://")
+    made: list[str] = []
+
+    def finance() -> FinanceService:
+        made.append("finance")
+        return flow.finance(world.b)
+
+    accounting = build_listener(ListenerSpec(Role.accounting, world.a.org_id), world.deployment, database)
+    assert (accounting.consumer, type(accounting.handler)) == ("accounting-1", AccountingHandler)
+    invoicing = build_listener(
+        ListenerSpec(Role.invoicing, world.b.org_id), world.deployment, lambda: database, finance=finance
+    )
+    assert (invoicing.consumer, made) == ("invoicing-2", ["finance"])
+    with pytest.raises(MissingService):
+        build_listener(ListenerSpec(Role.institution, world.bank.org_id), world.deployment, database, finance=finance)

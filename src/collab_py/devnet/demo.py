@@ -21,6 +21,7 @@ from web3 import Web3
 
 from collab_py.chain.enums import VoucherStatus
 from collab_py.devnet.flow import Flow
+from collab_py.devnet.parties import Party
 from collab_py.devnet.sandbox import Sandbox, bootstrap, sample_contract
 from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.models import SecondVoucherRecord
@@ -28,10 +29,8 @@ from collab_py.exceptions import CollabError
 from collab_py.ledger.database import open_database
 from collab_py.ledger.queries import JournalLine, invoice_rows, journal
 from collab_py.ledger.reconcile import Reconciliation, reconcile
-from collab_py.listener.engine import Handler, Listener, ListenerConfig
-from collab_py.listener.handlers.accounting import AccountingHandler
-from collab_py.listener.handlers.institution import InstitutionBot
-from collab_py.listener.handlers.invoicing import InvoicingHandler
+from collab_py.listener.engine import ListenerConfig
+from collab_py.listener.factory import ListenerSpec, Role, build_listener
 from collab_py.listener.runtime import ListenerThread
 from collab_py.services import StepObserver, StepRecord
 from collab_py.services.reader import ChainReader
@@ -86,20 +85,27 @@ def run_demo(
     books = {party.name: open_database(f"sqlite:///{workdir / f'ledger-{party.org_id}.db'}") for party in (a, b, c)}
     config = ListenerConfig(confirmations=0, poll_interval=0.1)
 
-    def start(database: Engine, consumer: str, handler: Handler) -> ListenerThread:
-        return ListenerThread(Listener(w3, sandbox.deployment, database, consumer, handler, config)).start()
+    def start(role: Role, party: Party, database: Engine) -> ListenerThread:
+        listener = build_listener(
+            ListenerSpec(role, party.org_id, config=config),
+            sandbox.deployment,
+            database,
+            finance=lambda: flow.finance(party),
+            operator=lambda: flow.institution(party),
+        )
+        return ListenerThread(listener).start()
 
-    services = [start(books[p.name], f"accounting-{p.org_id}", AccountingHandler(p.org_id)) for p in (a, b, c)]
-    services += [start(books[p.name], f"invoicing-{p.org_id}", InvoicingHandler(flow.finance(p))) for p in (a, b)]
+    listeners = [start(Role.accounting, p, books[p.name]) for p in (a, b, c)]
+    listeners += [start(Role.invoicing, p, books[p.name]) for p in (a, b)]
     bot_books = open_database(f"sqlite:///{workdir / 'institution.db'}")
-    services.append(start(bot_books, "institution", InstitutionBot(flow.institution(bank))))
+    listeners.append(start(Role.institution, bank, bot_books))
     try:
         _flow(flow, sandbox, phase)
         phase("S8: waiting for the listeners to post the books and exchange the e-invoices")
-        _settle(w3, services, invoices_expected=2, invoice_books=books[a.name])
+        _settle(w3, listeners, invoices_expected=2, invoice_books=books[a.name])
     finally:
-        for service in services:
-            service.stop()
+        for listener in listeners:
+            listener.stop()
     reader = ChainReader(sandbox.deployment)
     result.second_vouchers = reader.second_vouchers()
     result.journals = {name: journal(database) for name, database in books.items()}
@@ -156,14 +162,14 @@ def _flow(flow: Flow, sandbox: Sandbox, phase: Callable[[str], None]) -> None:
     flow.finance(a).reclaim(expiring.number, seq)
 
 
-def _settle(w3: Web3, services: list[ListenerThread], *, invoices_expected: int, invoice_books: Engine) -> None:
+def _settle(w3: Web3, listeners: list[ListenerThread], *, invoices_expected: int, invoice_books: Engine) -> None:
     """Waits until every listener has processed the chain and the payer has recorded the expected invoices (the
     payee's anchoring transactions add blocks, so the head is read again until nothing moves)."""
     deadline = time.monotonic() + 60
     while True:
         head = w3.eth.block_number
-        for service in services:
-            service.wait_until(head, timeout=max(1.0, deadline - time.monotonic()))
+        for listener in listeners:
+            listener.wait_until(head, timeout=max(1.0, deadline - time.monotonic()))
         if len(invoice_rows(invoice_books)) >= invoices_expected and w3.eth.block_number == head:
             return
         if time.monotonic() > deadline:

@@ -26,6 +26,8 @@ from collab_py.services import FinanceService
 log = logging.getLogger("collab.invoicing")
 
 ISSUED, VERIFIED, REJECTED = "ISSUED", "VERIFIED", "REJECTED"
+#: Tax included in invoiced amounts unless configured (13 %).
+DEFAULT_TAX_RATE = Decimal("0.13")
 
 
 class ReceiptNotPosted(CollabError):
@@ -42,7 +44,7 @@ class InvoicingHandler:
 
     events: tuple[str, ...] = ("SecondVoucher", "InvoiceAnchored")
 
-    def __init__(self, finance: FinanceService, tax_rate: Decimal = Decimal("0.13")) -> None:
+    def __init__(self, finance: FinanceService, tax_rate: Decimal = DEFAULT_TAX_RATE) -> None:
         self.finance = finance
         self.tax_rate = tax_rate
 
