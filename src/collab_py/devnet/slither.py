@@ -1,6 +1,6 @@
 """Slither static analysis of the contracts, gated by a triage file.
 
-``.venv/bin/python scripts/slither_check.py`` runs slither (``slither-analyzer``, the ``dev`` extra) on
+``collab-slither`` (or ``python -m collab_py.devnet.slither``) runs slither (``slither-analyzer``, the ``dev`` extra) on
 ``contracts/`` through the offline compiler, prints every finding on our code (impact, detector, location, triage
 status) and the counts per impact, and exits non-zero if a High or Medium finding is not triaged, or if a triage
 entry matches no finding any more (stale). ``--slither-json PATH`` checks a saved slither JSON report instead of
@@ -8,7 +8,7 @@ running slither; ``--report PATH`` saves the report of this run.
 
 Compilation. crytic-compile, slither's front end, calls ``solc --combined-json`` by default, which the offline
 compiler (``~/.solcx/solc-v0.8.30``, a launcher for npm's solc-js registered by ``collab_py.chain.toolchain``) does not
-support. So this script writes a solc standard-JSON input and makes crytic-compile use its ``solc-json`` platform,
+support. So this checker writes a solc standard-JSON input and makes crytic-compile use its ``solc-json`` platform,
 which runs ``solc --standard-json --allow-paths <cwd>`` from the repository root:
 
     slither <input.json> --compile-force-framework solc-json --solc ~/.solcx/solc-v0.8.30 --fail-none --json <out>
@@ -19,7 +19,7 @@ crytic-compile asks for bytecode, and without viaIR the legacy code generator fa
 ContractRegistry.
 
 Scope. Every ``contracts/**/*.sol`` except ``contracts/mocks/`` (test-only tokens and wallets, never deployed) is
-compiled; OpenZeppelin under ``node_modules`` is compiled as a dependency. slither runs unfiltered and this script
+compiled; OpenZeppelin under ``node_modules`` is compiled as a dependency. slither runs unfiltered and this checker
 keeps the findings with at least one element in our sources: slither's own ``--filter-paths node_modules`` would
 also drop findings on our code that merely mention an OpenZeppelin function (e.g. a parameter shadowing
 ``ERC20.name()``). Findings only about dependencies are counted and ignored.
@@ -47,8 +47,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TRIAGE = ROOT / "security" / "slither-triage.toml"
+from collab_py.chain.build import OPTIMIZER_RUNS, REMAPPINGS, project_root, source_files
+from collab_py.chain.toolchain import ensure_solc
+from collab_py.exceptions import CollabError
+
+#: The triage file, relative to the repository root.
+TRIAGE_FILE = Path("security") / "slither-triage.toml"
 #: Impacts that fail the check unless triaged.
 GATED = ("High", "Medium")
 IMPACTS = ("High", "Medium", "Low", "Informational", "Optimization")
@@ -59,7 +63,7 @@ TRIAGE_KEYS = ("detector", "contract", "function", "reason")
 MIN_REASON = 40
 
 
-class CheckError(Exception):
+class CheckError(CollabError):
     """The check could not run: slither failed, or the triage file or report is invalid."""
 
 
@@ -131,8 +135,6 @@ class Outcome:
 def analysed_sources(root: Path) -> list[str]:
     """The source units we analyse: ``contracts/**/*.sol`` without the mocks, relative to ``root``."""
     sources = []
-    from collab_py.chain.build import source_files
-
     for path in source_files(root):
         name = path.relative_to(root).as_posix()
         if not name.startswith(EXCLUDED_DIRS):
@@ -142,8 +144,6 @@ def analysed_sources(root: Path) -> list[str]:
 
 def standard_json_input(root: Path) -> dict[str, Any]:
     """The solc standard-JSON input for slither: our sources, with the build's remapping and optimizer settings."""
-    from collab_py.chain.build import OPTIMIZER_RUNS, REMAPPINGS
-
     sources = analysed_sources(root)
     if not sources:
         raise CheckError(f"no Solidity sources under {root / SOURCE_DIR}")
@@ -182,8 +182,6 @@ def slither_command(input_path: Path, solc: Path, report_path: Path) -> list[str
 
 def run_slither(root: Path) -> tuple[dict[str, Any], float]:
     """Runs slither on the contracts; returns its JSON report and the wall time of the run in seconds."""
-    from collab_py.chain.toolchain import ensure_solc
-
     try:
         version = metadata.version("slither-analyzer")
     except metadata.PackageNotFoundError:
@@ -384,18 +382,20 @@ def render(outcome: Outcome) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: 0 if every High/Medium finding is triaged and no entry is stale, 1 if not, 2 on errors."""
-    parser = argparse.ArgumentParser(prog="slither_check.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--triage", type=Path, default=DEFAULT_TRIAGE, help="triage file (TOML)")
+    parser = argparse.ArgumentParser(prog="collab-slither", description=__doc__.split("\n")[0])
+    parser.add_argument("--triage", type=Path, help=f"triage file (TOML; default: {TRIAGE_FILE} in the repository)")
     parser.add_argument("--slither-json", type=Path, help="check this slither JSON report instead of running slither")
     parser.add_argument("--report", type=Path, help="also save slither's JSON report here")
     args = parser.parse_args(argv)
+    root = project_root()
+    triage = args.triage if args.triage is not None else root / TRIAGE_FILE
     start = time.monotonic()
     try:
-        entries = load_triage(args.triage)
+        entries = load_triage(triage)
         if args.slither_json is not None:
             report = json.loads(args.slither_json.read_text())
         else:
-            report, elapsed = run_slither(ROOT)
+            report, elapsed = run_slither(root)
             print(f"slither ran in {elapsed:.1f} s")
         if args.report is not None:
             args.report.write_text(json.dumps(report, indent=1))
@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     outcome = evaluate(findings, entries, ignored)
     print(render(outcome))
     verdict = "OK" if outcome.ok else "FAILED"
-    print(f"{verdict}: slither check in {time.monotonic() - start:.1f} s (triage: {args.triage})")
+    print(f"{verdict}: slither check in {time.monotonic() - start:.1f} s (triage: {triage})")
     return 0 if outcome.ok else 1
 
 
