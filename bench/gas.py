@@ -18,12 +18,11 @@ from rich.table import Table
 from collab_py.chain.transactor import connect
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode
-from collab_py.devnet.sandbox import Sandbox, bootstrap
+from collab_py.devnet.sandbox import B_BANK_ACCOUNT, Sandbox, bootstrap
 from collab_py.domain.drafts import ContractDraft, StageDraft
 
 TARGET_FLOW = 600_000
 TARGET_PER_STAGE = 120_000
-BANK_ACCOUNT = "CN12 ICBC 6222 0200 0000 1234"
 
 
 def flow_gas(sandbox: Sandbox, number: str, stages: int) -> dict[str, int]:
@@ -34,7 +33,7 @@ def flow_gas(sandbox: Sandbox, number: str, stages: int) -> dict[str, int]:
         stages=tuple(StageDraft(f"{number} deliverable {i}", 1_000_00 * (i + 1)) for i in range(stages)),
     )
     flow = Flow(sandbox.deployment)
-    flow.run(sandbox.a, sandbox.b, sandbox.bank, draft, BANK_ACCOUNT)
+    flow.run(sandbox.a, sandbox.b, sandbox.bank, draft, B_BANK_ACCOUNT)
     gas: dict[str, int] = defaultdict(int)
     for record in flow.records:
         gas[record.step] += record.gas_used
@@ -46,7 +45,7 @@ def leave_a_voucher_frozen(sandbox: Sandbox) -> None:
     draft = ContractDraft("GAS-IN-FLIGHT", "a contract whose payment is in flight", (StageDraft("goods", 1_00),))
     flow = Flow(sandbox.deployment)
     flow.settle(sandbox.a, sandbox.b, draft)
-    seq = flow.finance(sandbox.b).apply_payment(draft.number, draft.total, BANK_ACCOUNT).seq
+    seq = flow.finance(sandbox.b).apply_payment(draft.number, draft.total, B_BANK_ACCOUNT).seq
     flow.finance(sandbox.a).issue_voucher(draft.number, seq)
 
 

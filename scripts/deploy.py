@@ -20,6 +20,7 @@ from web3 import Web3
 
 from collab_py.chain.deploy import deploy
 from collab_py.chain.transactor import Transactor, connect
+from collab_py.devnet.sandbox import INSTITUTION_ORG
 from collab_py.domain.keys import load_account, resolve_passphrase
 
 
@@ -43,7 +44,7 @@ def main() -> None:
     w3 = connect(networks.provider.http_uri)  # type: ignore[attr-defined]
     deployment = deploy(
         Transactor(w3, _deployer()),
-        institution_org=int(os.environ.get("COLLAB_INSTITUTION_ORG", "900")),
+        institution_org=int(os.environ.get("COLLAB_INSTITUTION_ORG", str(INSTITUTION_ORG))),
         institution=_address("COLLAB_INSTITUTION"),  # type: ignore[arg-type]
         asset=_address("COLLAB_ASSET"),  # type: ignore[arg-type]
         governance=_address("COLLAB_GOVERNANCE"),  # type: ignore[arg-type]

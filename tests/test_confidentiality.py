@@ -49,11 +49,11 @@ from collab_py.chain.build import load_artifact
 from collab_py.chain.deploy import Deployment
 from collab_py.chain.enums import VoucherStatus
 from collab_py.chain.transactor import connect
-from collab_py.devnet.demo import B_BANK_ACCOUNT, C_BANK_ACCOUNT, DemoResult, run_demo
+from collab_py.devnet.demo import DemoResult, run_demo
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import Party
-from collab_py.devnet.sandbox import sample_contract
+from collab_py.devnet.sandbox import B_BANK_ACCOUNT, C_BANK_ACCOUNT, sample_contract
 from collab_py.domain import crypto
 from collab_py.domain.types import contract_number_text, payment_voucher_id
 from collab_py.services import BusinessService

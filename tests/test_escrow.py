@@ -12,9 +12,7 @@ from collab_py.devnet.flow import Flow
 from collab_py.domain import crypto
 from collab_py.domain.drafts import ContractDraft
 from collab_py.domain.types import payment_voucher_id
-from support import A_FUNDS, BANK_ACCOUNT, World, h, issued, secret_of
-
-C_ACCOUNT = "HK33 HSBC 0000 7777 1111"
+from support import A_FUNDS, BANK_ACCOUNT, C_BANK_ACCOUNT, World, h, issued, secret_of
 
 
 def balance(world: World, address: str) -> int:
@@ -27,7 +25,7 @@ def advance(world: World, seconds: int) -> None:
 
 
 def confirmation(
-    world: World, voucher_id: bytes, assignee: int, signer: LocalAccount, account: str = C_ACCOUNT
+    world: World, voucher_id: bytes, assignee: int, signer: LocalAccount, account: str = C_BANK_ACCOUNT
 ) -> tuple[bytes, bytes]:
     """(bank account hash, signature) of the payee's assignment confirmation."""
     bank_hash = crypto.bank_account_hash(account, b"\x07" * 32)

@@ -14,7 +14,7 @@ from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import institution_actions
 from collab_py.listener.engine import Listener, ListenerConfig
 from collab_py.listener.handlers.institution import REFUSED, RELEASED, InstitutionBot
-from support import BANK_ACCOUNT, World, catch_up, issued, settled
+from support import BANK_ACCOUNT, C_BANK_ACCOUNT, World, catch_up, issued, settled
 
 
 def bot(world: World, flow: Flow, database: Engine) -> Listener:
@@ -59,7 +59,7 @@ def test_assignment_is_released_to_the_assignee(world: World, flow: Flow, ledger
     seq = b.apply_payment("I-2", 700_00, BANK_ACCOUNT).seq
     a.issue_voucher("I-2", seq)
     c.present_key("I-2", seq, b.assign_key("I-2", seq, world.c.org_id))
-    account = c.assignee_account("I-2", seq, "HK33 HSBC 0000 7777 1111")
+    account = c.assignee_account("I-2", seq, C_BANK_ACCOUNT)
     signature = b.sign_assignment("I-2", seq, world.c.org_id, account.account_hash)
     c.confirm_assignment("I-2", seq, account, signer=b.address, signature=signature)
     database = open_database(ledger_url)

@@ -62,7 +62,7 @@ from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.types import payment_voucher_id
 from collab_py.services import BusinessService, FinanceService, InstitutionService
 from collab_py.services.reader import ChainReader
-from support import World, issued, secret_of
+from support import BANK_ACCOUNT, C_BANK_ACCOUNT, World, issued, secret_of
 
 # ---------------------------------------------------------------------------------------------------------- profiles
 PROFILE = os.environ.get("COLLAB_PROFILE", "ci")
@@ -120,8 +120,6 @@ LIFETIMES = (0, 300, 7 * DAY, MAX_KEY_LIFETIME, MAX_KEY_LIFETIME + 3600)
 JUMPS = (30, 600, 8 * DAY, 367 * DAY)
 #: Gas limit of transactions sent without estimation (every third one): their refusals are mined and decoded.
 GAS = 1_500_000
-BANK_ACCOUNT = "CN12 ICBC 6222 0200 0000 1234"
-C_ACCOUNT = "HK33 HSBC 0000 7777 1111"
 
 LIVE = frozenset({VoucherStatus.FROZEN, VoucherStatus.PRESENTED, VoucherStatus.REQUESTED})
 ISSUED = LIVE | {VoucherStatus.RELEASED, VoucherStatus.RECLAIMED}
@@ -1002,7 +1000,7 @@ class InvariantMachine(RuleBasedStateMachine):
             "forged": (payee_finance, "OUTSIDER"),
         }[signer_kind]
         voucher_id = payment_voucher_id(no, seq)
-        bank_hash = crypto.bank_account_hash(C_ACCOUNT, b"\x07" * 32)
+        bank_hash = crypto.bank_account_hash(C_BANK_ACCOUNT, b"\x07" * 32)
         data = eip712.assignment_confirmation(self.chain_id, self.escrow.address, voucher_id, assignee, bank_hash)
         violated = self.voucher_errors(voucher)
         maybe: set[str] = set()

@@ -38,9 +38,7 @@ from collab_py.listener.health import serve
 from collab_py.listener.runtime import ListenerThread
 from collab_py.services import FinanceService
 from collab_py.services.reader import ChainReader
-from support import BANK_ACCOUNT, World, catch_up, issued, released, settled
-
-C_ACCOUNT = "HK33 HSBC 0000 7777 1111"
+from support import BANK_ACCOUNT, C_BANK_ACCOUNT, World, catch_up, issued, released, settled
 
 
 def accounting(world: World, database: Engine, org_id: int, **config: int) -> Listener:
@@ -68,7 +66,7 @@ def test_both_books_posted_balanced_and_reconciled(world: World, flow: Flow, led
     seq = b.apply_payment("L-2", 1_000_00, BANK_ACCOUNT).seq
     a.issue_voucher("L-2", seq)
     c.present_key("L-2", seq, b.assign_key("L-2", seq, world.c.org_id))
-    account = c.assignee_account("L-2", seq, C_ACCOUNT)
+    account = c.assignee_account("L-2", seq, C_BANK_ACCOUNT)
     signature = b.sign_assignment("L-2", seq, world.c.org_id, account.account_hash)
     c.confirm_assignment("L-2", seq, account, signer=b.address, signature=signature)
     flow.institution(world.bank).release("L-2", seq)

@@ -31,9 +31,7 @@ from collab_py.services import (
 )
 from collab_py.services.finance import KEY_LIFETIME_SECONDS
 from collab_py.services.reader import UnknownOrgError, UnknownPaymentError
-from support import A_FUNDS, BANK_ACCOUNT, World
-
-C_ACCOUNT = "HK33 HSBC 0000 7777 1111"
+from support import A_FUNDS, BANK_ACCOUNT, C_BANK_ACCOUNT, World
 
 
 @dataclass
@@ -405,8 +403,8 @@ def test_assignment_to_a_third_member(actors: Actors, sender: str) -> None:
     assert (presented.status, presented.presenter_org) == (VoucherStatus.PRESENTED, world.c.org_id)
     assert presented.beneficiary_org is None
 
-    account = actors.c_finance.assignee_account(number, seq, C_ACCOUNT)
-    assert C_ACCOUNT.encode() not in account.ciphertext
+    account = actors.c_finance.assignee_account(number, seq, C_BANK_ACCOUNT)
+    assert C_BANK_ACCOUNT.encode() not in account.ciphertext
     signature = actors.b_finance.sign_assignment(number, seq, world.c.org_id, account.account_hash)
     confirming = actors.c_finance if sender == "assignee" else actors.b_finance
     confirmed = confirming.confirm_assignment(
@@ -417,7 +415,7 @@ def test_assignment_to_a_third_member(actors: Actors, sender: str) -> None:
     assert confirmed.assignee_account_ciphertext == account.ciphertext
 
     opened = actors.bank.bank_account(number, seq)
-    assert opened.account == C_ACCOUNT
+    assert opened.account == C_BANK_ACCOUNT
     assert crypto.bank_account_hash(opened.account, opened.salt) == account.account_hash
     second = actors.bank.release(number, seq)
     assert (second.payer_org, second.payee_org, second.beneficiary_org) == (1, 2, world.c.org_id)

@@ -4,11 +4,12 @@ flow, and stepping a listener. Tests import from here (``from support import Wor
 
 from support.listeners import catch_up
 from support.steps import BANK_ACCOUNT, h, issued, released, secret_of, settled, signed, vouched
-from support.world import A_FUNDS, World
+from support.world import A_FUNDS, C_BANK_ACCOUNT, World
 
 __all__ = [
     "A_FUNDS",
     "BANK_ACCOUNT",
+    "C_BANK_ACCOUNT",
     "World",
     "catch_up",
     "h",

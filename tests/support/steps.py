@@ -6,12 +6,11 @@ from __future__ import annotations
 from eth_utils import keccak
 
 from collab_py.devnet.flow import Flow
+from collab_py.devnet.sandbox import B_BANK_ACCOUNT as BANK_ACCOUNT
 from collab_py.domain import crypto
 from collab_py.domain.drafts import ContractDraft
 from collab_py.domain.types import payment_voucher_id
 from support.world import World
-
-BANK_ACCOUNT = "CN12 ICBC 6222 0200 0000 1234"
 
 
 def signed(flow: Flow, world: World, draft: ContractDraft) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collab_py.devnet.sandbox import A_FUNDS, Sandbox
+from collab_py.devnet.sandbox import A_FUNDS, C_BANK_ACCOUNT, Sandbox
 
-__all__ = ["A_FUNDS", "World"]
+__all__ = ["A_FUNDS", "C_BANK_ACCOUNT", "World"]
 
 World = Sandbox

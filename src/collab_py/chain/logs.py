@@ -17,6 +17,8 @@ from web3 import Web3
 from web3.exceptions import Web3RPCError
 from web3.types import LogReceipt, RPCEndpoint
 
+#: Contracts whose events the services read.
+EVENT_SOURCES = ("CollabRegistry", "PaymentEscrow")
 #: Phrases nodes use when a log query covers too much (geth, Besu, anvil and hosted providers).
 _TOO_MUCH = ("too many", "range", "limit", "exceed", "response size", "query returned more than")
 

@@ -20,6 +20,7 @@ from collab_py.cli.context import (
     token_decimals,
 )
 from collab_py.services import AssigneeAccount, FinanceService, InstitutionService
+from collab_py.services.finance import KEY_LIFETIME_SECONDS
 from collab_py.services.reader import ChainReader
 
 payment = typer.Typer(help="S5–S6: payment applications, vouchers and payment keys.", no_args_is_help=True)
@@ -61,7 +62,9 @@ def payment_apply(
 def payment_issue(
     number: Number,
     seq: Seq,
-    lifetime: Annotated[int, typer.Option(help="Seconds until the payment key expires.", min=60)] = 7 * 24 * 3600,
+    lifetime: Annotated[
+        int, typer.Option(help="Seconds until the payment key expires.", min=60)
+    ] = KEY_LIFETIME_SECONDS,
 ) -> None:
     """Party A issues the payment voucher and freezes the funds (S5.2–S5.4). Key: finance."""
     show(_finance().issue_voucher(number, seq, lifetime=lifetime), "payment voucher issued, funds frozen")

@@ -22,7 +22,7 @@ from web3 import Web3
 from collab_py.chain.enums import VoucherStatus
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.parties import Party
-from collab_py.devnet.sandbox import Sandbox, bootstrap, sample_contract
+from collab_py.devnet.sandbox import B_BANK_ACCOUNT, C_BANK_ACCOUNT, Sandbox, bootstrap, sample_contract
 from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.models import SecondVoucherRecord
 from collab_py.exceptions import CollabError
@@ -34,9 +34,6 @@ from collab_py.listener.factory import ListenerSpec, Role, build_listener
 from collab_py.listener.runtime import ListenerThread
 from collab_py.services import StepObserver, StepRecord
 from collab_py.services.reader import ChainReader
-
-B_BANK_ACCOUNT = "CN12 ICBC 6222 0200 0000 1234"
-C_BANK_ACCOUNT = "HK33 HSBC 0000 7777 1111"
 
 
 class DemoError(CollabError):

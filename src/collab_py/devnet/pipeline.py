@@ -60,7 +60,7 @@ from collab_py.chain.enums import Department, VoucherStatus
 from collab_py.chain.transactor import Call, FeeOracle, PendingTx, Transactor, connect, decode_revert
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import Party, fund_on_dev_node
-from collab_py.devnet.sandbox import Sandbox, bootstrap
+from collab_py.devnet.sandbox import B_BANK_ACCOUNT, Sandbox, bootstrap
 from collab_py.domain import crypto
 from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.types import contract_number, payment_voucher_id
@@ -366,7 +366,6 @@ def mine_round(rpc: Rpc, pending: Sequence[PendingTx], label: str) -> None:
 TARGET_FLOWS_PER_S = 200
 STEPS_PER_FLOW = 10
 AMOUNT = 100_00  # 100.00 per flow, paid in one payment
-BANK_ACCOUNT = "CN12 ICBC 6222 0200 0000 1234"
 
 
 class Reverted(PipelineError):
@@ -528,7 +527,7 @@ def prepare_flow(consortium: Consortium, desk: Desk, number: str) -> list[Step]:
         raw,
         seq,
         amount=AMOUNT,
-        bank_account=BANK_ACCOUNT,
+        bank_account=B_BANK_ACCOUNT,
         expiry=consortium.expiry,
         payee_key=sandbox.b.encryption_key.public_key,
         institution_key=sandbox.bank.encryption_key.public_key,
@@ -544,7 +543,7 @@ def prepare_flow(consortium: Consortium, desk: Desk, number: str) -> list[Step]:
         (a_business, a_business.prepare_approve_settlement(raw)),
         (
             b_finance,
-            b_finance.prepare_apply_payment(raw, seq, AMOUNT, BANK_ACCOUNT, sandbox.a.encryption_key.public_key),
+            b_finance.prepare_apply_payment(raw, seq, AMOUNT, B_BANK_ACCOUNT, sandbox.a.encryption_key.public_key),
         ),
         (a_finance, voucher),
         (b_finance, b_finance.prepare_redeem(raw, seq, key.secret)),

@@ -13,9 +13,15 @@ from collab_py.chain.transactor import Transactor
 from collab_py.devnet.parties import Party, fund_on_dev_node, register_party
 from collab_py.domain.drafts import ContractDraft, StageDraft
 
+#: Org id of the payment institution (the bank); Party A, B and C are orgs 1, 2 and 3.
 INSTITUTION_ORG = 900
 #: Deposits minted to Party A's treasury: 10 million currency units, in cents.
 A_FUNDS = 10_000_000_00
+#: Decimals of the DepositToken a sandbox pays with (cents).
+ASSET_DECIMALS = 2
+#: Where Party B and Party C are paid (their bank accounts, never on chain in clear).
+B_BANK_ACCOUNT = "CN12 ICBC 6222 0200 0000 1234"
+C_BANK_ACCOUNT = "HK33 HSBC 0000 7777 1111"
 
 
 @dataclass

@@ -21,7 +21,7 @@ from web3 import Web3
 
 from collab_py.chain.build import load_artifact
 from collab_py.chain.deploy import Deployment
-from collab_py.chain.logs import ChainEvent, EventCodec, LogReader
+from collab_py.chain.logs import EVENT_SOURCES, ChainEvent, EventCodec, LogReader
 from collab_py.domain.models import jsonable
 from collab_py.exceptions import CollabError
 from collab_py.ledger.schema import block_window, chain_events, checkpoints
@@ -96,7 +96,7 @@ class Listener:
         self.heads = heads
         self.on_commit = on_commit
         self.chain_id = deployment.manifest.chain_id
-        abis = (load_artifact("CollabRegistry").abi, load_artifact("PaymentEscrow").abi)
+        abis = [load_artifact(name).abi for name in EVENT_SOURCES]
         self.codec = EventCodec(abis, handler.events)
         addresses = [deployment.registry.address, deployment.escrow.address]
         self.reader = LogReader(w3, addresses, self.codec.topics, self.config.chunk_blocks)

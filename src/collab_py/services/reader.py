@@ -11,7 +11,7 @@ from web3.types import TxReceipt
 from collab_py.chain.build import load_artifact
 from collab_py.chain.deploy import Deployment
 from collab_py.chain.enums import ContractStatus, Department, OrgKind, StageStatus, VoucherStatus
-from collab_py.chain.logs import ChainEvent, EventCodec
+from collab_py.chain.logs import EVENT_SOURCES, ChainEvent, EventCodec
 from collab_py.domain.models import (
     AgreementRecord,
     Evidence,
@@ -68,7 +68,7 @@ class ChainReader:
         self.deployment = deployment
         self._registry = deployment.registry
         self._escrow = deployment.escrow
-        self._abis = (load_artifact("CollabRegistry").abi, load_artifact("PaymentEscrow").abi)
+        self._abis = [load_artifact(name).abi for name in EVENT_SOURCES]
         self._codecs: dict[tuple[str, ...], EventCodec] = {}
 
     # ------------------------------------------------------------------ S1
