@@ -151,6 +151,8 @@ def test_refusals_are_one_readable_line(cli: Callable[[str], Run], world: World,
     assert "malformed amount '12abc'" in str(malformed)
     too_precise = cli("b")("payment", "apply", "CLI-3", "1.001", "--bank-account", "X", expect=1)["error"]
     assert "at most 2 decimals" in str(too_precise)
+    negative = str(cli("b")("payment", "apply", "CLI-3", "-5", "--bank-account", "X", expect=1)["error"])
+    assert negative.startswith("error: InvalidInput: invalid amount '-5'")  # a value, not an unknown option
     bad_address = cli("gov")("org", "bind", "0x1234", "1", "business", expect=1)["error"]
     assert "malformed address '0x1234'" in str(bad_address)
     not_governance = cli("a")("org", "suspend", "2", expect=1)["error"]
@@ -183,6 +185,21 @@ def test_wrong_passphrase_is_a_named_error(world: World, tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "WrongPassphrase" in result.stderr
     assert "not the passphrase" not in result.stdout + result.stderr
+
+
+def test_empty_passphrase_is_named_with_where_it_comes_from(world: World, tmp_path: Path) -> None:
+    env = {
+        "COLLAB_RPC_URL": world.w3.provider.endpoint_uri,  # type: ignore[attr-defined]
+        "COLLAB_MANIFEST": str(world.deployment.manifest.save(tmp_path / "m.json")),
+        "COLLAB_KEYSTORE_DIR": str(keystores(tmp_path / "x" / "keys", world.b)),
+        "COLLAB_PASSPHRASE": "",
+    }
+    result = CliRunner().invoke(app, ["settlement", "apply", "X"], env=env)
+    assert result.exit_code == 1
+    assert "EmptyPassphrase: environment variable COLLAB_PASSPHRASE is empty" in result.stderr
+    assert "hint: the keystore passphrase is empty" in result.stderr
+    assert "COLLAB_PASSPHRASE_FILE" in result.stderr
+    assert "collab keys new" not in result.stderr
 
 
 def test_unreachable_node_and_missing_manifest(tmp_path: Path) -> None:

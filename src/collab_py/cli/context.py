@@ -35,6 +35,10 @@ HINTS = {
     "NodeUnreachable": "start a node or pass --rpc-url (COLLAB_RPC_URL)",
     "ManifestError": "deploy first (collab deploy) or pass --manifest (COLLAB_MANIFEST)",
     "WrongPassphrase": "check COLLAB_PASSPHRASE_FILE or the variable named by COLLAB_PASSPHRASE_ENV",
+    "EmptyPassphrase": "the keystore passphrase is empty: it comes from the file COLLAB_PASSPHRASE_FILE names, else "
+    "the variable COLLAB_PASSPHRASE_ENV names (COLLAB_PASSPHRASE), else a prompt; give a non-empty one",
+    "PassphraseUnavailable": "give the keystore passphrase in COLLAB_PASSPHRASE_FILE or in the variable "
+    "COLLAB_PASSPHRASE_ENV names (COLLAB_PASSPHRASE), or run in a terminal to be prompted",
     "KeystoreError": "create the key with `collab keys new NAME` or pass --keys (COLLAB_KEYSTORE_DIR)",
     "NotAMember": "the key is not bound to any org: ask governance to `collab org bind` it",
     "WrongDepartment": "use the keystore of the department that owns this step (--keys)",
@@ -52,6 +56,11 @@ HINTS = {
 
 class InvalidInput(CollabError):
     """A command-line value is malformed (amount, address, hex, file)."""
+
+
+#: Context settings of a command whose arguments may be negative numbers: ``-5`` is then a value, which the
+#: command refuses with :class:`InvalidInput`, not an unknown option.
+NEGATIVE_VALUES: dict[str, Any] = {"ignore_unknown_options": True}
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from collab_py.cli.context import (
+    NEGATIVE_VALUES,
     InvalidInput,
     parse_address,
     parse_amount,
@@ -46,7 +47,7 @@ def _institution() -> InstitutionService:
     return InstitutionService(state.deployment, state.transactor("operator"), encryption_key=state.encryption_key())
 
 
-@payment.command("apply")
+@payment.command("apply", context_settings=NEGATIVE_VALUES)
 @readable_errors
 def payment_apply(
     number: Number,
