@@ -4,16 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test long gas throughput listener-bench compile compile-paris errors lint clean
+.PHONY: setup demo test long gas throughput listener-bench compile compile-paris errors lock lint clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/python -m collab_py.chain.toolchain
 	$(BIN)/python -m collab_py.chain.build
 
-$(STAMP): pyproject.toml
+# the pinned pip, then every dependency at the version and hashes of the lock, then the package itself without
+# resolving anything (a dependency missing from the lock fails pip check: run make lock)
+$(STAMP): pyproject.toml requirements/pip.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,ape]"
+	$(BIN)/pip install --quiet --require-hashes -r requirements/pip.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $(STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -53,6 +57,16 @@ compile-paris: setup
 ## the contracts' errors as Python classes (src/collab_py/chain/contract_errors.py): run after the contracts change
 errors: setup
 	$(BIN)/python -m collab_py.chain.errors_gen
+
+LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 \
+	--custom-compile-command "make lock"
+
+## re-lock the Python dependencies (requirements/*.txt, with hashes) after pyproject.toml's dependencies change:
+## versions already locked are kept (add --upgrade to LOCK to move them); needs the .venv of an earlier make setup
+lock:
+	$(LOCK) requirements/pip.in -o requirements/pip.txt
+	$(LOCK) pyproject.toml requirements/build.in --extra dev --extra ape -o requirements/dev.txt
+	$(LOCK) pyproject.toml requirements/build.in -c requirements/dev.txt -o requirements/runtime.txt
 
 lint: setup
 	$(BIN)/ruff check src tests bench scripts
