@@ -43,10 +43,7 @@ def flow_gas(sandbox: Sandbox, number: str, stages: int) -> dict[str, int]:
 def leave_a_voucher_frozen(sandbox: Sandbox) -> None:
     """Issues a payment voucher that stays unredeemed, as in a deployment with payments in flight."""
     draft = ContractDraft("GAS-IN-FLIGHT", "a contract whose payment is in flight", (StageDraft("goods", 1_00),))
-    flow = Flow(sandbox.deployment)
-    flow.settle(sandbox.a, sandbox.b, draft)
-    seq = flow.finance(sandbox.b).apply_payment(draft.number, draft.total, B_BANK_ACCOUNT).seq
-    flow.finance(sandbox.a).issue_voucher(draft.number, seq)
+    Flow(sandbox.deployment).issue(sandbox.a, sandbox.b, sandbox.bank, draft, bank_account=B_BANK_ACCOUNT)
 
 
 def main() -> None:

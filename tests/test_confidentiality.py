@@ -49,6 +49,7 @@ from collab_py.chain.build import load_artifact
 from collab_py.chain.deploy import Deployment
 from collab_py.chain.enums import VoucherStatus
 from collab_py.chain.transactor import connect
+from collab_py.devnet import flow as flow_module
 from collab_py.devnet.demo import DemoResult, run_demo
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode
@@ -244,6 +245,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Captured:
     monkeypatch.setattr(crypto, "new_secret", drawn(seen.key_secrets))
     monkeypatch.setattr(crypto, "new_salt", drawn(seen.salts))
     prepare_propose, submit_stage = BusinessService.prepare_propose, BusinessService.submit_stage
+    flow_delivered = flow_module.delivered
 
     def recording_propose(self: BusinessService, draft: Any, party_a: int) -> Any:
         seen.documents.append(draft.text)
@@ -253,8 +255,14 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Captured:
         seen.stage_results.append(result)
         return submit_stage(self, number, index, result)
 
+    def recording_delivered(draft: Any, index: int) -> bytes:
+        result = flow_delivered(draft, index)
+        seen.stage_results.append(result)
+        return result
+
     monkeypatch.setattr(BusinessService, "prepare_propose", recording_propose)
     monkeypatch.setattr(BusinessService, "submit_stage", recording_submit)
+    monkeypatch.setattr(flow_module, "delivered", recording_delivered)
     return seen
 
 

@@ -15,16 +15,12 @@ from support.world import World
 
 def signed(flow: Flow, world: World, draft: ContractDraft) -> None:
     """Proposed by B and countersigned by A."""
-    flow.business(world.b).propose(draft, world.a.org_id)
-    flow.business(world.a).countersign(draft.number, draft.text.encode())
+    flow.sign(world.a, world.b, draft)
 
 
 def vouched(flow: Flow, world: World, draft: ContractDraft) -> None:
     """Signed, and every stage submitted by B and confirmed by A."""
-    signed(flow, world, draft)
-    for index in range(len(draft.stages)):
-        flow.business(world.b).submit_stage(draft.number, index, f"result {index}".encode())
-        flow.business(world.a).confirm_stage(draft.number, index)
+    flow.vouch(world.a, world.b, draft)
 
 
 def settled(flow: Flow, world: World, draft: ContractDraft) -> None:
@@ -37,11 +33,7 @@ def issued(
 ) -> tuple[int, bytes]:
     """Settled, applied for (into :data:`BANK_ACCOUNT`) and issued: returns the payment's seq and its payment key,
     sealed to Party B."""
-    settled(flow, world, draft)
-    seq = flow.finance(world.b).apply_payment(draft.number, draft.total if amount is None else amount, BANK_ACCOUNT).seq
-    payment = flow.finance(world.a).issue_voucher(draft.number, seq, lifetime=lifetime)
-    assert payment.key_ciphertext is not None
-    return seq, payment.key_ciphertext
+    return flow.issue(world.a, world.b, world.bank, draft, amount, bank_account=BANK_ACCOUNT, lifetime=lifetime)
 
 
 def released(flow: Flow, world: World, draft: ContractDraft, amount: int | None = None) -> int:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from web3 import Web3
 
 from collab_py.chain.enums import VoucherStatus
-from collab_py.devnet.flow import Flow
+from collab_py.devnet.flow import Flow, delivered
 from collab_py.devnet.parties import Party
 from collab_py.devnet.sandbox import B_BANK_ACCOUNT, C_BANK_ACCOUNT, Sandbox, bootstrap, sample_contract
 from collab_py.domain.drafts import ContractDraft, StageDraft
@@ -125,7 +125,13 @@ def _flow(flow: Flow, sandbox: Sandbox, phase: Callable[[str], None]) -> None:
     draft = sample_contract("HT-DEMO-001")
 
     phase("S2–S4: e-contract HT-DEMO-001, three stages, settlement")
-    flow.settle(a, b, draft)
+    flow.business(b).propose(draft, a.org_id)
+    flow.business(a).countersign(draft.number, draft.text.encode())  # the document A received off chain
+    for index in range(len(draft.stages)):
+        flow.business(b).submit_stage(draft.number, index, delivered(draft, index))
+        flow.business(a).confirm_stage(draft.number, index)
+    flow.business(b).apply_settlement(draft.number)
+    flow.business(a).approve_settlement(draft.number)
 
     phase("S5–S7: first payment, redeemed by Party B")
     first = draft.total * 6 // 10

@@ -1,19 +1,28 @@
 """The role services of a development deployment's parties, made once each: how the demo, the benchmarks and the
-tests drive the flow S2–S7 — every step through the service of the department that owns it."""
+tests drive the flow S2–S7 — every step through the service of the department that owns it, and the steps to a
+point of the flow (signed, vouched, settled, issued, paid) sent as the services prepare them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eth_utils.crypto import keccak
+
 from collab_py.chain.deploy import Deployment
 from collab_py.chain.enums import Department
 from collab_py.devnet.parties import Party
+from collab_py.domain import crypto
 from collab_py.domain.documents import DocumentStore
 from collab_py.domain.drafts import ContractDraft
-from collab_py.domain.models import AgreementRecord
 from collab_py.services import BusinessService, FinanceService, InstitutionService, Service, StepObserver, StepRecord
 from collab_py.services.base import ServiceOptions
+from collab_py.services.finance import KEY_LIFETIME_SECONDS
+
+
+def delivered(draft: ContractDraft, index: int) -> bytes:
+    """What Party B delivers for stage ``index`` of ``draft``: the result its first voucher is for."""
+    return f"{draft.number} stage {index} delivered".encode()
 
 
 @dataclass
@@ -48,26 +57,71 @@ class Flow:
         assert isinstance(service, InstitutionService)
         return service
 
-    def settle(self, a: Party, b: Party, draft: ContractDraft) -> AgreementRecord:
-        """S2–S4 for ``draft``: proposed by B, countersigned by A with the document it received, every stage
-        delivered by B and confirmed by A, business settlement applied for and approved."""
+    # The steps to a point of the flow, for the tests, the benchmarks and the demo: each the prepared transaction of
+    # the department's service, sent as it is (no record read back after each), with the keys the parties hold.
+    def sign(self, a: Party, b: Party, draft: ContractDraft) -> None:
+        """S2: ``draft`` proposed by B and countersigned by A with the same document."""
         business_a, business_b = self.business(a), self.business(b)
-        business_b.propose(draft, a.org_id)
-        business_a.countersign(draft.number, draft.text.encode())
+        business_b.execute(business_b.prepare_propose(draft, a.org_id))
+        business_a.execute(business_a.prepare_countersign(draft.contract_no, draft.text.encode()))
+
+    def vouch(self, a: Party, b: Party, draft: ContractDraft) -> None:
+        """S2–S3: signed, and every stage delivered by B and confirmed by A (its first voucher)."""
+        self.sign(a, b, draft)
+        business_a, business_b = self.business(a), self.business(b)
         for index in range(len(draft.stages)):
-            business_b.submit_stage(draft.number, index, f"{draft.number} stage {index} delivered".encode())
-            business_a.confirm_stage(draft.number, index)
-        business_b.apply_settlement(draft.number)
-        return business_a.approve_settlement(draft.number)
+            result_hash = keccak(delivered(draft, index))
+            business_b.execute(business_b.prepare_submit_stage(draft, index, result_hash))
+            business_a.execute(business_a.prepare_confirm_stage(draft, index, result_hash))
+
+    def settle(self, a: Party, b: Party, draft: ContractDraft) -> None:
+        """S2–S4: vouched, and business settlement applied for by B and approved by A."""
+        self.vouch(a, b, draft)
+        business_a, business_b = self.business(a), self.business(b)
+        business_b.execute(business_b.prepare_apply_settlement(draft.contract_no))
+        business_a.execute(business_a.prepare_approve_settlement(draft.contract_no))
+
+    def issue(
+        self,
+        a: Party,
+        b: Party,
+        institution: Party,
+        draft: ContractDraft,
+        amount: int | None = None,
+        *,
+        bank_account: str,
+        lifetime: int = KEY_LIFETIME_SECONDS,
+    ) -> tuple[int, bytes]:
+        """S2–S5: settled, a payment of ``amount`` (the total by default) applied for by B into ``bank_account`` and
+        its voucher issued by A, the funds frozen; returns the payment's seq and its payment key sealed to B."""
+        self.settle(a, b, draft)
+        finance_a, finance_b = self.finance(a), self.finance(b)
+        amount = draft.total if amount is None else amount
+        seq = int(self.deployment.registry.functions.agreementOf(draft.contract_no).call()[6]) + 1
+        payer_key = a.encryption_key.public_key
+        finance_b.execute(finance_b.prepare_apply_payment(draft.contract_no, seq, amount, bank_account, payer_key))
+        voucher, sealed_key = finance_a.prepare_issue_voucher(
+            draft.contract_no,
+            seq,
+            amount=amount,
+            bank_account=bank_account,
+            expiry=int(self.deployment.w3.eth.get_block("latest")["timestamp"]) + lifetime,
+            payee_key=b.encryption_key.public_key,
+            institution_key=institution.encryption_key.public_key,
+        )
+        finance_a.execute(voucher)
+        return seq, sealed_key
 
     def run(self, a: Party, b: Party, institution: Party, draft: ContractDraft, bank_account: str) -> int:
-        """S2–S7 for ``draft`` in full, the total paid in one payment that B redeems and the institution releases;
+        """S2–S7 for ``draft`` in full: the total paid in one payment that B redeems and the institution releases;
         returns the payment's seq."""
-        self.settle(a, b, draft)
-        seq = self.finance(b).apply_payment(draft.number, draft.total, bank_account).seq
-        self.finance(a).issue_voucher(draft.number, seq)
-        self.finance(b).redeem(draft.number, seq)
-        self.institution(institution).release(draft.number, seq)
+        seq, sealed_key = self.issue(a, b, institution, draft, bank_account=bank_account)
+        finance_b, operator = self.finance(b), self.institution(institution)
+        key = crypto.open_sealed(
+            b.encryption_key, sealed_key, crypto.PaymentKey, finance_b.binding(draft.contract_no, seq)
+        )
+        finance_b.execute(finance_b.prepare_redeem(draft.contract_no, seq, key.secret))
+        operator.execute(operator.prepare_release(draft.contract_no, seq))
         return seq
 
     def _service(self, party: Party, department: Department) -> Service:
