@@ -34,7 +34,13 @@ enum StageStatus {
     REJECTED
 }
 
-/// @notice Life cycle of one payment: its application (S5.1), then the frozen funds of its voucher (S5.4, S6).
+/**
+ * @notice Life cycle of one payment: its application (S5.1), then the frozen funds of its voucher (S5.4, S6).
+ * @dev APPLIED moves to FROZEN (voucher issued), REFUSED (by the payer) or WITHDRAWN (by the payee). FROZEN and
+ * PRESENTED move to REQUESTED (key redeemed or assignment confirmed) or, once the key expired, RECLAIMED.
+ * REQUESTED moves to RELEASED (by the institution, or by payer and beneficiary jointly after the release
+ * deadline) or RECLAIMED (jointly, after the deadline). RELEASED, RECLAIMED, REFUSED and WITHDRAWN are final.
+ */
 enum VoucherStatus {
     NONE,
     APPLIED,
@@ -42,13 +48,21 @@ enum VoucherStatus {
     PRESENTED,
     REQUESTED,
     RELEASED,
-    RECLAIMED
+    RECLAIMED,
+    REFUSED,
+    WITHDRAWN
 }
 
 /// @notice One stage of an e-contract: the hash of its deliverable specification and its amount (S2.2).
 struct StageTerms {
     bytes32 specHash;
     uint128 amount;
+}
+
+/// @notice The hashes both parties' signatures commit to: the e-contract document's and the terms' (S2.5).
+struct SignedHashes {
+    bytes32 docHash;
+    bytes32 termsHash;
 }
 
 /// @notice What Party B registers for a new e-contract (S2.1, S2.2). Party B is the caller's org.
@@ -60,10 +74,12 @@ struct ContractTerms {
     StageTerms[] stages;
 }
 
-/// @notice What Party A's finance department attaches to a payment voucher (S5.2, S5.3).
-/// @dev `amount` must be the application's. `bankAccountCiphertext` is encrypted to the payment institution,
-/// `keyCiphertext` (the payment key) to the payee's finance department; only the salted hash and the secret's
-/// commitment are meaningful in clear.
+/**
+ * @notice What Party A's finance department attaches to a payment voucher (S5.2, S5.3).
+ * @dev `amount` and `bankAccountHash` must be the application's. `bankAccountCiphertext` is encrypted to the payment
+ * institution, `keyCiphertext` (the payment key) to the payee's finance department; only the salted hash and the
+ * secret's commitment are meaningful in clear.
+ */
 struct PaymentVoucherTerms {
     uint128 amount;
     bytes32 bankAccountHash;
