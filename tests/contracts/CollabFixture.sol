@@ -29,6 +29,7 @@ abstract contract CollabFixture is Test {
     uint32 internal constant BANK = 900;
     uint40 internal constant RELEASE_WINDOW = 1 days;
     uint40 internal constant KEY_LIFETIME = 7 days;
+    uint40 internal constant MIN_KEY_LIFETIME = 1 hours;
     uint256 internal constant A_FUNDS = 1e30;
     bytes internal constant ENCRYPTION_KEY = hex"02bce5a6b8e8c1a0e3c1b4f3e7b0a9d8c7b6a5f4e3d2c1b0a99887766554433221";
 
@@ -56,7 +57,8 @@ abstract contract CollabFixture is Test {
         operator = vm.createWallet("bank operator");
 
         registry = new CollabRegistry(address(this));
-        escrow = new PaymentEscrow(registry, BANK, RELEASE_WINDOW);
+        registry.registerOrg(BANK, "Bank", OrgKind.PAYMENT_INSTITUTION, bankTreasury, ENCRYPTION_KEY);
+        escrow = new PaymentEscrow(registry, BANK, RELEASE_WINDOW, MIN_KEY_LIFETIME);
         registry.setEscrow(escrow);
         token = new DepositToken("Deposit", "DEP", bankTreasury);
         registry.setAssetAccepted(address(token), true);
@@ -64,7 +66,6 @@ abstract contract CollabFixture is Test {
         registry.registerOrg(A, "Party A", OrgKind.ENTERPRISE, aTreasury, ENCRYPTION_KEY);
         registry.registerOrg(B, "Party B", OrgKind.ENTERPRISE, bTreasury, ENCRYPTION_KEY);
         registry.registerOrg(C, "Party C", OrgKind.ENTERPRISE, cTreasury, ENCRYPTION_KEY);
-        registry.registerOrg(BANK, "Bank", OrgKind.PAYMENT_INSTITUTION, bankTreasury, ENCRYPTION_KEY);
         registry.bindAccount(aBusiness.addr, A, Department.BUSINESS);
         registry.bindAccount(aFinance.addr, A, Department.FINANCE);
         registry.bindAccount(bBusiness.addr, B, Department.BUSINESS);
@@ -254,9 +255,10 @@ abstract contract CollabFixture is Test {
     function apply_(bytes32 contractNo, uint128 amount) internal returns (uint8 seq) {
         (CollabRegistry.Agreement memory agreement,) = registry.agreementOf(contractNo);
         seq = agreement.paymentCount + 1;
-        bytes memory envelope = ciphertext("account for A", 215);
+        bytes memory forPayer = ciphertext("account for A", 179);
+        bytes memory forInstitution = ciphertext("account for the bank", 179);
         vm.prank(bFinance.addr);
-        registry.applyForPayment(contractNo, amount, accountHash(0), envelope);
+        registry.applyForPayment(contractNo, amount, accountHash(0), forPayer, forInstitution);
     }
 
     function voucherTerms(bytes32 contractNo, uint8 seq, uint128 amount) internal view returns (PaymentVoucherTerms memory) {
@@ -264,10 +266,9 @@ abstract contract CollabFixture is Test {
         return PaymentVoucherTerms({
             amount: amount,
             bankAccountHash: accountHash(0),
-            bankAccountCiphertext: ciphertext("account for the bank", 215),
             keyCommitment: escrow.keyCommitmentFor(voucherId, secretOf(contractNo, seq)),
             expiry: uint40(block.timestamp + KEY_LIFETIME),
-            keyCiphertext: ciphertext("payment key", 307)
+            keyCiphertext: ciphertext("payment key", 243)
         });
     }
 
