@@ -5,15 +5,18 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Department, OrgKind} from "./CollabTypes.sol";
+import {IConsortium} from "./interfaces/IConsortium.sol";
 
 /**
  * @title Consortium
- * @notice S1: the member organisations of the consortium chain and the accounts bound to their departments.
+ * @notice S1: the member organisations of the consortium chain, the accounts bound to their departments, and the
+ * assets new contracts may be paid in.
  * @dev Governance is the owner (two-step transfer, so the deployer can hand it to a multisig). It registers and
- * suspends orgs and binds accounts. Every business step of the derived modules authorises its caller with
- * {_requireMember} or {_requireDepartment}, and every signer with {_requireSignature}.
+ * suspends orgs, binds accounts and accepts assets. Every business step of the derived modules authorises its caller
+ * with {requireMember} or {requireDepartment}, and every signer with {_requireSignature}. Invariant: an account acts
+ * for at most one org and one department, and only while that org is active.
  */
-abstract contract Consortium is Ownable2Step {
+abstract contract Consortium is Ownable2Step, IConsortium {
     /// @notice An org: where its digital assets are held, its kind, and whether it may act.
     struct Org {
         address treasury;
@@ -31,51 +34,20 @@ abstract contract Consortium is Ownable2Step {
     mapping(uint32 orgId => string) private _orgNames;
     /// @dev Department.NONE holds the org-wide key; a department key, when set, takes precedence.
     mapping(uint32 orgId => mapping(Department => bytes)) private _encryptionKeys;
+    /// @notice An asset's id (1, 2, ... in order of first acceptance) and whether new contracts may use it.
+    struct AssetListing {
+        uint16 id;
+        bool accepted;
+    }
+
+    /// @notice Most assets governance may list.
+    uint256 public constant MAX_ASSETS = type(uint16).max;
+
     mapping(address account => Member) private _members;
-
-    /// @notice Emitted when governance registers org `orgId`.
-    event OrgRegistered(uint32 indexed orgId, OrgKind kind, string name, address treasury, bytes encryptionKey);
-    /// @notice Emitted when governance suspends (`active` false) or reinstates an org.
-    event OrgStatusChanged(uint32 indexed orgId, bool active);
-    /// @notice Emitted when governance moves an org's treasury.
-    event TreasuryChanged(uint32 indexed orgId, address treasury);
-    /// @notice Emitted when governance sets the encryption public key of an org (NONE) or of one of its departments.
-    event EncryptionKeyChanged(uint32 indexed orgId, Department indexed department, bytes encryptionKey);
-    /// @notice Emitted when governance binds `account` to a department of `orgId`.
-    event AccountBound(address indexed account, uint32 indexed orgId, Department department);
-    /// @notice Emitted when governance unbinds `account` from its org.
-    event AccountUnbound(address indexed account, uint32 indexed orgId);
-
-    /// @notice Org id 0 is reserved for "no org".
-    error InvalidOrgId();
-    /// @notice An org with this id is already registered.
-    error OrgAlreadyRegistered(uint32 orgId);
-    /// @notice No org with this id is registered.
-    error UnknownOrg(uint32 orgId);
-    /// @notice The org is suspended and may not act or be dealt with.
-    error OrgSuspended(uint32 orgId);
-    /// @notice Org names must not be empty.
-    error InvalidOrgName();
-    /// @notice Kind NONE is not a kind.
-    error InvalidOrgKind();
-    /// @notice A treasury must be a non-zero address.
-    error InvalidTreasury();
-    /// @notice An encryption key must be a secp256k1 public key: 33 bytes compressed or 65 bytes uncompressed.
-    error InvalidEncryptionKey();
-    /// @notice The department does not exist in orgs of this kind.
-    error InvalidDepartment(OrgKind kind, Department department);
-    /// @notice The account is already bound to an org; unbind it first.
-    error AccountAlreadyBound(address account, uint32 orgId);
-    /// @notice The account is not bound to any org.
-    error NotAMember(address account);
-    /// @notice The account acts for another org than the one this step belongs to.
-    error WrongParty(address account, uint32 expectedOrgId);
-    /// @notice The account acts for another department than the one this step belongs to.
-    error WrongDepartment(address account, Department expected, Department actual);
-    /// @notice The signer does not act for the department of the org that must sign.
-    error UnauthorizedSigner(address signer, uint32 orgId);
-    /// @notice The signature is not `signer`'s over the expected typed data (EIP-712 or ERC-1271).
-    error InvalidSignature(address signer);
+    mapping(address asset => AssetListing) private _assetListings;
+    /// @dev Asset id -> ERC-20; agreements store the 16-bit id to keep their record in one slot.
+    mapping(uint16 assetId => address) internal _assets;
+    uint16 private _assetCount;
 
     constructor(address governance) Ownable(governance) {}
 
@@ -95,7 +67,7 @@ abstract contract Consortium is Ownable2Step {
         if (_orgs[orgId].kind != OrgKind.NONE) revert OrgAlreadyRegistered(orgId);
         if (bytes(name).length == 0) revert InvalidOrgName();
         if (kind == OrgKind.NONE) revert InvalidOrgKind();
-        if (treasury == address(0)) revert InvalidTreasury();
+        _checkTreasury(treasury);
         _checkEncryptionKey(encryptionKey);
         _orgs[orgId] = Org({treasury: treasury, kind: kind, active: true});
         _orgNames[orgId] = name;
@@ -109,9 +81,12 @@ abstract contract Consortium is Ownable2Step {
         emit OrgStatusChanged(orgId, active);
     }
 
-    /// @notice Moves an org's treasury. Funds already frozen are returned to or paid into the treasury of the time.
+    /**
+     * @notice Moves an org's treasury. Payments already requested still go to the treasury pinned when they were
+     * requested; frozen funds a payer reclaims go to its treasury of the time.
+     */
     function setTreasury(uint32 orgId, address treasury) external onlyOwner {
-        if (treasury == address(0)) revert InvalidTreasury();
+        _checkTreasury(treasury);
         _knownOrg(orgId).treasury = treasury;
         emit TreasuryChanged(orgId, treasury);
     }
@@ -142,8 +117,25 @@ abstract contract Consortium is Ownable2Step {
         emit AccountUnbound(account, orgId);
     }
 
+    /**
+     * @notice Accepts `asset` as the asset of new contracts (or withdraws it; contracts already proposed keep theirs).
+     * @dev Governance vets each asset: a standard ERC-20 whose transfers move exactly the amount asked. The escrow
+     * still refuses a token whose balance moves by another amount.
+     */
+    function setAssetAccepted(address asset, bool accepted) external onlyOwner {
+        AssetListing storage listing = _assetListings[asset];
+        if (accepted && listing.id == 0) {
+            if (asset.code.length == 0 || _assetCount == MAX_ASSETS) revert InvalidAsset(asset);
+            uint16 id = ++_assetCount;
+            listing.id = id;
+            _assets[id] = asset;
+        }
+        listing.accepted = accepted;
+        emit AssetAcceptanceChanged(asset, accepted);
+    }
+
     /// @notice Returns org `orgId` and its name. An unregistered id returns kind NONE.
-    function orgOf(uint32 orgId) external view returns (Org memory org, string memory name) {
+    function orgOf(uint32 orgId) public view returns (Org memory org, string memory name) {
         return (_orgs[orgId], _orgNames[orgId]);
     }
 
@@ -158,17 +150,38 @@ abstract contract Consortium is Ownable2Step {
         if (key.length == 0) key = _encryptionKeys[orgId][Department.NONE];
     }
 
-    /// @notice The address that holds `orgId`'s digital assets.
+    /// @inheritdoc IConsortium
     function treasuryOf(uint32 orgId) public view returns (address) {
         return _orgs[orgId].treasury;
     }
 
-    /// @notice Reverts with a named error unless `account` acts for `orgId`'s `department` and the org is active.
+    /// @inheritdoc IConsortium
+    function activeTreasuryOf(uint32 orgId) external view returns (address) {
+        return _requireActiveOrg(orgId, OrgKind.ENTERPRISE).treasury;
+    }
+
+    /// @inheritdoc IConsortium
+    function isActiveOrg(uint32 orgId) external view returns (bool) {
+        return _orgs[orgId].active;
+    }
+
+    /// @inheritdoc IConsortium
+    function isAssetAccepted(address asset) external view returns (bool) {
+        return _assetListings[asset].accepted;
+    }
+
+    /// @inheritdoc IConsortium
+    function accountOrg(address account, Department department) external view returns (uint32 orgId, address treasury) {
+        orgId = requireDepartment(account, department);
+        treasury = _orgs[orgId].treasury;
+    }
+
+    /// @inheritdoc IConsortium
     function requireMember(address account, uint32 orgId, Department department) public view {
         if (requireDepartment(account, department) != orgId) revert WrongParty(account, orgId);
     }
 
-    /// @notice Returns the org `account` acts for, reverting unless it is in `department` of an active org.
+    /// @inheritdoc IConsortium
     function requireDepartment(address account, Department department) public view returns (uint32 orgId) {
         Member memory member = _members[account];
         orgId = member.orgId;
@@ -177,16 +190,24 @@ abstract contract Consortium is Ownable2Step {
         if (!_orgs[orgId].active) revert OrgSuspended(orgId);
     }
 
-    /// @dev Reverts unless `orgId` is an active org of kind `kind`.
-    function _requireActiveOrg(uint32 orgId, OrgKind kind) internal view {
-        Org storage org = _orgs[orgId];
+    /// @dev The id of `asset` for a new contract; reverts unless governance accepts it.
+    function _acceptedAssetId(address asset) internal view returns (uint16) {
+        AssetListing memory listing = _assetListings[asset];
+        if (!listing.accepted) revert AssetNotAccepted(asset);
+        return listing.id;
+    }
+
+    /// @dev Returns org `orgId`, reverting unless it is an active org of kind `kind`.
+    function _requireActiveOrg(uint32 orgId, OrgKind kind) internal view returns (Org storage org) {
+        org = _orgs[orgId];
         if (org.kind != kind) revert UnknownOrg(orgId);
         if (!org.active) revert OrgSuspended(orgId);
     }
 
     /**
      * @dev Reverts unless `signature` is a valid signature of `digest` by `signer`, and `signer` acts for `department`
-     * of active org `orgId`. Contract signers (multisig treasuries) are checked through ERC-1271.
+     * of org `orgId` (whose being active the caller checks). Contract signers (multisig treasuries) are checked
+     * through ERC-1271.
      */
     function _requireSignature(
         uint32 orgId,
@@ -198,6 +219,11 @@ abstract contract Consortium is Ownable2Step {
         Member memory member = _members[signer];
         if (member.orgId != orgId || member.department != department) revert UnauthorizedSigner(signer, orgId);
         if (!SignatureChecker.isValidSignatureNow(signer, digest, signature)) revert InvalidSignature(signer);
+    }
+
+    /// @dev A treasury is a non-zero address that is not one of the consortium's own contracts.
+    function _checkTreasury(address treasury) internal view virtual {
+        if (treasury == address(0) || treasury == address(this)) revert InvalidTreasury();
     }
 
     function _knownOrg(uint32 orgId) private view returns (Org storage org) {
