@@ -18,8 +18,8 @@ __all__ = [
     "AccessControlBadConfirmation",
     "AccessControlUnauthorizedAccount",
     "AccountAlreadyBound",
-    "AssigneeMismatch",
-    "DocumentHashMismatch",
+    "AssetNotAccepted",
+    "DigitalCodeMismatch",
     "DuplicateContractNumber",
     "ERC20InsufficientAllowance",
     "ERC20InsufficientBalance",
@@ -30,6 +30,7 @@ __all__ = [
     "EnforcedPause",
     "EscrowAlreadySet",
     "ExpectedPause",
+    "InvalidAccountHash",
     "InvalidAmount",
     "InvalidAsset",
     "InvalidAssignee",
@@ -51,21 +52,24 @@ __all__ = [
     "InvalidStage",
     "InvalidStageCount",
     "InvalidTreasury",
+    "InvalidWindow",
     "InvoiceAlreadyAnchored",
     "NotAMember",
     "OrgAlreadyRegistered",
     "OrgSuspended",
     "OwnableInvalidOwner",
     "OwnableUnauthorizedAccount",
-    "PaymentAlreadyIssued",
+    "PaymentAccountMismatch",
     "PaymentAmountMismatch",
     "PaymentExceedsUnpaid",
     "PaymentKeyExpired",
     "PaymentKeyNotExpired",
     "PaymentLimitReached",
     "ReentrancyGuardReentrantCall",
+    "ReleaseDeadlineNotReached",
     "SafeCastOverflowedUintDowncast",
     "SafeERC20FailedOperation",
+    "SettlementDirectionRefused",
     "StageAlreadySubmitted",
     "StageAlreadyVouched",
     "StageNotPending",
@@ -82,7 +86,6 @@ __all__ = [
     "UnknownOrg",
     "UnknownVoucher",
     "UnsupportedToken",
-    "VoucherExists",
     "WrongDepartment",
     "WrongParty",
     "WrongSecret",
@@ -107,16 +110,17 @@ class AccountAlreadyBound(ContractError):
     error_name = "AccountAlreadyBound"
 
 
-class AssigneeMismatch(ContractError):
-    """``AssigneeMismatch(uint32 presenterOrg, uint32 assigneeOrg)``, declared by PaymentEscrow."""
+class AssetNotAccepted(ContractError):
+    """``AssetNotAccepted(address asset)``, declared by CollabRegistry."""
 
-    error_name = "AssigneeMismatch"
+    error_name = "AssetNotAccepted"
 
 
-class DocumentHashMismatch(ContractError):
-    """``DocumentHashMismatch(bytes32 contractNo)``, declared by CollabRegistry."""
+class DigitalCodeMismatch(ContractError):
+    """``DigitalCodeMismatch(bytes32 contractNo, bytes32 docHash, bytes32 termsHash)``, declared by
+    CollabRegistry."""
 
-    error_name = "DocumentHashMismatch"
+    error_name = "DigitalCodeMismatch"
 
 
 class DuplicateContractNumber(ContractError):
@@ -180,6 +184,12 @@ class ExpectedPause(ContractError):
     error_name = "ExpectedPause"
 
 
+class InvalidAccountHash(ContractError):
+    """``InvalidAccountHash()``, declared by CollabRegistry."""
+
+    error_name = "InvalidAccountHash"
+
+
 class InvalidAmount(ContractError):
     """``InvalidAmount()``, declared by CollabRegistry."""
 
@@ -229,13 +239,13 @@ class InvalidEncryptionKey(ContractError):
 
 
 class InvalidEscrow(ContractError):
-    """``InvalidEscrow()``, declared by CollabRegistry."""
+    """``InvalidEscrow(address escrow)``, declared by CollabRegistry."""
 
     error_name = "InvalidEscrow"
 
 
 class InvalidExpiry(ContractError):
-    """``InvalidExpiry(uint256 expiry)``, declared by CollabRegistry."""
+    """``InvalidExpiry(uint256 expiry)``, declared by PaymentEscrow."""
 
     error_name = "InvalidExpiry"
 
@@ -306,6 +316,12 @@ class InvalidTreasury(ContractError):
     error_name = "InvalidTreasury"
 
 
+class InvalidWindow(ContractError):
+    """``InvalidWindow(uint256 window)``, declared by PaymentEscrow."""
+
+    error_name = "InvalidWindow"
+
+
 class InvoiceAlreadyAnchored(ContractError):
     """``InvoiceAlreadyAnchored(bytes32 voucherId, bytes32 invoiceHash)``, declared by PaymentEscrow."""
 
@@ -342,10 +358,10 @@ class OwnableUnauthorizedAccount(ContractError):
     error_name = "OwnableUnauthorizedAccount"
 
 
-class PaymentAlreadyIssued(ContractError):
-    """``PaymentAlreadyIssued(bytes32 voucherId)``, declared by PaymentEscrow."""
+class PaymentAccountMismatch(ContractError):
+    """``PaymentAccountMismatch(bytes32 voucherId, bytes32 applied, bytes32 issued)``, declared by PaymentEscrow."""
 
-    error_name = "PaymentAlreadyIssued"
+    error_name = "PaymentAccountMismatch"
 
 
 class PaymentAmountMismatch(ContractError):
@@ -384,6 +400,12 @@ class ReentrancyGuardReentrantCall(ContractError):
     error_name = "ReentrancyGuardReentrantCall"
 
 
+class ReleaseDeadlineNotReached(ContractError):
+    """``ReleaseDeadlineNotReached(bytes32 voucherId, uint256 deadline)``, declared by PaymentEscrow."""
+
+    error_name = "ReleaseDeadlineNotReached"
+
+
 class SafeCastOverflowedUintDowncast(ContractError):
     """``SafeCastOverflowedUintDowncast(uint8 bits, uint256 value)``, declared by CollabRegistry."""
 
@@ -394,6 +416,12 @@ class SafeERC20FailedOperation(ContractError):
     """``SafeERC20FailedOperation(address token)``, declared by PaymentEscrow."""
 
     error_name = "SafeERC20FailedOperation"
+
+
+class SettlementDirectionRefused(ContractError):
+    """``SettlementDirectionRefused(bytes32 voucherId, bool toBeneficiary)``, declared by PaymentEscrow."""
+
+    error_name = "SettlementDirectionRefused"
 
 
 class StageAlreadySubmitted(ContractError):
@@ -493,12 +521,6 @@ class UnsupportedToken(ContractError):
     error_name = "UnsupportedToken"
 
 
-class VoucherExists(ContractError):
-    """``VoucherExists(bytes32 voucherId)``, declared by PaymentEscrow."""
-
-    error_name = "VoucherExists"
-
-
 class WrongDepartment(ContractError):
     """``WrongDepartment(address account, Department expected, Department actual)``, declared by CollabRegistry."""
 
@@ -537,16 +559,17 @@ BY_SELECTOR: dict[bytes, tuple[type[ContractError], tuple[Argument, ...]]] = {
             ("orgId", "uint32", None),
         ),
     ),
-    bytes.fromhex("496804af"): (
-        AssigneeMismatch,
-        (
-            ("presenterOrg", "uint32", None),
-            ("assigneeOrg", "uint32", None),
-        ),
+    bytes.fromhex("96d15917"): (
+        AssetNotAccepted,
+        (("asset", "address", None),),
     ),
-    bytes.fromhex("8856cc85"): (
-        DocumentHashMismatch,
-        (("contractNo", "bytes32", None),),
+    bytes.fromhex("cea90053"): (
+        DigitalCodeMismatch,
+        (
+            ("contractNo", "bytes32", None),
+            ("docHash", "bytes32", None),
+            ("termsHash", "bytes32", None),
+        ),
     ),
     bytes.fromhex("3edec946"): (
         DuplicateContractNumber,
@@ -596,6 +619,10 @@ BY_SELECTOR: dict[bytes, tuple[type[ContractError], tuple[Argument, ...]]] = {
         ExpectedPause,
         (),
     ),
+    bytes.fromhex("55e3f623"): (
+        InvalidAccountHash,
+        (),
+    ),
     bytes.fromhex("2c5211c6"): (
         InvalidAmount,
         (),
@@ -631,9 +658,9 @@ BY_SELECTOR: dict[bytes, tuple[type[ContractError], tuple[Argument, ...]]] = {
         InvalidEncryptionKey,
         (),
     ),
-    bytes.fromhex("c4c3834b"): (
+    bytes.fromhex("4a13f468"): (
         InvalidEscrow,
-        (),
+        (("escrow", "address", None),),
     ),
     bytes.fromhex("3accc52b"): (
         InvalidExpiry,
@@ -683,6 +710,10 @@ BY_SELECTOR: dict[bytes, tuple[type[ContractError], tuple[Argument, ...]]] = {
         InvalidTreasury,
         (),
     ),
+    bytes.fromhex("378972b5"): (
+        InvalidWindow,
+        (("window", "uint256", None),),
+    ),
     bytes.fromhex("2068b362"): (
         InvoiceAlreadyAnchored,
         (
@@ -710,9 +741,13 @@ BY_SELECTOR: dict[bytes, tuple[type[ContractError], tuple[Argument, ...]]] = {
         OwnableUnauthorizedAccount,
         (("account", "address", None),),
     ),
-    bytes.fromhex("23269374"): (
-        PaymentAlreadyIssued,
-        (("voucherId", "bytes32", None),),
+    bytes.fromhex("fedb7927"): (
+        PaymentAccountMismatch,
+        (
+            ("voucherId", "bytes32", None),
+            ("applied", "bytes32", None),
+            ("issued", "bytes32", None),
+        ),
     ),
     bytes.fromhex("7af411dc"): (
         PaymentAmountMismatch,
@@ -752,6 +787,13 @@ BY_SELECTOR: dict[bytes, tuple[type[ContractError], tuple[Argument, ...]]] = {
         ReentrancyGuardReentrantCall,
         (),
     ),
+    bytes.fromhex("7090ca7c"): (
+        ReleaseDeadlineNotReached,
+        (
+            ("voucherId", "bytes32", None),
+            ("deadline", "uint256", None),
+        ),
+    ),
     bytes.fromhex("6dfcc650"): (
         SafeCastOverflowedUintDowncast,
         (
@@ -762,6 +804,13 @@ BY_SELECTOR: dict[bytes, tuple[type[ContractError], tuple[Argument, ...]]] = {
     bytes.fromhex("5274afe7"): (
         SafeERC20FailedOperation,
         (("token", "address", None),),
+    ),
+    bytes.fromhex("68d32e2f"): (
+        SettlementDirectionRefused,
+        (
+            ("voucherId", "bytes32", None),
+            ("toBeneficiary", "bool", None),
+        ),
     ),
     bytes.fromhex("60634a3c"): (
         StageAlreadySubmitted,
@@ -862,10 +911,6 @@ BY_SELECTOR: dict[bytes, tuple[type[ContractError], tuple[Argument, ...]]] = {
             ("expected", "uint256", None),
             ("received", "uint256", None),
         ),
-    ),
-    bytes.fromhex("739070a1"): (
-        VoucherExists,
-        (("voucherId", "bytes32", None),),
     ),
     bytes.fromhex("6c3c7e11"): (
         WrongDepartment,

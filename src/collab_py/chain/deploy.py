@@ -12,6 +12,21 @@ from collab_py.chain.build import load_artifact
 from collab_py.chain.manifest import Manifest
 from collab_py.chain.transactor import Transactor
 
+#: How long the institution alone may release a requested payment before the parties may settle without it (S6.5).
+RELEASE_WINDOW = 3 * 24 * 3600
+#: The shortest payment-key lifetime a deployment accepts: time for the payee to redeem.
+MIN_KEY_LIFETIME = 3600
+
+
+@dataclass(frozen=True)
+class OrgRegistration:
+    """What governance registers for an org: id, name, treasury and encryption public key."""
+
+    org_id: int
+    name: str
+    treasury: ChecksumAddress
+    encryption_key: bytes
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -54,25 +69,37 @@ def deploy_contract(deployer: Transactor, name: str, *args: object) -> tuple[Con
 def deploy(
     deployer: Transactor,
     *,
-    institution_org: int,
-    institution: ChecksumAddress | None = None,
+    institution: OrgRegistration,
     asset: ChecksumAddress | None = None,
+    asset_admin: ChecksumAddress | None = None,
     governance: ChecksumAddress | None = None,
+    release_window: int = RELEASE_WINDOW,
+    min_key_lifetime: int = MIN_KEY_LIFETIME,
     asset_name: str = "Tokenised Deposit",
     asset_symbol: str = "TDEP",
 ) -> Deployment:
     """Deploys the registry and the escrow, connects them, and returns the bound deployment.
 
-    ``asset`` is an existing ERC-20 to pay with; without one, a :class:`DepositToken` administered by
-    ``institution`` (default: the deployer) is deployed. ``governance`` receives the registry's ownership through the
-    two-step transfer: it must call ``acceptOwnership`` (e.g. from a multisig) before it governs.
+    The payment institution that operates the escrow is registered first (the registry connects only an escrow
+    operated by a registered payment institution). ``asset`` is an existing ERC-20 to pay with; without one, a
+    :class:`DepositToken` administered by ``asset_admin`` (default: the deployer) is deployed; either is accepted as
+    the asset of new contracts. ``governance`` receives the registry's ownership through the two-step transfer: it must
+    call ``acceptOwnership`` (e.g. from a multisig) before it governs.
     """
     if asset is None:
-        token, _ = deploy_contract(deployer, "DepositToken", asset_name, asset_symbol, institution or deployer.address)
+        token, _ = deploy_contract(deployer, "DepositToken", asset_name, asset_symbol, asset_admin or deployer.address)
         asset = token.address
     registry, deployment_block = deploy_contract(deployer, "CollabRegistry", deployer.address)
-    escrow, _ = deploy_contract(deployer, "PaymentEscrow", registry.address, institution_org)
+    deployer.transact(
+        registry.functions.registerOrg(
+            institution.org_id, institution.name, 2, institution.treasury, institution.encryption_key
+        )
+    )
+    escrow, _ = deploy_contract(
+        deployer, "PaymentEscrow", registry.address, institution.org_id, release_window, min_key_lifetime
+    )
     deployer.transact(registry.functions.setEscrow(escrow.address))
+    deployer.transact(registry.functions.setAssetAccepted(asset, True))
     if governance is not None and governance != deployer.address:
         deployer.transact(registry.functions.transferOwnership(governance))
     manifest = Manifest(
@@ -80,7 +107,7 @@ def deploy(
         registry=registry.address,
         escrow=escrow.address,
         asset=asset,
-        institution_org=institution_org,
+        institution_org=institution.org_id,
         deployment_block=deployment_block,
         governance=governance or deployer.address,
         evm_version=load_artifact("CollabRegistry").evm_version,

@@ -23,13 +23,14 @@ class Department(IntEnum):
 
 
 class ContractStatus(IntEnum):
-    """Life cycle of an e-contract (S2, S4)."""
+    """Life cycle of an e-contract (S2, S4); a proposal withdrawn or declined is CANCELLED."""
 
     NONE = 0
     PROPOSED = 1
     SIGNED = 2
     SETTLEMENT_REQUESTED = 3
     SETTLED = 4
+    CANCELLED = 5
 
 
 class StageStatus(IntEnum):
@@ -52,6 +53,13 @@ class VoucherStatus(IntEnum):
     REQUESTED = 4
     RELEASED = 5
     RECLAIMED = 6
+    REFUSED = 7
+    WITHDRAWN = 8
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the payment can move no further."""
+        return self in (VoucherStatus.RELEASED, VoucherStatus.RECLAIMED, VoucherStatus.REFUSED, VoucherStatus.WITHDRAWN)
 
 
 #: Solidity enum name -> Python enum, used to show decoded values by name.

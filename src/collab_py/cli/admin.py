@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from collab_py.chain.deploy import MIN_KEY_LIFETIME, RELEASE_WINDOW, OrgRegistration
 from collab_py.chain.deploy import deploy as deploy_contracts
 from collab_py.chain.enums import Department, OrgKind
 from collab_py.cli.context import parse_address, parse_hex, readable_errors, show, state
@@ -65,17 +66,34 @@ def keys_list() -> None:
 @readable_errors
 def deploy(
     institution_org: Annotated[int, typer.Option(help="Org id of the payment institution running the escrow.")],
+    institution_name: Annotated[str, typer.Option(help="The institution's name, registered with the deployment.")],
+    institution_treasury: Annotated[str, typer.Option(help="Address holding the institution's deposits.")],
+    institution_key: Annotated[str, typer.Option(help="The institution's secp256k1 public key (hex, 33 or 65 bytes).")],
     asset: Annotated[str | None, typer.Option(help="Existing ERC-20 to pay with (default: new).")] = None,
-    institution: Annotated[str | None, typer.Option(help="Minter of the new DepositToken.")] = None,
+    asset_admin: Annotated[str | None, typer.Option(help="Minter of the new DepositToken.")] = None,
     governance: Annotated[str | None, typer.Option(help="Multisig to hand governance to (two-step).")] = None,
+    release_window: Annotated[
+        int, typer.Option(help="Seconds the institution alone may release a requested payment.")
+    ] = RELEASE_WINDOW,
+    min_key_lifetime: Annotated[
+        int, typer.Option(help="Shortest payment-key lifetime, in seconds.")
+    ] = MIN_KEY_LIFETIME,
 ) -> None:
-    """Deploys the registry and the escrow with the ``governance`` key and writes the manifest (S1.3)."""
+    """Deploys the registry and the escrow with the ``governance`` key, registers the payment institution, and
+    writes the manifest (S1.3)."""
     deployment = deploy_contracts(
         state.transactor("governance"),
-        institution_org=institution_org,
+        institution=OrgRegistration(
+            institution_org,
+            institution_name,
+            parse_address(institution_treasury),
+            parse_hex(institution_key),
+        ),
         asset=parse_address(asset) if asset else None,
-        institution=parse_address(institution) if institution else None,
+        asset_admin=parse_address(asset_admin) if asset_admin else None,
         governance=parse_address(governance) if governance else None,
+        release_window=release_window,
+        min_key_lifetime=min_key_lifetime,
     )
     deployment.manifest.save(state.settings.manifest)
     show(deployment.manifest, f"deployed; manifest written to {state.settings.manifest}")

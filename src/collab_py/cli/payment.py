@@ -135,14 +135,15 @@ def payment_sign_assignment(number: Number, seq: Seq, org_id: int, account_file:
 def payment_confirm_assignment(
     number: Number,
     seq: Seq,
+    org_id: int,
     account_file: Path,
     signer: Annotated[str, typer.Option(help="Party B's finance account that signed.")],
     signature: Annotated[str, typer.Option(help="Party B's signature (hex).")],
 ) -> None:
-    """Submits Party B's confirmation of the assignment (S6.3). Key: finance (Party B or C)."""
+    """Submits Party B's confirmation that the payment goes to ORG_ID (S6.3). Key: finance (Party B or C)."""
     account = _assignee_account(account_file)
     record = _finance().confirm_assignment(
-        number, seq, account, signer=parse_address(signer), signature=parse_hex(signature, 65)
+        number, seq, org_id, account, signer=parse_address(signer), signature=parse_hex(signature, 65)
     )
     show(record, "assignment confirmed")
 

@@ -125,8 +125,9 @@ def _flow(flow: Flow, sandbox: Sandbox, phase: Callable[[str], None]) -> None:
     draft = sample_contract("HT-DEMO-001")
 
     phase("S2–S4: e-contract HT-DEMO-001, three stages, settlement")
-    flow.business(b).propose(draft, a.org_id)
-    flow.business(a).countersign(draft.number, draft.text.encode())  # the document A received off chain
+    econtract = flow.econtract(a, b, draft)
+    flow.business(b).propose(econtract)
+    flow.business(a).countersign(draft.number, econtract.document())  # the e-contract A received off chain
     for index in range(len(draft.stages)):
         flow.business(b).submit_stage(draft.number, index, delivered(draft, index))
         flow.business(a).confirm_stage(draft.number, index)
@@ -148,7 +149,9 @@ def _flow(flow: Flow, sandbox: Sandbox, phase: Callable[[str], None]) -> None:
     flow.finance(c).present_key(draft.number, seq, sealed_for_c)
     account = flow.finance(c).assignee_account(draft.number, seq, C_BANK_ACCOUNT)
     signature = flow.finance(b).sign_assignment(draft.number, seq, c.org_id, account.account_hash)
-    flow.finance(c).confirm_assignment(draft.number, seq, account, signer=flow.finance(b).address, signature=signature)
+    flow.finance(c).confirm_assignment(
+        draft.number, seq, c.org_id, account, signer=flow.finance(b).address, signature=signature
+    )
     _released(reader, draft.number, seq)
 
     phase("S6.4: a payment key that expires, reclaimed by Party A")

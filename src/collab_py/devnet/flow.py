@@ -15,6 +15,7 @@ from collab_py.devnet.parties import Party
 from collab_py.domain import crypto
 from collab_py.domain.documents import DocumentStore
 from collab_py.domain.drafts import ContractDraft
+from collab_py.domain.econtract import EContract
 from collab_py.services import BusinessService, FinanceService, InstitutionService, Service, StepObserver, StepRecord
 from collab_py.services.base import ServiceOptions
 from collab_py.services.finance import KEY_LIFETIME_SECONDS
@@ -59,20 +60,26 @@ class Flow:
 
     # The steps to a point of the flow, for the tests, the benchmarks and the demo: each the prepared transaction of
     # the department's service, sent as it is (no record read back after each), with the keys the parties hold.
-    def sign(self, a: Party, b: Party, draft: ContractDraft) -> None:
-        """S2: ``draft`` proposed by B and countersigned by A with the same document."""
+    def econtract(self, a: Party, b: Party, draft: ContractDraft) -> EContract:
+        """``draft`` as the e-contract B registers with A, paid in the deployment's asset."""
+        return draft.econtract(party_a=a.org_id, party_b=b.org_id, asset=self.deployment.asset.address)
+
+    def sign(self, a: Party, b: Party, draft: ContractDraft) -> EContract:
+        """S2: ``draft`` proposed by B and countersigned by A over the same document and terms."""
+        econtract = self.econtract(a, b, draft)
         business_a, business_b = self.business(a), self.business(b)
-        business_b.execute(business_b.prepare_propose(draft, a.org_id))
-        business_a.execute(business_a.prepare_countersign(draft.contract_no, draft.text.encode()))
+        business_b.execute(business_b.prepare_propose(econtract))
+        business_a.execute(business_a.prepare_countersign(econtract))
+        return econtract
 
     def vouch(self, a: Party, b: Party, draft: ContractDraft) -> None:
         """S2–S3: signed, and every stage delivered by B and confirmed by A (its first voucher)."""
-        self.sign(a, b, draft)
+        econtract = self.sign(a, b, draft)
         business_a, business_b = self.business(a), self.business(b)
         for index in range(len(draft.stages)):
             result_hash = keccak(delivered(draft, index))
-            business_b.execute(business_b.prepare_submit_stage(draft, index, result_hash))
-            business_a.execute(business_a.prepare_confirm_stage(draft, index, result_hash))
+            business_b.execute(business_b.prepare_submit_stage(econtract, index, result_hash))
+            business_a.execute(business_a.prepare_confirm_stage(econtract, index, result_hash))
 
     def settle(self, a: Party, b: Party, draft: ContractDraft) -> None:
         """S2–S4: vouched, and business settlement applied for by B and approved by A."""
@@ -97,17 +104,25 @@ class Flow:
         self.settle(a, b, draft)
         finance_a, finance_b = self.finance(a), self.finance(b)
         amount = draft.total if amount is None else amount
-        seq = int(self.deployment.registry.functions.agreementOf(draft.contract_no).call()[6]) + 1
-        payer_key = a.encryption_key.public_key
-        finance_b.execute(finance_b.prepare_apply_payment(draft.contract_no, seq, amount, bank_account, payer_key))
+        seq = int(self.deployment.registry.functions.agreementOf(draft.contract_no).call()[0][6]) + 1
+        account = finance_b.receiving_account(draft.contract_no, seq, bank_account)
+        finance_b.execute(
+            finance_b.prepare_apply_payment(
+                draft.contract_no,
+                seq,
+                amount,
+                account,
+                payer_key=a.encryption_key.public_key,
+                institution_key=institution.encryption_key.public_key,
+            )
+        )
         voucher, sealed_key = finance_a.prepare_issue_voucher(
             draft.contract_no,
             seq,
             amount=amount,
-            bank_account=bank_account,
+            account=account,
             expiry=int(self.deployment.w3.eth.get_block("latest")["timestamp"]) + lifetime,
             payee_key=b.encryption_key.public_key,
-            institution_key=institution.encryption_key.public_key,
         )
         finance_a.execute(voucher)
         return seq, sealed_key

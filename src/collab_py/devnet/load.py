@@ -92,25 +92,32 @@ def released_payments(
                 if report and progress is not None:
                     progress(min(start + BLOCK, len(steps)))
 
-        run(business_b, [business_b.prepare_propose(draft, a.org_id) for draft in drafts])
-        run(business_a, [business_a.prepare_countersign(draft.contract_no, draft.text.encode()) for draft in drafts])
-        run(business_b, [business_b.prepare_submit_stage(draft, 0, result) for draft in drafts])
-        run(business_a, [business_a.prepare_confirm_stage(draft, 0, result) for draft in drafts])
+        econtracts = [business_b.econtract(draft, a.org_id) for draft in drafts]
+        run(business_b, [business_b.prepare_propose(econtract) for econtract in econtracts])
+        run(business_a, [business_a.prepare_countersign(econtract) for econtract in econtracts])
+        run(business_b, [business_b.prepare_submit_stage(econtract, 0, result) for econtract in econtracts])
+        run(business_a, [business_a.prepare_confirm_stage(econtract, 0, result) for econtract in econtracts])
         run(business_b, [business_b.prepare_apply_settlement(draft.contract_no) for draft in drafts])
         run(business_a, [business_a.prepare_approve_settlement(draft.contract_no) for draft in drafts])
         payer_key, payee_key = a.encryption_key.public_key, b.encryption_key.public_key
+        accounts = [finance_b.receiving_account(p.draft.contract_no, p.seq, BANK_ACCOUNT) for p in payments]
         run(
             finance_b,
-            [finance_b.prepare_apply_payment(p.draft.contract_no, p.seq, 1, BANK_ACCOUNT, payer_key) for p in payments],
-        )
+            [
+                finance_b.prepare_apply_payment(
+                    p.draft.contract_no, p.seq, 1, account, payer_key=payer_key,
+                    institution_key=bank.encryption_key.public_key,
+                )
+                for p, account in zip(payments, accounts, strict=True)
+            ],
+        )  # fmt: skip
         expiry = int(sandbox.w3.eth.get_block("latest")["timestamp"]) + 30 * 24 * 3600
         issued = [
             finance_a.prepare_issue_voucher(
-                p.draft.contract_no, p.seq, amount=1, bank_account=BANK_ACCOUNT, expiry=expiry, payee_key=payee_key,
-                institution_key=bank.encryption_key.public_key,
+                p.draft.contract_no, p.seq, amount=1, account=account, expiry=expiry, payee_key=payee_key
             )
-            for p in payments
-        ]  # fmt: skip
+            for p, account in zip(payments, accounts, strict=True)
+        ]
         run(finance_a, [prepared for prepared, _ in issued])
         keys = [
             crypto.open_sealed(

@@ -9,7 +9,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from collab_py.chain.deploy import Deployment
+from collab_py.chain.deploy import Deployment, OrgRegistration
 from collab_py.chain.enums import Department, OrgKind
 from collab_py.chain.transactor import Transactor
 from collab_py.domain.crypto import EncryptionKey
@@ -45,6 +45,10 @@ class Party:
         """The account of one department."""
         return self.accounts[department]
 
+    def registration(self) -> OrgRegistration:
+        """What governance registers for this org."""
+        return OrgRegistration(self.org_id, self.name, self.treasury.address, self.encryption_key.public_key)
+
     @property
     def all_accounts(self) -> list[LocalAccount]:
         """Treasury and department accounts."""
@@ -52,13 +56,15 @@ class Party:
 
 
 def register_party(admin: Transactor, deployment: Deployment, party: Party) -> None:
-    """Registers ``party``'s org and binds its department accounts (governance only)."""
+    """Registers ``party``'s org (unless it is the deployment's institution, registered at deployment) and binds its
+    department accounts (governance only)."""
     registry = deployment.registry.functions
-    admin.transact(
-        registry.registerOrg(
-            party.org_id, party.name, int(party.kind), party.treasury.address, party.encryption_key.public_key
+    if party.org_id != deployment.manifest.institution_org:
+        admin.transact(
+            registry.registerOrg(
+                party.org_id, party.name, int(party.kind), party.treasury.address, party.encryption_key.public_key
+            )
         )
-    )
     for department, account in party.accounts.items():
         admin.transact(registry.bindAccount(account.address, party.org_id, int(department)))
 

@@ -523,27 +523,35 @@ def prepare_flow(consortium: Consortium, desk: Desk, number: str) -> list[Step]:
     b_business, a_business, b_finance, a_finance = desk.b_business, desk.a_business, desk.b_finance, desk.a_finance
     result_hash = keccak(text=f"{number} stage 0 delivered")
     seq = 1  # the first payment of a new contract
+    econtract = b_business.econtract(draft, sandbox.a.org_id)
+    account = b_finance.receiving_account(raw, seq, B_BANK_ACCOUNT)
     voucher, sealed_key = a_finance.prepare_issue_voucher(
         raw,
         seq,
         amount=AMOUNT,
-        bank_account=B_BANK_ACCOUNT,
+        account=account,
         expiry=consortium.expiry,
         payee_key=sandbox.b.encryption_key.public_key,
-        institution_key=sandbox.bank.encryption_key.public_key,
     )
     # Party B's finance opens the payment key it receives, as FinanceService.redeem does
     key = crypto.open_sealed(b_finance.encryption_key, sealed_key, crypto.PaymentKey, b_finance.binding(raw, seq))
     return [
-        (b_business, b_business.prepare_propose(draft, sandbox.a.org_id)),
-        (a_business, a_business.prepare_countersign(raw, draft.text.encode())),
-        (b_business, b_business.prepare_submit_stage(draft, 0, result_hash)),
-        (a_business, a_business.prepare_confirm_stage(draft, 0, result_hash)),
+        (b_business, b_business.prepare_propose(econtract)),
+        (a_business, a_business.prepare_countersign(econtract)),
+        (b_business, b_business.prepare_submit_stage(econtract, 0, result_hash)),
+        (a_business, a_business.prepare_confirm_stage(econtract, 0, result_hash)),
         (b_business, b_business.prepare_apply_settlement(raw)),
         (a_business, a_business.prepare_approve_settlement(raw)),
         (
             b_finance,
-            b_finance.prepare_apply_payment(raw, seq, AMOUNT, B_BANK_ACCOUNT, sandbox.a.encryption_key.public_key),
+            b_finance.prepare_apply_payment(
+                raw,
+                seq,
+                AMOUNT,
+                account,
+                payer_key=sandbox.a.encryption_key.public_key,
+                institution_key=sandbox.bank.encryption_key.public_key,
+            ),
         ),
         (a_finance, voucher),
         (b_finance, b_finance.prepare_redeem(raw, seq, key.secret)),

@@ -17,6 +17,9 @@ from collab_py.domain.drafts import ContractDraft, StageDraft
 INSTITUTION_ORG = 900
 #: Deposits minted to Party A's treasury: 10 million currency units, in cents.
 A_FUNDS = 10_000_000_00
+#: The shortest payment-key lifetime of a sandbox (seconds): short, so that an expired key can be shown on a node
+#: without time travel.
+SANDBOX_MIN_KEY_LIFETIME = 2
 #: Decimals of the DepositToken a sandbox pays with (cents).
 ASSET_DECIMALS = 2
 #: Where Party B and Party C are paid (their bank accounts, never on chain in clear).
@@ -60,7 +63,12 @@ def bootstrap(w3: Web3, *, a_funds: int = A_FUNDS) -> Sandbox:
     fund_on_dev_node(w3, [governance, *(account for party in parties for account in party.all_accounts)])
     admin = Transactor(w3, governance)
     bank_operator = Transactor(w3, bank.account(Department.OPERATOR))
-    deployment = deploy(admin, institution_org=INSTITUTION_ORG, institution=bank_operator.address)
+    deployment = deploy(
+        admin,
+        institution=bank.registration(),
+        asset_admin=bank_operator.address,
+        min_key_lifetime=SANDBOX_MIN_KEY_LIFETIME,
+    )
     for party in parties:
         register_party(admin, deployment, party)
     bank_operator.transact(deployment.asset.functions.mint(a.treasury.address, a_funds))

@@ -1,4 +1,5 @@
-"""E-contract documents as Party B drafts them off chain: number, text and stages."""
+"""E-contract documents as Party B drafts them off chain: number, text and stages; with the parties and the asset
+they become the :class:`~collab_py.domain.econtract.EContract` both parties sign."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 
 from eth_utils.crypto import keccak
 
+from collab_py.domain.econtract import EContract, EContractStage
 from collab_py.domain.types import contract_number
 
 
@@ -39,10 +41,18 @@ class ContractDraft:
         """The contract number as ``bytes32``."""
         return contract_number(self.number)
 
-    @property
-    def doc_hash(self) -> bytes:
-        """Hash of the document: what both parties sign."""
-        return keccak(text=self.text)
+    def econtract(self, *, party_a: int, party_b: int, asset: str) -> EContract:
+        """The e-contract Party B registers and sends to Party A: this draft with its parties and asset."""
+        return EContract(
+            number=self.number,
+            party_a=party_a,
+            party_b=party_b,
+            asset=asset,
+            text=self.text,
+            stages=tuple(
+                EContractStage(specification=stage.specification, amount=stage.amount) for stage in self.stages
+            ),
+        )
 
     @property
     def total(self) -> int:

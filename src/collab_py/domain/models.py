@@ -77,15 +77,19 @@ class StageRecord(Record):
 
 
 class AgreementRecord(Record):
-    """An e-contract as registered and signed on chain (S2), with its stages and settlement status (S3, S4)."""
+    """An e-contract as registered and signed on chain (S2), with its stages and settlement status (S3, S4).
+
+    ``doc_hash`` and ``terms_hash`` are what both signatures commit to; ``unpaid`` is what payment applications may
+    still ask for (the total less every application not refused, withdrawn or reclaimed)."""
 
     contract_no: str
     party_a: int
     party_b: int
     doc_hash: Hex
+    terms_hash: Hex
     asset: str
     total: int
-    committed: int
+    unpaid: int
     status: Annotated[ContractStatus, _by_name]
     stages: tuple[StageRecord, ...]
     payment_count: int
@@ -94,27 +98,36 @@ class AgreementRecord(Record):
     signed_at: int | None = None
 
     @property
-    def unpaid(self) -> int:
-        """What payment vouchers may still be issued for."""
-        return self.total - self.committed
+    def committed(self) -> int:
+        """What open applications and vouchers hold of the total."""
+        return self.total - self.unpaid
 
 
 class PaymentRecord(Record):
-    """A payment: its application (S5.1), voucher and frozen funds (S5.2–S5.4) and redemption (S6)."""
+    """A payment: its application (S5.1), voucher and frozen funds (S5.2–S5.4) and redemption (S6).
+
+    The application names the payee's account by its salted hash (``account_hash``, which the voucher must carry)
+    with the account encrypted to the payer and to the institution; once redeemed or assigned the beneficiary's
+    treasury is pinned (``beneficiary``), and the institution has until ``release_deadline`` before payer and
+    beneficiary may settle without it."""
 
     voucher_id: Hex
     contract_no: str
     seq: int
     amount: int
     status: Annotated[VoucherStatus, _by_name]
+    payee_org: int
+    account_hash: Hex
+    account_for_payer: Hex
+    account_for_institution: Hex
     expiry: int | None = None
-    beneficiary_org: int | None = None
-    presenter_org: int | None = None
-    payee_account_ciphertext: Hex
-    bank_account_hash: Hex | None = None
-    bank_account_ciphertext: Hex | None = None
     key_commitment: Hex | None = None
     key_ciphertext: Hex | None = None
+    presenter_org: int | None = None
+    beneficiary_org: int | None = None
+    beneficiary: str | None = None
+    requested_at: int | None = None
+    release_deadline: int | None = None
     assignee_account_hash: Hex | None = None
     assignee_account_ciphertext: Hex | None = None
 
@@ -132,7 +145,7 @@ class SecondVoucherRecord(Record):
     asset: str
     amount: int
     paid_at: int
-    operator: str
+    released_by: str
     evidence: Evidence
 
 

@@ -13,7 +13,13 @@ class InvalidContractNumber(CollabError, ValueError):
 
 
 def contract_number(text: str) -> bytes:
-    """Encodes a contract number (at most 32 UTF-8 bytes) as the ``bytes32`` the contracts use."""
+    """Encodes a contract number (at most 32 UTF-8 bytes) as the ``bytes32`` the contracts use; ``0x`` and 64 hex
+    digits (how :func:`contract_number_text` shows a number that is not text) is taken as the ``bytes32`` itself."""
+    if len(text) == 66 and text.startswith("0x"):
+        try:
+            return bytes.fromhex(text[2:])
+        except ValueError:
+            pass
     try:
         raw = text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: a command-line argument that was not UTF-8
@@ -24,8 +30,12 @@ def contract_number(text: str) -> bytes:
 
 
 def contract_number_text(raw: bytes) -> str:
-    """Decodes a ``bytes32`` contract number back to its text."""
-    return raw.rstrip(b"\x00").decode("utf-8")
+    """Decodes a ``bytes32`` contract number back to its text; one that is not UTF-8 text (the chain accepts any
+    ``bytes32``) is shown as ``0x`` hex rather than refused."""
+    try:
+        return raw.rstrip(b"\x00").decode("utf-8")
+    except UnicodeDecodeError:
+        return "0x" + raw.hex()
 
 
 def payment_voucher_id(contract_no: bytes, seq: int) -> bytes:
@@ -36,11 +46,3 @@ def payment_voucher_id(contract_no: bytes, seq: int) -> bytes:
 def as_contract_no(number: str | bytes) -> bytes:
     """A contract number given as text or as its ``bytes32``, as the ``bytes32``."""
     return contract_number(number) if isinstance(number, str) else number
-
-
-def payment_seq(contract_no: bytes, voucher_id: bytes) -> int:
-    """The sequence number (1 to 255) of payment ``voucher_id`` of a contract; ValueError if it is none of them."""
-    for seq in range(1, 256):
-        if payment_voucher_id(contract_no, seq) == voucher_id:
-            return seq
-    raise ValueError(f"voucher 0x{voucher_id.hex()} is no payment of contract {contract_number_text(contract_no)!r}")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from eth_typing import ChecksumAddress
+from eth_utils.address import to_checksum_address
 from web3.types import TxReceipt
 
 from collab_py.chain.build import load_artifact
@@ -70,6 +71,7 @@ class ChainReader:
         self._escrow = deployment.escrow
         self._abis = [load_artifact(name).abi for name in EVENT_SOURCES]
         self._codecs: dict[tuple[str, ...], EventCodec] = {}
+        self._release_window: int | None = None
 
     # ------------------------------------------------------------------ S1
     def org(self, org_id: int) -> OrgRecord:
@@ -98,8 +100,8 @@ class ChainReader:
     def agreement(self, number: str | bytes) -> AgreementRecord:
         """E-contract ``number`` with its stages and signatures; :class:`UnknownContractError` if there is none."""
         raw = contract_number(number) if isinstance(number, str) else number
-        agreement = self._registry.functions.agreementOf(raw).call()
-        (asset, party_a, party_b, status, stage_count, _vouched, payment_count, doc_hash, total, committed) = agreement
+        agreement, asset = self._registry.functions.agreementOf(raw).call()
+        (_asset_id, party_a, party_b, status, stage_count, _vouched, payment_count, unpaid) = agreement
         if status == ContractStatus.NONE:
             raise UnknownContractError(f"no e-contract {contract_number_text(raw)!r} is registered")
         events = self._events(raw, "ContractProposed", "ContractSigned", "StageResultSubmitted")
@@ -117,10 +119,11 @@ class ChainReader:
             contract_no=contract_number_text(raw),
             party_a=party_a,
             party_b=party_b,
-            doc_hash=doc_hash,
+            doc_hash=proposed["docHash"],
+            terms_hash=proposed["termsHash"],
             asset=asset,
-            total=total,
-            committed=committed,
+            total=proposed["total"],
+            unpaid=unpaid,
             status=ContractStatus(status),
             stages=tuple(stages),
             payment_count=payment_count,
@@ -141,23 +144,38 @@ class ChainReader:
         ``eth_getLogs`` per :data:`VOUCHERS_PER_QUERY` vouchers; :class:`UnknownPaymentError` if one was never
         applied for."""
         ids = [payment_voucher_id(raw, seq) for raw, seq in keys]
+        calls = [self._escrow.functions.voucherOf(voucher_id) for voucher_id in ids]
+        calls += [self._escrow.functions.commitmentOf(voucher_id) for voucher_id in ids]
         if len(ids) == 1:
-            states = [self._escrow.functions.voucherOf(ids[0]).call()]
+            answers = [call.call() for call in calls]
         else:
             with self.deployment.w3.batch_requests() as batch:
-                for voucher_id in ids:
-                    batch.add(self._escrow.functions.voucherOf(voucher_id))
-                states = list(batch.execute())
+                for call in calls:
+                    batch.add(call)
+                answers = list(batch.execute())
+        states, commitments = answers[: len(ids)], answers[len(ids) :]
         names = ("PaymentApplied", "PaymentVoucherIssued", "AssignmentConfirmed")
         events: dict[bytes, dict[str, list[ChainEvent]]] = {voucher_id: {n: [] for n in names} for voucher_id in ids}
         for start in range(0, len(ids), VOUCHERS_PER_QUERY):
             chunk = ids[start : start + VOUCHERS_PER_QUERY]
             for event in self._query(names, chunk, self.deployment.manifest.deployment_block, "latest"):
                 events[event.args["voucherId"]][event.name].append(event)
-        return [
-            _payment(raw, seq, voucher_id, state, events[voucher_id])
-            for (raw, seq), voucher_id, state in zip(keys, ids, states, strict=True)
-        ]
+        records = []
+        for (raw, seq), voucher_id, state, commitment in zip(keys, ids, states, commitments, strict=True):
+            if state[1] == VoucherStatus.NONE:
+                raise UnknownPaymentError(f"e-contract {contract_number_text(raw)!r} has no payment {seq}")
+            payee = state[3] or self._registry.functions.partiesOf(raw).call()[2]  # set once a voucher is issued
+            records.append(
+                _payment(raw, seq, voucher_id, state, bytes(commitment), payee, self.release_window, events[voucher_id])
+            )
+        return records
+
+    @property
+    def release_window(self) -> int:
+        """Seconds the institution alone has to release a requested payment (the escrow's ``releaseWindow``)."""
+        if self._release_window is None:
+            self._release_window = int(self._escrow.functions.releaseWindow().call())
+        return self._release_window
 
     # ------------------------------------------------------------------ S7
     def second_vouchers(
@@ -240,36 +258,48 @@ class ChainReader:
 
 
 def _payment(
-    raw: bytes, seq: int, voucher_id: bytes, state: Sequence[Any], events: dict[str, list[ChainEvent]]
+    raw: bytes,
+    seq: int,
+    voucher_id: bytes,
+    state: Sequence[Any],
+    commitment: bytes,
+    payee: int,
+    release_window: int,
+    events: dict[str, list[ChainEvent]],
 ) -> PaymentRecord:
-    """A payment's record from its escrow state ``voucherOf`` and its events."""
-    amount, status, expiry, beneficiary, presenter = state
-    if status == VoucherStatus.NONE:
-        raise UnknownPaymentError(f"e-contract {contract_number_text(raw)!r} has no payment {seq}")
+    """A payment's record from its escrow state (``voucherOf``, ``commitmentOf``) and its events."""
+    amount, status_value, time, _, org = state
+    status = VoucherStatus(status_value)
     applied = _one(events, "PaymentApplied")
     fields: dict[str, Any] = {
         "voucher_id": voucher_id,
         "contract_no": contract_number_text(raw),
         "seq": seq,
         "amount": amount,
-        "status": VoucherStatus(status),
-        "payee_account_ciphertext": applied["payeeAccountCiphertext"],
+        "status": status,
+        "payee_org": payee,
+        "account_hash": applied["accountHash"],
+        "account_for_payer": applied["accountForPayer"],
+        "account_for_institution": applied["accountForInstitution"],
     }
-    if status >= VoucherStatus.FROZEN:
-        issued = _one(events, "PaymentVoucherIssued")
+    if events["PaymentVoucherIssued"]:
+        issued = events["PaymentVoucherIssued"][-1].args
         fields |= {
-            "expiry": expiry,
-            "bank_account_hash": issued["bankAccountHash"],
-            "bank_account_ciphertext": issued["bankAccountCiphertext"],
+            "expiry": issued["expiry"],
             "key_commitment": issued["keyCommitment"],
             "key_ciphertext": issued["keyCiphertext"],
         }
-    if presenter:
-        fields["presenter_org"] = presenter
-    if beneficiary:
-        fields["beneficiary_org"] = beneficiary
-        if events["AssignmentConfirmed"]:
-            assignment = events["AssignmentConfirmed"][-1].args
+    if status is VoucherStatus.PRESENTED:
+        fields["presenter_org"] = org
+    elif org:  # REQUESTED, or final after a request
+        fields["beneficiary_org"] = org
+        fields["requested_at"] = time
+    if status is VoucherStatus.REQUESTED:
+        fields["beneficiary"] = to_checksum_address(commitment[12:])
+        fields["release_deadline"] = time + release_window
+    if org and events["AssignmentConfirmed"] and status is not VoucherStatus.PRESENTED:
+        assignment = events["AssignmentConfirmed"][-1].args
+        if assignment["beneficiaryOrg"] == org:
             fields["assignee_account_hash"] = assignment["bankAccountHash"]
             fields["assignee_account_ciphertext"] = assignment["bankAccountCiphertext"]
     return PaymentRecord(**fields)
@@ -296,6 +326,6 @@ def second_voucher(event: ChainEvent) -> SecondVoucherRecord:
         asset=args["asset"],
         amount=args["amount"],
         paid_at=args["paidAt"],
-        operator=args["operator"],
+        released_by=args["releasedBy"],
         evidence=evidence(event),
     )

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy import Connection, and_, insert, select
 
-from collab_py.domain.types import contract_number_text, payment_seq
+from collab_py.domain.types import contract_number_text
 from collab_py.exceptions import CollabError
 from collab_py.ledger.schema import (
     ASSIGNMENT,
@@ -118,7 +118,7 @@ class AccountingHandler:
                 kind=kind,
                 event_id=stored.id,
                 contract_no=contract_number_text(args["contractNo"]),
-                seq=args["seq"] if "seq" in args else payment_seq(args["contractNo"], args["voucherId"]),
+                seq=args["seq"],
                 voucher_id=args["voucherId"],
                 amount=args["amount"],
                 counterparty=counterparty,
@@ -134,7 +134,7 @@ class AccountingHandler:
         elif event.name == "PaymentReclaimed":
             payer, payee = self._parties_of(connection, args["contractNo"])
             if payer == me:
-                yield posting(RECLAIM, payee, chart.bank, chart.frozen, "expired payment key reclaimed (S6.4)")
+                yield posting(RECLAIM, payee, chart.bank, chart.frozen, "frozen funds returned (S6.4, S6.5)")
         elif event.name == "SecondVoucher":
             payer, payee, beneficiary = args["payerOrg"], args["payeeOrg"], args["beneficiaryOrg"]
             if payer == me:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, insert, select
 from collab_py.chain.errors import InvoiceAlreadyAnchored
 from collab_py.domain.crypto import DecryptionError, PayloadBindingError
 from collab_py.domain.einvoice import InvoiceError
-from collab_py.domain.types import contract_number_text, payment_seq
+from collab_py.domain.types import contract_number_text
 from collab_py.exceptions import CollabError
 from collab_py.ledger.schema import RECEIPT, journal_entries
 from collab_py.ledger.schema import invoices as invoice_table
@@ -61,7 +61,7 @@ class InvoicingHandler:
 
     def _handle(self, connection: Connection, stored: StoredEvent) -> dict[str, Any] | None:
         args, me = stored.event.args, self.finance.org_id
-        seq = payment_seq(args["contractNo"], args["voucherId"])
+        seq = args["seq"]
         if stored.event.name == "SecondVoucher":
             return self._issue(connection, stored, seq) if args["payeeOrg"] == me else None
         if self.finance.reader.second_voucher_of(args["contractNo"], seq).payer_org != me:
