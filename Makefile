@@ -3,11 +3,13 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
 .PHONY: setup demo test long gas throughput listener-bench compile compile-paris errors lock lint clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/python -m collab_py.chain.toolchain
+	$(BIN)/python -m collab_py.chain.toolchain.forge
 	$(BIN)/python -m collab_py.chain.build
 
 # the pinned pip, then every dependency at the version and hashes of the lock, then the package itself without
@@ -27,15 +29,20 @@ node_modules/.package-lock.json: package.json package-lock.json
 demo: setup
 	$(BIN)/collab demo
 
-## the test suite (every step and every refusal, on anvil)
+## the test suite: the contracts' own tests (forge: every refusal, fuzzing, invariants), the gas of each step against
+## its baseline (+1 % at most), then the services, listeners and CLI on anvil (pytest)
 test: setup
+	$(FORGE) test
+	$(BIN)/python bench/gas.py --check bench/gas-baseline.json
 	$(BIN)/python -m pytest -n 2
 
-## the adversarial suite's long profile: invariants >= 10,000 steps, more fuzzing, a larger load
+## the adversarial suite's long profile: forge invariants >= 5,000,000 calls, Python invariants >= 10,000 steps, more
+## fuzzing, a larger load
 long: setup
+	FOUNDRY_PROFILE=long $(FORGE) test
 	COLLAB_PROFILE=long $(BIN)/python -m pytest -n 2 -m slow
 
-## gas per step for a 1-stage and a 5-stage contract
+## gas per step for a 1-stage and a 5-stage contract (after an intended change: --write bench/gas-baseline.json)
 gas: setup
 	$(BIN)/python bench/gas.py
 
@@ -75,4 +82,4 @@ lint: setup
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf build .build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf build .build .pytest_cache .mypy_cache .ruff_cache snapshots .import_linter_cache

@@ -188,6 +188,10 @@ def run_slither(root: Path) -> tuple[dict[str, Any], float]:
         raise CheckError("slither-analyzer is not installed: pip install -e '.[dev]'") from None
     solc = ensure_solc()
     with tempfile.TemporaryDirectory(prefix="slither-") as folder:
+        # run from a folder that shows the compiler only the contracts and their npm dependencies: from the
+        # repository root, crytic-compile would take foundry.toml for a Foundry project and fail
+        for name in ("contracts", "node_modules"):
+            (Path(folder) / name).symlink_to(root / name, target_is_directory=True)
         input_path = Path(folder) / "input.json"
         input_path.write_text(json.dumps(standard_json_input(root), indent=1))
         report_path = Path(folder) / "report.json"  # slither does not overwrite an existing file
@@ -195,7 +199,7 @@ def run_slither(root: Path) -> tuple[dict[str, Any], float]:
         print(f"slither {version}, in {root}: {shlex.join(command)}", flush=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         start = time.monotonic()
-        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, check=False)
         elapsed = time.monotonic() - start
         if not report_path.is_file():
             raise CheckError(f"slither exited with {done.returncode} and wrote no report:\n{_tail(done.stderr)}")
