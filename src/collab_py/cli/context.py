@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from eth_account.signers.local import LocalAccount
@@ -82,6 +82,11 @@ ACCOUNT_MAX_LENGTH = 256
 class InvalidInput(CollabError):
     """A command-line value is malformed (amount, address, hex, file)."""
 
+
+#: A contract number argument.
+Number = Annotated[str, typer.Argument(help="The contract number, e.g. HT-2026-0001.")]
+#: The reason for a refusal, rejection or cancellation: its keccak256 goes on chain.
+Reason = Annotated[str, typer.Option(help="Why, in words: its hash goes on chain (keep the text).")]
 
 #: Context settings of a command whose arguments may be negative numbers: ``-5`` is then a value, which the
 #: command refuses with :class:`InvalidInput`, not an unknown option.

@@ -13,6 +13,8 @@ from pydantic import ValidationError
 
 from collab_py.cli.context import (
     InvalidInput,
+    Number,
+    Reason,
     command,
     contract_decimals,
     money,
@@ -37,9 +39,7 @@ contract = typer.Typer(help="S2: e-contracts signed by both parties.", no_args_i
 stage = typer.Typer(help="S3: stage results and first vouchers.", no_args_is_help=True)
 settlement = typer.Typer(help="S4: business settlement.", no_args_is_help=True)
 
-Number = Annotated[str, typer.Argument(help="The contract number, e.g. HT-2026-0001.")]
 Index = Annotated[int, typer.Argument(help="The stage index, from 0.", min=0, max=255)]
-Reason = Annotated[str, typer.Option(help="Why, in words: its hash goes on chain (keep the text).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -107,10 +107,14 @@ def contract_propose(
     except ValidationError as error:
         raise InvalidInput(f"invalid terms in {terms_file}: {problems(error)}") from None
     path = out or econtract_file(draft.number)
-    if path.exists():
-        write_file(path, econtract.document())  # refuses, before anything is sent, to replace another file
-    record = business.propose(econtract)
-    write_file(path, econtract.document())
+    existed = path.exists()
+    write_file(path, econtract.document())  # before anything is sent: refuses another file there, or no folder
+    try:
+        record = business.propose(econtract)
+    except BaseException:
+        if not existed:
+            path.unlink(missing_ok=True)  # no document for a contract that was not registered
+        raise
     _show_contract(
         record,
         f"proposed; e-contract written to {path}",

@@ -12,6 +12,8 @@ import typer
 from collab_py.cli.context import (
     NEGATIVE_VALUES,
     InvalidInput,
+    Number,
+    Reason,
     bank_account,
     command,
     contract_decimals,
@@ -34,11 +36,9 @@ from collab_py.services.reader import ChainReader
 payment = typer.Typer(help="S5–S6: payment applications, vouchers and payment keys.", no_args_is_help=True)
 escrow = typer.Typer(help="The escrow's pause switch (institution operator).", no_args_is_help=True)
 
-Number = Annotated[str, typer.Argument(help="The contract number.")]
 Seq = Annotated[int, typer.Argument(help="The payment's sequence number within the contract, from 1.", min=1, max=255)]
 OrgId = Annotated[int, typer.Argument(help="The org id of the assignee (Party C).", min=1, max=2**32 - 1)]
 Out = Annotated[Path, typer.Option(help="File to write.")]
-Reason = Annotated[str, typer.Option(help="Why, in words: its hash goes on chain (keep the text).")]
 AccountFile = Annotated[
     Path | None,
     typer.Option(
