@@ -143,7 +143,8 @@ def org_unbind(account: str) -> None:
 def org_treasury(org_id: int, treasury: str) -> None:
     """Moves ORG_ID's treasury to TREASURY; payments already requested keep the treasury pinned at the request
     until the beneficiary pins the new one (`collab payment pin-treasury`)."""
-    show(_admin().set_treasury(org_id, parse_address(treasury)))
+    address = parse_address(treasury)
+    show(_admin().set_treasury(org_id, address))
 
 
 @org.command("suspend")
@@ -178,14 +179,16 @@ def org_member(account: str) -> None:
 @readable_errors
 def asset_accept(address: Annotated[str, typer.Argument(help="The ERC-20 contract's address.")]) -> None:
     """Accepts ADDRESS as the asset of new contracts (a contract: InvalidAsset otherwise)."""
-    show(_admin().set_asset_accepted(parse_address(address), True))
+    token = parse_address(address)
+    show(_admin().set_asset_accepted(token, True))
 
 
 @asset.command("withdraw")
 @readable_errors
 def asset_withdraw(address: Annotated[str, typer.Argument(help="The ERC-20 contract's address.")]) -> None:
     """Stops accepting ADDRESS for new contracts; contracts already proposed keep it."""
-    show(_admin().set_asset_accepted(parse_address(address), False))
+    token = parse_address(address)
+    show(_admin().set_asset_accepted(token, False))
 
 
 @asset.command("list")
