@@ -188,6 +188,10 @@ def test_propose_writes_where_asked_and_never_over_another_file(cli: Cli, world:
                           str(occupied))  # fmt: skip
     assert refused.startswith("error: InvalidInput: taken.json exists")
     assert "UnknownContractError" in cli.refused("b", "contract", "show", "CLI-2")  # refused before anything was sent
+    nowhere = cli.refused("b", "contract", "propose", str(terms(world.a.org_id, "CLI-2")), str(document), "--out",
+                          "no-such-folder/doc.json")  # fmt: skip
+    assert nowhere.startswith("error: InvalidInput: cannot write no-such-folder/doc.json")
+    assert "UnknownContractError" in cli.refused("b", "contract", "show", "CLI-2")
     out = Path("for-party-a.json")
     shown = cli("b", "contract", "propose", str(terms(world.a.org_id, "CLI-2")), str(document), "--out", str(out))
     assert shown["econtract_file"] == str(out)
@@ -589,6 +593,7 @@ def test_assets_accepted_by_governance(cli: Cli, world: World) -> None:
     document = write(Path("doc.txt"), "e-contract")
     refused = cli.refused("b", "contract", "propose", str(terms(world.a.org_id)), str(document))
     assert refused.startswith(f"error: AssetNotAccepted(asset={deployed})")
+    assert not Path("CLI-1.econtract.json").exists()  # no document for a contract the chain refused
     assert "collab asset accept" in refused
     assert cli.refused("gov", "asset", "accept", world.a.treasury.address).startswith("error: InvalidAsset(")
     assert "KeystoreError" in cli.refused("a", "asset", "accept", other.address)  # no governance key
