@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test long gas throughput listener-bench compile compile-paris errors lock lint clean
+.PHONY: setup demo test long geth gas throughput listener-bench compile compile-paris errors lock lint clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/python -m collab_py.chain.toolchain
@@ -34,6 +34,10 @@ test: setup
 ## the adversarial suite's long profile: invariants >= 10,000 steps, more fuzzing, a larger load
 long: setup
 	COLLAB_PROFILE=long $(BIN)/python -m pytest -n 2 -m slow
+
+## geth 1.13.15 (the last release that seals Clique), built once per machine into ~/.cache/collab (or $COLLAB_CACHE_DIR)
+geth: $(STAMP)
+	$(BIN)/python -m collab_py.devnet.geth
 
 ## gas per step for a 1-stage and a 5-stage contract
 gas: setup
