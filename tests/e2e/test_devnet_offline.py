@@ -1,4 +1,4 @@
-"""The geth harness without geth: building with a stand-in ``go``. Fast: part of ``make test``."""
+"""The geth harness without geth: building with a stand-in ``go``, and the genesis. Fast: part of ``make test``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 
+from collab_py.devnet.clique import clique_genesis
 from collab_py.devnet.geth import GETH_VERSION, GethBuildError, ensure_geth, geth_path
 
 GO_PROXY_ERROR = (
@@ -95,3 +97,24 @@ def test_a_configured_geth_must_be_the_right_version(sandbox: Path, monkeypatch:
     monkeypatch.setenv("COLLAB_GETH", str(other))
     with pytest.raises(GethBuildError, match=r"is not geth 1\.13\.15"):
         ensure_geth()
+
+
+def test_clique_genesis_names_the_sealers_and_stops_at_london() -> None:
+    signers = [Account.create().address for _ in range(3)]
+    funded = Account.create().address
+    genesis = clique_genesis(
+        chain_id=4242, signers=signers, period=1, gas_limit=8_000_000, base_fee=0, alloc={funded: 10**18}
+    )
+    extra = bytes.fromhex(genesis["extraData"][2:])
+    assert len(extra) == 32 + 20 * 3 + 65
+    assert extra[:32] == extra[-65:][:32] == bytes(32)
+    assert ["0x" + extra[32 + 20 * i : 52 + 20 * i].hex() for i in range(3)] == sorted(s.lower() for s in signers)
+    config = genesis["config"]
+    assert config["chainId"] == 4242
+    assert config["clique"] == {"period": 1, "epoch": 30_000}
+    assert config["londonBlock"] == config["berlinBlock"] == config["grayGlacierBlock"] == 0
+    assert not {key for key in config if key.endswith("Time")}  # no Shanghai or Cancun: Clique stalls there
+    assert genesis["gasLimit"] == hex(8_000_000)
+    assert genesis["baseFeePerGas"] == "0x0"
+    assert genesis["alloc"] == {funded.lower(): {"balance": hex(10**18)}}
+    assert "baseFeePerGas" not in clique_genesis(chain_id=1, signers=signers)
