@@ -337,6 +337,8 @@ class CliqueNetwork:
         """Stops every node (SIGTERM, then SIGKILL after 10 s) and removes their data folders; idempotent."""
         stop_all(self._members)
         self._members = []
+        self._rpc_node = None
+        self._twin_nodes.clear()
         self._partition = None
         self._topology = _Topology()
         if self.root is not None:
@@ -382,8 +384,11 @@ class CliqueNetwork:
                 hashes.add(block["hash"])
             return len(hashes) == 1
 
-        wait_until(agreed, timeout, lambda: f"the nodes did not agree on block {target} within {timeout} s\n"
-                   f"{self.log_tails()}")  # fmt: skip
+        def describe() -> str:
+            heads = ", ".join(f"{node.name} at {_safe_number(node)}" for node in group)
+            return f"the nodes did not agree on block {target} within {timeout} s ({heads})\n{self.log_tails()}"
+
+        wait_until(agreed, timeout, describe)
 
     def signer_of(self, block: int | str, node: GethNode | None = None) -> str:
         """The address that sealed ``block`` (a number or a hash), by ``clique_getSigner``."""
@@ -649,6 +654,13 @@ class CliqueNetwork:
         if self.zero_gas:
             for node in nodes:
                 node.call("miner_setGasPrice", "0x0")
+
+
+def _safe_number(node: GethNode) -> str:
+    try:
+        return str(node.block_number())
+    except (OSError, GethNodeError):
+        return "?"
 
 
 def _safe_peer_keys(node: GethNode) -> set[str]:

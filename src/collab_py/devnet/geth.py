@@ -150,7 +150,7 @@ def _build(target: Path, version: str) -> None:
     command.append(f"{GETH_PACKAGE}@v{version}")
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent.parent))
     env = {**os.environ, "GOBIN": str(staging)}
-    _say(f"building geth {version} with `{' '.join(command[1:])}` (once per machine, a few minutes) ...")
+    _say(f"building geth {version} with `go {' '.join(command[1:])}` (once per machine, a few minutes) ...")
     started = time.monotonic()
     done = threading.Event()
 
