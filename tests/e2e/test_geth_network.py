@@ -22,7 +22,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
 from web3.types import TxReceipt
 
 from collab_py.chain.deploy import deploy
@@ -58,15 +58,15 @@ def no_geth_left_by_the_test() -> Iterator[None]:
     assert geth_pids() <= before, "the test left geth processes behind"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def funded() -> LocalAccount:
     account: LocalAccount = Account.create()
     return account
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def network(funded: LocalAccount) -> Iterator[CliqueNetwork]:
-    """3 sealers and the RPC node, period 1 s, shared by the tests that leave it as they found it."""
+    """3 sealers and the RPC node, period 1 s, for the tests of one class."""
     with CliqueNetwork(sealers=3, chain_id=CHAIN_ID, prefund={funded.address: 1000 * ETHER}) as net:
         yield net
 
@@ -84,8 +84,16 @@ def transfer(w3: Web3, sender: LocalAccount, to: str, value: int, *, nonce: int 
     return HexBytes(w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
 
 
-def mined(w3: Web3, tx_hash: HexBytes, timeout: float = 30.0) -> TxReceipt:
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.1)
+def mined(w3: Web3, tx_hash: HexBytes, timeout: float = 30.0, net: CliqueNetwork | None = None) -> TxReceipt:
+    """The receipt once mined; on a timeout, what each node of ``net`` was doing."""
+    try:
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.1)
+    except TimeExhausted:
+        if net is None:
+            raise
+        heads = [f"{node.name}: {net.head(node)}, txpool {node.call('txpool_status')}" for node in net.nodes]
+        report = [f"{tx_hash.to_0x_hex()} not mined in {timeout} s", *heads, net.log_tails(30)]
+        raise AssertionError("\n".join(report)) from None
     assert receipt["status"] == 1
     return receipt
 
@@ -114,63 +122,65 @@ def receipt_or_none(w3: Web3, tx_hash: HexBytes) -> TxReceipt | None:
 # --- a healthy network -----------------------------------------------------------------------------------------
 
 
-def test_sealers_seal_every_period_and_a_transfer_is_mined_on_the_rpc_node(
-    network: CliqueNetwork, funded: LocalAccount
-) -> None:
-    w3 = connect(network.rpc_url, poa=True)
-    head = network.wait_for_block(8)
-    blocks = [w3.eth.get_block(number) for number in range(2, head.number + 1)]
-    gaps = [later["timestamp"] - earlier["timestamp"] for earlier, later in itertools.pairwise(blocks)]
-    assert min(gaps) >= 1, gaps
-    assert sorted(gaps)[len(gaps) // 2] == 1, f"period 1 s, block gaps {gaps}"
-    signers = {network.signer_of(block["hash"].to_0x_hex()) for block in blocks}
-    assert signers <= {address.lower() for address in network.sealer_addresses}
-    assert len(signers) >= 2
-    assert all(len(node.peer_keys()) == 3 for node in network.nodes)
-    assert w3.eth.chain_id == CHAIN_ID
+class TestOneNetwork:
+    """Tests that share one network and leave it as they found it (stopped before the fault tests start)."""
 
-    recipient = Account.create().address
-    receipt = mined(w3, transfer(w3, funded, recipient, 12345))
-    assert w3.eth.get_balance(recipient) == 12345
-    for node in network.sealers:
-        network.wait_for_block(receipt["blockNumber"], node)
-        seen = connect(node.rpc_url, poa=True).eth.get_block(receipt["blockNumber"])
-        assert seen["hash"] == receipt["blockHash"]
+    def test_sealers_seal_every_period_and_a_transfer_is_mined_on_the_rpc_node(
+        self, network: CliqueNetwork, funded: LocalAccount
+    ) -> None:
+        w3 = connect(network.rpc_url, poa=True)
+        head = network.wait_for_block(8)
+        blocks = [w3.eth.get_block(number) for number in range(2, head.number + 1)]
+        gaps = [later["timestamp"] - earlier["timestamp"] for earlier, later in itertools.pairwise(blocks)]
+        assert min(gaps) >= 1, gaps
+        assert sorted(gaps)[len(gaps) // 2] == 1, f"period 1 s, block gaps {gaps}"
+        signers = {network.signer_of(block["hash"].to_0x_hex()) for block in blocks}
+        assert signers <= {address.lower() for address in network.sealer_addresses}
+        assert len(signers) >= 2
+        assert all(len(node.peer_keys()) == 3 for node in network.nodes)
+        assert w3.eth.chain_id == CHAIN_ID
 
+        recipient = Account.create().address
+        receipt = mined(w3, transfer(w3, funded, recipient, 12345), net=network)
+        assert w3.eth.get_balance(recipient) == 12345
+        for node in network.sealers:
+            network.wait_for_block(receipt["blockNumber"], node)
+            seen = connect(node.rpc_url, poa=True).eth.get_block(receipt["blockNumber"])
+            assert seen["hash"] == receipt["blockHash"]
 
-def test_websocket_endpoint_streams_new_heads(network: CliqueNetwork) -> None:
-    with websockets.sync.client.connect(network.ws_url, open_timeout=10) as ws:
-        ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}))
-        assert json.loads(ws.recv(timeout=10))["result"].startswith("0x")
-        head = json.loads(ws.recv(timeout=10))["params"]["result"]
-    assert int(head["number"], 16) >= 2
+    def test_websocket_endpoint_streams_new_heads(self, network: CliqueNetwork) -> None:
+        with websockets.sync.client.connect(network.ws_url, open_timeout=10) as ws:
+            ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}))
+            assert json.loads(ws.recv(timeout=10))["result"].startswith("0x")
+            head = json.loads(ws.recv(timeout=10))["params"]["result"]
+        assert int(head["number"], 16) >= 2
 
+    def test_contracts_compiled_for_paris_deploy_with_collab(
+        self, network: CliqueNetwork, funded: LocalAccount, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        compiled = subprocess.run(
+            [sys.executable, "-m", "collab_py.chain.build", "--evm-version", "paris"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert compiled.returncode == 0, compiled.stderr
+        monkeypatch.setenv("COLLAB_EVM_VERSION", "paris")
+        w3 = connect(network.rpc_url, poa=True)
+        deployment = deploy(Transactor(w3, funded), institution_org=1)
+        assert deployment.manifest.evm_version == "paris"
+        assert deployment.manifest.chain_id == CHAIN_ID
+        for address in (deployment.manifest.registry, deployment.manifest.escrow, deployment.manifest.asset):
+            assert len(w3.eth.get_code(address)) > 0
+        assert deployment.registry.functions.escrow().call() == deployment.manifest.escrow
 
-def test_contracts_compiled_for_paris_deploy_with_collab(
-    network: CliqueNetwork, funded: LocalAccount, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    compiled = subprocess.run(
-        [sys.executable, "-m", "collab_py.chain.build", "--evm-version", "paris"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+    @pytest.mark.xfail(
+        strict=True, raises=ValueError, reason="issue 10: connect() reads block 0 before adding PoA support"
     )
-    assert compiled.returncode == 0, compiled.stderr
-    monkeypatch.setenv("COLLAB_EVM_VERSION", "paris")
-    w3 = connect(network.rpc_url, poa=True)
-    deployment = deploy(Transactor(w3, funded), institution_org=1)
-    assert deployment.manifest.evm_version == "paris"
-    assert deployment.manifest.chain_id == CHAIN_ID
-    for address in (deployment.manifest.registry, deployment.manifest.escrow, deployment.manifest.asset):
-        assert len(w3.eth.get_code(address)) > 0
-    assert deployment.registry.functions.escrow().call() == deployment.manifest.escrow
-
-
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="issue 10: connect() reads block 0 before adding PoA support")
-def test_connect_detects_a_clique_chain(network: CliqueNetwork) -> None:
-    # ValueError: Could not format invalid value '0x0000…' as field 'extraData' (Clique's extraData is 97 bytes)
-    assert connect(network.rpc_url).eth.get_block("latest")["number"] >= 0
+    def test_connect_detects_a_clique_chain(self, network: CliqueNetwork) -> None:
+        # ValueError: Could not format invalid value '0x0000…' as field 'extraData' (Clique's extraData is 97 bytes)
+        assert connect(network.rpc_url).eth.get_block("latest")["number"] >= 0
 
 
 # --- a reorg ---------------------------------------------------------------------------------------------------
@@ -188,9 +198,9 @@ def test_a_partition_reorganises_the_losing_sides_blocks_away() -> None:
         losing = connect(net.rpc_url, poa=True)
         winning = connect(s0.rpc_url, poa=True)
         x, y = Account.create().address, Account.create().address
-        lost_1 = mined(losing, transfer(losing, alice, x, 1, nonce=0))
-        lost_2 = mined(losing, transfer(losing, alice, x, 2, nonce=1))
-        kept = mined(winning, transfer(winning, alice, y, 5, nonce=0))  # the same nonce: a double spend
+        lost_1 = mined(losing, transfer(losing, alice, x, 1, nonce=0), net=net)
+        lost_2 = mined(losing, transfer(losing, alice, x, 2, nonce=1), net=net)
+        kept = mined(winning, transfer(winning, alice, y, 5, nonce=0), net=net)  # the same nonce: a double spend
         assert losing.eth.get_balance(x) == 3
         assert winning.eth.get_balance(y) == 5
 
@@ -210,7 +220,7 @@ def test_a_partition_reorganises_the_losing_sides_blocks_away() -> None:
         # the double spend won; the transfer with nonce 1 went back to the pool and is mined on the new chain
         assert receipt_or_none(losing, lost_1["transactionHash"]) is None
         assert losing.eth.get_balance(y) == 5
-        again = mined(losing, lost_2["transactionHash"])
+        again = mined(losing, lost_2["transactionHash"], net=net)
         assert again["blockHash"] != lost_2["blockHash"]
         assert losing.eth.get_balance(x) == 2
         assert losing.eth.get_transaction_receipt(kept["transactionHash"])["blockHash"] == kept["blockHash"]
@@ -230,11 +240,11 @@ def test_a_killed_sealer_restarts_and_the_rpc_node_restarts() -> None:
         victim = net.sealers[1]
         w3 = connect(net.rpc_url, poa=True)
         bob = Account.create().address
-        before = [mined(w3, transfer(w3, alice, bob, 1)) for _ in range(2)]
+        before = [mined(w3, transfer(w3, alice, bob, 1), net=net) for _ in range(2)]
 
         net.stop_node(victim, kill=True)
         down_at = net.head().number
-        during = mined(w3, transfer(w3, alice, bob, 1))
+        during = mined(w3, transfer(w3, alice, bob, 1), net=net)
         head = net.wait_for_block(down_at + 3)
         sealed_while_down = {net.signer_of(number) for number in range(down_at + 1, head.number + 1)}
         assert victim.address.lower() not in sealed_while_down
@@ -247,7 +257,7 @@ def test_a_killed_sealer_restarts_and_the_rpc_node_restarts() -> None:
         net.restart_rpc_node()
         assert net.rpc_url == url
         w3 = connect(net.rpc_url, poa=True)
-        after = mined(w3, transfer(w3, alice, bob, 1))
+        after = mined(w3, transfer(w3, alice, bob, 1), net=net)
         assert w3.eth.get_balance(bob) == 4
         for receipt in (*before, during):
             assert w3.eth.get_transaction_receipt(receipt["transactionHash"])["blockHash"] == receipt["blockHash"]
@@ -263,8 +273,8 @@ def test_zero_gas_network_mines_transactions_from_accounts_without_ether() -> No
     with CliqueNetwork(sealers=2, chain_id=CHAIN_ID, zero_gas=True, gas_limit=1_000_000) as net:
         w3 = connect(net.rpc_url, poa=True)
         assert w3.eth.get_block("latest")["baseFeePerGas"] == 0
-        legacy = mined(w3, transfer(w3, poor, poor.address, 0, gasPrice=0))
-        dynamic = mined(w3, transfer(w3, poor, poor.address, 0, maxFeePerGas=0, maxPriorityFeePerGas=0))
+        legacy = mined(w3, transfer(w3, poor, poor.address, 0, gasPrice=0), net=net)
+        dynamic = mined(w3, transfer(w3, poor, poor.address, 0, maxFeePerGas=0, maxPriorityFeePerGas=0), net=net)
         assert legacy["effectiveGasPrice"] == dynamic["effectiveGasPrice"] == 0
         assert w3.eth.get_balance(poor.address) == 0
         # the node's fee suggestions do not know: 1 gwei (geth's default, not changed by miner_setGasPrice)
@@ -274,7 +284,7 @@ def test_zero_gas_network_mines_transactions_from_accounts_without_ether() -> No
         # falls again (the decrease rounds to 0) — a zero-gas geth chain needs a gas limit no block fills halfway
         big = {"to": poor.address, "gas": 800_000, "gasPrice": 0, "nonce": 2, "chainId": CHAIN_ID}
         signed = poor.sign_transaction({**big, "data": b"\1" * 40_000})
-        receipt = mined(w3, HexBytes(w3.eth.send_raw_transaction(signed.raw_transaction)))
+        receipt = mined(w3, HexBytes(w3.eth.send_raw_transaction(signed.raw_transaction)), net=net)
         assert receipt["gasUsed"] > 500_000
         head = net.wait_for_block(receipt["blockNumber"] + 4)
         fees = [w3.eth.get_block(n)["baseFeePerGas"] for n in range(receipt["blockNumber"], head.number + 1)]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -326,8 +327,7 @@ class CliqueNetwork:
         for index, node in enumerate(self._members):
             self._topology.set_static(node, self._members[index + 1 :])
         for node in reversed(self._members):
-            self._spawn(node)
-            node.wait_ready()
+            self._boot(node)
         self._wait_peered(self.start_timeout)
         self._set_gas_price(self._members)
         self.wait_for_block(2, timeout=self.start_timeout)
@@ -423,8 +423,7 @@ class CliqueNetwork:
         peers = [peer for peer in self._members if peer is not node and self._linked(node, peer)]
         self._topology.set_static(node, peers)
         target = max((peer.block_number() for peer in peers if peer.running), default=0)
-        self._spawn(node)
-        node.wait_ready(timeout)
+        self._boot(node, timeout=timeout)
         self._wait_peered(timeout)
         self._set_gas_price([node])
         self.wait_in_sync(target, timeout, [node, *peers])
@@ -623,6 +622,19 @@ class CliqueNetwork:
             max_peers=max(1, peers),
             mine=mine,
         )
+
+    def _boot(self, node: GethNode, mine: bool | None = None, timeout: float = 30.0) -> None:
+        """:meth:`_spawn` and wait until it answers; once more if geth crashed while starting (Go exits with 2 on a
+        panic; seen twice in some hundred starts under load, inside ``--unlock``), saying so on stderr."""
+        for attempt in (1, 2):
+            self._spawn(node, mine)
+            try:
+                node.wait_ready(timeout)
+                return
+            except GethNodeError as error:
+                if attempt == 2 or node.exit_code != 2:
+                    raise
+                print(f"collab: {error}\ncollab: starting {node.name} once more", file=sys.stderr, flush=True)
 
     def _linked(self, a: GethNode, b: GethNode) -> bool:
         partition = self._partition

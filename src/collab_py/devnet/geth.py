@@ -430,6 +430,12 @@ class GethNode:
         return process.pid if process is not None and process.poll() is None else None
 
     @property
+    def exit_code(self) -> int | None:
+        """The exit code of its last process once that exited (2: a Go panic or fatal error)."""
+        process = self._process
+        return process.poll() if process is not None else None
+
+    @property
     def running(self) -> bool:
         """Whether its process runs."""
         return self.pid is not None
@@ -537,7 +543,7 @@ class GethNode:
             process = self._process
             if process is None or process.poll() is not None:
                 code = None if process is None else process.returncode
-                raise GethNodeError(f"{self.name} exited with {code}:\n{self.log_tail()}")
+                raise GethNodeError(f"{self.name} exited with {code}:\n{self.crash_report()}")
             try:
                 self.call("eth_blockNumber", timeout=2.0)
                 _http_block_number(self.rpc_url)
@@ -622,6 +628,19 @@ class GethNode:
         except OSError:
             return "(no log)"
         return "\n".join(f"  {self.name}| {line}" for line in text.rstrip().splitlines()[-lines:])
+
+    def crash_report(self, lines: int = 30) -> str:
+        """What geth printed when its last start failed: from its first ``panic``/``fatal error``/``Fatal`` line
+        (a Go stack's top, which a tail would cut), else the tail."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        last_start = text.rsplit("===== collab: starting", 1)[-1].splitlines()
+        for index, line in enumerate(last_start):
+            if line.startswith(("panic:", "fatal error:", "Fatal:")):
+                return "\n".join(f"  {self.name}| {entry}" for entry in last_start[index : index + lines])
+        return self.log_tail()
 
     def log_lines(self, pattern: str) -> list[str]:
         """Lines of its log that contain ``pattern``."""
