@@ -331,27 +331,40 @@ def test_interrupted_runs_leave_no_geth_and_no_data() -> None:
     """Ctrl-C (SIGINT), SIGTERM and SIGKILL of the process that owns a network: its geth processes end, and the
     data folders go at once (SIGINT, SIGTERM) or at the next start of a network (SIGKILL: sweep_stale)."""
     children = {
-        signum: subprocess.Popen([sys.executable, "-c", _CHILD], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        signum: subprocess.Popen(
+            [sys.executable, "-c", _CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        )
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
     }
-    started = {}
-    for signum, child in children.items():
-        assert child.stdout is not None
-        started[signum] = json.loads(child.stdout.readline())
-    for signum, child in children.items():
-        assert all(_alive(pid) for pid in started[signum]["pids"])
-        child.send_signal(signum)
-    for child in children.values():
-        child.wait(timeout=30)
-    deadline = time.monotonic() + 15
-    pids = [pid for info in started.values() for pid in info["pids"]]
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in pids if _alive(pid)]
-    assert not Path(started[signal.SIGINT]["root"]).exists()
-    assert not Path(started[signal.SIGTERM]["root"]).exists()
-    killed_root = Path(started[signal.SIGKILL]["root"])
-    assert killed_root.exists()  # nobody was left to remove it...
-    assert killed_root in sweep_stale()  # ...until the next network starts
-    assert not killed_root.exists()
-    assert os.path.basename(killed_root).startswith(TEMP_PREFIX)
+    try:
+        started = {}
+        for signum, child in children.items():
+            assert child.stdout is not None
+            line = child.stdout.readline()
+            assert line, f"the child for {signum!r} did not start its network"
+            started[signum] = json.loads(line)
+        for signum, child in children.items():
+            assert all(_alive(pid) for pid in started[signum]["pids"])
+            child.send_signal(signum)
+        for child in children.values():
+            child.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        pids = [pid for info in started.values() for pid in info["pids"]]
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in pids if _alive(pid)]
+        assert not Path(started[signal.SIGINT]["root"]).exists()
+        assert not Path(started[signal.SIGTERM]["root"]).exists()
+        killed_root = Path(started[signal.SIGKILL]["root"])
+        assert killed_root.exists()  # nobody was left to remove it...
+        assert killed_root in sweep_stale()  # ...until the next network starts
+        assert not killed_root.exists()
+        assert os.path.basename(killed_root).startswith(TEMP_PREFIX)
+    finally:
+        # whatever failed above, no child and none of its nodes outlive the test
+        for child in children.values():
+            if child.poll() is None:
+                child.kill()
+            _, errors = child.communicate()
+            print(f"child exited with {child.returncode}: {errors[-3000:]}", file=sys.stderr)  # shown on failure
+        sweep_stale()
