@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-.PHONY: setup demo test long gas throughput listener-bench compile compile-paris errors lock lint clean
+.PHONY: setup demo test long e2e geth gas throughput listener-bench compile compile-paris errors lock lint clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/python -m collab_py.chain.toolchain
@@ -41,6 +41,14 @@ test: setup
 long: setup
 	FOUNDRY_PROFILE=long $(FORGE) test
 	COLLAB_PROFILE=long $(BIN)/python -m pytest -n 2 -m slow
+
+## geth 1.13.15 (the last release that seals Clique), built once per machine into ~/.cache/collab (or $COLLAB_CACHE_DIR)
+geth: $(STAMP)
+	$(BIN)/python -m collab_py.devnet.geth
+
+## the end-to-end suite on a real geth Clique network: 3 sealers + an RPC node, a reorg, faults, zero gas
+e2e: setup geth
+	$(BIN)/python -m pytest -m e2e tests/e2e
 
 ## gas per step for a 1-stage and a 5-stage contract (after an intended change: --write bench/gas-baseline.json)
 gas: setup
