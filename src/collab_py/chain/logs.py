@@ -170,7 +170,8 @@ class LogReader:
         self.max_range = max_range
 
     def fetch(self, from_block: int, to_block: int) -> list[RawLog]:
-        """Every matching log in ``[from_block, to_block]``, in chain order."""
+        """Every matching log in ``[from_block, to_block]``, in chain order. A node that refuses a ``toBlock`` past its
+        head (as some do, where geth answers for the blocks it has) is asked again up to its head."""
         logs: list[RawLog] = []
         start = from_block
         span = self.max_range
@@ -179,12 +180,22 @@ class LogReader:
             try:
                 logs.extend(self._query(start, end))
             except Web3RPCError as error:
+                head = self._head_if_before(end)
+                if head is not None:
+                    to_block = head  # clamped: the blocks past the node's head have no logs yet
+                    continue
                 if span == 1 or not any(phrase in str(error).lower() for phrase in _TOO_MUCH):
                     raise
                 span = max(1, span // 2)
                 continue
             start = end + 1
         return logs
+
+    def _head_if_before(self, block: int) -> int | None:
+        """The node's head if it is below ``block``, else None."""
+        reply = self._w3.provider.make_request(RPCEndpoint("eth_blockNumber"), [])
+        head = int(reply["result"], 16) if isinstance(reply.get("result"), str) else None
+        return head if head is not None and head < block else None
 
     def _query(self, start: int, end: int) -> list[RawLog]:
         """One ``eth_getLogs``, its answer left as the node sent it (web3's formatting costs more than decoding)."""
