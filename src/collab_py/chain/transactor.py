@@ -4,14 +4,23 @@
 with eth-account. Its nonce manager lets the account pipeline many transactions (:meth:`Transactor.send` returns at
 once, :meth:`PendingTx.wait` collects the receipt) and recovers when another process used the account ("nonce too
 low") or a node dropped a transaction from its pool (the same signed transaction, same nonce, is sent again).
+
+Any JSON-RPC node, not only anvil: :func:`connect` detects a proof-of-authority chain (geth Clique, Besu QBFT/IBFT:
+extra data longer than 32 bytes) from raw answers, before web3's formatters can choke on it; fees are read without
+the "pending" block some nodes refuse (:class:`FeeOracle`), a chain with gas price 0 is used from accounts without
+ether (:class:`FeePolicy`), a receipt query answered with an error means "not mined yet", and a nonce is read from
+the "latest" block where "pending" is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import statistics
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -43,7 +52,15 @@ _ALREADY_SENT = ("already known", "already imported")
 #: What they answer when a nonce is already used or pending.
 _NONCE_TAKEN = ("nonce too low", *_ALREADY_SENT, "replacement transaction underpriced")
 
+#: What nodes answer when a transaction pays less than they accept (geth, Besu, Nethermind); never a replacement.
+_UNDERPRICED = ("transaction underpriced", "below configured minimum", "gas price too low", "feetoolow", "tip needed")
+#: The fee fields of a transaction, replaced together when its fees change.
+_FEE_FIELDS = ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "type")
+#: Blocks of ``eth_feeHistory`` a priority fee is taken from, and the percentile of their tips.
+FEE_HISTORY_BLOCKS, FEE_HISTORY_PERCENTILE = 10, 50.0
+
 Call = ContractFunction | ContractConstructor
+log = logging.getLogger("collab.chain")
 
 
 class TransactionFailed(CollabError):
@@ -62,12 +79,61 @@ class NodeUnreachable(CollabError):
     """No Ethereum node answers at the given URL."""
 
 
-def connect(rpc_url: str, *, poa: bool | None = None, timeout: float = 30.0) -> Web3:
+class FeeError(CollabError):
+    """No gas price could be determined: the node offers no fee lookup, or zero gas was asked of a chain with fees."""
+
+
+def rpc_request(w3: Web3, method: str, params: Sequence[Any] = ()) -> Any:
+    """One JSON-RPC request through ``w3``'s provider, its result as the node sent it (no web3 formatter);
+    :class:`~web3.exceptions.Web3RPCError` when the node answers with an error."""
+    reply = w3.provider.make_request(RPCEndpoint(method), list(params))
+    if "error" in reply:
+        error = reply["error"]
+        message = error.get("message", error) if isinstance(error, dict) else error
+        raise Web3RPCError(f"{method}: {message}", rpc_response=reply)
+    return reply.get("result")
+
+
+def is_poa_chain(w3: Web3) -> bool:
+    """Whether the chain's blocks carry more than 32 bytes of extra data (geth Clique's signer list and seal, Besu's
+    QBFT/IBFT RLP), read from the genesis and the latest block as the node sends them: web3's block formatter refuses
+    such blocks until the proof-of-authority middleware is in place."""
+    for block in ("0x0", "latest"):
+        raw = rpc_request(w3, "eth_getBlockByNumber", [block, False])
+        extra = raw.get("extraData") if isinstance(raw, dict) else None
+        if isinstance(extra, str) and len(extra.removeprefix("0x")) > 64:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class FeePolicy:
+    """How a connection's transactions pay for gas (settings ``COLLAB_GAS_PRICE``, ``COLLAB_ZERO_GAS``).
+
+    ``gas_price``: every transaction pays this legacy gas price in wei (a node without fee lookups, or 0 on a
+    zero-gas chain); None reads the fees from the node. ``zero_gas``: True pays nothing (gas price 0, or EIP-1559 fees
+    0 on a chain whose base fee is 0; :class:`FeeError` on a chain with a base fee), False never assumes it, None
+    (auto) pays nothing when the latest block's base fee is 0 (or, on a chain without base fee, the node suggests a gas
+    price of 0) until a node refuses a zero-priced transaction as underpriced, then what the node suggests.
+    """
+
+    gas_price: int | None = None
+    zero_gas: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.gas_price is not None and self.gas_price < 0:
+            raise ValueError("a gas price is not negative")
+        if self.zero_gas is True and self.gas_price:
+            raise ValueError(f"zero gas and a gas price of {self.gas_price} wei contradict each other")
+
+
+def connect(rpc_url: str, *, poa: bool | None = None, fees: FeePolicy | None = None, timeout: float = 30.0) -> Web3:
     """A Web3 client for ``rpc_url`` (``http(s)://`` or ``ws(s)://``) once the node answers.
 
-    ``poa`` adds the extra-data middleware that geth Clique and Besu networks need; ``None`` detects it from the
-    genesis block (extra data longer than 32 bytes). Without web3's validation and ENS middleware: transactions are
-    signed here with the node's own chain id, and a call costs one request instead of two.
+    ``poa`` adds the extra-data middleware that geth Clique and Besu networks need; ``None`` detects it with
+    :func:`is_poa_chain`. ``fees`` is how every :class:`Transactor` on this client pays for gas (default: read from
+    the node, zero gas detected). Without web3's validation and ENS middleware: transactions are signed here with the
+    node's own chain id, and a call costs one request instead of two.
     """
     if rpc_url.startswith(("ws://", "wss://")):
         w3 = Web3(LegacyWebSocketProvider(rpc_url, websocket_timeout=int(timeout)))
@@ -86,10 +152,24 @@ def connect(rpc_url: str, *, poa: bool | None = None, timeout: float = 30.0) -> 
     w3.middleware_onion.remove("validation")
     w3.middleware_onion.remove("ens_name_to_address")
     if poa is None:
-        poa = len(w3.eth.get_block(0)["extraData"]) > 32
+        poa = is_poa_chain(w3)
     if poa:
         w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+    _oracles[w3] = FeeOracle(w3, fees or FeePolicy())
     return w3
+
+
+_oracles: weakref.WeakKeyDictionary[Web3, FeeOracle] = weakref.WeakKeyDictionary()
+_oracles_lock = threading.Lock()
+
+
+def fee_oracle(w3: Web3) -> FeeOracle:
+    """The fee oracle every transactor on ``w3`` shares: the policy given to :func:`connect`, else the default."""
+    with _oracles_lock:
+        oracle = _oracles.get(w3)
+        if oracle is None:
+            oracle = _oracles[w3] = FeeOracle(w3)
+        return oracle
 
 
 def _says(error: Exception, texts: tuple[str, ...]) -> bool:
@@ -124,10 +204,20 @@ class NonceManager:
         """The next nonce to use."""
         with self._lock:
             if self._next is None:
-                self._next = self._w3.eth.get_transaction_count(self._address, "pending")
+                self._next = self._count()
             nonce = self._next
             self._next += 1
             return nonce
+
+    def _count(self) -> int:
+        """The account's transaction count with its pending transactions, or as of the latest block on a node that
+        refuses "pending" (its pool is then invisible: a nonce taken there is recovered when sending)."""
+        try:
+            return self._w3.eth.get_transaction_count(self._address, "pending")
+        except Web3RPCError as error:
+            if "pending" not in str(error).lower():
+                raise
+            return self._w3.eth.get_transaction_count(self._address, "latest")
 
     def release(self, nonce: int) -> None:
         """Gives back ``nonce`` when nothing was sent with it and it is the last one handed out."""
@@ -142,15 +232,21 @@ class NonceManager:
 
 
 class FeeOracle:
-    """EIP-1559 fees when the chain has a base fee, a legacy gas price otherwise (many PoA networks).
+    """Fee fields for new transactions, by the connection's :class:`FeePolicy`.
 
-    Reads the node at most every :data:`FEE_TTL` seconds; the max fee allows the base fee to double meanwhile.
+    EIP-1559 fees when the chain has a base fee (max fee: twice the base fee plus the tip, so that the base fee may
+    double meanwhile), a legacy gas price otherwise (many PoA networks). Every read is a raw request on the latest
+    block, never "pending" (refused by some nodes): the tip from ``eth_maxPriorityFeePerGas``, else the median tip of
+    the last blocks by ``eth_feeHistory`` up to "latest", else ``eth_gasPrice`` less the base fee; without any, a
+    :class:`FeeError` that names ``COLLAB_GAS_PRICE``. Reads the node at most every ``ttl`` seconds.
     """
 
-    def __init__(self, w3: Web3, ttl: float = FEE_TTL) -> None:
+    def __init__(self, w3: Web3, policy: FeePolicy | None = None, ttl: float = FEE_TTL) -> None:
         self._w3 = w3
+        self.policy = policy or FeePolicy()
         self._ttl = ttl
         self._cached: tuple[float, TxParams] | None = None
+        self._zero_refused = False
         self._lock = threading.Lock()
 
     def params(self) -> TxParams:
@@ -161,12 +257,88 @@ class FeeOracle:
                 self._cached = (now, self._read())
             return dict(self._cached[1])  # type: ignore[return-value]
 
+    def refuse_zero(self, params: TxParams) -> bool:
+        """After a node refused a transaction with ``params`` as underpriced: True if zero gas was only detected
+        (policy auto), which is then given up for the node's suggested fees; False if the fees were not zero or zero
+        gas was configured (the refusal stands)."""
+        if self.policy.zero_gas is not None or self.policy.gas_price is not None or not _zero_fees(params):
+            return False
+        with self._lock:
+            if not self._zero_refused:
+                log.warning("the node refused a transaction with zero fees: paying the fees it suggests from now on")
+            self._zero_refused = True
+            self._cached = None
+        return True
+
     def _read(self) -> TxParams:
-        base_fee = self._w3.eth.get_block("latest").get("baseFeePerGas")
+        policy = self.policy
+        if policy.gas_price is not None:
+            return {"gasPrice": Wei(policy.gas_price)}
+        latest = rpc_request(self._w3, "eth_getBlockByNumber", ["latest", False])
+        base_fee = _quantity(latest.get("baseFeePerGas")) if isinstance(latest, dict) else None
+        if policy.zero_gas:
+            if base_fee:
+                raise FeeError(f"zero gas is configured (COLLAB_ZERO_GAS) but the chain's base fee is {base_fee} wei")
+            return _zero_params(base_fee)
         if base_fee is None:
-            return {"gasPrice": self._w3.eth.gas_price}
-        priority = self._w3.eth.max_priority_fee
-        return {"maxFeePerGas": Wei(2 * base_fee + priority), "maxPriorityFeePerGas": priority}
+            price = self._first(self._gas_price)
+            if price == 0 and policy.zero_gas is None and not self._zero_refused:
+                return _zero_params(None)
+            return {"gasPrice": Wei(price)}
+        if base_fee == 0 and policy.zero_gas is None and not self._zero_refused:
+            return _zero_params(0)
+        tip = self._first(self._max_priority_fee, self._fee_history_tip, lambda: self._gas_price() - base_fee)
+        return {"maxFeePerGas": Wei(2 * base_fee + tip), "maxPriorityFeePerGas": Wei(tip)}
+
+    def _first(self, *sources: Callable[[], int]) -> int:
+        """The first source that answers with a usable figure."""
+        failures = []
+        for source in sources:
+            try:
+                value = source()
+            except (Web3RPCError, ValueError, KeyError, TypeError, IndexError) as error:
+                failures.append(f"{type(error).__name__}: {error}")
+                continue
+            if value >= 0:
+                return value
+            failures.append(f"negative figure {value}")
+        raise FeeError(
+            "the node suggests no fee (" + "; ".join(failures) + "): set the gas price to pay (COLLAB_GAS_PRICE, wei)"
+        )
+
+    def _gas_price(self) -> int:
+        return _quantity(rpc_request(self._w3, "eth_gasPrice"))
+
+    def _max_priority_fee(self) -> int:
+        return _quantity(rpc_request(self._w3, "eth_maxPriorityFeePerGas"))
+
+    def _fee_history_tip(self) -> int:
+        history = rpc_request(self._w3, "eth_feeHistory", [hex(FEE_HISTORY_BLOCKS), "latest", [FEE_HISTORY_PERCENTILE]])
+        tips = [_quantity(block[0]) for block in history.get("reward") or [] if block]
+        tips = [tip for tip in tips if tip > 0]  # empty blocks report 0
+        if not tips:
+            raise ValueError("no tips in the recent blocks")
+        return int(statistics.median(tips))
+
+
+def _quantity(value: Any) -> int:
+    """A JSON-RPC quantity ("0x1a") or a number as an int; ValueError if it is neither."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        return int(value, 16)
+    raise ValueError(f"not a quantity: {value!r}")
+
+
+def _zero_params(base_fee: int | None) -> TxParams:
+    if base_fee is None:
+        return {"gasPrice": Wei(0)}
+    return {"maxFeePerGas": Wei(0), "maxPriorityFeePerGas": Wei(0)}
+
+
+def _zero_fees(params: TxParams) -> bool:
+    fees = [params.get(key) for key in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas") if key in params]
+    return bool(fees) and all(fee == 0 for fee in fees)
 
 
 @dataclass
@@ -213,7 +385,7 @@ class Transactor:
     def __post_init__(self) -> None:
         self._nonces = NonceManager(self.w3, self.account.address)
         if self.fees is None:
-            self.fees = FeeOracle(self.w3)
+            self.fees = fee_oracle(self.w3)
 
     @property
     def address(self) -> ChecksumAddress:
@@ -251,12 +423,22 @@ class Transactor:
     def _broadcast(self, pending: PendingTx) -> None:
         """Sends ``pending``; when another sender (a second process with this key) took its nonce — the node says
         the nonce is too low, the identical transaction is already known, or a replacement is underpriced — reads
-        the account's nonce again and signs it anew, a few times."""
+        the account's nonce again and signs it anew, a few times. A transaction with zero fees that were only
+        detected (:class:`FeePolicy` auto) and that the node refuses as underpriced is signed again, same nonce, with
+        the fees the node suggests."""
+        assert self.fees is not None
         for attempt in range(NONCE_RETRIES + 1):
             try:
                 self.w3.eth.send_raw_transaction(pending.signed.raw_transaction)
                 return
             except Web3RPCError as error:
+                underpriced = _says(error, _UNDERPRICED) and not _says(error, ("replacement",))
+                if underpriced and self.fees.refuse_zero(pending.params):
+                    priced = cast(TxParams, {k: v for k, v in pending.params.items() if k not in _FEE_FIELDS})
+                    priced.update(self.fees.params())
+                    pending.params = priced
+                    pending.signed = self.account.sign_transaction(cast(dict[str, Any], priced))
+                    continue
                 self._nonces.resync()
                 if attempt == NONCE_RETRIES or not _says(error, _NONCE_TAKEN):
                     raise
@@ -287,18 +469,25 @@ class Transactor:
         deadline = time.monotonic() + (timeout if timeout is not None else self.receipt_timeout)
         resend_at = time.monotonic() + RESEND_AFTER
         delay = 0.005
+        answered: Web3RPCError | None = None
         while True:
+            receipt = None
             try:
                 receipt = self.w3.eth.get_transaction_receipt(pending.tx_hash)
             except TransactionNotFound:
-                receipt = None
+                pass
+            except Web3RPCError as error:  # "not yet": a transaction still pending, or "indexing is in progress"
+                answered = error
             if receipt is not None:
                 if receipt["status"] != 1:
                     raise self._mined_revert(pending.params, receipt)
                 return receipt
             now = time.monotonic()
             if now >= deadline:
-                raise TransactionTimeout(f"no receipt for {pending.tx_hash.to_0x_hex()} yet; it may still be mined")
+                said = f" (the node last answered: {answered})" if answered is not None else ""
+                raise TransactionTimeout(
+                    f"no receipt for {pending.tx_hash.to_0x_hex()} yet; it may still be mined{said}"
+                )
             if now >= resend_at:
                 self._resend_if_dropped(pending)
                 resend_at = now + RESEND_AFTER
@@ -311,14 +500,18 @@ class Transactor:
             return  # still in the pool
         except TransactionNotFound:
             pass
+        except Web3RPCError:
+            pass  # the node would not say: send it again below (a node that has it answers "already known")
         mined = self.w3.eth.get_transaction_count(self.address, "latest")
-        if mined > pending.nonce:  # the nonce was used, but not by our transaction
+        if mined > pending.nonce:  # the nonce was used, perhaps not by our transaction
             try:
                 self.w3.eth.get_transaction_receipt(pending.tx_hash)
             except TransactionNotFound:
                 raise TransactionReplaced(
                     f"nonce {pending.nonce} of {self.address} was used by another transaction"
                 ) from None
+            except Web3RPCError:
+                pass  # a node that answers receipts with errors: keep waiting for ours
             return
         try:
             self.w3.eth.send_raw_transaction(pending.signed.raw_transaction)
