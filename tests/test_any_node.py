@@ -26,6 +26,7 @@ from collab_py.chain.transactor import (
 )
 from collab_py.devnet.node import AnvilNode, rpc
 from collab_py.devnet.parties import fund_on_dev_node
+from collab_py.settings import CollabSettings, SettingsError
 from support.rpcproxy import RpcProxy
 
 #: Clique's extra data: 32 vanity bytes, one signer, a 65-byte seal (97 bytes).
@@ -243,3 +244,31 @@ def test_get_logs_past_the_head_is_clamped_to_the_head(proxy: RpcProxy, rich: Lo
     assert [int(entry["blockNumber"], 16) for entry in found] == [receipt["blockNumber"]]
     assert proxy.refused["eth_getLogs"] >= 1
 
+
+# ---------------------------------------------------------------------------------------------------- settings
+
+
+def test_settings_carry_the_node_profile_to_every_connection(proxy: RpcProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLLAB_GAS_PRICE", "0")
+    monkeypatch.setenv("COLLAB_POA", "true")
+    settings = CollabSettings.load(rpc_url=proxy.url, _env_file=None)
+    assert (settings.gas_price, settings.zero_gas, settings.poa) == (0, None, True)
+    w3 = settings.connect()
+    assert fee_oracle(w3).params() == {"gasPrice": 0}
+    proxy.rewrite("eth_getBlockByNumber", with_clique_extra)
+    assert w3.eth.get_block("latest")["proofOfAuthorityData"] == bytes.fromhex(CLIQUE_EXTRA[2:])
+
+    monkeypatch.delenv("COLLAB_GAS_PRICE")
+    for text, value in (("auto", None), ("true", True), ("false", False)):
+        monkeypatch.setenv("COLLAB_ZERO_GAS", text)
+        assert CollabSettings.load(_env_file=None).fee_policy() == FeePolicy(zero_gas=value)
+    monkeypatch.setenv("COLLAB_ZERO_GAS", "true")
+    monkeypatch.setenv("COLLAB_GAS_PRICE", "5")
+    with pytest.raises(SettingsError, match="contradict"):
+        CollabSettings.load(_env_file=None)
+    monkeypatch.setenv("COLLAB_GAS_PRICE", "-1")
+    with pytest.raises(SettingsError, match="COLLAB_GAS_PRICE: must be >= 0"):
+        CollabSettings.load(_env_file=None)
+    monkeypatch.setenv("COLLAB_REORG_WINDOW", "0")
+    with pytest.raises(SettingsError, match="COLLAB_REORG_WINDOW: must be >= 1"):
+        CollabSettings.load(_env_file=None, gas_price=1)

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from web3 import Web3
 
 from collab_py.chain.manifest import Manifest
+from collab_py.chain.transactor import FeePolicy, connect
 from collab_py.domain.keys import Keyring, resolve_passphrase
 from collab_py.exceptions import CollabError
 
@@ -48,8 +50,14 @@ class CollabSettings(BaseSettings):
     org_id: int | None = Field(default=None, ge=1, le=2**32 - 1)
     ledger_url: str = Field(default="sqlite:///collab-ledger.db", min_length=1)
     confirmations: int = Field(default=1, ge=0)
+    #: Blocks a listener remembers to find where a reorganised chain forked; a deeper reorg halts it.
+    reorg_window: int = Field(default=128, ge=1)
     receipt_timeout: float = Field(default=120.0, gt=0)
     poa: bool | None = None  # None: detect from the chain
+    #: Legacy gas price every transaction pays, in wei (0 on a zero-gas chain); None: read the fees from the node.
+    gas_price: int | None = Field(default=None, ge=0)
+    #: True: pay nothing (gas price or EIP-1559 fees 0); False: never; None (auto): when the chain's base fee is 0.
+    zero_gas: bool | None = None
 
     _manifest: Manifest | None = PrivateAttr(default=None)
 
@@ -68,10 +76,24 @@ class CollabSettings(BaseSettings):
             raise ValueError("must be a finite number of seconds")
         return value
 
-    @field_validator("poa", mode="before")
+    @field_validator("poa", "zero_gas", mode="before")
     @classmethod
     def _auto(cls, value: Any) -> Any:
         return None if isinstance(value, str) and value.strip().lower() == "auto" else value
+
+    @model_validator(mode="after")
+    def _fees_agree(self) -> CollabSettings:
+        if self.zero_gas is True and self.gas_price:
+            raise ValueError(f"COLLAB_ZERO_GAS=true and COLLAB_GAS_PRICE={self.gas_price} contradict each other")
+        return self
+
+    def fee_policy(self) -> FeePolicy:
+        """How transactions pay for gas (:attr:`gas_price`, :attr:`zero_gas`)."""
+        return FeePolicy(gas_price=self.gas_price, zero_gas=self.zero_gas)
+
+    def connect(self, rpc_url: str | None = None) -> Web3:
+        """A client for :attr:`rpc_url` (or ``rpc_url``) honouring :attr:`poa` and the fee settings."""
+        return connect(rpc_url or self.rpc_url, poa=self.poa, fees=self.fee_policy())
 
     @classmethod
     def load(cls, **overrides: Any) -> CollabSettings:

@@ -70,13 +70,14 @@ def listen(
     ] = None,
     once: Annotated[bool, typer.Option(help="Catch up with the chain, then exit.")] = False,
 ) -> None:
-    """Runs a listener until SIGTERM or Ctrl-C (COLLAB_LEDGER_URL, COLLAB_CONFIRMATIONS)."""
+    """Runs a listener until SIGTERM or Ctrl-C (COLLAB_LEDGER_URL, COLLAB_CONFIRMATIONS, COLLAB_REORG_WINDOW)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     org_id = _org(org)
     deployment = state.deployment  # the node and the manifest first: nothing is created for a listener that cannot run
     config = ListenerConfig(
-        confirmations=state.settings.confirmations, poll_interval=poll_interval, chunk_blocks=chunk_blocks
-    )
+        confirmations=state.settings.confirmations, poll_interval=poll_interval, chunk_blocks=chunk_blocks,
+        window=state.settings.reorg_window,
+    )  # fmt: skip
     spec = ListenerSpec(
         role,
         org_id,

@@ -23,7 +23,7 @@ from web3 import Web3
 
 from collab_py.chain.deploy import Deployment, contract_at
 from collab_py.chain.errors import ContractError
-from collab_py.chain.transactor import Transactor, connect
+from collab_py.chain.transactor import Transactor
 from collab_py.domain.crypto import EncryptionKey
 from collab_py.domain.documents import DocumentStore
 from collab_py.domain.keys import Keyring
@@ -72,6 +72,8 @@ HINTS = {
     "EnforcedPause": "the institution paused the escrow (`collab escrow unpause`)",
     "ReorgTooDeep": "the chain reorganised deeper than the listener's window: check the network before restarting",
     "DatabaseError": "check COLLAB_LEDGER_URL (sqlite:///file.db or postgresql+psycopg://user:pass@host/db)",
+    "FeeError": "set the gas price transactions pay, in wei (COLLAB_GAS_PRICE; 0 on a zero-gas chain), or "
+    "COLLAB_ZERO_GAS=auto",
 }
 #: Most bytes of a bank account file or of standard input (an account is at most 256 characters).
 ACCOUNT_FILE_LIMIT = 4096
@@ -116,7 +118,7 @@ class CliState:
     def w3(self) -> Web3:
         """Connection to the configured node."""
         if self._w3 is None:
-            self._w3 = connect(self.settings.rpc_url, poa=self.settings.poa)
+            self._w3 = self.settings.connect()
         return self._w3
 
     @property
