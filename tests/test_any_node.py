@@ -13,6 +13,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.exceptions import Web3RPCError
 
+from collab_py.chain.deploy import AUTO_EVM, chain_evm_version, resolve_evm_version
 from collab_py.chain.logs import LogReader
 from collab_py.chain.transactor import (
     FeeError,
@@ -272,3 +273,21 @@ def test_settings_carry_the_node_profile_to_every_connection(proxy: RpcProxy, mo
     monkeypatch.setenv("COLLAB_REORG_WINDOW", "0")
     with pytest.raises(SettingsError, match="COLLAB_REORG_WINDOW: must be >= 1"):
         CollabSettings.load(_env_file=None, gas_price=1)
+
+
+# ---------------------------------------------------------------------------------------------------- EVM version
+
+
+@pytest.mark.parametrize(("hardfork", "expected"), [("paris", "paris"), ("shanghai", "paris"), ("cancun", None)])
+def test_the_evm_version_to_deploy_is_what_the_chain_runs(hardfork: str, expected: str | None) -> None:
+    with AnvilNode(extra_args=["--hardfork", hardfork]) as node:
+        w3 = connect(node.rpc_url)
+        assert chain_evm_version(w3) == expected
+        assert resolve_evm_version(w3, AUTO_EVM) == expected
+        assert resolve_evm_version(w3, "london") == "london"
+        assert resolve_evm_version(w3, None) is None
+
+
+def test_a_configured_evm_version_wins_over_detection(anvil: AnvilNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLLAB_EVM_VERSION", "paris")
+    assert resolve_evm_version(connect(anvil.rpc_url), AUTO_EVM) == "paris"

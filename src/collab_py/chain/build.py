@@ -206,7 +206,13 @@ def _project_artifacts(root: Path, evm_version: str | None) -> dict[str, Artifac
 
 def load_artifact(name: str, root: Path | None = None) -> Artifact:
     """The artifact of contract ``name`` for the configured EVM version, compiling first if needed."""
-    artifacts = _project_artifacts(root or project_root(), default_evm_version())
+    return load_artifact_for(name, default_evm_version(), root)
+
+
+def load_artifact_for(name: str, evm_version: str | None, root: Path | None = None) -> Artifact:
+    """The artifact of contract ``name`` compiled for ``evm_version`` (None: the compiler's default), compiling
+    first if needed."""
+    artifacts = _project_artifacts(root or project_root(), evm_version)
     if name not in artifacts:
         raise CompilationError(f"no contract named {name} in contracts/")
     return artifacts[name]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from collab_py.chain.deploy import MIN_KEY_LIFETIME, RELEASE_WINDOW, OrgRegistration
+from collab_py.chain.deploy import AUTO_EVM, MIN_KEY_LIFETIME, RELEASE_WINDOW, OrgRegistration
 from collab_py.chain.deploy import deploy as deploy_contracts
 from collab_py.chain.enums import Department, OrgKind
 from collab_py.cli.context import parse_address, parse_hex, readable_errors, show, state
@@ -86,6 +86,13 @@ def deploy(
     min_key_lifetime: Annotated[
         int, typer.Option(help="Shortest payment-key lifetime, in seconds: at most 24 hours.", min=1)
     ] = MIN_KEY_LIFETIME,
+    evm_version: Annotated[
+        str,
+        typer.Option(
+            help="EVM the contracts are compiled for: auto (COLLAB_EVM_VERSION, else paris on a chain without "
+            "Shanghai/Cancun opcodes, else the compiler's default), default, or a version such as paris."
+        ),
+    ] = AUTO_EVM,
 ) -> None:
     """Deploys the registry and the escrow with the ``governance`` key, registers the payment institution that
     operates the escrow, accepts the asset (a new DepositToken unless --asset), and writes the manifest (S1.3)."""
@@ -101,6 +108,7 @@ def deploy(
         governance=owner,
         release_window=release_window,
         min_key_lifetime=min_key_lifetime,
+        evm_version=None if evm_version == "default" else evm_version,
     )
     deployment.manifest.save(state.settings.manifest)
     show(deployment.manifest, f"deployed; manifest written to {state.settings.manifest}")
