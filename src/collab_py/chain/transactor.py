@@ -257,6 +257,10 @@ class FeeOracle:
                 self._cached = (now, self._read())
             return dict(self._cached[1])  # type: ignore[return-value]
 
+    def pays_nothing(self) -> bool:
+        """Whether transactions currently pay no fees (zero gas configured or detected)."""
+        return _zero_fees(self.params())
+
     def refuse_zero(self, params: TxParams) -> bool:
         """After a node refused a transaction with ``params`` as underpriced: True if zero gas was only detected
         (policy auto), which is then given up for the node's suggested fees; False if the fees were not zero or zero
@@ -403,6 +407,20 @@ class Transactor:
         cannot be reached."""
         with self._reaching_node():
             pending = self.sign(call, gas=gas)
+            self._broadcast(pending)
+        return pending
+
+    def transfer(self, to: ChecksumAddress, value: int) -> PendingTx:
+        """Sends ``value`` wei to ``to`` (a plain transfer, 21,000 gas) without waiting for it to be mined."""
+        with self._reaching_node():
+            nonce = self._nonces.reserve()
+            try:
+                params = self._params(nonce, 21_000)
+            except BaseException:
+                self._nonces.release(nonce)
+                raise
+            params.update({"to": to, "value": Wei(value)})
+            pending = PendingTx(self, self.account.sign_transaction(cast(dict[str, Any], params)), params)
             self._broadcast(pending)
         return pending
 

@@ -1,35 +1,62 @@
-"""``collab demo``: the main job on a development node, with a timeline of every step."""
+"""``collab demo``: the main job on anvil or on any node, with a timeline of every step."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from rich.table import Table
 
-from collab_py.chain.transactor import connect
 from collab_py.cli.books import journal_table, reconciliation_table
-from collab_py.cli.context import console, money, readable_errors
+from collab_py.cli.context import InvalidInput, console, money, readable_errors, state
 from collab_py.devnet.demo import run_demo
 from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.parties import FUND_EACH, Funding, ether
 from collab_py.devnet.sandbox import ASSET_DECIMALS
+from collab_py.domain.keys import load_keystore
 from collab_py.services import StepRecord
+
+#: The environment variable that may hold the funder's private key (hex), for throwaway chains and CI.
+FUNDER_KEY_ENV = "COLLAB_FUNDER_KEY"
 
 
 @readable_errors
 def demo(
-    rpc_url: Annotated[str | None, typer.Option(help="Use this development node instead of starting anvil.")] = None,
+    rpc_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on this node (any JSON-RPC node: geth, Besu, anvil) instead of starting anvil; PoA and fees "
+            "follow COLLAB_POA, COLLAB_GAS_PRICE and COLLAB_ZERO_GAS."
+        ),
+    ] = None,
     manifest_out: Annotated[Path | None, typer.Option(help="Write the deployment manifest here.")] = None,
+    funder_keystore: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="COLLAB_FUNDER_KEYSTORE",
+            help="Encrypted keystore (v3 JSON: ours, Ape's or geth's) of a funded account that gives the demo's fresh "
+            "accounts their ether by transfers (passphrase: COLLAB_PASSPHRASE_FILE, COLLAB_PASSPHRASE or a prompt). "
+            f"Or the account's private key in the environment variable {FUNDER_KEY_ENV}. Not needed on anvil or on "
+            "a zero-gas chain.",
+        ),
+    ] = None,
+    fund_each: Annotated[str, typer.Option(help="Ether the funder gives each fresh account.")] = ether(FUND_EACH),
 ) -> None:
-    """Starts anvil, deploys, and runs the whole flow: a 3-stage contract paid in two payments (one assigned to
-    Party C, both released by the institution's bot) and an expired payment key reclaimed by Party A; prints the
-    timeline, the balances, the books of A, B and C posted by their listeners, and the reconciliation."""
+    """Deploys and runs the whole flow on anvil (started here) or on any node (--rpc-url): a 3-stage contract paid in
+    two payments (one assigned to Party C, both released by the institution's bot) and a payment key that expires
+    (the escrow's shortest lifetime, waited for) and that Party A reclaims; prints the timeline, the balances, the
+    books of A, B and C posted by their listeners, and the reconciliation."""
     started = time.perf_counter()
+    funding = Funding(_funder(funder_keystore), _wei(fund_each))
     timeline = Table(title="Timeline")
     for column in ("#", "step", "SPEC", "actor", "block", "transaction", "gas"):
         timeline.add_column(column, justify="right" if column in ("#", "block", "gas") else "left")
@@ -42,8 +69,10 @@ def demo(
         )  # fmt: skip
 
     with _node(rpc_url) as url, tempfile.TemporaryDirectory(prefix="collab-demo-") as workdir:
+        w3 = state.settings.connect(url)
+        console.print(f"node {url}, chain {w3.eth.chain_id}; funding: {funding.describe(w3)}")
         with console.status("starting") as status:
-            result = run_demo(connect(url), Path(workdir), on_step=add, on_phase=status.update)
+            result = run_demo(w3, Path(workdir), on_step=add, on_phase=status.update, funding=funding)
         manifest = result.sandbox.deployment.manifest
         if manifest_out is not None:
             manifest.save(manifest_out)
@@ -83,6 +112,31 @@ def demo(
         if not result.reconciliation.clean:
             raise typer.Exit(3)
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s ({len(result.steps)} transactions)")
+
+
+def _funder(keystore: Path | None) -> LocalAccount | None:
+    """The funding account: from ``keystore``, else from :data:`FUNDER_KEY_ENV`, else none."""
+    if keystore is not None:
+        account: LocalAccount = Account.from_key(load_keystore(keystore, state.settings.passphrase(prompt=True)))
+        return account
+    key = os.environ.get(FUNDER_KEY_ENV, "").strip()
+    if not key:
+        return None
+    try:
+        account = Account.from_key(key)
+    except Exception:  # eth-account's message would quote the key
+        raise InvalidInput(f"{FUNDER_KEY_ENV} is not a private key (32 bytes of hex)") from None
+    return account
+
+
+def _wei(text: str) -> int:
+    try:
+        amount = Decimal(text).scaleb(18)
+    except InvalidOperation:
+        raise InvalidInput(f"malformed ether amount {text!r}: use a number such as 0.1") from None
+    if not amount.is_finite() or amount <= 0 or amount != amount.to_integral_value():
+        raise InvalidInput(f"invalid ether amount {text!r}: positive, at most 18 decimals")
+    return int(amount)
 
 
 @contextmanager

@@ -1,11 +1,12 @@
-"""The main job: the whole SPEC on a development node, through the role services and the listeners.
+"""The main job: the whole SPEC on a node (anvil, or any JSON-RPC node), through the role services and the listeners.
 
 Deploys, registers Party A, B, C and a bank, mints deposits to A, and starts the listeners: the accounting of A, B
 and C (each with its own ledger database), the invoicing of A and B, and the institution's bot. Then, for a 3-stage
 contract, runs S2–S6 with two payments — the first redeemed by Party B, the second assigned to Party C (S6.3) —
-which the bot checks and releases (S6.2, S7); for a second contract a short-lived payment key expires and Party A
-reclaims it (S6.4). Once the listeners have caught up — B has invoiced both payments and A has verified the
-invoices (S8.3) — it reads the companies' books and reconciles them with the chain (S8.1, S8.4).
+which the bot checks and releases (S6.2, S7); for a second contract a payment key with the escrow's shortest lifetime
+expires — the demo waits for the chain's clock to pass it, no time travel — and Party A reclaims it (S6.4). Once
+the listeners have caught up — B has invoiced both payments and A has verified the invoices (S8.3) — it reads the
+companies' books and reconciles them with the chain (S8.1, S8.4).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from web3 import Web3
 
 from collab_py.chain.enums import VoucherStatus
 from collab_py.devnet.flow import Flow, delivered
-from collab_py.devnet.parties import Party
+from collab_py.devnet.parties import Funding, Party, is_dev_node
 from collab_py.devnet.sandbox import B_BANK_ACCOUNT, C_BANK_ACCOUNT, Sandbox, bootstrap, sample_contract
 from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.models import SecondVoucherRecord
@@ -40,8 +41,9 @@ class DemoError(CollabError):
     """A service of the demo did not do its part in time."""
 
 
-#: Lifetime of the payment key that the demo lets expire.
-SHORT_KEY_LIFETIME = 3600
+#: Seconds added to the escrow's shortest key lifetime for the key the demo lets expire: time for the voucher's
+#: transaction to be mined (the expiry counts from the latest block when it is signed).
+EXPIRY_MARGIN = 6
 
 
 @dataclass
@@ -64,11 +66,13 @@ def run_demo(
     *,
     on_step: StepObserver | None = None,
     on_phase: Callable[[str], None] | None = None,
+    funding: Funding | None = None,
 ) -> DemoResult:
-    """Runs the demo on the development node behind ``w3``; documents and ledgers are kept under ``workdir``."""
+    """Runs the demo on the node behind ``w3``; documents and ledgers are kept under ``workdir``; ``funding`` gives the
+    fresh accounts their ether (default: a development node's ``anvil_setBalance``, nothing on a zero-gas chain)."""
     phase = on_phase or (lambda _text: None)
     phase("deploying contracts and registering Party A, B, C and the bank")
-    sandbox = bootstrap(w3)
+    sandbox = bootstrap(w3, funding=funding)
     result = DemoResult(sandbox)
 
     def record(step: StepRecord) -> None:
@@ -162,9 +166,11 @@ def _flow(flow: Flow, sandbox: Sandbox, phase: Callable[[str], None]) -> None:
     )
     flow.settle(a, b, expiring)
     seq = flow.finance(b).apply_payment(expiring.number, expiring.total, B_BANK_ACCOUNT).seq
-    flow.finance(a).issue_voucher(expiring.number, seq, lifetime=SHORT_KEY_LIFETIME)
-    sandbox.w3.provider.make_request("evm_increaseTime", [SHORT_KEY_LIFETIME + 1])  # type: ignore[arg-type]
-    sandbox.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    lifetime = int(sandbox.deployment.escrow.functions.minKeyLifetime().call()) + EXPIRY_MARGIN
+    expiry = flow.finance(a).issue_voucher(expiring.number, seq, lifetime=lifetime).expiry
+    assert expiry is not None
+    phase(f"S6.4: waiting for the payment key to expire (lifetime {lifetime} s)")
+    _wait_for_chain_time(sandbox.w3, expiry + 1)
     flow.finance(a).reclaim(expiring.number, seq)
 
 
@@ -181,6 +187,18 @@ def _settle(w3: Web3, listeners: list[ListenerThread], *, invoices_expected: int
         if time.monotonic() > deadline:
             raise DemoError("the invoicing listeners did not exchange the e-invoices in time")
         time.sleep(0.05)
+
+
+def _wait_for_chain_time(w3: Web3, timestamp: int, timeout: float = 120.0) -> None:
+    """Waits until the chain's latest block is at least ``timestamp`` (Unix seconds). A chain that seals blocks only
+    for transactions (anvil's automine) gets an empty block once the wall clock is there (``evm_mine``)."""
+    deadline = time.monotonic() + timeout
+    while int(w3.eth.get_block("latest")["timestamp"]) < timestamp:
+        if time.monotonic() > deadline:
+            raise DemoError(f"the chain's clock did not reach {timestamp} in {timeout} s")
+        if time.time() >= timestamp + 1 and is_dev_node(w3):
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        time.sleep(0.2)
 
 
 def _released(reader: ChainReader, number: str, seq: int, timeout: float = 30.0) -> None:

@@ -1,7 +1,11 @@
-"""A ready-to-use consortium on a development node: deployed contracts, Party A, B, C and a bank, funded."""
+"""A ready-to-use consortium on any node: deployed contracts, Party A, B, C and a bank, funded (see
+:class:`~collab_py.devnet.parties.Funding`: ``anvil_setBalance`` on a development node, transfers from a funded account
+elsewhere, nothing on a zero-gas chain). Independent transactions are sent together, so that a chain with
+seconds-long blocks needs a few blocks for the whole setup, not one per transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_account import Account
@@ -9,8 +13,8 @@ from web3 import Web3
 
 from collab_py.chain.deploy import Deployment, deploy
 from collab_py.chain.enums import Department, OrgKind
-from collab_py.chain.transactor import Transactor
-from collab_py.devnet.parties import Party, fund_on_dev_node, register_party
+from collab_py.chain.transactor import PendingTx, Transactor
+from collab_py.devnet.parties import Funding, Party
 from collab_py.domain.drafts import ContractDraft, StageDraft
 
 #: Org id of the payment institution (the bank); Party A, B and C are orgs 1, 2 and 3.
@@ -49,10 +53,11 @@ class Sandbox:
         return (self.a, self.b, self.c, self.bank)
 
 
-def bootstrap(w3: Web3, *, a_funds: int = A_FUNDS) -> Sandbox:
-    """Deploys on a development node (anvil), registers A, B, C and a bank, and gives A deposits to pay with.
+def bootstrap(w3: Web3, *, a_funds: int = A_FUNDS, funding: Funding | None = None) -> Sandbox:
+    """Deploys on the node behind ``w3``, registers A, B, C and a bank, and gives A deposits to pay with.
 
-    Every key is fresh and funded with ``anvil_setBalance``; A's treasury approves the escrow once.
+    Every key is fresh and given ether by ``funding`` (default: ``anvil_setBalance`` on a development node, nothing on
+    a zero-gas chain); A's treasury approves the escrow once.
     """
     governance = Account.create()
     a = Party.generate(1, "Party A Holdings")
@@ -60,7 +65,7 @@ def bootstrap(w3: Web3, *, a_funds: int = A_FUNDS) -> Sandbox:
     c = Party.generate(3, "Party C Logistics")
     bank = Party.generate(INSTITUTION_ORG, "Group Treasury Bank", OrgKind.PAYMENT_INSTITUTION)
     parties = (a, b, c, bank)
-    fund_on_dev_node(w3, [governance, *(account for party in parties for account in party.all_accounts)])
+    (funding or Funding()).fund(w3, [governance, *(account for party in parties for account in party.all_accounts)])
     admin = Transactor(w3, governance)
     bank_operator = Transactor(w3, bank.account(Department.OPERATOR))
     deployment = deploy(
@@ -69,11 +74,41 @@ def bootstrap(w3: Web3, *, a_funds: int = A_FUNDS) -> Sandbox:
         asset_admin=bank_operator.address,
         min_key_lifetime=SANDBOX_MIN_KEY_LIFETIME,
     )
-    for party in parties:
-        register_party(admin, deployment, party)
-    bank_operator.transact(deployment.asset.functions.mint(a.treasury.address, a_funds))
-    Transactor(w3, a.treasury).transact(deployment.asset.functions.approve(deployment.escrow.address, 2**256 - 1))
+    register_parties(admin, deployment, parties)
+    _wait_all(
+        [
+            bank_operator.send(deployment.asset.functions.mint(a.treasury.address, a_funds)),
+            Transactor(w3, a.treasury).send(deployment.asset.functions.approve(deployment.escrow.address, 2**256 - 1)),
+        ]
+    )
     return Sandbox(w3=w3, deployment=deployment, admin=admin, a=a, b=b, c=c, bank=bank)
+
+
+def register_parties(admin: Transactor, deployment: Deployment, parties: Sequence[Party]) -> None:
+    """Registers the orgs of ``parties`` (all at once; the deployment's institution is registered already), then
+    binds their department accounts (all at once)."""
+    registry = deployment.registry.functions
+    _wait_all(
+        [
+            admin.send(
+                registry.registerOrg(p.org_id, p.name, int(p.kind), p.treasury.address, p.encryption_key.public_key)
+            )
+            for p in parties
+            if p.org_id != deployment.manifest.institution_org
+        ]
+    )
+    _wait_all(
+        [
+            admin.send(registry.bindAccount(account.address, party.org_id, int(department)))
+            for party in parties
+            for department, account in party.accounts.items()
+        ]
+    )
+
+
+def _wait_all(sent: Sequence[PendingTx]) -> None:
+    for pending in sent:
+        pending.wait()
 
 
 def sample_contract(number: str = "HT-2026-0001") -> ContractDraft:
