@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from typer.testing import CliRunner
 from web3 import Web3
 from web3.exceptions import Web3RPCError
 
@@ -25,8 +26,9 @@ from collab_py.chain.transactor import (
     fee_oracle,
     is_poa_chain,
 )
+from collab_py.cli import app
 from collab_py.devnet.node import AnvilNode, rpc
-from collab_py.devnet.parties import fund_on_dev_node
+from collab_py.devnet.parties import Funding, FundingError, fund_on_dev_node, is_dev_node
 from collab_py.settings import CollabSettings, SettingsError
 from support.rpcproxy import RpcProxy
 
@@ -291,3 +293,48 @@ def test_the_evm_version_to_deploy_is_what_the_chain_runs(hardfork: str, expecte
 def test_a_configured_evm_version_wins_over_detection(anvil: AnvilNode, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLLAB_EVM_VERSION", "paris")
     assert resolve_evm_version(connect(anvil.rpc_url), AUTO_EVM) == "paris"
+
+
+# ---------------------------------------------------------------------------------------------------- funding
+
+
+def pretend_geth(proxy: RpcProxy) -> None:
+    """A node that is no development node: another client version, no anvil_setBalance."""
+    proxy.rewrite("web3_clientVersion", lambda _params, _version: "Geth/v1.13.15-stable/linux-amd64/go1.26.8")
+    proxy.refuse("anvil_setBalance", "the method anvil_setBalance does not exist/is not available", code=-32601)
+
+
+def test_fresh_accounts_are_funded_by_transfers_on_a_node_that_sets_no_balances(
+    proxy: RpcProxy, rich: LocalAccount
+) -> None:
+    pretend_geth(proxy)
+    w3 = connect(proxy.url)
+    fresh = [Account.create() for _ in range(3)]
+    assert not is_dev_node(w3)
+    with pytest.raises(FundingError, match="--funder-keystore"):
+        Funding().fund(w3, fresh)
+    with pytest.raises(FundingError, match="not a development node"):
+        fund_on_dev_node(w3, fresh)
+    Funding(rich, wei_each=12345).fund(w3, fresh)
+    assert [w3.eth.get_balance(account.address) for account in fresh] == [12345] * 3
+    Funding(rich, wei_each=12345).fund(w3, fresh)  # those that hold enough are left alone
+    assert [w3.eth.get_balance(account.address) for account in fresh] == [12345] * 3
+    assert "transfers of 0.0000000000000123 ether" in Funding(rich, wei_each=123 * 10**2).describe(w3)
+    with pytest.raises(FundingError, match="holds 0 ether"):
+        Funding(Account.create()).fund(w3, [Account.create()])
+
+
+def test_accounts_get_no_ether_on_a_zero_gas_chain(zero_gas_anvil: AnvilNode) -> None:
+    w3 = connect(zero_gas_anvil.rpc_url)
+    fresh = Account.create()
+    Funding().fund(w3, [fresh])
+    assert w3.eth.get_balance(fresh.address) == 0
+    assert Funding().describe(w3).startswith("zero gas")
+
+
+def test_the_demo_refuses_a_funder_key_that_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLLAB_FUNDER_KEY", "not-a-key")
+    result = CliRunner().invoke(app, ["demo", "--rpc-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "COLLAB_FUNDER_KEY is not a private key" in result.stderr
+    assert "not-a-key" not in result.stdout + result.stderr
