@@ -1,0 +1,156 @@
+"""The ``collab`` command line as each party runs it: commands in this process (typer's runner), long-running
+listeners as their own processes (``collab listen``), each with its keystore folder, ledger and settings.
+
+Tests drive listeners only through the command line, ``/healthz`` and what ``collab ledger`` / ``collab reconcile``
+print, so that they hold whatever the listeners are made of inside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner, Result
+
+from collab_py.cli import app
+from collab_py.devnet.node import free_port
+from collab_py.devnet.parties import Party
+from collab_py.devnet.sandbox import Sandbox
+from collab_py.domain.keys import Keyring
+
+PASSPHRASE = "correct horse battery staple"
+#: The ``collab`` entry point of this interpreter.
+COLLAB = [sys.executable, "-m", "collab_py.cli"]
+
+
+def keystores(folder: Path, party: Party | None, governance: Sandbox | None = None) -> Path:
+    """A party's department keys and encryption key (and governance's key) as cheap test keystores."""
+    ring = Keyring(folder, kdf="pbkdf2", iterations=2)
+    if party is not None:
+        for department, account in party.accounts.items():
+            ring.import_account(department.name.lower(), account.key, PASSPHRASE)
+        ring.import_encryption_key("encryption", party.encryption_key, PASSPHRASE)
+    if governance is not None:
+        ring.import_account("governance", governance.admin.account.key, PASSPHRASE)
+    return folder
+
+
+def party_settings(sandbox: Sandbox, folder: Path, rpc_url: str, **extra: str) -> dict[str, dict[str, str]]:
+    """Settings (environment) of A, B, C, the bank and governance (``gov``): their keystores, ledgers and the
+    deployment's manifest, under ``folder``."""
+    manifest = sandbox.deployment.manifest.save(folder / "manifest.json")
+    parties: dict[str, Party | None] = {"a": sandbox.a, "b": sandbox.b, "c": sandbox.c, "bank": sandbox.bank}
+    parties["gov"] = None
+    env = {}
+    for who, party in parties.items():
+        keys = keystores(folder / who / "keys", party, sandbox if party is None else None)
+        env[who] = {
+            "COLLAB_RPC_URL": rpc_url,
+            "COLLAB_MANIFEST": str(manifest),
+            "COLLAB_KEYSTORE_DIR": str(keys),
+            "COLLAB_PASSPHRASE": PASSPHRASE,
+            "COLLAB_LEDGER_URL": f"sqlite:///{folder / who / 'ledger.db'}",
+            **({"COLLAB_ORG_ID": str(party.org_id)} if party is not None else {}),
+            **extra,
+        }
+    return env
+
+
+@dataclass
+class Cli:
+    """Runs ``collab --json`` in this process as Party A (``"a"``), B, C, the bank or governance (``"gov"``)."""
+
+    env: dict[str, dict[str, str]]
+    cwd: Path
+    runner: CliRunner = field(default_factory=CliRunner)
+
+    def result(self, who: str, *args: str, json_out: bool = True, **env: str) -> Result:
+        words = ["--json", *args] if json_out else list(args)
+        here = Path.cwd()
+        os.chdir(self.cwd)  # where e-contract files are written
+        try:
+            result = self.runner.invoke(app, words, env=self.env[who] | env)
+        finally:
+            os.chdir(here)
+        assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+        return result
+
+    def __call__(self, who: str, *args: str, **env: str) -> Any:
+        """What a command that succeeds prints, parsed from JSON."""
+        result = self.result(who, *args, **env)
+        assert result.exit_code == 0, f"collab {' '.join(args)} as {who}: {result.stdout}{result.stderr}"
+        return json.loads(result.stdout) if result.stdout.strip() else {}
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.cwd / name
+        path.write_text(text)
+        return path
+
+
+class ListenerProcess:
+    """``collab listen`` as its own process with ``env``, serving ``/healthz`` on a free port; its output goes to
+    ``log`` (shown when a test fails). Stopped with SIGTERM (it drains), SIGKILL if it lingers."""
+
+    def __init__(self, name: str, env: dict[str, str], log: Path, *args: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self.log = log
+        self.args = ["listen", "--health-port", str(self.port), "--poll-interval", "0.2", *args]
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [*COLLAB, *self.args],
+                env={**os.environ, **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def health(self) -> tuple[int | None, str]:
+        """``/healthz``: (status, body), (None, reason) when nothing answers."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except OSError as error:
+            return None, str(error)
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        wait_for(lambda: self.health()[0] == 200, timeout, lambda: f"{self.name} not healthy: {self.health()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.process.poll()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, describe: Callable[[], str], every: float = 0.2) -> None:
+    """Waits until ``condition()`` holds; AssertionError with ``describe()`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(describe())
+        time.sleep(every)
