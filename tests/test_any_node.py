@@ -338,3 +338,20 @@ def test_the_demo_refuses_a_funder_key_that_is_none(monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 1
     assert "COLLAB_FUNDER_KEY is not a private key" in result.stderr
     assert "not-a-key" not in result.stdout + result.stderr
+
+
+def test_a_receipt_counts_once_its_block_is_the_nodes_head(proxy: RpcProxy, rich: LocalAccount) -> None:
+    """geth writes a block's receipts a moment before the block becomes its head: a transaction is not taken as mined
+    (and the state read after it) until the node's head has reached the receipt's block."""
+    behind = {"times": 3}
+
+    def lagging(_params: list[Any], number: str) -> str:
+        if behind["times"] > 0:
+            behind["times"] -= 1
+            return hex(int(number, 16) - 1)
+        return number
+
+    proxy.rewrite("eth_blockNumber", lagging)
+    receipt = deploy_empty(connect(proxy.url), rich)
+    assert receipt["status"] == 1
+    assert behind["times"] == 0

@@ -496,6 +496,10 @@ class Transactor:
                 pass
             except Web3RPCError as error:  # "not yet": a transaction still pending, or "indexing is in progress"
                 answered = error
+            if receipt is not None and self.w3.eth.block_number < receipt["blockNumber"]:
+                # geth writes a block's receipts a moment before it makes the block its head: until then a read of
+                # "latest" would not see what the transaction did
+                receipt = None
             if receipt is not None:
                 if receipt["status"] != 1:
                     raise self._mined_revert(pending.params, receipt)
