@@ -625,7 +625,9 @@ class CliqueNetwork:
 
     def _boot(self, node: GethNode, mine: bool | None = None, timeout: float = 30.0) -> None:
         """:meth:`_spawn` and wait until it answers; once more if geth crashed while starting (Go exits with 2 on a
-        panic; seen twice in some hundred starts under load, inside ``--unlock``), saying so on stderr."""
+        panic), saying so on stderr. The panic once seen inside ``--unlock`` one start in a few hundred was no load
+        effect but geth's "bad IV length" on a keystore whose IV had lost its leading zero byte: the keystores are
+        written with 16-byte IVs now (:func:`~collab_py.domain.keys.full_iv`)."""
         for attempt in (1, 2):
             self._spawn(node, mine)
             try:

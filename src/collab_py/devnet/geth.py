@@ -40,6 +40,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from collab_py.devnet.node import _die_with_parent, free_port, rpc
+from collab_py.domain.keys import full_iv
 from collab_py.exceptions import CollabError
 
 GETH_VERSION = "1.13.15"
@@ -457,7 +458,7 @@ class GethNode:
             password = password or "collab-devnet"
             keystore = self.datadir / "keystore"
             keystore.mkdir(exist_ok=True)
-            encrypted = Account.encrypt(self.signer.key, password, kdf="scrypt", iterations=1 << 12)
+            encrypted = full_iv(dict(Account.encrypt(self.signer.key, password, kdf="scrypt", iterations=1 << 12)))
             (keystore / f"UTC--collab--{self.signer.address[2:].lower()}").write_text(json.dumps(encrypted))
             (self.datadir / "password.txt").write_text(password)
 

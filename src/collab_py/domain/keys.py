@@ -78,9 +78,21 @@ def encrypt_keystore(
     if not passphrase:
         raise EmptyPassphrase("refusing to encrypt a keystore with an empty passphrase")
     try:
-        return dict(Account.encrypt(private_key, passphrase, kdf=kdf, iterations=iterations))
+        keystore = dict(Account.encrypt(private_key, passphrase, kdf=kdf, iterations=iterations))
     except Exception as error:  # eth-utils' ValidationError quotes the key: never chain or repeat it
         raise KeystoreError(f"cannot encrypt keystore: {type(error).__name__}") from None
+    return full_iv(keystore)
+
+
+def full_iv(keystore: dict[str, Any]) -> dict[str, Any]:
+    """``keystore`` with its AES IV written as 16 bytes. eth-keyfile writes the IV as a number, without its leading
+    zero bytes (one keystore in 256); eth-account reads it back as a number, but geth takes the hex as the IV and
+    panics on 15 bytes ("bad IV length") when it unlocks the key."""
+    params = keystore.get("crypto", {}).get("cipherparams", {})
+    iv = params.get("iv")
+    if isinstance(iv, str) and len(iv) < 32:
+        params["iv"] = iv.rjust(32, "0")
+    return keystore
 
 
 def write_keystore(keystore: dict[str, Any], path: Path, *, overwrite: bool = False) -> Path:
