@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -12,21 +11,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from rich.table import Table
 
 from collab_py.cli.books import journal_table, reconciliation_table
 from collab_py.cli.context import InvalidInput, console, money, readable_errors, state
 from collab_py.devnet.demo import run_demo
 from collab_py.devnet.node import AnvilNode
-from collab_py.devnet.parties import FUND_EACH, Funding, ether
+from collab_py.devnet.parties import FUND_EACH, FUNDER_KEY_ENV, Funding, ether, funder_account
 from collab_py.devnet.sandbox import ASSET_DECIMALS
-from collab_py.domain.keys import load_keystore
 from collab_py.services import StepRecord
-
-#: The environment variable that may hold the funder's private key (hex), for throwaway chains and CI.
-FUNDER_KEY_ENV = "COLLAB_FUNDER_KEY"
 
 
 @readable_errors
@@ -56,7 +49,7 @@ def demo(
     (the escrow's shortest lifetime, waited for) and that Party A reclaims; prints the timeline, the balances, the
     books of A, B and C posted by their listeners, and the reconciliation."""
     started = time.perf_counter()
-    funding = Funding(_funder(funder_keystore), _wei(fund_each))
+    funding = Funding(funder_account(funder_keystore, state.settings.passphrase), _wei(fund_each))
     timeline = Table(title="Timeline")
     for column in ("#", "step", "SPEC", "actor", "block", "transaction", "gas"):
         timeline.add_column(column, justify="right" if column in ("#", "block", "gas") else "left")
@@ -112,21 +105,6 @@ def demo(
         if not result.reconciliation.clean:
             raise typer.Exit(3)
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s ({len(result.steps)} transactions)")
-
-
-def _funder(keystore: Path | None) -> LocalAccount | None:
-    """The funding account: from ``keystore``, else from :data:`FUNDER_KEY_ENV`, else none."""
-    if keystore is not None:
-        account: LocalAccount = Account.from_key(load_keystore(keystore, state.settings.passphrase(prompt=True)))
-        return account
-    key = os.environ.get(FUNDER_KEY_ENV, "").strip()
-    if not key:
-        return None
-    try:
-        account = Account.from_key(key)
-    except Exception:  # eth-account's message would quote the key
-        raise InvalidInput(f"{FUNDER_KEY_ENV} is not a private key (32 bytes of hex)") from None
-    return account
 
 
 def _wei(text: str) -> int:

@@ -4,9 +4,11 @@ zero-gas chain not at all (:class:`Funding`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -16,6 +18,7 @@ from collab_py.chain.deploy import Deployment, OrgRegistration
 from collab_py.chain.enums import Department, OrgKind
 from collab_py.chain.transactor import Transactor, fee_oracle, rpc_request
 from collab_py.domain.crypto import EncryptionKey
+from collab_py.domain.keys import load_keystore
 from collab_py.exceptions import CollabError
 
 #: Ether given to each account by :class:`Funding` transfers (wei): 0.1 ether pays a demo's transactions of one
@@ -23,6 +26,8 @@ from collab_py.exceptions import CollabError
 FUND_EACH = 10**17
 #: Clients whose nodes set balances with ``anvil_setBalance`` (``web3_clientVersion`` prefixes, lower case).
 DEV_NODES = ("anvil", "hardhat")
+#: The environment variable that may hold a funding account's private key (hex), for throwaway chains and CI.
+FUNDER_KEY_ENV = "COLLAB_FUNDER_KEY"
 
 
 class FundingError(CollabError):
@@ -102,6 +107,22 @@ def is_dev_node(w3: Web3) -> bool:
     except Exception:  # a node without web3_clientVersion is no development node we know
         return False
     return version.startswith(DEV_NODES)
+
+
+def funder_account(keystore: Path | None, passphrase: Callable[[], str]) -> LocalAccount | None:
+    """The account that funds fresh accounts: from an encrypted ``keystore`` (v3 JSON: ours, Ape's or geth's, opened
+    with ``passphrase()``), else from the private key in :data:`FUNDER_KEY_ENV`, else none."""
+    if keystore is not None:
+        account: LocalAccount = Account.from_key(load_keystore(keystore, passphrase()))
+        return account
+    key = os.environ.get(FUNDER_KEY_ENV, "").strip()
+    if not key:
+        return None
+    try:
+        account = Account.from_key(key)
+    except Exception:  # eth-account's message would quote the key
+        raise FundingError(f"{FUNDER_KEY_ENV} is not a private key (32 bytes of hex)") from None
+    return account
 
 
 def ether(wei: int) -> str:
