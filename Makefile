@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# this checkout's compiler folder (collab_py.chain.toolchain registers solc-v0.8.30 there): py-solc-x in ape and
+# every other tool started from here looks there, never in a ~/.solcx shared with other clones
+export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 
 .PHONY: setup demo test long gas throughput listener-bench compile compile-paris errors lock lint clean
 
@@ -75,4 +78,4 @@ lint: setup
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf build .build .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf build .build .solcx .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
