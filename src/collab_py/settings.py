@@ -37,7 +37,12 @@ class CollabSettings(BaseSettings):
     """Where the chain, the deployment, the keys and the ledger are, and how patiently to wait for receipts."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_ignore_empty=True, extra="ignore", validate_default=True
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        validate_default=True,
+        hide_input_in_errors=True,  # URLs carry passwords and API keys
     )
 
     rpc_url: str = "http://127.0.0.1:8545"
