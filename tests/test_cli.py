@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -244,3 +245,30 @@ def test_listen_reconcile_and_ledger_through_the_cli(cli: Callable[[str], Run], 
     assert "unknown format 'xml'" in bad_format
     no_org = str(cli("a")("listen", expect=1)["error"])
     assert "pass --org or set COLLAB_ORG_ID" in no_org
+
+
+def test_file_arguments_are_capped_and_devices_refused(cli: Callable[[str], Run], world: World, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.pdf"
+    with huge.open("wb") as file:
+        file.truncate(3 * 2**30)  # 3 GiB that take no disk; read whole, it took 3.2 GB of memory
+    too_large = str(cli("b")("stage", "submit", "CLI-6", "0", str(huge), expect=1)["error"])
+    assert too_large.startswith(f"error: FileTooLarge: document {huge} is larger than 64 MiB")
+    device = str(cli("a")("contract", "sign", "CLI-6", "/dev/zero", expect=1)["error"])
+    assert device.startswith("error: NotARegularFile: document /dev/zero is a device")
+    terms_file = tmp_path / "terms.json"
+    with terms_file.open("wb") as file:
+        file.truncate(2 * 2**20)
+    terms = str(cli("b")("contract", "propose", str(terms_file), str(huge), expect=1)["error"])
+    assert "FileTooLarge" in terms
+    assert "larger than 1 MiB" in terms
+
+
+def test_ledgers_and_exports_are_private(cli: Callable[[str], Run], world: World, tmp_path: Path) -> None:
+    cli("a")("listen", "--org", str(world.a.org_id), "--once")
+    assert stat.S_IMODE((tmp_path / "a" / "ledger.db").stat().st_mode) == 0o600
+    exported = tmp_path / "journal.csv"
+    exported.write_text("an older export")
+    exported.chmod(0o644)
+    cli("a")("ledger", "--format", "csv", "--out", str(exported))
+    assert stat.S_IMODE(exported.stat().st_mode) == 0o600
+    assert exported.read_text().startswith("entry_id,")

@@ -29,6 +29,7 @@ from collab_py.domain.documents import DocumentStore
 from collab_py.domain.keys import Keyring
 from collab_py.domain.models import jsonable
 from collab_py.exceptions import CollabError
+from collab_py.files import MAX_DOCUMENT_BYTES, MAX_SMALL_FILE_BYTES, read_bounded
 from collab_py.redaction import scrub
 from collab_py.settings import CollabSettings
 
@@ -54,6 +55,8 @@ HINTS = {
     "EnforcedPause": "the institution paused the escrow (`collab escrow unpause`)",
     "ReorgTooDeep": "the chain reorganised deeper than the listener's window: check the network before restarting",
     "DatabaseError": "check COLLAB_LEDGER_URL (sqlite:///file.db or postgresql+psycopg://user:pass@host/db)",
+    "FileTooLarge": "check the path: it names a file larger than collab reads for this argument",
+    "NotARegularFile": "give the path of a file (a device or socket is refused)",
 }
 
 
@@ -235,12 +238,18 @@ def parse_hex(text: str, length: int | None = None) -> bytes:
     return raw
 
 
-def read_file(path: Path) -> bytes:
-    """A file's bytes, with a named error when it cannot be read."""
+def read_file(path: Path, limit: int = MAX_SMALL_FILE_BYTES, what: str = "file") -> bytes:
+    """A file's bytes, at most ``limit`` of them (:class:`~collab_py.files.FileTooLarge` beyond, and
+    :class:`~collab_py.files.NotARegularFile` for a device), with a named error when it cannot be read."""
     try:
-        return path.read_bytes()
+        return read_bounded(path, limit, what)
     except OSError as error:
         raise InvalidInput(f"cannot read {path}: {error.strerror}") from None
+
+
+def read_document(path: Path) -> bytes:
+    """A document's bytes (e-contract, stage result): :func:`read_file` with the documents' cap."""
+    return read_file(path, MAX_DOCUMENT_BYTES, "document")
 
 
 def token_decimals() -> int:

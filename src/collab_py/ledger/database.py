@@ -1,7 +1,8 @@
 """Opening the listeners' database and bringing its schema up to date with the Alembic migrations.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout, so a reader never blocks the writer and a
-briefly locked database is waited for; PostgreSQL is the production target (``postgresql+psycopg://...``).
+briefly locked database is waited for; a new database file is created with mode 0600 (SQLite gives its WAL and
+shared-memory files the same mode). PostgreSQL is the production target (``postgresql+psycopg://...``).
 
 A URL is only ever shown masked (:func:`collab_py.redaction.mask_url`), and Alembic gets the connection, never the
 URL: a password that needs URL escaping (``%40``) is no interpolation syntax for Alembic's configuration.
@@ -9,6 +10,7 @@ URL: a password that needs URL escaping (``%40``) is no interpolation syntax for
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from collab_py.exceptions import CollabError
+from collab_py.files import create_private
 from collab_py.redaction import mask_url, remember_url, scrub
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -44,6 +47,8 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         if parsed.database in (None, "", ":memory:"):  # one in-memory database shared by every thread
             options["poolclass"] = StaticPool
+        elif not parsed.database.startswith("file:"):
+            _create_private(Path(parsed.database))
     else:
         options["pool_pre_ping"] = True
     try:
@@ -55,6 +60,12 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
     if migrate:
         upgrade(engine)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Creates a missing SQLite database file with mode 0600 (SQLite would create it with the umask's mode)."""
+    with contextlib.suppress(OSError):  # a missing folder, no permission: SQLite's error says it on connect
+        create_private(path)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
