@@ -15,8 +15,9 @@ from collab_py.chain.transactor import connect
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.sandbox import bootstrap, sample_contract
+from collab_py.domain import keys
 from collab_py.domain.drafts import ContractDraft
-from support import World
+from support import CHEAP_KDF, World
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +38,12 @@ def world(node: AnvilNode, session_world: World) -> Iterator[World]:
     yield session_world
     node.revert(snapshot)
     session_world.admin.resync()
+
+
+@pytest.fixture
+def cheap_keystores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keystores of a few pbkdf2 rounds load (see ``support.keystores``)."""
+    monkeypatch.setattr(keys, "KDF_FLOOR", CHEAP_KDF)
 
 
 @pytest.fixture

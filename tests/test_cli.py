@@ -16,6 +16,8 @@ from collab_py.devnet.parties import Party
 from collab_py.domain.keys import Keyring
 from support import World
 
+pytestmark = pytest.mark.usefixtures("cheap_keystores")
+
 PASSPHRASE = "correct horse battery staple"
 Run = Callable[..., dict[str, object]]
 
@@ -201,6 +203,20 @@ def test_empty_passphrase_is_named_with_where_it_comes_from(world: World, tmp_pa
     assert "hint: the keystore passphrase is empty" in result.stderr
     assert "COLLAB_PASSPHRASE_FILE" in result.stderr
     assert "collab keys new" not in result.stderr
+
+
+def test_keystore_others_can_read_is_refused_with_the_chmod_to_run(
+    cli: Callable[[str], Run], world: World, tmp_path: Path
+) -> None:
+    folder = tmp_path / "b" / "keys"
+    folder.chmod(0o755)
+    refused = str(cli("b")("settlement", "apply", "X", expect=1)["error"])
+    assert refused.startswith(f"error: KeystoreNotPrivate: keystore folder {folder} is open to group or others")
+    assert f"run `chmod 700 {folder}`" in refused
+    assert "hint: keystores must be readable by their owner only" in refused
+    folder.chmod(0o700)
+    (folder / "business.json").chmod(0o644)
+    assert f"chmod 600 {folder / 'business.json'}" in str(cli("b")("settlement", "apply", "X", expect=1)["error"])
 
 
 def test_unreachable_node_and_missing_manifest(tmp_path: Path) -> None:

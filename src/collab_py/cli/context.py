@@ -55,6 +55,8 @@ HINTS = {
     "EnforcedPause": "the institution paused the escrow (`collab escrow unpause`)",
     "ReorgTooDeep": "the chain reorganised deeper than the listener's window: check the network before restarting",
     "DatabaseError": "check COLLAB_LEDGER_URL (sqlite:///file.db or postgresql+psycopg://user:pass@host/db)",
+    "KeystoreNotPrivate": "keystores must be readable by their owner only: run the chmod above",
+    "WeakKeystore": "a keystore must use at least eth-account's default key derivation",
     "FileTooLarge": "check the path: it names a file larger than collab reads for this argument",
     "NotARegularFile": "give the path of a file (a device or socket is refused)",
 }
