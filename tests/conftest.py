@@ -18,6 +18,7 @@ from collab_py.devnet.sandbox import bootstrap, sample_contract
 from collab_py.domain import keys
 from collab_py.domain.drafts import ContractDraft
 from support import CHEAP_KDF, World
+from support.credentials import ODD_PASSWORD, postgres_url
 
 
 @pytest.fixture(scope="session")
@@ -82,4 +83,25 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def odd_password_ledger() -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database owned by a role whose password is :data:`ODD_PASSWORD` (skipped
+    without a server, failed in CI)."""
+    if POSTGRES_URL is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("COLLAB_TEST_POSTGRES_URL is not set: .ci/run starts PostgreSQL and sets it")
+        pytest.skip("no PostgreSQL server (set COLLAB_TEST_POSTGRES_URL)")
+    name = f"collab_odd_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{ODD_PASSWORD}'"))
+        connection.execute(text(f'CREATE DATABASE "{name}" OWNER "{name}"'))
+    server = make_url(POSTGRES_URL)
+    yield postgres_url(name, ODD_PASSWORD, f"{server.host}:{server.port or 5432}", name)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
     admin.dispose()

@@ -7,13 +7,11 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from collab_py.chain.transactor import NodeUnreachable, connect
@@ -21,8 +19,9 @@ from collab_py.cli import app
 from collab_py.domain.crypto import BankAccount, PaymentKey, VoucherBinding
 from collab_py.domain.einvoice import Invoice
 from collab_py.ledger.database import DatabaseError, open_database
-from collab_py.redaction import ScrubbingFilter, mask_url, remember_url, scrub
+from collab_py.redaction import mask_url, remember_url, scrub
 from collab_py.settings import CollabSettings
+from support.credentials import ODD_PASSWORD, postgres_url
 
 #: A password with every character that needs URL escaping, and some that are not ASCII.
 PASSWORD = "Sup3r@Secret%25:/ü€?#" + uuid.uuid4().hex[:6]
@@ -32,7 +31,7 @@ BINDING = VoucherBinding(chain_id=1, escrow=b"\x01" * 20, voucher_id=b"\x02" * 3
 
 
 def database_url(user: str, password: str, host: str = "127.0.0.1:5432", database: str = "collab") -> str:
-    return f"postgresql+psycopg://{quote(user, safe='')}:{quote(password, safe='')}@{host}/{database}"
+    return postgres_url(user, password, host, database)
 
 
 @pytest.mark.parametrize(
@@ -68,19 +67,19 @@ def test_secrets_of_a_remembered_url_are_scrubbed_from_any_text() -> None:
     assert scrub("listener accounting-1: caught up at block 12") == "listener accounting-1: caught up at block 12"
 
 
-def test_log_records_are_scrubbed_by_the_filter() -> None:
-    remember_url(f"http://u:{quote(PASSWORD, safe='')}@127.0.0.1:1/{TOKEN}")
-    record = logging.LogRecord("collab.listener", logging.WARNING, __file__, 1, "retrying %s", (TOKEN,), None)
+def test_every_log_record_is_scrubbed_once_a_url_is_remembered(caplog: pytest.LogCaptureFixture) -> None:
+    url = remember_url(f"http://u:{quote(PASSWORD, safe='')}@127.0.0.1:1/v3/{TOKEN}")
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("web3.providers.HTTPProvider").debug("Making request HTTP. URI: %s, Method: eth_chainId", url)
     try:
-        raise ConnectionError(f"url: /{TOKEN}")
+        raise ConnectionError(f"Max retries exceeded with url: /v3/{TOKEN}")
     except ConnectionError:
-        import sys
-
-        record.exc_info = sys.exc_info()
-    assert ScrubbingFilter().filter(record)
-    formatted = logging.Formatter().format(record)
-    assert TOKEN not in formatted
-    assert "retrying ***" in formatted
+        logging.getLogger("collab.listener").exception("listener %s failed", "accounting-1")
+    assert len(caplog.records) == 2
+    text = caplog.text + "".join(record.getMessage() + (record.exc_text or "") for record in caplog.records)
+    for secret in (PASSWORD, quote(PASSWORD, safe=""), TOKEN):
+        assert secret not in text, text
+    assert "Making request HTTP. URI: ***" in text
 
 
 def test_node_unreachable_shows_the_url_masked() -> None:
@@ -107,36 +106,16 @@ def test_database_errors_show_the_url_masked() -> None:
         assert "***" in text
 
 
-@pytest.fixture
-def odd_role() -> Iterator[str]:
-    """A PostgreSQL role and database whose password needs URL escaping (``@ % : /`` and non-ASCII)."""
-    admin_url = os.environ.get("COLLAB_TEST_POSTGRES_URL")
-    if admin_url is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("COLLAB_TEST_POSTGRES_URL is not set: .ci/run starts PostgreSQL and sets it")
-        pytest.skip("no PostgreSQL server (set COLLAB_TEST_POSTGRES_URL)")
-    name = f"collab_odd_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{PASSWORD}'"))
-        connection.execute(text(f'CREATE DATABASE "{name}" OWNER "{name}"'))
-    server = make_url(admin_url)
-    yield database_url(name, PASSWORD, host=f"{server.host}:{server.port or 5432}", database=name)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
-    admin.dispose()
-
-
-def test_a_password_that_needs_escaping_migrates_and_never_shows(odd_role: str) -> None:
-    database = open_database(odd_role)  # Alembic gets the connection: no "invalid interpolation syntax"
+def test_a_password_that_needs_escaping_migrates_and_never_shows(odd_password_ledger: str) -> None:
+    database = open_database(odd_password_ledger)  # Alembic gets the connection: no "invalid interpolation syntax"
     with database.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
     database.dispose()
-    wrong = odd_role.replace(quote(PASSWORD, safe=""), quote(PASSWORD + "x", safe=""))
+    wrong = odd_password_ledger.replace(quote(ODD_PASSWORD, safe=""), quote(ODD_PASSWORD + "x", safe=""))
     with pytest.raises(DatabaseError, match="password authentication failed") as error:
         open_database(wrong)
-    assert PASSWORD not in str(error.value)
+    for secret in (ODD_PASSWORD, quote(ODD_PASSWORD, safe=""), quote(ODD_PASSWORD + "x", safe="")):
+        assert secret not in str(error.value)
 
 
 def test_confidential_fields_are_not_echoed_in_validation_errors() -> None:

@@ -6,7 +6,8 @@ shown.
 query and fragment, where providers put API keys (``https://mainnet.infura.io/v3/<key>``); database URLs keep their
 database name or file path. :func:`remember_url` records the secret parts of a URL a process uses (raw and
 percent-decoded), so that :func:`scrub` can replace them wherever they turn up: ``connect`` and ``open_database`` call
-it, so a ``requests`` error quoting ``url: /v3/<key>`` or a driver's message quoting a password is scrubbed too.
+it, so a ``requests`` error quoting ``url: /v3/<key>`` or a driver's message quoting a password is scrubbed too, and
+from then on every log record of the process is scrubbed as it is created (web3 logs request URLs at debug level).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import logging
 import re
 import threading
 import traceback
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 #: What a masked part of a URL or a scrubbed secret is replaced with.
@@ -83,11 +86,13 @@ def url_secrets(url: str) -> set[str]:
 
 
 def remember_url(url: str) -> str:
-    """Records the secret parts of ``url`` for :func:`scrub`; returns ``url``."""
+    """Records the secret parts of ``url`` for :func:`scrub` (and log records, :func:`scrub_log_records`); returns
+    ``url``."""
     pieces = url_secrets(url)
     if pieces:
         with _lock:
             _known.update(pieces)
+        scrub_log_records()
     return url
 
 
@@ -99,27 +104,43 @@ def scrub(text: str) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, MASK)
-    return _USERINFO.sub(lambda m: f"{m['scheme']}://{MASK}@", text)
+    return _USERINFO.sub(_mask_userinfo, text)
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    shown = match[0]
+    return shown if shown.endswith((f"://{MASK}@", f"://{MASK}:{MASK}@")) else f"{match['scheme']}://{MASK}@"
 
 
 #: ``scheme://user:password@`` inside free text (up to the next blank or quote).
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://[^\s/'\"@]*@")
 
 
-class ScrubbingFilter(logging.Filter):
-    """A logging filter (for handlers) that scrubs every record's message and traceback with :func:`scrub`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = scrub(record.getMessage())
-        if message != record.msg or record.args:
-            record.msg, record.args = message, None
+def _scrubbing_factory(make: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        if not _known:
+            return record
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: logging reports it when the record is emitted
+            return record
+        scrubbed = scrub(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = scrub("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
-        return True
+        return record
+
+    factory.scrubbing = True  # type: ignore[attr-defined]
+    return factory
 
 
-def scrub_logging(logger: logging.Logger | None = None) -> None:
-    """Adds a :class:`ScrubbingFilter` to every handler of ``logger`` (the root logger by default), once."""
-    for handler in (logger or logging.getLogger()).handlers:
-        if not any(isinstance(f, ScrubbingFilter) for f in handler.filters):
-            handler.addFilter(ScrubbingFilter())
+def scrub_log_records() -> None:
+    """Makes every log record of the process, ours and every library's, scrubbed with :func:`scrub` when it is
+    created (message and traceback), before any handler, formatter or test capture sees it. Idempotent; called
+    by :func:`remember_url`, so any process that uses a URL with credentials scrubs its logs."""
+    with _lock:
+        current = logging.getLogRecordFactory()
+        if not getattr(current, "scrubbing", False):
+            logging.setLogRecordFactory(_scrubbing_factory(current))

@@ -22,7 +22,6 @@ from collab_py.listener.handlers.invoicing import DEFAULT_TAX_RATE
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.health import serve
 from collab_py.listener.runtime import run_until_signalled
-from collab_py.redaction import scrub_logging
 from collab_py.services import FinanceService, InstitutionService
 from collab_py.services.reader import ChainReader
 
@@ -74,7 +73,6 @@ def listen(
 ) -> None:
     """Runs a listener until SIGTERM or Ctrl-C (COLLAB_LEDGER_URL, COLLAB_CONFIRMATIONS)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    scrub_logging()  # no credential of a URL in any log line, ours or a library's
     org_id = _org(org)
     deployment = state.deployment  # the node and the manifest first: nothing is created for a listener that cannot run
     config = ListenerConfig(
