@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from urllib.parse import quote
 
 import pytest
@@ -23,10 +22,11 @@ from collab_py.redaction import mask_url, remember_url, scrub
 from collab_py.settings import CollabSettings
 from support.credentials import ODD_PASSWORD, postgres_url
 
-#: A password with every character that needs URL escaping, and some that are not ASCII.
-PASSWORD = "Sup3r@Secret%25:/ü€?#" + uuid.uuid4().hex[:6]
-TOKEN = "a1b2c3d4e5f6a7b8c9d0" + uuid.uuid4().hex[:6]  # an Infura-style API key
-BANK_ACCOUNT = "CN12 3456 7890 SECRET " + uuid.uuid4().hex[:6]
+#: A password with every character that needs URL escaping, and some that are not ASCII (fixed: the test ids of
+#: parallel workers must agree).
+PASSWORD = "Sup3r@Secret%25:/ü€?#7f3a"
+TOKEN = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"  # an Infura-style API key
+BANK_ACCOUNT = "CN12 3456 7890 SECRET 7f3a"
 BINDING = VoucherBinding(chain_id=1, escrow=b"\x01" * 20, voucher_id=b"\x02" * 32)
 
 
