@@ -63,24 +63,29 @@ def draft() -> ContractDraft:
 POSTGRES_URL = os.environ.get("COLLAB_TEST_POSTGRES_URL")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty ledger database: an SQLite file, and a new PostgreSQL database when a server is configured.
-
-    In CI (``CI=true``) a missing PostgreSQL is an error, not a skip: the production target is always tested there.
-    """
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
+def postgres_server() -> str:
+    """The admin URL of the tests' PostgreSQL server. Without one the test is skipped; in CI (``CI=true``) it
+    fails instead: the production target is always tested there."""
     if POSTGRES_URL is None:
         if os.environ.get("CI") == "true":
             pytest.fail("COLLAB_TEST_POSTGRES_URL is not set: .ci/run starts PostgreSQL and sets it")
         pytest.skip("no PostgreSQL server (set COLLAB_TEST_POSTGRES_URL)")
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty ledger database: an SQLite file, and a new PostgreSQL database when a server is configured
+    (see :func:`postgres_server`)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    server = postgres_server()
     name = f"collab_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    yield make_url(server).set(database=name).render_as_string(hide_password=False)
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -88,18 +93,14 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def odd_password_ledger() -> Iterator[str]:
-    """The URL of a fresh PostgreSQL database owned by a role whose password is :data:`ODD_PASSWORD` (skipped
-    without a server, failed in CI)."""
-    if POSTGRES_URL is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("COLLAB_TEST_POSTGRES_URL is not set: .ci/run starts PostgreSQL and sets it")
-        pytest.skip("no PostgreSQL server (set COLLAB_TEST_POSTGRES_URL)")
+    """The URL of a fresh PostgreSQL database owned by a role whose password is :data:`ODD_PASSWORD` (see
+    :func:`postgres_server`)."""
+    server = make_url(postgres_server())
     name = f"collab_odd_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{ODD_PASSWORD}'"))
         connection.execute(text(f'CREATE DATABASE "{name}" OWNER "{name}"'))
-    server = make_url(POSTGRES_URL)
     yield postgres_url(name, ODD_PASSWORD, f"{server.host}:{server.port or 5432}", name)
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -63,7 +63,7 @@ def test_secrets_of_a_remembered_url_are_scrubbed_from_any_text() -> None:
         scrubbed = scrub(message)
         for secret in (PASSWORD, quote(PASSWORD, safe=""), TOKEN):
             assert secret not in scrubbed, scrubbed
-    assert scrub("postgresql://someone:else@db/x") == "postgresql://***@db/x"  # any URL's user and password
+    assert scrub("mysql://someone:elsewhere7f3a@db/x") == "mysql://***@db/x"  # any URL's user and password
     assert scrub("listener accounting-1: caught up at block 12") == "listener accounting-1: caught up at block 12"
 
 
