@@ -9,7 +9,7 @@ RUNTIME_VENV ?= .venv-runtime
 # every other tool started from here looks there, never in a ~/.solcx shared with other clones
 export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 
-.PHONY: setup install-runtime demo test long gas throughput listener-bench compile compile-paris errors lock lint clean
+.PHONY: setup demo test long gas throughput listener-bench compile compile-paris errors lock lint clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/python -m collab_py.chain.toolchain
@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml requirements/pip.txt requirements/dev.txt
 	touch $(STAMP)
 
 ## the services alone, without the dev and Ape extras: the pinned pip, the runtime lock, the package (not editable)
+.PHONY: install-runtime
 install-runtime:
 	$(PYTHON) -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/bin/pip install --quiet --require-hashes -r requirements/pip.txt
