@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import Party
 from collab_py.domain.keys import Keyring
 from support import World
+
+pytestmark = pytest.mark.usefixtures("cheap_keystores")
 
 PASSPHRASE = "correct horse battery staple"
 Run = Callable[..., dict[str, object]]
@@ -202,6 +205,20 @@ def test_empty_passphrase_is_named_with_where_it_comes_from(world: World, tmp_pa
     assert "collab keys new" not in result.stderr
 
 
+def test_keystore_others_can_read_is_refused_with_the_chmod_to_run(
+    cli: Callable[[str], Run], world: World, tmp_path: Path
+) -> None:
+    folder = tmp_path / "b" / "keys"
+    folder.chmod(0o755)
+    refused = str(cli("b")("settlement", "apply", "X", expect=1)["error"])
+    assert refused.startswith(f"error: KeystoreNotPrivate: keystore folder {folder} is open to group or others")
+    assert f"run `chmod 700 {folder}`" in refused
+    assert "hint: keystores must be readable by their owner only" in refused
+    folder.chmod(0o700)
+    (folder / "business.json").chmod(0o644)
+    assert f"chmod 600 {folder / 'business.json'}" in str(cli("b")("settlement", "apply", "X", expect=1)["error"])
+
+
 def test_unreachable_node_and_missing_manifest(tmp_path: Path) -> None:
     runner = CliRunner()
     env = {"COLLAB_RPC_URL": "http://127.0.0.1:9", "COLLAB_MANIFEST": str(tmp_path / "none.json")}
@@ -244,3 +261,30 @@ def test_listen_reconcile_and_ledger_through_the_cli(cli: Callable[[str], Run], 
     assert "unknown format 'xml'" in bad_format
     no_org = str(cli("a")("listen", expect=1)["error"])
     assert "pass --org or set COLLAB_ORG_ID" in no_org
+
+
+def test_file_arguments_are_capped_and_devices_refused(cli: Callable[[str], Run], world: World, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.pdf"
+    with huge.open("wb") as file:
+        file.truncate(3 * 2**30)  # 3 GiB that take no disk; read whole, it took 3.2 GB of memory
+    too_large = str(cli("b")("stage", "submit", "CLI-6", "0", str(huge), expect=1)["error"])
+    assert too_large.startswith(f"error: FileTooLarge: document {huge} is larger than 64 MiB")
+    device = str(cli("a")("contract", "sign", "CLI-6", "/dev/zero", expect=1)["error"])
+    assert device.startswith("error: NotARegularFile: document /dev/zero is a device")
+    terms_file = tmp_path / "terms.json"
+    with terms_file.open("wb") as file:
+        file.truncate(2 * 2**20)
+    terms = str(cli("b")("contract", "propose", str(terms_file), str(huge), expect=1)["error"])
+    assert "FileTooLarge" in terms
+    assert "larger than 1 MiB" in terms
+
+
+def test_ledgers_and_exports_are_private(cli: Callable[[str], Run], world: World, tmp_path: Path) -> None:
+    cli("a")("listen", "--org", str(world.a.org_id), "--once")
+    assert stat.S_IMODE((tmp_path / "a" / "ledger.db").stat().st_mode) == 0o600
+    exported = tmp_path / "journal.csv"
+    exported.write_text("an older export")
+    exported.chmod(0o644)
+    cli("a")("ledger", "--format", "csv", "--out", str(exported))
+    assert stat.S_IMODE(exported.stat().st_mode) == 0o600
+    assert exported.read_text().startswith("entry_id,")

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from collab_py.cli.context import InvalidInput, parse_amount, read_file, readable_errors, show, state, token_decimals
+from collab_py.cli.context import (
+    InvalidInput,
+    parse_amount,
+    read_document,
+    read_file,
+    readable_errors,
+    show,
+    state,
+    token_decimals,
+)
 from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.services import BusinessService
 from collab_py.services.reader import ChainReader
@@ -32,9 +42,9 @@ def _business() -> BusinessService:
     return BusinessService(state.deployment, state.transactor("business"), documents=state.documents())
 
 
-def _text(path: Path) -> str:
+def _text(path: Path, read: Callable[[Path], bytes] = read_file) -> str:
     try:
-        return read_file(path).decode("utf-8")
+        return read(path).decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput(f"{path} is not UTF-8 text") from None
 
@@ -52,7 +62,7 @@ def load_draft(terms_file: Path, document: Path) -> tuple[ContractDraft, int]:
             StageDraft(str(item["specification"]), parse_amount(str(item["amount"]), decimals))
             for item in terms["stages"]
         )
-        return ContractDraft(str(terms["number"]), _text(document), stages), int(terms["party_a"])
+        return ContractDraft(str(terms["number"]), _text(document, read_document), stages), int(terms["party_a"])
     # OverflowError: party_a given as Infinity; RecursionError: JSON nested too deeply
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as error:
         raise InvalidInput(f"malformed terms file {terms_file}: {type(error).__name__} {error}") from None
@@ -76,7 +86,7 @@ def contract_sign(
     document: Annotated[Path | None, typer.Argument(help="The document received (default: the store's copy).")] = None,
 ) -> None:
     """Party A checks the document against the chain and countersigns (S2.3–S2.4). Key: business."""
-    show(_business().countersign(number, None if document is None else read_file(document)), "signed")
+    show(_business().countersign(number, None if document is None else read_document(document)), "signed")
 
 
 @contract.command("show")
@@ -92,7 +102,7 @@ def stage_submit(
     number: Number, index: Index, result: Annotated[Path, typer.Argument(help="The delivered result.")]
 ) -> None:
     """Party B submits a stage result with its signed feedback (S3.1). Key: business."""
-    show(_business().submit_stage(number, index, read_file(result)), "submitted")
+    show(_business().submit_stage(number, index, read_document(result)), "submitted")
 
 
 @stage.command("confirm")

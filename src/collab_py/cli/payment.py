@@ -20,6 +20,7 @@ from collab_py.cli.context import (
     state,
     token_decimals,
 )
+from collab_py.files import write_private
 from collab_py.services import AssigneeAccount, FinanceService, InstitutionService
 from collab_py.services.finance import KEY_LIFETIME_SECONDS
 from collab_py.services.reader import ChainReader
@@ -84,7 +85,7 @@ def payment_assign(
     number: Number, seq: Seq, org_id: Annotated[int, typer.Argument(help="The member to pass the key to.")], out: Out
 ) -> None:
     """Party B passes its payment key to member ORG_ID, sealed to its finance key (S6.3). Key: finance."""
-    out.write_text("0x" + _finance().assign_key(number, seq, org_id).hex() + "\n")
+    write_private(out, "0x" + _finance().assign_key(number, seq, org_id).hex() + "\n")
     show({"payment_key_for": org_id, "written_to": str(out)})
 
 
@@ -105,9 +106,8 @@ def payment_account(
 ) -> None:
     """Party C prepares its bank account for an assigned payment: salted hash and ciphertext (S6.3). Key: finance."""
     account = _finance().assignee_account(number, seq, bank_account)
-    out.write_text(
-        json.dumps({"account_hash": "0x" + account.account_hash.hex(), "ciphertext": "0x" + account.ciphertext.hex()})
-    )
+    written = {"account_hash": "0x" + account.account_hash.hex(), "ciphertext": "0x" + account.ciphertext.hex()}
+    write_private(out, json.dumps(written))
     show({"account_hash": "0x" + account.account_hash.hex(), "written_to": str(out)})
 
 
