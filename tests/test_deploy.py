@@ -14,6 +14,7 @@ from eth_account import Account
 
 from collab_py.chain.deploy import Deployment, deploy
 from collab_py.chain.manifest import Manifest, ManifestError
+from collab_py.chain.toolchain import ensure_solc
 from collab_py.chain.transactor import Transactor, connect
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import fund_on_dev_node
@@ -128,6 +129,7 @@ def test_ape_compile_and_ape_run_deploy_and_demo(tmp_path: Path) -> None:
         **os.environ,
         "PATH": f"{ROOT / 'node_modules' / '.bin'}:{os.environ['PATH']}",
         "APE_DATA_FOLDER": str(tmp_path),
+        "SOLCX_BINARY_PATH": str(ensure_solc().parent),  # this checkout's compiler, as the Makefile exports it
     }
 
     def run(*args: str) -> str:

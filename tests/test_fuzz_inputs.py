@@ -33,10 +33,10 @@ What is tried, per target:
   variables; keyword overrides of random types (None, bools, huge integers, NaN, text, bytes, lists, dicts) for
   every setting, and unknown settings; a ``.env`` file of random bytes or of random ``COLLAB_*=`` lines.
 - ``keys.load_keystore`` and ``Keyring.account`` / ``Keyring.encryption_key`` (→ ``KeystoreError``
-  subclasses): random bytes; random JSON; valid pbkdf2 and scrypt keystores (v3) with one field anywhere replaced
-  by a random JSON value or deleted, read with the right and a wrong passphrase; key derivations asking for
-  hours of work or terabytes of memory (pbkdf2 ``c`` of 10**9, scrypt ``n`` of 2**30, ``dklen`` of 10**9);
-  JSON nested 100,000 deep.
+  subclasses, ``FileTooLarge`` beyond 64 KiB): random bytes; random JSON; valid pbkdf2 and scrypt keystores (v3)
+  with one field anywhere replaced by a random JSON value or deleted, read with the right and a wrong passphrase;
+  key derivations asking for hours of work or terabytes of memory (pbkdf2 ``c`` of 10**9, scrypt ``n`` of 2**30,
+  ``dklen`` of 10**9); JSON nested 100,000 deep.
 - ``cli.context.parse_amount`` / ``parse_address`` / ``parse_hex`` (→ ``InvalidInput``): any text; decimal
   notations (signs, separators, exponents up to 10**10, sNaN, NaN, Infinity, more decimals than the token has,
   up to 80 significant digits, which must convert exactly); addresses of every length, with and without 0x, in
@@ -82,7 +82,7 @@ from collab_py.cli import app
 from collab_py.cli import contract as cli_contract
 from collab_py.cli.context import InvalidInput, parse_address, parse_amount, parse_hex
 from collab_py.cli.payment import _assignee_account
-from collab_py.domain import crypto
+from collab_py.domain import crypto, keys
 from collab_py.domain.crypto import (
     BankAccount,
     DecryptionError,
@@ -103,8 +103,10 @@ from collab_py.domain.documents import (
 from collab_py.domain.einvoice import Invoice, InvoiceLine, InvoiceMalformed
 from collab_py.domain.keys import Keyring, KeystoreError, load_keystore
 from collab_py.domain.types import InvalidContractNumber, contract_number, contract_number_text
+from collab_py.files import FileTooLarge
 from collab_py.listener.handlers.accounting import ChartError, ChartOfAccounts
 from collab_py.settings import CollabSettings, SettingsError
+from support import CHEAP_KDF
 
 # ---------------------------------------------------------------------------------------------------- profiles
 settings.register_profile(
@@ -203,6 +205,7 @@ CONTRACT_NUMBER = st.one_of(
 def _write(folder: Path, name: str, data: bytes) -> Path:
     path = folder / name
     path.write_bytes(data)
+    path.chmod(0o600)  # private, as a keystore must be
     return path
 
 
@@ -667,8 +670,17 @@ def test_settings_from_random_dotenv_files(dotenv: bytes) -> None:
 # ---------------------------------------------------------------------------------------------------- keystores
 PASSPHRASE = "fuzz passphrase"
 SECRET = bytes.fromhex("5a" * 32)
-#: Cheap but real keystores (v3): pbkdf2 with 2 rounds, scrypt with n=2.
+#: Cheap but real keystores (v3): pbkdf2 with 2 rounds, scrypt with n=2 (the module lowers the floor of
+#: eth-account's defaults for them; test_keys.py tests the floor).
 KEYSTORES = {kdf: dict(Account.encrypt(SECRET, PASSPHRASE, kdf=kdf, iterations=2)) for kdf in ("pbkdf2", "scrypt")}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cheap_keystores() -> Iterator[None]:
+    """The module's keystores load (module-scoped: Hypothesis reuses a test's fixtures across its examples)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keys, "KDF_FLOOR", CHEAP_KDF)
+        yield
 
 
 def _leaf_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -692,11 +704,11 @@ def _load_keystore(path: Path, passphrase: str) -> bytes | None:
     """The key, or ``None`` for a named refusal; also loads it as a keyring's account and encryption key."""
     ring = Keyring(path.parent)
     for load in (ring.account, ring.encryption_key):
-        with contextlib.suppress(KeystoreError):
+        with contextlib.suppress(KeystoreError, FileTooLarge):
             load(path.stem, passphrase)
     try:
         key = load_keystore(path, passphrase)
-    except KeystoreError:
+    except (KeystoreError, FileTooLarge):  # FileTooLarge: more than 64 KiB
         return None
     assert isinstance(key, bytes)
     assert len(key) == 32

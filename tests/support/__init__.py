@@ -2,6 +2,7 @@
 flow, and stepping a listener. Tests import from here (``from support import World, issued``), never from
 ``conftest``."""
 
+from support.keystores import CHEAP_KDF
 from support.listeners import catch_up
 from support.steps import BANK_ACCOUNT, h, issued, released, secret_of, settled, signed, vouched
 from support.world import A_FUNDS, C_BANK_ACCOUNT, World
@@ -9,6 +10,7 @@ from support.world import A_FUNDS, C_BANK_ACCOUNT, World
 __all__ = [
     "A_FUNDS",
     "BANK_ACCOUNT",
+    "CHEAP_KDF",
     "C_BANK_ACCOUNT",
     "World",
     "catch_up",
