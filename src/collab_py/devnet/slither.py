@@ -162,8 +162,8 @@ def standard_json_input(root: Path) -> dict[str, Any]:
     }
 
 
-def slither_command(input_path: Path, solc: Path, report_path: Path) -> list[str]:
-    """The slither command line (run from the repository root)."""
+def slither_command(input_path: Path, solc: Path, report_path: Path, root: Path) -> list[str]:
+    """The slither command line (run from the input's folder, the compiler from the repository ``root``)."""
     return [
         sys.executable,
         "-m",
@@ -173,6 +173,8 @@ def slither_command(input_path: Path, solc: Path, report_path: Path) -> list[str
         "solc-json",
         "--solc",
         str(solc),
+        "--solc-working-dir",
+        str(root),
         "--fail-none",
         "--disable-color",
         "--json",
@@ -191,11 +193,13 @@ def run_slither(root: Path) -> tuple[dict[str, Any], float]:
         input_path = Path(folder) / "input.json"
         input_path.write_text(json.dumps(standard_json_input(root), indent=1))
         report_path = Path(folder) / "report.json"  # slither does not overwrite an existing file
-        command = slither_command(input_path, solc, report_path)
+        command = slither_command(input_path, solc, report_path, root)
         print(f"slither {version}, in {root}: {shlex.join(command)}", flush=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         start = time.monotonic()
-        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
+        # not from the root: crytic-compile would take foundry.toml there for a Foundry project and fail (it asserts
+        # the input file is inside that project); the compiler still reads the sources from the root
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, check=False)
         elapsed = time.monotonic() - start
         if not report_path.is_file():
             raise CheckError(f"slither exited with {done.returncode} and wrote no report:\n{_tail(done.stderr)}")
@@ -218,7 +222,8 @@ def _is_ours(filename: str) -> bool:
 
 def _filename(element: dict[str, Any]) -> str:
     mapping = element.get("source_mapping") or {}
-    return str(mapping.get("filename_relative") or "")
+    # relative to the compiler's working directory, the repository root (``filename_relative`` is to slither's)
+    return str(mapping.get("filename_short") or mapping.get("filename_relative") or "")
 
 
 def _locate(element: dict[str, Any]) -> tuple[str, str, str]:
