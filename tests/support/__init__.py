@@ -1,9 +1,23 @@
 """What the tests share besides fixtures: the world they run in, the steps that bring a contract to a point of the
-flow, and stepping a listener. Tests import from here (``from support import World, issued``), never from
-``conftest``."""
+flow, reading and steering the chain, and stepping a listener. Tests import from here (``from support import World,
+issued``), never from ``conftest``."""
 
+from support.chain import advance, balance, forbid_sending, nonce, now, stage_digest
 from support.listeners import catch_up
-from support.steps import BANK_ACCOUNT, h, issued, released, secret_of, settled, signed, vouched
+from support.steps import (
+    BANK_ACCOUNT,
+    applied,
+    econtract,
+    h,
+    issued,
+    proposed,
+    released,
+    requested,
+    secret_of,
+    settled,
+    signed,
+    vouched,
+)
 from support.world import A_FUNDS, C_BANK_ACCOUNT, World
 
 __all__ = [
@@ -11,12 +25,22 @@ __all__ = [
     "BANK_ACCOUNT",
     "C_BANK_ACCOUNT",
     "World",
+    "advance",
+    "applied",
+    "balance",
     "catch_up",
+    "econtract",
+    "forbid_sending",
     "h",
     "issued",
+    "nonce",
+    "now",
+    "proposed",
     "released",
+    "requested",
     "secret_of",
     "settled",
     "signed",
+    "stage_digest",
     "vouched",
 ]
