@@ -8,13 +8,13 @@ from collab_py.chain.enums import VoucherStatus
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.domain import crypto
-from collab_py.domain.crypto import BankAccount, EncryptionKey, PaymentKey
+from collab_py.domain.crypto import EncryptionKey
 from collab_py.domain.types import payment_voucher_id
 from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import institution_actions
 from collab_py.listener.engine import Listener, ListenerConfig
 from collab_py.listener.handlers.institution import REFUSED, RELEASED, InstitutionBot
-from support import BANK_ACCOUNT, C_BANK_ACCOUNT, World, catch_up, issued, settled
+from support import BANK_ACCOUNT, C_BANK_ACCOUNT, World, balance, catch_up, issued, settled
 
 
 def bot(world: World, flow: Flow, database: Engine) -> Listener:
@@ -34,10 +34,6 @@ def actions(database: Engine) -> list[tuple[str, int, str, str]]:
             ).order_by(institution_actions.c.id)
         ).all()
     return [tuple(row) for row in rows]  # type: ignore[misc]
-
-
-def balance(world: World, address: str) -> int:
-    return int(world.deployment.asset.functions.balanceOf(address).call())
 
 
 def test_redeemed_key_is_released_by_the_bot(world: World, flow: Flow, ledger_url: str) -> None:
@@ -61,7 +57,7 @@ def test_assignment_is_released_to_the_assignee(world: World, flow: Flow, ledger
     c.present_key("I-2", seq, b.assign_key("I-2", seq, world.c.org_id))
     account = c.assignee_account("I-2", seq, C_BANK_ACCOUNT)
     signature = b.sign_assignment("I-2", seq, world.c.org_id, account.account_hash)
-    c.confirm_assignment("I-2", seq, account, signer=b.address, signature=signature)
+    c.confirm_assignment("I-2", seq, world.c.org_id, account, signer=b.address, signature=signature)
     database = open_database(ledger_url)
     catch_up(bot(world, flow, database))
     assert actions(database) == [("I-2", seq, RELEASED, "")]
@@ -69,31 +65,24 @@ def test_assignment_is_released_to_the_assignee(world: World, flow: Flow, ledger
 
 
 def test_bank_account_not_matching_its_hash_is_refused(world: World, flow: Flow, ledger_url: str) -> None:
-    """A payer's voucher whose bank account ciphertext names another account than its salted hash."""
+    """A payee whose application encrypts another account to the institution than the one its salted hash names (the
+    payer sees the hashed one, so the voucher and the payment key carry it)."""
     draft = sample_contract("I-3")
     settled(flow, world, draft)
     b = flow.finance(world.b)
-    seq = b.apply_payment("I-3", 100_00, BANK_ACCOUNT).seq
-    bound = b.binding(draft.contract_no, seq)
-    salt, secret = crypto.new_salt(), crypto.new_secret()
-    expiry = int(world.w3.eth.get_block("latest")["timestamp"]) + 3600
-    key = PaymentKey(
-        binding=bound, contract_no=draft.contract_no, amount=100_00, payer_org=world.a.org_id, expiry=expiry,
-        secret=secret, bank_account=BANK_ACCOUNT,
-    )  # fmt: skip
-    terms = (
-        100_00,
-        crypto.bank_account_hash("CN99 SOMEONE ELSE", salt),
-        crypto.seal(world.bank.encryption_key.public_key, BankAccount(binding=bound, salt=salt, account=BANK_ACCOUNT)),
-        crypto.key_commitment(
-            world.deployment.manifest.chain_id, world.deployment.escrow.address, bound.voucher_id, secret
-        ),
-        expiry,
-        crypto.seal(world.b.encryption_key.public_key, key),
+    seq = 1
+    named = b.receiving_account(draft.contract_no, seq, "CN99 SOMEONE ELSE")
+    sent = named.model_copy(update={"account": BANK_ACCOUNT})
+    b.tx.transact(
+        world.deployment.registry.functions.applyForPayment(
+            draft.contract_no,
+            100_00,
+            crypto.bank_account_hash(named.account, named.salt),
+            crypto.seal(world.a.encryption_key.public_key, named),
+            crypto.seal(world.bank.encryption_key.public_key, sent),
+        )
     )
-    flow.finance(world.a).tx.transact(
-        world.deployment.registry.functions.issuePaymentVoucher(draft.contract_no, seq, terms)
-    )
+    flow.finance(world.a).issue_voucher("I-3", seq)
     b.redeem("I-3", seq)
     database = open_database(ledger_url)
     catch_up(bot(world, flow, database))
@@ -109,13 +98,18 @@ def test_bank_account_for_another_institution_key_is_refused(world: World, flow:
     draft = sample_contract("I-4")
     settled(flow, world, draft)
     b = flow.finance(world.b)
-    seq = b.apply_payment("I-4", 100_00, BANK_ACCOUNT).seq
-    prepared, _ = flow.finance(world.a).prepare_issue_voucher(
-        draft.contract_no, seq, amount=100_00, bank_account=BANK_ACCOUNT,
-        expiry=int(world.w3.eth.get_block("latest")["timestamp"]) + 3600,
-        payee_key=world.b.encryption_key.public_key, institution_key=EncryptionKey().public_key,
-    )  # fmt: skip
-    flow.finance(world.a).execute(prepared)
+    seq = 1
+    b.execute(
+        b.prepare_apply_payment(
+            draft.contract_no,
+            seq,
+            100_00,
+            b.receiving_account(draft.contract_no, seq, BANK_ACCOUNT),
+            payer_key=world.a.encryption_key.public_key,
+            institution_key=EncryptionKey().public_key,
+        )
+    )
+    flow.finance(world.a).issue_voucher("I-4", seq)
     b.redeem("I-4", seq)
     database = open_database(ledger_url)
     catch_up(bot(world, flow, database))
