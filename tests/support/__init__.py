@@ -3,10 +3,11 @@ flow, reading and steering the chain, and stepping a listener. Tests import from
 issued``), never from ``conftest``."""
 
 from support.chain import advance, balance, forbid_sending, nonce, now, stage_digest
-from support.listeners import catch_up
+from support.listeners import accounting, bot_actions, catch_up, entries, institution_bot
 from support.steps import (
     BANK_ACCOUNT,
     applied,
+    assigned,
     econtract,
     h,
     issued,
@@ -25,13 +26,18 @@ __all__ = [
     "BANK_ACCOUNT",
     "C_BANK_ACCOUNT",
     "World",
+    "accounting",
     "advance",
     "applied",
+    "assigned",
     "balance",
+    "bot_actions",
     "catch_up",
     "econtract",
+    "entries",
     "forbid_sending",
     "h",
+    "institution_bot",
     "issued",
     "nonce",
     "now",

@@ -7,6 +7,7 @@ from eth_utils import keccak
 
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.sandbox import B_BANK_ACCOUNT as BANK_ACCOUNT
+from collab_py.devnet.sandbox import C_BANK_ACCOUNT
 from collab_py.domain import crypto
 from collab_py.domain.drafts import ContractDraft
 from collab_py.domain.econtract import EContract
@@ -61,6 +62,16 @@ def requested(flow: Flow, world: World, draft: ContractDraft, amount: int | None
     seq, _ = issued(flow, world, draft, amount, lifetime)
     flow.finance(world.b).redeem(draft.number, seq)
     return seq
+
+
+def assigned(flow: Flow, world: World, draft: ContractDraft, seq: int) -> None:
+    """B passes the payment key of issued payment ``seq`` to Party C, which presents it and sends B's signed
+    confirmation naming C's account (S6.3): the payment waits for the institution to pay C."""
+    b, c = flow.finance(world.b), flow.finance(world.c)
+    c.present_key(draft.number, seq, b.assign_key(draft.number, seq, world.c.org_id))
+    account = c.assignee_account(draft.number, seq, C_BANK_ACCOUNT)
+    signature = b.sign_assignment(draft.number, seq, world.c.org_id, account.account_hash)
+    c.confirm_assignment(draft.number, seq, world.c.org_id, account, signer=b.address, signature=signature)
 
 
 def released(flow: Flow, world: World, draft: ContractDraft, amount: int | None = None) -> int:
