@@ -17,17 +17,17 @@ Each value is scanned as raw bytes (hex-encoded JSON-RPC values decoded first), 
 bytes, as lower- and upper-case hex text, and for any 24-byte run of a document or any 16-byte run of a key:
 
 - never on chain: the bank accounts of the demo, the e-contract documents (both contracts: the canonical JSON, its
-  text and its stage specifications of 24 bytes or more), the delivered stage
-  results, the e-invoice documents (canonical JSON) and their numbers, the salts of the bank-account hashes, the
-  expired and reclaimed payment key's secret, every private key of every party;
+  text and its stage specifications of 24 bytes or more), the delivered stage results, the e-invoice documents
+  (canonical JSON) and their numbers, the salts of the bank-account hashes, the expired and reclaimed payment key's
+  secret, every private key of every party;
 - payment-key secrets that are redeemed: only from the block of the transaction that redeems them
   (``requestPayment`` by Party B, ``presentPaymentKey`` by Party C), never in any block, receipt, trace or storage
   slot before it.
 
 Positive controls prove the scan reads what it claims: the documents', terms' and invoices' hashes, the bank-account
 hashes and ciphertexts, the key commitments and ciphertexts and the org names are found where they belong (calldata,
-logs, storage), each
-redeemed secret is found in its redeeming calldata, and the layout walk decodes the org names from storage.
+logs, storage), each redeemed secret is found in its redeeming calldata, and the layout walk decodes the org names
+from storage.
 """
 
 from __future__ import annotations
