@@ -188,8 +188,9 @@ def run_the_flow(world: World, proxy: CredentialedRpcProxy, ledger: str, tmp_pat
     terms.write_text(json.dumps({"number": NUMBER, "party_a": world.a.org_id, "stages": stages}))
     document.write_text(f"e-contract {NUMBER}")
     result.write_text("delivered")
-    collab("b", "contract", "propose", str(terms), str(document))
-    collab("a", "contract", "sign", NUMBER, str(document))
+    econtract = tmp_path / f"{NUMBER}.econtract.json"
+    collab("b", "contract", "propose", str(terms), str(document), "--out", str(econtract))
+    collab("a", "contract", "sign", NUMBER, str(econtract))
     collab("b", "stage", "submit", NUMBER, "0", str(result))
     collab("a", "stage", "confirm", NUMBER, "0")
     collab("b", "settlement", "apply", NUMBER)
@@ -240,12 +241,12 @@ def run_the_flow(world: World, proxy: CredentialedRpcProxy, ledger: str, tmp_pat
 
     # refusals, one line each, and with --debug their tracebacks
     too_long = B_ACCOUNT * 20
-    assert "ValidationError" in collab("b", "payment", "apply", NUMBER, "1.00", "--bank-account", too_long, expect=1)
+    assert "InvalidInput" in collab("b", "payment", "apply", NUMBER, "1.00", "--bank-account", too_long, expect=1)
     closed = proxy.url.replace(f":{proxy.port}/", f":{free_port()}/")
     wrong_password = ledger.replace(quote(ODD_PASSWORD, safe=""), quote(ODD_PASSWORD[::-1], safe=""))
     for debug in ([], ["--debug"]):
         shown = process("b", *debug, "payment", "apply", NUMBER, "1.00", "--bank-account", too_long, expect=1)
-        assert "should have at most 256 characters" in shown
+        assert "longer than 256 characters" in shown
         assert "NodeUnreachable" in process("a", *debug, "--rpc-url", closed, "contract", "show", NUMBER, expect=1)
         shown = process("a", *debug, "ledger", env={"COLLAB_LEDGER_URL": wrong_password}, expect=1)
         assert "password authentication failed" in shown
