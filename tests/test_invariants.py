@@ -91,15 +91,6 @@ _COMMON: dict[str, Any] = {
 #: CI: about 3,500 steps in a few minutes on two cores. Long: about 20,000 steps.
 settings.register_profile("collab-invariants-ci", max_examples=100, stateful_step_count=40, **_COMMON)
 settings.register_profile("collab-invariants-long", max_examples=500, stateful_step_count=50, **_COMMON)
-from hypothesis import Phase  # TEMP
-
-settings.register_profile(
-    "collab-invariants-dev",
-    max_examples=int(os.environ.get("DEV_EXAMPLES", "8")),
-    stateful_step_count=40,
-    phases=[Phase.generate],
-    **_COMMON,
-)  # TEMP
 #: Steps (rules run, the warm-up included) each profile must reach.
 MIN_STEPS = 10_000 if PROFILE == "long" else 1_000
 #: pytest-timeout's default (300 s) leaves no room for shrinking a failure (up to 5 minutes) or the long profile.

@@ -2,8 +2,8 @@
 flow, reading and steering the chain, and stepping a listener. Tests import from here (``from support import World,
 issued``), never from ``conftest``."""
 
-from support.keystores import CHEAP_KDF
 from support.chain import advance, balance, forbid_sending, nonce, now, stage_digest
+from support.keystores import CHEAP_KDF
 from support.listeners import accounting, bot_actions, catch_up, entries, institution_bot
 from support.steps import (
     BANK_ACCOUNT,
