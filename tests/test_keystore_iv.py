@@ -20,7 +20,7 @@ def zero_led_randomness(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keyfile.Random, "get_random_bytes", lambda n: b"\0" + os.urandom(n - 1))
 
 
-@pytest.mark.usefixtures("zero_led_randomness")
+@pytest.mark.usefixtures("zero_led_randomness", "cheap_keystores")
 def test_an_iv_with_a_leading_zero_byte_keeps_its_16_bytes(tmp_path: Path) -> None:
     key = os.urandom(32)
     raw = dict(Account.encrypt(key, "secret", kdf="pbkdf2", iterations=2))
@@ -34,6 +34,7 @@ def test_an_iv_with_a_leading_zero_byte_keeps_its_16_bytes(tmp_path: Path) -> No
     assert load_keystore(path, "secret") == key
 
 
+@pytest.mark.usefixtures("cheap_keystores")
 def test_full_iv_leaves_a_full_iv_and_other_layouts_alone() -> None:
     keystore = encrypt_keystore(os.urandom(32), "secret", kdf="pbkdf2", iterations=2)
     assert full_iv(dict(keystore)) == keystore

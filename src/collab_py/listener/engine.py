@@ -27,6 +27,7 @@ from collab_py.exceptions import CollabError
 from collab_py.ledger.schema import block_window, chain_events, checkpoints
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.metrics import ListenerMetrics
+from collab_py.redaction import scrub
 
 log = logging.getLogger("collab.listener")
 
@@ -121,9 +122,8 @@ class Listener:
             except Exception as error:  # RPC outage, database restart or lock: wait and resume from the checkpoint
                 self.metrics.errors.inc()
                 self.metrics.rpc_up.set(0)
-                log.warning(
-                    "listener %s: %s: %s; retrying in %.1f s", self.consumer, type(error).__name__, error, delay
-                )
+                reason = f"{type(error).__name__}: {scrub(str(error))}"  # it may quote the node's or database's URL
+                log.warning("listener %s: %s; retrying in %.1f s", self.consumer, reason, delay)
                 stop.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue

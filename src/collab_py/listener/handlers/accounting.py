@@ -21,6 +21,7 @@ from sqlalchemy import Connection, and_, insert, select
 
 from collab_py.domain.types import contract_number_text
 from collab_py.exceptions import CollabError
+from collab_py.files import MAX_SMALL_FILE_BYTES, read_bounded
 from collab_py.ledger.schema import (
     ASSIGNMENT,
     FREEZE,
@@ -65,7 +66,7 @@ class ChartOfAccounts(BaseModel):
         if path is None:
             return cls()
         try:
-            return cls.model_validate(json.loads(path.read_text()))
+            return cls.model_validate(json.loads(read_bounded(path, MAX_SMALL_FILE_BYTES, "chart of accounts")))
         except (OSError, ValueError, ValidationError, RecursionError) as error:
             raise ChartError(f"invalid chart of accounts {path}: {type(error).__name__}") from None
 

@@ -1,14 +1,15 @@
 """The payment institution's bot (S6.2): releases the payment requests that pass its checks, records refusals.
 
-It listens for ``PaymentRequested`` (the payee redeemed its key) and ``AssignmentConfirmed`` (the payee assigned the
-payment to a third member). Checks, on the chain's current state, the same as a manual release's
-(:meth:`InstitutionService.check_release`): the payment is still REQUESTED; the beneficiary is the one the event
-names, an active member, and its treasury the one pinned at the request; the bank account, encrypted to the
-institution by the payee (or the assignee), opens with the institution's key, is bound to this payment and matches
-the salted hash the application and the voucher carry. The escrow then pays exactly the frozen amount to the pinned
-treasury and emits the second voucher. A payment that fails a check is recorded
-as REFUSED with the reason; one found already RELEASED (a replay after a crash between the release and the commit)
-is recorded as released.
+It listens for ``PaymentRequested`` (the payee redeemed its key), ``AssignmentConfirmed`` (the payee assigned the
+payment to a third member) and ``BeneficiaryTreasuryPinned`` (the beneficiary pinned its new treasury after governance
+moved it: a request refused for the move is checked again). Checks, on the chain's current state, the same as a
+manual release's (:meth:`InstitutionService.check_release`): the payment is still REQUESTED; the beneficiary is the
+one the event names, an active member, and its treasury the one pinned at the request; the bank account, encrypted
+to the institution by the payee (or the assignee), opens with the institution's key, is bound to this payment and
+matches the salted hash the application and the voucher carry. The escrow then pays exactly the frozen amount to
+the pinned treasury and emits the second voucher. A payment that fails a check is recorded as REFUSED with the
+reason; one found already RELEASED (a replay after a crash between the release and the commit) is recorded as
+released.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ RELEASED, REFUSED = "RELEASED", "REFUSED"
 class InstitutionBot:
     """The listener handler of the institution's operator."""
 
-    events: tuple[str, ...] = ("PaymentRequested", "AssignmentConfirmed")
+    events: tuple[str, ...] = ("PaymentRequested", "AssignmentConfirmed", "BeneficiaryTreasuryPinned")
 
     def __init__(self, service: InstitutionService) -> None:
         self.service = service
