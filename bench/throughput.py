@@ -1,6 +1,18 @@
-"""Throughput of the whole flow S2–S7, driven through the role services against one anvil started here.
+"""Throughput of the whole flow S2–S7, driven through the role services against one anvil started here, or against
+a live chain (``--rpc-url URL``, or ``--clique`` for a geth Clique network started here) beside its gas ceiling.
 
-Run: ``.venv/bin/python bench/throughput.py [--flows 500]`` (``--help`` for the knobs). Runs N complete flows of a
+Run: ``.venv/bin/python bench/throughput.py [--flows 500]`` (``--help`` for the knobs).
+
+On a live chain (:mod:`collab_py.devnet.livebench`): ``bench/throughput.py --rpc-url URL`` deploys there (the accounts
+funded by transfers from ``--funder-keystore`` or ``COLLAB_FUNDER_KEY``, or nothing on a zero-gas chain), starts the
+accounting listeners of Party A and B as ``collab listen`` processes with confirmations 2, runs the flows on a
+conveyor — each step sent once the block carrying the flow's previous step is seen — and ends with one JSON line
+``{"flows_per_s": F, "ceiling_flows_per_s": C, "ratio": F / C, "block_utilisation": U,
+"latency_redeem_to_posted_s": {...}, ...}`` where the ceiling is the block gas limit / the block period / the gas of a
+flow and F is measured on the steady state (blocks from the first release to the last admission).
+``bench/throughput.py --clique`` does the same on 3 geth sealers and an RPC node started here (1 s blocks).
+
+On anvil: Runs N complete flows of a
 1-stage contract, ten transactions each (propose, countersign, submit and confirm the stage, apply for and approve
 business settlement, apply for payment, issue the payment voucher, redeem the payment key, release), checks every
 receipt, verifies on chain that every payment was released, and measures in the same run anvil's raw ingest rate of
@@ -46,18 +58,26 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 # keccak through safe-pysha3 when installed (eth-hash's pysha3 backend; this venv has it): same digests, ~7x faster
 # than pycryptodome's. eth-hash picks its backend at the first hash, so this comes before anything hashes.
 if importlib.util.find_spec("sha3") is not None:
     os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
 
+from eth_account import Account
 from rich.console import Console
+from rich.table import Table
 
+from collab_py.devnet.clique import CliqueNetwork
+from collab_py.devnet.livebench import LiveResult, run_live
 from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.parties import Funding, funder_account
 from collab_py.devnet.pipeline import ROUND_GAS_LIMIT, Plan, measure_throughput, report
 from collab_py.exceptions import CollabError
+from collab_py.settings import CollabSettings
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -71,6 +91,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="processes preparing the flows (default 2)")
     parser.add_argument(
         "--profile-flows", type=int, default=40, help="flows profiled after the run for the breakdown (0: none)"
+    )
+    live = parser.add_argument_group("a live chain")
+    live.add_argument("--rpc-url", help="measure on this node (geth, Besu, ...) against its gas ceiling")
+    live.add_argument("--ws-url", help="WebSocket endpoint whose newHeads wake the listeners (optional)")
+    live.add_argument(
+        "--clique", action="store_true", help="start a geth Clique network here (3 sealers, an RPC node, 1 s blocks)"
+    )
+    live.add_argument(
+        "--gas-limit",
+        type=int,
+        default=6_000_000,
+        help="block gas limit of --clique (default 6M: what one conveyor on 2 cores fills)",
+    )
+    live.add_argument(
+        "--funder-keystore", type=Path, default=os.environ.get("COLLAB_FUNDER_KEYSTORE"),
+        help="keystore of a funded account (else COLLAB_FUNDER_KEY; neither on a zero-gas chain)",
+    )  # fmt: skip
+    live.add_argument(
+        "--fill", type=float, default=3.0, help="gas in flight, in block gas limits (default 3: steps queue)"
     )
     args = parser.parse_args(argv)
     if min(args.flows, args.chunk, args.accounts, args.workers) < 1 or min(args.profile_flows, args.taper) < 0:
@@ -87,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=True)
     if not console.is_terminal:
         console.width = 120
+    if args.rpc_url or args.clique:
+        return live_main(args, console)
     plan = Plan(flows=args.flows, chunk=args.chunk, desks=args.accounts, workers=args.workers, taper=args.taper)
     try:
         with AnvilNode(extra_args=["--gas-limit", str(ROUND_GAS_LIMIT)]) as node:
@@ -115,6 +156,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stderr.flush()
     print(json.dumps(result), flush=True)
     return 0
+
+
+@contextmanager
+def _chain(args: argparse.Namespace, console: Console) -> Iterator[tuple[str, str | None, Funding]]:
+    """The node to measure on: --rpc-url with its funding, or a Clique network started here with a funded key."""
+    if args.rpc_url:
+        settings = CollabSettings.load(rpc_url=args.rpc_url)
+        yield args.rpc_url, args.ws_url, Funding(funder_account(args.funder_keystore, settings.passphrase), 10**18)
+        return
+    funder = Account.create()
+    console.print(f"starting a geth Clique network: 3 sealers, an RPC node, 1 s blocks, gas limit {args.gas_limit:,}")
+    with CliqueNetwork(sealers=3, gas_limit=args.gas_limit, prefund={funder.address: 10**24}) as net:
+        yield net.rpc_url, net.ws_url, Funding(funder, 10**18)
+
+
+def live_main(args: argparse.Namespace, console: Console) -> int:
+    try:
+        with _chain(args, console) as (rpc_url, ws_url, funding):
+            w3 = CollabSettings.load(rpc_url=rpc_url).connect()
+            result = run_live(
+                w3, rpc_url=rpc_url, ws_url=ws_url, funding=funding, flows=args.flows, desks=args.accounts,
+                fill=args.fill, say=lambda line: console.print(line, highlight=False),
+            )  # fmt: skip
+    except CollabError as error:
+        console.print(f"[bold red]error:[/] {error}")
+        return 1
+    live_report(console, result)
+    sys.stderr.flush()
+    print(json.dumps(result.summary()), flush=True)
+    return 0
+
+
+def live_report(console: Console, result: LiveResult) -> None:
+    summary = result.summary()
+    table = Table(title="Throughput on a live chain (S2–S7, 10 transactions a flow)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("flows/s, steady state", f"{summary['flows_per_s']:.2f}"),
+        ("gas ceiling, flows/s", f"{summary['ceiling_flows_per_s']:.2f}"),
+        ("ratio to the ceiling", f"{summary['ratio']:.1%}"),
+        ("block utilisation, steady state", f"{summary['block_utilisation']:.1%} of {result.gas_limit:,} gas"),
+        ("steady-state blocks", str(result.steady_blocks)),
+        ("flows/s, whole run (fill and drain)", f"{summary['flows_per_s_whole_run']:.2f}"),
+        ("block period", f"{result.period:.2f} s"),
+        ("gas per flow", f"{result.gas_per_flow:,.0f}"),
+    ]
+    latency = summary["latency_redeem_to_posted_s"]
+    spread = f"{latency['p50']} / {latency['p95']} / {latency['max']} s"
+    rows.append(("redeemed -> posted (conf. 2), p50 / p95 / max", spread))
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
 
 
 if __name__ == "__main__":
