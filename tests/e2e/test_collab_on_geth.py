@@ -37,7 +37,7 @@ from collab_py.services import InstitutionService
 from collab_py.services.reader import ChainReader
 from support.cli import COLLAB, Cli, ListenerProcess, party_settings, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("cheap_keystores")]
 
 ETHER = 10**18
 CHAIN_ID = 1337

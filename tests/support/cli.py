@@ -33,9 +33,11 @@ PASSPHRASE = "correct horse battery staple"
 COLLAB = [sys.executable, "-m", "collab_py.cli"]
 
 
-def keystores(folder: Path, party: Party | None, governance: Sandbox | None = None) -> Path:
-    """A party's department keys and encryption key (and governance's key) as cheap test keystores."""
-    ring = Keyring(folder, kdf="pbkdf2", iterations=2)
+def keystores(folder: Path, party: Party | None, governance: Sandbox | None = None, *, strong: bool = False) -> Path:
+    """A party's department keys and encryption key (and governance's key): cheap test keystores, which only a process
+    whose keystore floor the ``cheap_keystores`` fixture lowered loads, or ``strong`` ones of eth-account's default
+    derivation (about a second each to write and to load), for a ``collab`` process of its own."""
+    ring = Keyring(folder) if strong else Keyring(folder, kdf="pbkdf2", iterations=2)
     if party is not None:
         for department, account in party.accounts.items():
             ring.import_account(department.name.lower(), account.key, PASSPHRASE)
@@ -47,13 +49,14 @@ def keystores(folder: Path, party: Party | None, governance: Sandbox | None = No
 
 def party_settings(sandbox: Sandbox, folder: Path, rpc_url: str, **extra: str) -> dict[str, dict[str, str]]:
     """Settings (environment) of A, B, C, the bank and governance (``gov``): their keystores, ledgers and the
-    deployment's manifest, under ``folder``."""
+    deployment's manifest, under ``folder``. The bank's keystores are strong: its bot runs as a process of its own;
+    the other parties' are cheap (their keys are loaded in the test's process only)."""
     manifest = sandbox.deployment.manifest.save(folder / "manifest.json")
     parties: dict[str, Party | None] = {"a": sandbox.a, "b": sandbox.b, "c": sandbox.c, "bank": sandbox.bank}
     parties["gov"] = None
     env = {}
     for who, party in parties.items():
-        keys = keystores(folder / who / "keys", party, sandbox if party is None else None)
+        keys = keystores(folder / who / "keys", party, sandbox if party is None else None, strong=who == "bank")
         env[who] = {
             "COLLAB_RPC_URL": rpc_url,
             "COLLAB_MANIFEST": str(manifest),
