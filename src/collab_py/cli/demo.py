@@ -19,6 +19,7 @@ from collab_py.devnet.demo import run_demo
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import FUND_EACH, FUNDER_KEY_ENV, Funding, ether, funder_account
 from collab_py.devnet.sandbox import ASSET_DECIMALS
+from collab_py.redaction import mask_url
 from collab_py.services import StepRecord
 
 
@@ -63,7 +64,7 @@ def demo(
 
     with _node(rpc_url) as url, tempfile.TemporaryDirectory(prefix="collab-demo-") as workdir:
         w3 = state.settings.connect(url)
-        console.print(f"node {url}, chain {w3.eth.chain_id}; funding: {funding.describe(w3)}")
+        console.print(f"node {mask_url(url)}, chain {w3.eth.chain_id}; funding: {funding.describe(w3)}")
         with console.status("starting") as status:
             result = run_demo(w3, Path(workdir), on_step=add, on_phase=status.update, funding=funding)
         manifest = result.sandbox.deployment.manifest
