@@ -127,6 +127,115 @@ def _hex_reader(kind: str) -> _HexReader | None:
     return None
 
 
+#: Writes one ABI word of a log's data (hex digits) as JSON text: what the store keeps, without a dict in between.
+_JsonWriter = Callable[[str, int], str]
+
+
+def _json_writer(kind: str) -> _JsonWriter | None:
+    """The JSON text of :func:`_hex_reader`'s value (hex digits and EIP-55 addresses need no escaping)."""
+    if kind.startswith("uint"):
+        return lambda data, at: str(int(data[at : at + 64], 16))
+    if kind.startswith("int"):
+        return lambda data, at: str(_signed(data[at : at + 64]))
+    if kind == "address":
+        return lambda data, at: '"' + _checksum_text(data[at + 24 : at + 64]) + '"'
+    if kind == "bool":
+        return lambda data, at: "true" if data[at + 63] != "0" else "false"
+    read = _hex_reader(kind)
+    if read is None:
+        return None
+    if kind == "string":
+        return lambda data, at: json.dumps(read(data, at))
+    return lambda data, at: '"' + read(data, at) + '"'
+
+
+#: A compiled decoder of one event's log for the store: (topics, data), both as the node sends them (``0x`` hex
+#: strings) -> (contract number, voucher id, seq, arguments as JSON text).
+_StoreDecoder = Callable[[Sequence[str], str], tuple[bytes | None, bytes | None, int | None, str]]
+
+
+def _compile_store_decoder(name: str, inputs: list[tuple[dict[str, Any], str]]) -> _StoreDecoder | None:
+    """Python source for one event's store decoder, compiled once: every argument sliced inline from the hex text,
+    no call per word (the backfill decodes tens of thousands of logs a second). None for events with tuples or
+    arrays in their data (those go through eth-abi)."""
+    indexed = [(arg["name"], kind) for arg, kind in inputs if arg["indexed"]]
+    words = [(arg["name"], kind) for arg, kind in inputs if not arg["indexed"]]
+    fragments: list[str] = []
+    keys: dict[str, str] = {}
+
+    def value(kind: str, text: str, at: str | None) -> str | None:
+        """The JSON text of a ``kind`` value held in ``text`` (hex with 0x); ``at``: its word's offset in data."""
+        digits = text if at is None else f"{text}[{at}:{at}+64]"
+        prefix = f"{text}[2:]" if at is None else digits
+        if kind.startswith("uint"):
+            return f"str(int({digits}, 16))"
+        if kind.startswith("int"):
+            return f"str(_signed({prefix}))"
+        if kind == "address":
+            return f"'\"' + _checksum_text({digits}[-40:]) + '\"'"
+        if kind == "bool":
+            return f"('false' if int({digits}, 16) == 0 else 'true')"
+        if kind.startswith("bytes") and kind != "bytes":
+            size = 2 * int(kind[len("bytes") :])
+            head = f"{text}[2:{2 + size}]" if at is None else f"{text}[{at}:{at}+{size}]"
+            return f"'\"0x' + {head} + '\"'"
+        if kind == "bytes" and at is not None:
+            return f"'\"0x' + _dynamic(data, {at}) + '\"'"
+        if kind == "string" and at is not None:
+            return f"_json_dumps(bytes.fromhex(_dynamic(data, {at})).decode())"
+        return None
+
+    for index, (arg, kind) in enumerate(indexed, start=1):
+        text = value(kind, f"topics[{index}]", None)
+        if text is None:
+            return None
+        fragments.append(f"'\"{arg}\":' + {text}")
+        if arg in ("contractNo", "voucherId"):
+            keys[arg] = f"_fromhex(topics[{index}][2:])"
+        elif arg == "seq":
+            keys[arg] = f"int(topics[{index}], 16)"
+    for index, (arg, kind) in enumerate(words):
+        at = str(2 + 64 * index)
+        text = value(kind, "data", at)
+        if text is None:
+            return None
+        fragments.append(f"'\"{arg}\":' + {text}")
+        if arg in ("contractNo", "voucherId"):
+            keys[arg] = f"_fromhex(data[{at}:{at}+64])"
+        elif arg == "seq":
+            keys[arg] = f"int(data[{at}:{at}+64], 16)"
+    joined = " + ',' + ".join(fragments) if fragments else "''"
+    source = (
+        f"def decode(topics, data):\n"
+        f"    if len(topics) != {len(indexed) + 1}:\n"
+        f"        raise ValueError('{name} has {len(indexed)} indexed arguments, the log ' + str(len(topics) - 1))\n"
+        f"    if len(data) < {2 + 64 * len(words)}:\n"
+        f"        raise ValueError('log data is shorter than its head')\n"
+        f"    return ({keys.get('contractNo', 'None')}, {keys.get('voucherId', 'None')}, {keys.get('seq', 'None')},"
+        f" '{{' + {joined} + '}}')\n"
+    )
+    scope: dict[str, Any] = {
+        "_signed": _signed,
+        "_checksum_text": _checksum_text,
+        "_fromhex": bytes.fromhex,
+        "_dynamic": _dynamic_hex,
+        "_json_dumps": json.dumps,
+    }
+    exec(compile(source, f"<store decoder of {name}>", "exec"), scope)
+    decoder: _StoreDecoder = scope["decode"]
+    return decoder
+
+
+def _dynamic_hex(data: str, at: int) -> str:
+    """The hex digits of the dynamic ``bytes`` or ``string`` whose offset word is at ``at`` of ``data`` (0x hex)."""
+    start = 2 + 2 * int(data[at : at + 64], 16)
+    length = 2 * int(data[start : start + 64], 16)
+    value = data[start + 64 : start + 64 + length]
+    if len(value) != length:
+        raise ValueError("log data is shorter than its length field")
+    return value
+
+
 #: Turns a stored (JSON) value back into what the typed decoder gives: bytes for bytes types, tuples for arrays and
 #: structs.
 _Restorer = Callable[[Any], Any]
@@ -156,8 +265,8 @@ def _from_json(value: Any) -> Any:
 
 
 def _hex(value: Any) -> str:
-    """A topic, hash or data field as lowercase hex digits without ``0x``."""
-    return (value[2:] if isinstance(value, str) else bytes(value).hex()).lower()
+    """A topic, hash or data field as hex digits without ``0x`` (nodes send lowercase hex)."""
+    return value[2:] if isinstance(value, str) else bytes(value).hex()
 
 
 @dataclass(frozen=True)
@@ -170,6 +279,14 @@ class _EventShape:
     data_readers: tuple[_Reader, ...] | None  # None: decode the data with eth-abi
     data_hex: tuple[_HexReader, ...] | None
     restorers: tuple[tuple[str, _Restorer], ...]
+    #: JSON text writers of the indexed arguments and the data words, each with its ``"name":`` prefix (None when
+    #: the data holds tuples or arrays: those go through eth-abi and ``json.dumps``)
+    indexed_json: tuple[tuple[str, _JsonWriter], ...]
+    data_json: tuple[tuple[str, _JsonWriter], ...] | None
+    #: where the contract number, voucher id and seq are: (in the topics?, index), or None
+    keys: tuple[tuple[bool, int] | None, tuple[bool, int] | None, tuple[bool, int] | None]
+    #: the compiled decoder of logs as the node sends them (None: :meth:`store_fields` does it)
+    compiled: _StoreDecoder | None
 
     def decode_data(self, data: bytes) -> dict[str, Any]:
         if self.data_readers is None:
@@ -201,6 +318,32 @@ class _EventShape:
             args[name] = read(data, 64 * index)
         return args
 
+    def store_fields(self, topics: Sequence[str], data: str) -> tuple[bytes | None, bytes | None, int | None, str]:
+        """The arguments as JSON text, and the contract number, voucher id and seq, from the topics (after topic0)
+        and data as hex digits."""
+        if len(topics) != len(self.indexed_json):
+            raise ValueError(f"{self.name} has {len(self.indexed_json)} indexed arguments, the log {len(topics)}")
+        if self.data_json is None:
+            text = json.dumps(self.json_args(topics, data), separators=(",", ":"))
+        else:
+            if len(data) < 64 * len(self.data_json):
+                raise ValueError("log data is shorter than its head")
+            parts = [prefix + write(topic, 0) for (prefix, write), topic in zip(self.indexed_json, topics, strict=True)]
+            parts += [prefix + write(data, 64 * index) for index, (prefix, write) in enumerate(self.data_json)]
+            text = "{" + ",".join(parts) + "}"
+        contract_at, voucher_at, seq_at = self.keys
+        return (
+            None if contract_at is None else bytes.fromhex(_word(topics, data, contract_at)),
+            None if voucher_at is None else bytes.fromhex(_word(topics, data, voucher_at)),
+            None if seq_at is None else int(_word(topics, data, seq_at), 16),
+            text,
+        )
+
+
+def _word(topics: Sequence[str], data: str, at: tuple[bool, int]) -> str:
+    in_topics, index = at
+    return topics[index] if in_topics else data[64 * index : 64 * index + 64]
+
 
 class StoreRow(NamedTuple):
     """A log as the event store keeps it: its evidence, event name, the keys copied out of its arguments for
@@ -229,6 +372,7 @@ class EventCodec:
         self._shapes: dict[bytes, _EventShape] = {}
         self._by_name: dict[str, _EventShape] = {}
         self._by_hex: dict[str, _EventShape] = {}
+        self._by_text: dict[Any, _EventShape] = {}  # by topic0 as the node spells it
         for abi in abis:
             for item in abi:
                 if item.get("type") != "event" or (wanted is not None and item["name"] not in wanted):
@@ -247,6 +391,16 @@ class EventCodec:
                 restorers = tuple(
                     (arg["name"], restore) for arg in item["inputs"] if (restore := _restorer(arg)) is not None
                 )
+                indexed_names = [arg["name"] for arg, _ in inputs if arg["indexed"]]
+                data_names = [arg["name"] for arg, _ in inputs if not arg["indexed"]]
+                writers = tuple(_json_writer(kind) for kind in data_types)
+
+                def key_at(name: str, names: tuple[list[str], list[str]] = (indexed_names, data_names)) -> Any:
+                    for in_topics, found in ((True, names[0]), (False, names[1])):
+                        if name in found:
+                            return in_topics, found.index(name)
+                    return None
+
                 shape = _EventShape(
                     name=item["name"],
                     indexed=tuple((name, read) for name, read, _ in indexed if read is not None),
@@ -256,10 +410,21 @@ class EventCodec:
                     data_readers=None if any(read is None for read in readers) else readers,  # type: ignore[arg-type]
                     data_hex=None if any(read is None for read in hex_readers) else hex_readers,  # type: ignore[arg-type]
                     restorers=restorers,
+                    indexed_json=tuple(
+                        (f'"{arg["name"]}":', writer)
+                        for arg, kind in inputs
+                        if arg["indexed"] and (writer := _json_writer(kind)) is not None
+                    ),
+                    data_json=None
+                    if any(write is None for write in writers)
+                    else tuple((f'"{name}":', write) for name, write in zip(data_names, writers, strict=True)),  # type: ignore[misc]
+                    keys=(key_at("contractNo"), key_at("voucherId"), key_at("seq")),
+                    compiled=_compile_store_decoder(item["name"], inputs),
                 )
                 self._shapes[topic] = shape
                 self._by_name[shape.name] = shape
                 self._by_hex[topic.hex()] = shape
+                self._by_text["0x" + topic.hex()] = shape
         missing = (wanted or set()) - set(self._by_name)
         if missing:
             raise ValueError(f"no such events in the ABIs: {sorted(missing)}")
@@ -305,38 +470,38 @@ class EventCodec:
         """``log`` as the event store keeps it, decoded word by word from its hex text. Never raises for a log of
         our contracts: one whose topics or data do not decode is kept as :data:`UNDECODABLE` with its raw topics,
         data and the error, for the consumers to quarantine rather than for the sync to stop on."""
-        topics = [_hex(topic) for topic in log["topics"]]
-        data = _hex(log["data"])
-        shape = self._by_hex.get(topics[0]) if topics else None
+        raw_topics, raw_data = log["topics"], log["data"]
+        shape = (self._by_text.get(raw_topics[0]) or self._by_hex.get(_hex(raw_topics[0]))) if raw_topics else None
         try:
             if shape is None:
                 raise ValueError("unknown event topic")
-            args = shape.json_args(topics[1:], data)
             name = shape.name
-            contract_no = args.get("contractNo")
-            voucher_id = args.get("voucherId")
-            keys = (
-                bytes.fromhex(contract_no[2:]) if isinstance(contract_no, str) else None,
-                bytes.fromhex(voucher_id[2:]) if isinstance(voucher_id, str) else None,
-                args.get("seq"),
-            )
+            if shape.compiled is not None and isinstance(raw_data, str) and isinstance(raw_topics[0], str):
+                contract_no, voucher_id, seq, text = shape.compiled(raw_topics, raw_data)  # type: ignore[arg-type]
+            else:
+                topics = [_hex(topic) for topic in raw_topics]
+                contract_no, voucher_id, seq, text = shape.store_fields(topics[1:], _hex(raw_data))
         except (ValueError, TypeError, IndexError, UnicodeDecodeError, OverflowError) as error:
-            name = UNDECODABLE
-            args = {
-                "event": shape.name if shape else None,
-                "topics": ["0x" + topic for topic in topics],
-                "data": "0x" + data,
-                "error": f"{type(error).__name__}: {error}",
-            }
-            keys = (None, None, None)
+            topics, data = [_hex(topic) for topic in raw_topics], _hex(raw_data)
+            name, contract_no, voucher_id, seq = UNDECODABLE, None, None, None
+            text = json.dumps(
+                {
+                    "event": shape.name if shape else None,
+                    "topics": ["0x" + topic for topic in topics],
+                    "data": "0x" + data,
+                    "error": f"{type(error).__name__}: {error}",
+                }
+            )
         return StoreRow(
             _number(log["blockNumber"]),
             bytes.fromhex(_hex(log["blockHash"])),
             bytes.fromhex(_hex(log["transactionHash"])),
             _number(log["logIndex"]),
             name,
-            *keys,
-            json.dumps(args, separators=(",", ":")),
+            contract_no,
+            voucher_id,
+            seq,
+            text,
         )
 
     def restore(self, name: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,7 @@ thousands a second, where SQLAlchemy Core's per-row work would cost more than th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, insert, select
 
@@ -19,8 +18,7 @@ _ENTRY_COLUMNS = "id, org_id, kind, contract_no, seq, voucher_id, amount, counte
 _LINE_COLUMNS = "entry_id, account, debit, credit"
 
 
-@dataclass(frozen=True)
-class Posting:
+class Posting(NamedTuple):
     """A balanced entry to write: what, for whom, and its two lines."""
 
     kind: str
@@ -40,29 +38,27 @@ def write_postings(connection: Connection, org_id: int, postings: Sequence[Posti
     if not postings:
         return
     postgres = connection.dialect.name == "postgresql"
-    amount = Amount()
-
-    def money(value: int) -> Any:
-        return amount.process_bind_param(value, connection.dialect)
-
-    ids = _new_ids(connection, len(postings)) if postgres else None
-    if ids is None:  # SQLite: the rowids follow the table's largest, and this transaction holds the write lock
+    money = _money(connection)
+    amounts = [money(p.amount) for p in postings]
+    ids: Sequence[int]
+    if postgres:
+        ids = _new_ids(connection, len(postings))
+    else:  # SQLite: the rowids follow the table's largest, and this transaction holds the write lock
         entries = [
-            (org_id, p.kind, p.contract_no, p.seq, p.voucher_id, money(p.amount), p.counterparty, p.event_id, p.memo)
-            for p in postings
+            (org_id, p.kind, p.contract_no, p.seq, p.voucher_id, amount, p.counterparty, p.event_id, p.memo)
+            for p, amount in zip(postings, amounts, strict=True)
         ]
         connection.exec_driver_sql(
             f"INSERT INTO journal_entries ({_ENTRY_COLUMNS.removeprefix('id, ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             entries,
         )
         last = int(connection.exec_driver_sql("SELECT max(id) FROM journal_entries").scalar_one())
-        ids = list(range(last - len(postings) + 1, last + 1))
+        ids = range(last - len(postings) + 1, last + 1)
     lines: list[tuple[int, str, Any, Any]] = []
     zero = money(0)
-    for entry_id, p in zip(ids, postings, strict=True):
-        value = money(p.amount)
-        lines.append((entry_id, p.debit, value, zero))
-        lines.append((entry_id, p.credit, zero, value))
+    for entry_id, p, amount in zip(ids, postings, amounts, strict=True):
+        lines.append((entry_id, p.debit, amount, zero))
+        lines.append((entry_id, p.credit, zero, amount))
     if not postgres:
         connection.exec_driver_sql(f"INSERT INTO journal_lines ({_LINE_COLUMNS}) VALUES (?, ?, ?, ?)", lines)
         return
@@ -76,6 +72,16 @@ def write_postings(connection: Connection, org_id: int, postings: Sequence[Posti
     with cursor.copy(f"COPY journal_lines ({_LINE_COLUMNS}) FROM STDIN") as copy:
         for line in lines:
             copy.write_row(line)
+
+
+def _money(connection: Connection) -> Any:
+    """How an amount is written by the driver: :class:`~collab_py.ledger.schema.Amount`'s form for the dialect."""
+    if connection.dialect.name == "postgresql":
+        return int
+    width = Amount._WIDTH
+    return lambda value: (
+        str(value).zfill(width) if value >= 0 else Amount().process_bind_param(value, connection.dialect)
+    )
 
 
 def _new_ids(connection: Connection, count: int) -> list[int]:

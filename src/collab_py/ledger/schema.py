@@ -92,12 +92,14 @@ chain_log = Table(
     Column("seq", Integer),
     Column("args", JSON, nullable=False),
     Column("orphaned", Boolean, nullable=False, default=False),
-    # a log is stored once while it is on the chain; after a reorg the same log may come back (its block again):
-    # orphaned rows are left out of the key. Markers have no transaction (NULL), so they never collide.
+    # a log is stored once while it is on the chain: a block's hash and the log's index in the block name it (its
+    # transaction adds nothing), and the block number first makes the key grow in insertion order; after a reorg
+    # the same log may come back (its block again): orphaned rows are left out. Markers have no log index (NULL),
+    # so they never collide. The key also serves the sync's reads by block range.
     Index(
         "uq_chain_log_log",
         "chain_id",
-        "tx_hash",
+        "block_number",
         "log_index",
         "block_hash",
         unique=True,
@@ -106,7 +108,6 @@ chain_log = Table(
     ),
     Index("ix_chain_log_voucher_event", "voucher_id", "event"),
     Index("ix_chain_log_contract_event", "contract_no", "event"),
-    Index("ix_chain_log_block_number", "block_number"),
 )
 
 #: Event name of the marker the sync appends for each event whose block a reorg orphaned.
@@ -176,7 +177,7 @@ journal_entries = Table(
     "journal_entries",
     metadata,
     Column("id", RowId, primary_key=True, autoincrement=True),
-    Column("org_id", BigInteger, nullable=False, index=True),
+    Column("org_id", BigInteger, nullable=False),  # found by the posting key, which starts with it
     Column("kind", String(16), nullable=False),
     Column("contract_no", String(CONTRACT_NO_TEXT), nullable=False, index=True),
     Column("seq", Integer, nullable=False),
@@ -240,4 +241,5 @@ invoices = Table(
     Column("document", JSON, nullable=False),
     Column("recorded_at", DateTime(timezone=True), server_default=func.now()),
     UniqueConstraint("org_id", "direction", "voucher_id", name="uq_invoices_payment"),
+    Index("ix_invoices_status", "status"),
 )

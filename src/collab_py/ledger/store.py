@@ -82,7 +82,7 @@ def append(connection: Connection, chain_id: int, rows: Sequence[StoreRow]) -> t
     if not rows:
         return 0, 0
     stored = _stored_identities(connection, chain_id, rows[0].block_number, rows[-1].block_number)
-    fresh = rows if not stored else [r for r in rows if (r.tx_hash, r.log_index, r.block_hash) not in stored]
+    fresh = rows if not stored else [r for r in rows if (r.block_hash, r.log_index) not in stored]
     if not fresh:
         return 0, len(rows)
     values = [(chain_id, *row, False) for row in fresh]
@@ -97,14 +97,15 @@ def append(connection: Connection, chain_id: int, rows: Sequence[StoreRow]) -> t
     return len(fresh), len(rows) - len(fresh)
 
 
-def _stored_identities(connection: Connection, chain_id: int, first: int, last: int) -> set[tuple[bytes, int, bytes]]:
+def _stored_identities(connection: Connection, chain_id: int, first: int, last: int) -> set[tuple[bytes, int]]:
+    """The logs (block hash, index in the block) stored for blocks ``first`` to ``last``."""
     mark = _mark(connection)
     found = connection.exec_driver_sql(
-        f"SELECT tx_hash, log_index, block_hash FROM chain_log WHERE block_number >= {mark} AND block_number <= "
-        f"{mark} AND chain_id = {mark} AND tx_hash IS NOT NULL AND NOT orphaned",
-        (first, last, chain_id),
+        f"SELECT block_hash, log_index FROM chain_log WHERE chain_id = {mark} AND block_number >= {mark} AND "
+        f"block_number <= {mark} AND log_index IS NOT NULL AND NOT orphaned",
+        (chain_id, first, last),
     ).all()
-    return {(bytes(tx), int(index), bytes(block)) for tx, index, block in found}
+    return {(bytes(block), int(index)) for block, index in found}
 
 
 def remember_blocks(connection: Connection, chain_id: int, blocks: dict[int, bytes], forget_below: int) -> None:
@@ -186,28 +187,42 @@ def last_id(connection: Connection) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- consumers
-@dataclass(frozen=True)
 class LogRow:
-    """A row of the store as a consumer reads it: ``args`` as stored (JSON, bytes as ``0x`` hex)."""
+    """A row of the store as a consumer reads it: ``args`` as stored (JSON, bytes as ``0x`` hex). Read-only."""
 
-    id: int
-    event: str
-    block_number: int
-    block_hash: bytes
-    tx_hash: bytes | None
-    log_index: int | None
-    args: dict[str, Any]
+    __slots__ = ("_event", "args", "block_hash", "block_number", "event", "id", "log_index", "tx_hash")
+
+    def __init__(
+        self,
+        row_id: int,
+        event: str,
+        block_number: int,
+        block_hash: bytes,
+        tx_hash: bytes | None,
+        log_index: int | None,
+        args: dict[str, Any],
+    ) -> None:
+        self.id = row_id
+        self.event = event
+        self.block_number = block_number
+        self.block_hash = block_hash
+        self.tx_hash = tx_hash
+        self.log_index = log_index
+        self.args = args
+        self._event: ChainEvent | None = None
 
     def chain_event(self, codec: EventCodec) -> ChainEvent:
-        """The event with its typed arguments (bytes as bytes); ValueError when it does not decode."""
-        return ChainEvent(
-            name=self.event,
-            args=codec.restore(self.event, self.args),
-            block_number=self.block_number,
-            block_hash=self.block_hash,
-            tx_hash=self.tx_hash or b"",
-            log_index=self.log_index if self.log_index is not None else -1,
-        )
+        """The event with its typed arguments (bytes as bytes), made once; ValueError when it does not decode."""
+        if self._event is None:
+            self._event = ChainEvent(
+                name=self.event,
+                args=codec.restore(self.event, self.args),
+                block_number=self.block_number,
+                block_hash=self.block_hash,
+                tx_hash=self.tx_hash or b"",
+                log_index=self.log_index if self.log_index is not None else -1,
+            )
+        return self._event
 
 
 _READ = "SELECT id, event, block_number, block_hash, tx_hash, log_index, args FROM chain_log"
@@ -228,16 +243,40 @@ def _rows(found: Iterable[Any]) -> list[LogRow]:
     ]
 
 
-def read_after(connection: Connection, after: int, until: int, names: Sequence[str], limit: int) -> list[LogRow]:
+def read_after(
+    connection: Connection, after: int, until: int, names: Sequence[str], limit: int
+) -> tuple[list[LogRow], int]:
     """At most ``limit`` rows of the named events (markers included when asked for) with ``after < id <= until``,
-    in store order."""
+    in store order, and the id up to which they are all the named rows (``until`` unless the limit cut them)."""
     mark = _mark(connection)
     events = ", ".join([mark] * len(names))
-    found = connection.exec_driver_sql(
-        f"{_READ} WHERE id > {mark} AND id <= {mark} AND event IN ({events}) ORDER BY id LIMIT {int(limit)}",
-        (after, until, *names),
+    found = _rows(
+        connection.exec_driver_sql(
+            f"{_READ} WHERE id > {mark} AND id <= {mark} AND event IN ({events}) ORDER BY id LIMIT {int(limit)}",
+            (after, until, *names),
+        )
     )
-    return _rows(found)
+    return found, found[-1].id if len(found) == limit else until
+
+
+class SharedBatch:
+    """The last batch read by the consumers of one engine: consumers of the same events at the same cursor (both
+    companies' accounting on a group ledger) parse it once. Rows at or below an id never change for a consumer
+    (the store only appends; ``orphaned`` is not read), so a batch read once is the batch."""
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int, tuple[str, ...], int] | None = None
+        self._batch: tuple[list[LogRow], int] = ([], 0)
+
+    def read(
+        self, connection: Connection, after: int, until: int, names: Sequence[str], limit: int
+    ) -> tuple[list[LogRow], int]:
+        """:func:`read_after`, or the batch another consumer read with the same arguments."""
+        key = (after, until, tuple(names), limit)
+        if key != self._key:
+            self._batch = read_after(connection, after, until, names, limit)
+            self._key = key
+        return self._batch
 
 
 def rows_by_id(connection: Connection, ids: Sequence[int]) -> dict[int, LogRow]:

@@ -77,7 +77,8 @@ class Ticking(Protocol):
 
 
 class Consumer:
-    """One consumer of the store of ``database`` (of chain ``chain_id``): ``name`` is its cursor's key."""
+    """One consumer of the store of ``database`` (of chain ``chain_id``): ``name`` is its cursor's key; consumers
+    of one engine share the batches they read (``shared``)."""
 
     def __init__(
         self,
@@ -90,6 +91,7 @@ class Consumer:
         batch: int = 5_000,
         metrics: ListenerMetrics | None = None,
         on_commit: Callable[[Sequence[StoredEvent]], None] | None = None,
+        shared: store.SharedBatch | None = None,
     ) -> None:
         self.database = database
         self.name = name
@@ -99,6 +101,7 @@ class Consumer:
         self.batch = batch
         self.metrics = metrics or ListenerMetrics(name)
         self.on_commit = on_commit
+        self.shared = shared or store.SharedBatch()
         self.wanted = frozenset(handler.events)
         self._names = (*handler.events, ORPHANED, UNDECODABLE)
         self._writer = writer(database)
@@ -128,8 +131,7 @@ class Consumer:
         caught_up = top <= cursor
         if not caught_up:
             with self._writer.begin() as connection:
-                rows = store.read_after(connection, cursor, top, self._names, self.batch)
-                end = rows[-1].id if len(rows) == self.batch else top
+                rows, end = self.shared.read(connection, cursor, top, self._names, self.batch)
                 processed, written_now = self._process(connection, rows)
                 store.move_cursor(connection, self.name, cursor, end)
             self._cursor = end

@@ -76,6 +76,12 @@ class Engine:
     def run(self, stop: threading.Event) -> None:
         """Steps until ``stop`` is set (finishing the round in hand); backs off on node and database errors without
         skipping anything; raises :class:`ReorgTooDeep` when it must halt."""
+        try:
+            self._run(stop)
+        finally:
+            self.sync.close()
+
+    def _run(self, stop: threading.Event) -> None:
         delay = BACKOFF_START
         while not stop.is_set():
             try:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine as Database
 
 from collab_py.chain.deploy import Deployment
 from collab_py.chain.logs import EventCodec
-from collab_py.ledger.store import StoreLogSource
+from collab_py.ledger.store import SharedBatch, StoreLogSource
 from collab_py.listener.consumer import Consumer, Handler
 from collab_py.listener.engine import Engine, Listener, ListenerConfig
 from collab_py.listener.handlers.accounting import AccountingHandler, ChartOfAccounts
@@ -119,12 +119,13 @@ def build_engine(
     registry = CollectorRegistry()
     sync = Sync(deployment.w3, deployment, opened, config, ListenerMetrics("sync", registry))
     consumers = []
+    shared = SharedBatch()
     for spec, handler in zip(ordered, handlers, strict=True):
         _connect(handler, deployment, opened, sync.codec, config)
         consumers.append(
             Consumer(
                 opened, spec.consumer, handler, sync.codec, sync.chain_id,
-                batch=config.batch_events, metrics=ListenerMetrics(spec.consumer, registry),
+                batch=config.batch_events, metrics=ListenerMetrics(spec.consumer, registry), shared=shared,
             )
         )  # fmt: skip
     return Engine(sync, consumers, heads=heads, poll_interval=config.poll_interval)

@@ -18,6 +18,7 @@ chain.
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,9 @@ from collab_py.listener.consumer import StoredEvent
 
 #: Contracts whose parties and asset an accounting handler keeps in memory (the others are read from the store).
 CONTRACTS_CACHED = 10_000
+
+#: A contract number's text, decoded once per contract.
+_number_text = functools.lru_cache(maxsize=CONTRACTS_CACHED)(contract_number_text)
 
 
 class AssetNotAccepted(CollabError):
@@ -97,6 +101,7 @@ class AccountingHandler:
         self._contracts: OrderedDict[bytes, tuple[int, int, str]] = OrderedDict()  # payer, payee, asset
         self._listings: dict[int, tuple[str, bool]] | None = None  # asset listings by store id, once read
         self._listing_ids: list[int] = []
+        self._accounts: dict[tuple[str, int], str] = {}
 
     def apply(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
         """Writes the postings of newly stored events."""
@@ -125,20 +130,20 @@ class AccountingHandler:
             self._listings[stored.id] = (args["asset"], args["accepted"])
             self._listing_ids = sorted(self._listings)
             return
-        chart, me = self.chart, self.org_id
+        chart, me, account = self.chart, self.org_id, self._account
 
         def posting(kind: str, counterparty: int, debit: str, credit: str, memo: str) -> Posting:
             return Posting(
-                kind=kind,
-                event_id=stored.id,
-                contract_no=contract_number_text(args["contractNo"]),
-                seq=args["seq"],
-                voucher_id=args["voucherId"],
-                amount=args["amount"],
-                counterparty=counterparty,
-                debit=debit.format(org=counterparty),
-                credit=credit.format(org=counterparty),
-                memo=memo,
+                kind,
+                stored.id,
+                _number_text(args["contractNo"]),
+                args["seq"],
+                args["voucherId"],
+                args["amount"],
+                counterparty,
+                account(debit, counterparty),
+                account(credit, counterparty),
+                memo,
             )
 
         if event.name in ("PaymentVoucherIssued", "PaymentReclaimed"):
@@ -161,10 +166,18 @@ class AccountingHandler:
                 if beneficiary == me:
                     yield posting(RECEIPT, payer, chart.bank, chart.receivable, "second voucher: received (S8.1)")
                 else:
-                    debit = chart.payable.format(org=beneficiary)
+                    debit = account(chart.payable, beneficiary)
                     yield posting(RECEIPT, payer, debit, chart.receivable, f"paid to org {beneficiary} (S6.3)")
             if beneficiary == me and payee != me:
                 yield posting(ASSIGNMENT, payee, chart.bank, chart.receivable, "assigned payment received (S6.3)")
+
+    def _account(self, template: str, org: int) -> str:
+        """An account name of the chart for counterparty ``org`` (formatted once)."""
+        key = (template, org)
+        name = self._accounts.get(key)
+        if name is None:
+            name = self._accounts[key] = template.format(org=org)
+        return name
 
     # ------------------------------------------------------------------ contracts and assets, from the store
     def _remember(self, contract_no: bytes, contract: tuple[int, int, str]) -> None:

@@ -79,14 +79,13 @@ def _create_store() -> None:
     op.create_index(
         "uq_chain_log_log",
         "chain_log",
-        ["chain_id", "tx_hash", "log_index", "block_hash"],
+        ["chain_id", "block_number", "log_index", "block_hash"],
         unique=True,
         sqlite_where=sa.text("orphaned = 0"),
         postgresql_where=sa.text("NOT orphaned"),
     )
     op.create_index("ix_chain_log_voucher_event", "chain_log", ["voucher_id", "event"])
     op.create_index("ix_chain_log_contract_event", "chain_log", ["contract_no", "event"])
-    op.create_index("ix_chain_log_block_number", "chain_log", ["block_number"])
     op.create_table(
         "chain_blocks",
         sa.Column("chain_id", sa.BigInteger(), nullable=False),
@@ -149,7 +148,6 @@ def _create_books() -> None:
         sa.UniqueConstraint("org_id", "event_id", "kind", name="uq_journal_entries_posting"),
     )
     op.create_index(op.f("ix_journal_entries_contract_no"), "journal_entries", ["contract_no"])
-    op.create_index(op.f("ix_journal_entries_org_id"), "journal_entries", ["org_id"])
     op.create_table(
         "journal_lines",
         sa.Column("id", ROW_ID, autoincrement=True, nullable=False),
@@ -200,6 +198,7 @@ def _create_books() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
         sa.UniqueConstraint("org_id", "direction", "voucher_id", name="uq_invoices_payment"),
     )
+    op.create_index("ix_invoices_status", "invoices", ["status"])
 
 
 def downgrade() -> None:
