@@ -25,10 +25,10 @@ from collab_py.ledger.schema import (
     RECEIPT,
     RECLAIM,
     REVERSAL,
-    chain_events,
-    checkpoints,
+    chain_log,
     journal_entries,
     journal_lines,
+    sync_state,
 )
 from collab_py.listener.engine import Listener, ListenerConfig, ReorgTooDeep
 from collab_py.listener.factory import ListenerSpec, MissingService, Role, build_listener
@@ -112,12 +112,12 @@ def test_events_delivered_again_are_ignored(world: World, flow: Flow, ledger_url
     start = world.deployment.manifest.deployment_block - 1
     with database.begin() as connection:  # as if the checkpoint had not been written: the same logs come again
         connection.execute(
-            update(checkpoints).values(block_number=start, block_hash=bytes(world.w3.eth.get_block(start)["hash"]))
+            update(sync_state).values(block_number=start, block_hash=bytes(world.w3.eth.get_block(start)["hash"]))
         )
     restarted = accounting(world, database, world.a.org_id)
     catch_up(restarted)
     assert entries(database, world.a.org_id) == before
-    assert restarted.metrics.duplicates._value.get() > 0  # type: ignore[attr-defined]
+    assert restarted.sync.metrics.duplicates._value.get() > 0  # type: ignore[attr-defined]
 
 
 def test_missing_checkpoint_starts_at_the_deployment_block(world: World, ledger_url: str) -> None:
@@ -127,7 +127,7 @@ def test_missing_checkpoint_starts_at_the_deployment_block(world: World, ledger_
     assert world.w3.eth.block_number > deployed + 1
     listener.step()
     with database.connect() as connection:
-        checkpoint = connection.execute(select(checkpoints.c.block_number)).scalar_one()
+        checkpoint = connection.execute(select(sync_state.c.block_number)).scalar_one()
     assert checkpoint == deployed  # started just below the deployment block, not at the head
 
 
@@ -151,9 +151,9 @@ def test_reorg_within_the_window_reverses_and_reposts(
     catch_up(listener)
     assert entries(database, world.a.org_id)[-2:] == [(PAYMENT, "L-5", draft.total), (REVERSAL, "L-5", draft.total)]
     with database.connect() as connection:
-        orphaned = connection.execute(select(func.count()).where(chain_events.c.orphaned.is_(True))).scalar()
+        orphaned = connection.execute(select(func.count()).where(chain_log.c.orphaned.is_(True))).scalar()
     assert orphaned == 1
-    assert listener.metrics.reorgs._value.get() == 1  # type: ignore[attr-defined]
+    assert listener.sync.metrics.reorgs._value.get() == 1  # type: ignore[attr-defined]
 
     flow.institution(world.bank).tx.resync()
     flow.institution(world.bank).release(draft.number, seq)  # the release is mined again on the new chain: posted again

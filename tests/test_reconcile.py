@@ -10,7 +10,7 @@ from sqlalchemy import Engine, insert
 from collab_py.domain.models import Evidence, SecondVoucherRecord
 from collab_py.ledger.database import open_database
 from collab_py.ledger.reconcile import reconcile
-from collab_py.ledger.schema import PAYMENT, RECEIPT, REVERSAL, chain_events, journal_entries
+from collab_py.ledger.schema import PAYMENT, RECEIPT, REVERSAL, chain_log, journal_entries
 
 A, B, C = 1, 2, 3
 
@@ -29,15 +29,15 @@ def post(
 ) -> int:
     """One journal entry, and the chain event it comes from; the entry's id."""
     event = {
-        "consumer": f"accounting-{org}", "chain_id": 1, "tx_hash": os.urandom(32), "log_index": 0, "block_number": 1,
-        "block_hash": bytes(32), "event": "SecondVoucher", "args": {},
+        "chain_id": 1, "tx_hash": os.urandom(32), "log_index": 0, "block_number": 1,
+        "block_hash": bytes(32), "event": "SecondVoucher", "args": {}, "orphaned": False,
     }  # fmt: skip
     entry = {
         "org_id": org, "kind": kind, "contract_no": contract_no, "seq": seq, "voucher_id": bytes([seq]) * 32,
         "amount": amount, "counterparty_org": counterparty, **extra,
     }  # fmt: skip
     with database.begin() as connection:
-        event_id = connection.execute(insert(chain_events).values(event)).inserted_primary_key[0]
+        event_id = connection.execute(insert(chain_log).values(event)).inserted_primary_key[0]
         return int(
             connection.execute(insert(journal_entries).values({**entry, "event_id": event_id})).inserted_primary_key[0]
         )

@@ -14,13 +14,13 @@ from collab_py.cli.context import InvalidInput, console, money, readable_errors,
 from collab_py.ledger.database import open_database
 from collab_py.ledger.queries import JournalLine, export, journal
 from collab_py.ledger.reconcile import Reconciliation, reconcile
-from collab_py.listener.engine import ListenerConfig
-from collab_py.listener.factory import ListenerSpec, Role, build_listener
+from collab_py.listener.factory import ListenerSpec, Role, build_engine
 from collab_py.listener.handlers.accounting import ChartOfAccounts
 from collab_py.listener.handlers.invoicing import DEFAULT_TAX_RATE
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.health import serve
 from collab_py.listener.runtime import run_until_signalled
+from collab_py.listener.sync import ListenerConfig
 from collab_py.services import FinanceService, InstitutionService
 from collab_py.services.reader import ChainReader
 
@@ -54,9 +54,12 @@ def _org(org: int | None) -> int:
 def listen(
     org: Annotated[int | None, typer.Option(help="The org whose books or requests to handle (COLLAB_ORG_ID).")] = None,
     role: Annotated[
-        Role,
-        typer.Option(help="accounting: post the books; institution: release payments; invoicing: e-invoices."),
-    ] = Role.accounting,
+        list[Role] | None,
+        typer.Option(
+            help="accounting: post the books; institution: release payments; invoicing: e-invoices. Repeat it to run "
+            "several on one ledger in this process (one sync, one writer): --role accounting --role invoicing."
+        ),
+    ] = None,
     tax_rate: Annotated[str, typer.Option(help="Tax rate included in invoiced amounts (invoicing).")] = str(
         DEFAULT_TAX_RATE
     ),
@@ -70,24 +73,29 @@ def listen(
     ] = None,
     once: Annotated[bool, typer.Option(help="Catch up with the chain, then exit.")] = False,
 ) -> None:
-    """Runs a listener until SIGTERM or Ctrl-C (COLLAB_LEDGER_URL, COLLAB_CONFIRMATIONS)."""
+    """Runs the org's listeners on its ledger until SIGTERM or Ctrl-C (COLLAB_LEDGER_URL, COLLAB_CONFIRMATIONS): one
+    sync of the chain into the ledger's event store and a consumer per role, stepped in turn."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     org_id = _org(org)
+    roles = list(dict.fromkeys(role or [Role.accounting]))
     deployment = state.deployment  # the node and the manifest first: nothing is created for a listener that cannot run
     config = ListenerConfig(
         confirmations=state.settings.confirmations, poll_interval=poll_interval, chunk_blocks=chunk_blocks
     )
-    spec = ListenerSpec(
-        role,
-        org_id,
-        chart=ChartOfAccounts.load(chart) if role is Role.accounting else ChartOfAccounts(),
-        tax_rate=parse_rate(tax_rate) if role is Role.invoicing else DEFAULT_TAX_RATE,
-        config=config,
-    )
+    specs = [
+        ListenerSpec(
+            each,
+            org_id,
+            chart=ChartOfAccounts.load(chart) if each is Role.accounting else ChartOfAccounts(),
+            tax_rate=parse_rate(tax_rate) if each is Role.invoicing else DEFAULT_TAX_RATE,
+            config=config,
+        )
+        for each in roles
+    ]
     ws = ws_url or (state.settings.rpc_url if state.settings.rpc_url.startswith(("ws://", "wss://")) else None)
     heads = HeadWatcher(ws).start() if ws and not once else None
-    listener = build_listener(
-        spec,
+    engine = build_engine(
+        specs,
         deployment,
         lambda: open_database(state.settings.ledger_url),
         finance=lambda: FinanceService(
@@ -99,13 +107,15 @@ def listen(
         heads=heads,
     )
     if health_port is not None:
-        serve(health_port, [listener.metrics], max_lag)
+        serve(health_port, engine.all_metrics, max_lag)
     if once:
-        while not listener.step():
+        while not engine.step():
             pass
-        show({"consumer": listener.consumer, "checkpoint": int(listener.metrics.checkpoint.value)})
+        checkpoint = min(int(consumer.metrics.checkpoint.value) for consumer in engine.consumers)
+        quarantined = sum(int(consumer.metrics.quarantined.value) for consumer in engine.consumers)
+        show({"consumer": engine.name, "checkpoint": checkpoint, "quarantined": quarantined})
         return
-    run_until_signalled([listener])
+    run_until_signalled([engine])
 
 
 @readable_errors
