@@ -7,8 +7,8 @@ import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Context, Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -24,10 +24,13 @@ from web3 import Web3
 from collab_py.chain.deploy import Deployment, contract_at
 from collab_py.chain.errors import ContractError
 from collab_py.chain.transactor import Transactor, connect
+from collab_py.domain import presentation
 from collab_py.domain.crypto import EncryptionKey
 from collab_py.domain.documents import DocumentStore
 from collab_py.domain.keys import Keyring
-from collab_py.domain.models import jsonable
+from collab_py.domain.presentation import InvalidAmount, amount, local_time, money, plain
+
+__all__ = ["amount", "local_time", "money"]
 from collab_py.domain.types import contract_number
 from collab_py.exceptions import CollabError
 from collab_py.settings import CollabSettings
@@ -222,7 +225,7 @@ def show(
     next) is printed under the table."""
     data = record.model_dump(mode="json") if isinstance(record, BaseModel) else record
     if state.as_json:
-        print(json.dumps(_json(data), indent=2))
+        print(json.dumps(plain(data), indent=2))
         return
     if isinstance(data, list):
         for item in data:
@@ -236,18 +239,6 @@ def show(
     console.print(table)
     if next_step:
         console.print(f"next: {next_step}", highlight=False, markup=False, soft_wrap=True)
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: _json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(item) for item in value]
-    return jsonable(value)
 
 
 def _cell(value: Any) -> str:
@@ -272,31 +263,9 @@ def command(*words: str | Path) -> str:
 def parse_amount(text: str, decimals: int) -> int:
     """A decimal amount in currency units (``1000.50``) as token units; refuses what the token cannot hold."""
     try:
-        value = Decimal(text.replace(",", "").replace("_", ""))
-    except InvalidOperation:
-        raise InvalidInput(f"malformed amount {text!r}: use a number such as 1000.50") from None
-    try:  # exactly: with the default 28 digits of precision, 10000000000.000000000000000001 (18 decimals) loses a unit
-        units = value.scaleb(decimals, Context(prec=max(28, len(value.as_tuple().digits))))
-    except ArithmeticError:  # sNaN (InvalidOperation), an exponent beyond the decimal context (Overflow)
-        raise InvalidInput(f"invalid amount {text!r}: positive, at most {decimals} decimals") from None
-    if not value.is_finite() or units <= 0 or units != units.to_integral_value() or units >= 2**128:
-        raise InvalidInput(f"invalid amount {text!r}: positive, at most {decimals} decimals")
-    return int(units)
-
-
-def amount(units: int, decimals: int) -> Decimal:
-    """Token units as an exact amount in currency units: ``amount(300050, 2) == Decimal("3000.50")``."""
-    return Decimal(f"{units}E-{decimals}")
-
-
-def money(units: int, decimals: int) -> str:
-    """Token units shown in currency units: ``money(123456, 2) == "1,234.56"``."""
-    return f"{amount(units, decimals):,f}"
-
-
-def local_time(timestamp: int | None) -> datetime | None:
-    """A block time (Unix seconds) in the user's time zone (``TZ``)."""
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).astimezone()
+        return presentation.parse_amount(text, decimals)
+    except InvalidAmount as error:
+        raise InvalidInput(str(error)) from None
 
 
 def parse_address(text: str) -> ChecksumAddress:
