@@ -7,7 +7,9 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
 .PHONY: setup demo test long e2e geth gas throughput listener-bench compile compile-paris errors lock lint clean
 
-setup: $(STAMP) node_modules/.package-lock.json
+WEB_VENDOR := src/collab_py/web/static/vendor
+
+setup: $(STAMP) node_modules/.package-lock.json $(WEB_VENDOR)/.copied
 	$(BIN)/python -m collab_py.chain.toolchain
 	$(BIN)/python -m collab_py.chain.toolchain.forge
 	$(BIN)/python -m collab_py.chain.build
@@ -24,6 +26,12 @@ $(STAMP): pyproject.toml requirements/pip.txt requirements/dev.txt
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
+
+# the web UI's script libraries (htmx, Chart.js), from the locked npm packages: build output, git-ignored
+$(WEB_VENDOR)/.copied: node_modules/.package-lock.json
+	mkdir -p $(WEB_VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.min.js $(WEB_VENDOR)/
+	touch $@
 
 ## the main job: start anvil, deploy, run the flow S1–S7 once
 demo: setup
