@@ -120,7 +120,7 @@ class ChainReader:
     def assets(self) -> list[AssetRecord]:
         """Every asset governance ever listed (``AssetAcceptanceChanged``), in the order first listed, and whether it
         is accepted now."""
-        events = self._query(["AssetAcceptanceChanged"], None, self.deployment.manifest.deployment_block, "latest")
+        events = self.source.query(["AssetAcceptanceChanged"], None)
         return [self.asset(asset) for asset in dict.fromkeys(event.args["asset"] for event in events)]
 
     # ------------------------------------------------------------------ S2–S4
