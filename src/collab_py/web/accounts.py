@@ -18,6 +18,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from collab_py.chain.enums import Department
 from collab_py.exceptions import CollabError
+from collab_py.ledger.database import writer
 from collab_py.web.schema import api_tokens, sessions, users
 
 #: Session lifetime.
@@ -116,7 +117,7 @@ def create_user(database: Engine, username: str, password: str, role: Role, time
         raise AccountError(f"a password has at least {MIN_PASSWORD} characters")
     if zone(time_zone).key != time_zone:
         raise AccountError(f"unknown time zone {time_zone!r}: use an IANA name such as Asia/Shanghai")
-    with database.begin() as connection:
+    with writer(database).begin() as connection:
         if connection.execute(select(users.c.id).where(users.c.username == username)).first():
             raise AccountError(f"user {username} exists")
         connection.execute(
@@ -157,7 +158,7 @@ def authenticate(database: Engine, username: str, password: str) -> Principal:
     if row is None or row.disabled_at is not None:
         raise LoginFailed("unknown user or wrong password")
     if _hasher.check_needs_rehash(row.password_hash):
-        with database.begin() as connection:
+        with writer(database).begin() as connection:
             connection.execute(update(users).where(users.c.id == row.id).values(password_hash=_hasher.hash(password)))
     return Principal("user", username, Role(row.role), row.time_zone)
 
@@ -166,7 +167,7 @@ def start_session(database: Engine, username: str) -> tuple[str, str]:
     """A new session for ``username``: (the cookie's secret, the CSRF token)."""
     secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     now = _now()
-    with database.begin() as connection:
+    with writer(database).begin() as connection:
         user_id = connection.execute(select(users.c.id).where(users.c.username == username)).scalar_one()
         connection.execute(delete(sessions).where(sessions.c.expires_at < now))
         connection.execute(
@@ -197,7 +198,7 @@ def session_principal(database: Engine, secret: str) -> Principal | None:
 
 def end_session(database: Engine, secret: str) -> None:
     """Logs a session out."""
-    with database.begin() as connection:
+    with writer(database).begin() as connection:
         connection.execute(delete(sessions).where(sessions.c.token_hash == sha256(secret)))
 
 
@@ -205,7 +206,7 @@ def create_token(database: Engine, name: str, role: Role) -> str:
     """A new API token with ``role``; returns the secret, which is shown once and stored only as its hash."""
     _check_name(name)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with database.begin() as connection:
+    with writer(database).begin() as connection:
         if connection.execute(select(api_tokens.c.id).where(api_tokens.c.name == name)).first():
             raise AccountError(f"token {name} exists")
         connection.execute(
@@ -229,7 +230,7 @@ def token_principal(database: Engine, secret: str) -> Principal | None:
 
 def revoke_token(database: Engine, name: str) -> bool:
     """Revokes a token by name; False when there is none."""
-    with database.begin() as connection:
+    with writer(database).begin() as connection:
         done = connection.execute(
             update(api_tokens)
             .where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))

@@ -25,6 +25,7 @@ from collab_py.domain.econtract import EContract, TermsMismatch
 from collab_py.domain.presentation import contract_view, money, payment_view, plain, second_voucher_view, stage_view
 from collab_py.domain.types import contract_number
 from collab_py.exceptions import CollabError
+from collab_py.ledger.database import writer
 from collab_py.services import AdminService, AssigneeAccount, BusinessService, FinanceService, InstitutionService
 from collab_py.services.finance import KEY_LIFETIME_SECONDS
 from collab_py.web.accounts import Principal, Role
@@ -635,7 +636,7 @@ def _audit(
     client: str,
     outcome: str,
 ) -> None:
-    with platform.database.begin() as connection:
+    with writer(platform.database).begin() as connection:
         connection.execute(
             insert(audit_log).values(
                 at=datetime.now(UTC), principal=who.id, role=who.role.value, action=action, target=target[:128],

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from collab_py.chain.enums import ContractStatus, VoucherStatus
+from collab_py.chain.enums import VoucherStatus
 from collab_py.domain.presentation import amount, local_time, payment_view, plain
 from collab_py.domain.types import contract_number
 from collab_py.ledger.queries import journal, posted_totals
@@ -51,6 +51,10 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", max_length=255,
            description="A retry with the same key returns the first answer; the same key with another body is 409."),
 ]  # fmt: skip
+ContractStatusName = Literal["PROPOSED", "SIGNED", "SETTLEMENT_REQUESTED", "SETTLED", "CANCELLED"]
+VoucherStatusName = Literal[
+    "APPLIED", "FROZEN", "PRESENTED", "REQUESTED", "RELEASED", "RECLAIMED", "REFUSED", "WITHDRAWN"
+]
 Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)]
 Cursor = Annotated[int | None, Query(ge=0, le=2**62, description="next_cursor of the previous page")]
 
@@ -123,7 +127,7 @@ def contracts_list(
     platform: Plat,
     who: Who,
     scope: Literal["mine", "all"] = "mine",
-    status: Annotated[ContractStatus, Query()] | None = None,
+    status: ContractStatusName | None = None,
     counterparty: Annotated[int | None, Query(ge=1, le=2**32 - 1)] = None,
     number_prefix: Annotated[str | None, Query(max_length=32)] = None,
     limit: Limit = 50,
@@ -132,7 +136,7 @@ def contracts_list(
     """Contracts the org is a party to (or all), newest change first; by status, counterparty, number prefix."""
     with platform.read() as connection:
         page = queries.list_contracts(
-            connection, platform.org_id, scope=scope, status=status.name if status else None,
+            connection, platform.org_id, scope=scope, status=status,
             counterparty=counterparty, number_prefix=number_prefix, limit=limit, cursor=cursor,
         )  # fmt: skip
     return {"items": [contract_item(platform, row) for row in page.items], "next_cursor": page.next_cursor}
@@ -220,7 +224,7 @@ def payments_list(
     platform: Plat,
     who: Who,
     scope: Literal["mine", "all"] = "mine",
-    status: Annotated[VoucherStatus, Query()] | None = None,
+    status: VoucherStatusName | None = None,
     contract_no: Annotated[str | None, Query(max_length=66)] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -228,7 +232,7 @@ def payments_list(
     """Payments of the org (payer, payee, presenter or beneficiary) or all, newest change first."""
     with platform.read() as connection:
         page = queries.list_payments(
-            connection, platform.org_id, scope=scope, status=status.name if status else None,
+            connection, platform.org_id, scope=scope, status=status,
             contract_no=contract_no, limit=limit, cursor=cursor,
         )  # fmt: skip
     return {"items": [payment_item(platform, row, who) for row in page.items], "next_cursor": page.next_cursor}
@@ -604,6 +608,8 @@ def _payment_step(name: str, doc: str, model: type[BaseModel] | None = None) -> 
             return _act(request, platform, who, name, (number, seq, body), target=f"{number}/{seq}", key=key,
                         body=_json(body))  # fmt: skip
 
+    if model is not None:
+        endpoint.__annotations__["body"] = model  # a closure's annotation FastAPI cannot resolve by name
     endpoint.__doc__ = doc
     endpoint.__name__ = f"step_{name}"
     router.post(path, **Env)(endpoint)  # type: ignore[arg-type]

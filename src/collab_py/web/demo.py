@@ -8,7 +8,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,9 +87,16 @@ def _keystores(folder: Path, party: Party, passphrase: str, governance: LocalAcc
         keyring.import_account("governance", governance.key, passphrase)
 
 
-def start_demo(*, host: str = "127.0.0.1", base_port: int | None = None, folder: Path | None = None) -> Demo:
+def start_demo(
+    *,
+    host: str = "127.0.0.1",
+    base_port: int | None = None,
+    folder: Path | None = None,
+    database_url: Callable[[str], str] | None = None,
+) -> Demo:
     """Starts anvil, deploys, registers the orgs and serves each org's platform (ports ``base_port`` to
-    ``base_port + 3``, free ones when None)."""
+    ``base_port + 3``, free ones when None); each org's database is an SQLite file unless ``database_url`` names
+    one per org key (``a``, ``b``, ``c``, ``bank``)."""
     node = AnvilNode().start()
     try:
         w3 = connect(node.rpc_url)
@@ -98,7 +105,9 @@ def start_demo(*, host: str = "127.0.0.1", base_port: int | None = None, folder:
         passphrase = secrets.token_urlsafe(16)
         demo = Demo(node=node, sandbox=sandbox, folder=root)
         parties = {"a": sandbox.a, "b": sandbox.b, "c": sandbox.c, "bank": sandbox.bank}
-        databases = {key: f"sqlite:///{root / key / 'platform.db'}" for key in parties}
+        databases = {
+            key: database_url(key) if database_url else f"sqlite:///{root / key / 'platform.db'}" for key in parties
+        }
         for key in parties:
             (root / key).mkdir(parents=True, exist_ok=True)
         for index, (key, party) in enumerate(parties.items()):

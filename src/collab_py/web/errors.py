@@ -101,7 +101,10 @@ def body_of(error: BaseException) -> ErrorBody:
 
 def validation_body(error: ValidationError | Any) -> ErrorBody:
     """A malformed request: where and what, never the value."""
-    found = error.errors(include_url=False, include_input=False, include_context=False)
+    if isinstance(error, ValidationError):
+        found = error.errors(include_url=False, include_input=False, include_context=False)
+    else:  # FastAPI's RequestValidationError: the same items, with the input left out here
+        found = [{key: value for key, value in item.items() if key in ("loc", "msg", "type")} for item in error.errors()]
     where = "; ".join(
         f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['msg']}" for problem in found
     )

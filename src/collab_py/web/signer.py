@@ -28,6 +28,7 @@ from web3.types import TxParams
 
 from collab_py.chain.transactor import PendingTx, Transactor
 from collab_py.exceptions import CollabError
+from collab_py.ledger.database import writer
 from collab_py.web.schema import idempotency_keys, sent_transactions
 
 PENDING, DONE = "PENDING", "DONE"
@@ -74,7 +75,7 @@ class Journal:
             "raw": bytes(pending.signed.raw_transaction),
             "params": params,
         }
-        with self.database.begin() as connection:
+        with writer(self.database).begin() as connection:
             where = (
                 (sent_transactions.c.principal == self.principal)
                 & (sent_transactions.c.key == self.key)
@@ -199,7 +200,7 @@ class IdempotentRunner:
         """The answer of ``act`` for this key: the stored one for a retry, or ``act``'s own, run with a journal
         of its transactions (resumed from a run that died)."""
         with self._claim(principal, key) as claimed:
-            with self.database.begin() as connection:
+            with writer(self.database).begin() as connection:
                 row = connection.execute(
                     select(idempotency_keys).where(
                         idempotency_keys.c.principal == principal, idempotency_keys.c.key == key
@@ -243,7 +244,7 @@ class IdempotentRunner:
             finally:
                 _journal.reset(token)
             if answer.final:
-                with self.database.begin() as connection:
+                with writer(self.database).begin() as connection:
                     connection.execute(
                         update(idempotency_keys)
                         .where(idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
