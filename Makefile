@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-.PHONY: setup demo test long e2e geth gas throughput listener-bench compile compile-paris errors lock lint clean
+.PHONY: setup demo test long e2e geth gas throughput listener-bench platform-bench compile compile-paris errors lock lint clean
 
 WEB_VENDOR := src/collab_py/web/static/vendor
 
@@ -69,6 +69,10 @@ throughput: setup
 ## backfill throughput and live latency of the accounting listeners
 listener-bench: setup
 	$(BIN)/python bench/listener.py
+
+## the platform's reads with 10,000 contracts: p99 of list and inbox reads, first render of pages (Chromium)
+platform-bench: setup
+	$(BIN)/python bench/platform.py
 
 compile: setup
 	$(BIN)/python -m collab_py.chain.build

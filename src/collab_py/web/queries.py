@@ -17,6 +17,8 @@ from collab_py.web.schema import audit_log, contracts, members, orgs, payments, 
 
 #: Most rows of one page or inbox section.
 MAX_LIMIT = 200
+#: Counts of an inbox section stop here (shown as "1000+"): a bounded read however long the backlog.
+COUNT_CAP = 1_000
 #: Keys that expire within this many seconds are "expiring".
 EXPIRING_WINDOW = 24 * 3600
 #: Statuses of payments whose funds are frozen in the escrow.
@@ -184,9 +186,8 @@ def inbox(connection: Connection, org_id: int, role: Role, now: int, *, institut
         if len(rows) < limit:
             found.counts[name] = len(rows)
         else:
-            found.counts[name] = int(
-                connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-            )
+            capped = query.with_only_columns(query.selected_columns.last_event).limit(COUNT_CAP).subquery()
+            found.counts[name] = int(connection.execute(select(func.count()).select_from(capped)).scalar_one())
     return found
 
 

@@ -68,7 +68,7 @@ def _money(value: Any) -> str:
 templates.env.filters["money"] = _money
 
 
-def render(request: Request, name: str, who: Principal | None, status: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, name: str, who: Principal | None, code: int = 200, **context: Any) -> HTMLResponse:
     """A page, with the user, the org, the flash message and a fresh Idempotency-Key for its forms."""
     platform: Platform = request.app.state.platform
     base = {
@@ -77,7 +77,7 @@ def render(request: Request, name: str, who: Principal | None, status: int = 200
         "error": request.query_params.get("error"), "tx": request.query_params.get("tx"),
         "idem": str(uuid.uuid4()), "csrf": who.csrf if who else None, "Role": Role,
     }  # fmt: skip
-    return templates.TemplateResponse(request, name, base | context, status_code=status)
+    return templates.TemplateResponse(request, name, base | context, status_code=code)
 
 
 def _back(path: str, **params: str | None) -> RedirectResponse:
@@ -152,7 +152,7 @@ async def login(request: Request) -> Response:
         actions.audit_event(platform, Principal("user", username[:64] or "?", Role.AUDITOR), "login", "LoginFailed",
                             401, request.client.host if request.client else "")  # fmt: skip
         token = secrets.token_urlsafe(24)
-        response = render(request, "login.html", None, status=401, next=target, login_csrf=token,
+        response = render(request, "login.html", None, code=401, next=target, login_csrf=token,
                           login_error="Unknown user or wrong password.")  # fmt: skip
         response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure(request))
         return response
