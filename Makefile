@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-.PHONY: setup demo test long e2e geth gas throughput listener-bench platform-bench compile compile-paris errors lock lint clean
+.PHONY: setup demo test long e2e geth gas throughput listener-bench platform-bench platform-fuzz compile compile-paris errors lock lint clean
 
 WEB_VENDOR := src/collab_py/web/static/vendor
 
@@ -73,6 +73,11 @@ listener-bench: setup
 ## the platform's reads with 10,000 contracts: p99 of list and inbox reads, first render of pages (Chromium)
 platform-bench: setup
 	$(BIN)/python bench/platform.py
+
+## schemathesis against a running demo platform: every operation of /openapi.json, no 500s, every refusal an
+## ErrorBody (the OpenAPI's documented error body)
+platform-fuzz: setup
+	$(BIN)/python -m collab_py.web.fuzz
 
 compile: setup
 	$(BIN)/python -m collab_py.chain.build
