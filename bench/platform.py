@@ -54,7 +54,8 @@ def seed(database: Any, count: int, asset: str) -> None:
         payment_rows.append({"voucher_id": index.to_bytes(32, "big"), "contract_no": number, "seq": 1, "party_a": a,
                              "party_b": b, "asset": asset, "amount": 100_000,
                              "status": rng.choice(PAYMENT_STATUSES), "beneficiary_org": b, "presenter_org": None,
-                             "expiry": now + rng.randint(-86_400, 3 * 86_400), "frozen_at": now - rng.randint(0, 60 * 86_400),
+                             "expiry": now + rng.randint(-86_400, 3 * 86_400),
+                             "frozen_at": now - rng.randint(0, 60 * 86_400),
                              "requested_at": now, "paid_at": None, "last_event": 10_000_000 + index})  # fmt: skip
     with writer(database).begin() as connection:
         for table, batch in ((contracts, rows), (stages, stage_rows), (payments, payment_rows)):
@@ -104,8 +105,13 @@ def main() -> None:
         renders = first_renders(org.url)
         for page, millis in renders.items():
             print(f"first render {page:<12} {millis:7.1f} ms")
-        summary = {"contracts": args.contracts, "p99_ms": results, "p99_list_inbox_max_ms": max(results.values()),
-                   "first_render_ms": renders, "first_render_max_ms": max(renders.values()) if renders else None}  # fmt: skip
+        summary = {
+            "contracts": args.contracts,
+            "p99_ms": results,
+            "p99_list_inbox_max_ms": max(results.values()),
+            "first_render_ms": renders,
+            "first_render_max_ms": max(renders.values()) if renders else None,
+        }
         print(json.dumps(summary))
     finally:
         demo.stop()

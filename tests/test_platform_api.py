@@ -74,8 +74,12 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     database_url = next(databases)
     demo = start_demo(database_url=database_url)
     tokens = {}
-    roles = {"a": (Role.BUSINESS, Role.FINANCE, Role.AUDITOR, Role.ADMIN, Role.OPERATOR),
-             "b": (Role.BUSINESS, Role.FINANCE), "c": (Role.FINANCE,), "bank": (Role.OPERATOR, Role.FINANCE)}  # fmt: skip
+    roles = {
+        "a": (Role.BUSINESS, Role.FINANCE, Role.AUDITOR, Role.ADMIN, Role.OPERATOR),
+        "b": (Role.BUSINESS, Role.FINANCE),
+        "c": (Role.FINANCE,),
+        "bank": (Role.OPERATOR, Role.FINANCE),
+    }
     for org, held in roles.items():
         for role in held:
             tokens[(org, role)] = create_token(demo.orgs[org].platform.database, f"bot-{org}-{role.value}", role)
@@ -101,7 +105,9 @@ def settled(world: World, number: str) -> None:
     submit = world.call("b", Role.BUSINESS, "POST", f"/api/v1/contracts/{number}/stages/0/submit", content=b"result")
     assert submit.status_code == 200, submit.text
     for org, path in (("a", "stages/0/confirm"), ("b", "settlement/apply"), ("a", "settlement/approve")):
-        response = world.post(org, Role.BUSINESS, f"/api/v1/contracts/{number}/{path}", {} if "confirm" in path else None)
+        response = world.post(
+            org, Role.BUSINESS, f"/api/v1/contracts/{number}/{path}", {} if "confirm" in path else None
+        )
         assert response.status_code == 200, response.text
 
 
@@ -126,15 +132,21 @@ def test_the_whole_flow_over_http_with_each_department_s_inbox(world: World) -> 
     check = world.call("a", Role.BUSINESS, "POST", f"/api/v1/contracts/{number}/check",
                        json={"document": tampered}).json()  # fmt: skip
     assert check["mismatch"]["field"] == "stages[0].amount"
-    assert [row["field"] for row in check["rows"] if not row["same"]][0] == "stages[0].amount"
+    assert next(row["field"] for row in check["rows"] if not row["same"]) == "stages[0].amount"
 
     signed = world.post("a", Role.BUSINESS, f"/api/v1/contracts/{number}/sign", {"document": document})
     assert signed.status_code == 200 and signed.json()["record"]["status"] == "SIGNED"
     assert section(world, "a", Role.BUSINESS, "contracts_to_countersign") == []
 
     for index in (0, 1):
-        response = world.call("b", Role.BUSINESS, "POST", f"/api/v1/contracts/{number}/stages/{index}/submit",
-                              content=f"delivery {index}".encode(), headers={"Idempotency-Key": f"{number}-s{index}"})  # fmt: skip
+        response = world.call(
+            "b",
+            Role.BUSINESS,
+            "POST",
+            f"/api/v1/contracts/{number}/stages/{index}/submit",
+            content=f"delivery {index}".encode(),
+            headers={"Idempotency-Key": f"{number}-s{index}"},
+        )
         assert response.status_code == 200 and response.json()["record"]["status"] == "PENDING", response.text
     pending = section(world, "a", Role.BUSINESS, "stages_to_confirm")
     assert sorted(item["index"] for item in pending if item["contract_no"] == number) == [0, 1]
@@ -148,9 +160,10 @@ def test_the_whole_flow_over_http_with_each_department_s_inbox(world: World) -> 
     assert number in [c["contract_no"] for c in section(world, "b", Role.BUSINESS, "ready_for_settlement")]
     assert world.post("b", Role.BUSINESS, f"/api/v1/contracts/{number}/settlement/apply").status_code == 200
     assert number in [c["contract_no"] for c in section(world, "a", Role.BUSINESS, "settlements_to_approve")]
-    assert world.post("a", Role.BUSINESS, f"/api/v1/contracts/{number}/settlement/approve").json()["record"][
-        "status"
-    ] == "SETTLED"
+    assert (
+        world.post("a", Role.BUSINESS, f"/api/v1/contracts/{number}/settlement/approve").json()["record"]["status"]
+        == "SETTLED"
+    )
 
     applied = world.post("b", Role.FINANCE, f"/api/v1/contracts/{number}/payments",
                          {"amount": "3,000.50", "bank_account": B_BANK_ACCOUNT})  # fmt: skip
@@ -278,7 +291,10 @@ def test_roles_each_refusal_is_403_with_a_reason(world: World) -> None:
     wrong_party = world.post("a", Role.BUSINESS, "/api/v1/contracts/API-ROLE-2/cancel", {"reason": "no"})
     assert wrong_party.status_code == 200  # Party A may decline
     b_settles = world.post("a", Role.BUSINESS, "/api/v1/contracts/API-ROLE-2/settlement/apply")
-    assert b_settles.status_code in (403, 409) and b_settles.json()["error"] in ("WrongParty", "UnexpectedContractStatus")
+    assert b_settles.status_code in (403, 409) and b_settles.json()["error"] in (
+        "WrongParty",
+        "UnexpectedContractStatus",
+    )
     assert world.call("a", Role.BUSINESS, "GET", "/api/v1/audit").status_code == 403
     assert world.get("a", Role.AUDITOR, "/api/v1/audit")["items"]
     anonymous = httpx.get(world.demo.orgs["a"].url + "/api/v1/contracts")
@@ -328,8 +344,11 @@ def test_lists_filter_and_paginate(world: World) -> None:
         propose(world, f"API-PAGE-{index}", ("1.00",))
     first = world.get("a", Role.AUDITOR, "/api/v1/contracts?status=PROPOSED&number_prefix=API-PAGE-&limit=2")
     assert len(first["items"]) == 2 and first["next_cursor"] is not None
-    rest = world.get("a", Role.AUDITOR,
-                     f"/api/v1/contracts?status=PROPOSED&number_prefix=API-PAGE-&limit=2&cursor={first['next_cursor']}")  # fmt: skip
+    rest = world.get(
+        "a",
+        Role.AUDITOR,
+        f"/api/v1/contracts?status=PROPOSED&number_prefix=API-PAGE-&limit=2&cursor={first['next_cursor']}",
+    )
     numbers = [c["contract_no"] for c in first["items"] + rest["items"]]
     assert sorted(numbers) == ["API-PAGE-0", "API-PAGE-1", "API-PAGE-2"] and rest["next_cursor"] is None
     assert world.get("c", Role.FINANCE, "/api/v1/contracts?scope=mine&number_prefix=API-PAGE-")["items"] == []
@@ -413,5 +432,3 @@ def _wait(condition: Any, timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
-
-

@@ -39,7 +39,9 @@ def _ledgers(items: list[str]) -> dict[int, str]:
     for item in items:
         org, sep, url = item.partition("=")
         if not sep or not org.isdigit() or not url:
-            raise InvalidInput(f"--ledger takes ORG=URL (e.g. 2=postgresql+psycopg://.../b), got {item.split('=')[0]}=…")
+            raise InvalidInput(
+                f"--ledger takes ORG=URL (e.g. 2=postgresql+psycopg://.../b), got {item.split('=')[0]}=…"
+            )
         found[int(org)] = url
     return found
 
@@ -54,10 +56,15 @@ def serve(
         typer.Option(help="ORG=URL: another org's ledger, read for the group's reconciliation (repeatable)."),
     ] = None,
     secure_cookies: Annotated[
-        bool | None, typer.Option("--secure-cookies/--no-secure-cookies", help="Force the cookies' Secure flag "
-                                  "(default: when the request came over TLS).")  # fmt: skip
+        bool | None,
+        typer.Option(
+            "--secure-cookies/--no-secure-cookies",
+            help="Force the cookies' Secure flag (default: when the request came over TLS).",
+        ),
     ] = None,
-    demo: Annotated[bool, typer.Option(help="Start anvil, deploy, register the demo orgs and users, serve each.")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Start anvil, deploy, register the demo orgs and users, serve each.")
+    ] = False,
 ) -> None:
     """Serves the org's platform: the API (/api/v1, OpenAPI at /openapi.json) and the web UI.
 
@@ -104,10 +111,9 @@ def _serve_demo(host: str, port: int) -> None:
 
 
 def _password() -> str:
-    password = os.environ.get("COLLAB_USER_PASSWORD") or typer.prompt(
+    return os.environ.get("COLLAB_USER_PASSWORD") or typer.prompt(
         "Password", hide_input=True, confirmation_prompt=True, err=True
     )
-    return password
 
 
 @users.command("add")

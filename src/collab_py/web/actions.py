@@ -426,8 +426,13 @@ def assignee_account(
     """S6.3: the assignee's account for Party B to sign: salted hash, and the account sealed to the institution."""
     number, seq, body = args
     account = service.assignee_account(number, seq, body.bank_account.strip())
-    return {"contract_no": number, "seq": seq, "assignee_org": platform.org_id,
-            "account_hash": "0x" + account.account_hash.hex(), "ciphertext": "0x" + account.ciphertext.hex()}  # fmt: skip
+    return {
+        "contract_no": number,
+        "seq": seq,
+        "assignee_org": platform.org_id,
+        "account_hash": "0x" + account.account_hash.hex(),
+        "ciphertext": "0x" + account.ciphertext.hex(),
+    }
 
 
 @step("sign_assignment", Role.FINANCE)

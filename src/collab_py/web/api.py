@@ -314,10 +314,18 @@ def reconciliation_of(platform: Platform) -> dict[str, Any]:
     contracts, pairs = [], []
     for (payer, payee), items in sorted(by_pair.items()):
         if payer not in ledgers or payee not in ledgers:
-            pairs.append({"payer_org": payer, "payee_org": payee, "vouchers": len(items),
-                          "on_chain": amount(sum(v.amount for v in items), decimals), "payable_posted": None,
-                          "receivable_posted": None, "clean": None,
-                          "note": f"the books of org {payer if payer not in ledgers else payee} are not read here"})  # fmt: skip
+            pairs.append(
+                {
+                    "payer_org": payer,
+                    "payee_org": payee,
+                    "vouchers": len(items),
+                    "on_chain": amount(sum(v.amount for v in items), decimals),
+                    "payable_posted": None,
+                    "receivable_posted": None,
+                    "clean": None,
+                    "note": f"the books of org {payer if payer not in ledgers else payee} are not read here",
+                }
+            )
             continue
         report = reconcile(items, ledgers[payer], ledgers[payee])
         mine = [c for c in report.contracts if c.payer_org == payer and c.payee_org == payee]

@@ -127,7 +127,7 @@ def start_demo(
             server = uvicorn.Server(
                 uvicorn.Config(
                     create_app(platform, secure_cookies=False), host=host, port=port, log_level="warning", lifespan="on"
-                )  # fmt: skip
+                )
             )
             thread = threading.Thread(target=server.run, name=f"platform-{key}", daemon=True)
             thread.start()

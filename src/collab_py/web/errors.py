@@ -99,12 +99,15 @@ def body_of(error: BaseException) -> ErrorBody:
     return ErrorBody(error="InternalError", message="the platform failed to answer; see its log")
 
 
-def validation_body(error: ValidationError | Any) -> ErrorBody:
+def validation_body(error: Any) -> ErrorBody:
     """A malformed request: where and what, never the value."""
+    found: list[Any]
     if isinstance(error, ValidationError):
         found = error.errors(include_url=False, include_input=False, include_context=False)
     else:  # FastAPI's RequestValidationError: the same items, with the input left out here
-        found = [{key: value for key, value in item.items() if key in ("loc", "msg", "type")} for item in error.errors()]
+        found = [
+            {key: value for key, value in item.items() if key in ("loc", "msg", "type")} for item in error.errors()
+        ]
     where = "; ".join(
         f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['msg']}" for problem in found
     )

@@ -50,7 +50,7 @@ BlockClock = Callable[[int], int]
 class Projection:
     """The read model's handler on the event store (see :class:`collab_py.listener.consumer.Handler`)."""
 
-    events = CONTRACT_EVENTS + MEMBER_EVENTS
+    events: tuple[str, ...] = CONTRACT_EVENTS + MEMBER_EVENTS
 
     def __init__(self, codec: EventCodec, block_time: BlockClock) -> None:
         self.codec = codec

@@ -219,7 +219,9 @@ def timeline(connection: Connection, number: str) -> list[dict[str, Any]]:
                       "log_index": row.log_index, "seq": row.seq, "actor": actor})  # fmt: skip
     bound = {
         row.account.lower(): (row.org_id, row.department)
-        for row in connection.execute(select(members).where(func.lower(members.c.account).in_([a.lower() for a in accounts])))
+        for row in connection.execute(
+            select(members).where(func.lower(members.c.account).in_([a.lower() for a in accounts]))
+        )
     } if accounts else {}  # fmt: skip
     hashes = [step["tx_hash"] for step in steps if step["tx_hash"]]
     users = _users_by_tx(connection, hashes)

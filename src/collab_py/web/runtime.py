@@ -20,6 +20,7 @@ from web3 import Web3
 
 from collab_py.chain.deploy import Deployment, contract_at
 from collab_py.chain.enums import Department, OrgKind
+from collab_py.chain.logs import EventCodec
 from collab_py.chain.transactor import connect
 from collab_py.domain.crypto import EncryptionKey
 from collab_py.domain.documents import DocumentStore
@@ -88,7 +89,7 @@ class Platform:
         self._decimals: dict[str, int] = {}
         self._locks = {role: threading.Lock() for role in ROLE_KEYS}
         accounts, encryption = self._unlock(config.keystore_dir, config.passphrase)
-        self.codec = None
+        self.codec: EventCodec | None = None
         self._engine: ListenerEngine | None = None
         self._thread: ListenerThread | None = None
         self.projection_metrics: ListenerMetrics | None = None
@@ -195,9 +196,7 @@ class Platform:
     def caught_up(self, block: int, timeout: float = 10.0) -> bool:
         """Waits until the read model has taken in ``block`` (read-your-writes after an action)."""
         if self._thread is None:
-            if self._engine is not None and not self.config.run_engine:
-                return True
-            return False
+            return self._engine is not None and not self.config.run_engine
         deadline = time.monotonic() + timeout
         while self.projection_metrics is not None and self.projection_metrics.checkpoint.value < block:
             if time.monotonic() > deadline:

@@ -152,16 +152,16 @@ async def login(request: Request) -> Response:
         actions.audit_event(platform, Principal("user", username[:64] or "?", Role.AUDITOR), "login", "LoginFailed",
                             401, request.client.host if request.client else "")  # fmt: skip
         token = secrets.token_urlsafe(24)
-        response = render(request, "login.html", None, code=401, next=target, login_csrf=token,
-                          login_error="Unknown user or wrong password.")  # fmt: skip
-        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure(request))
-        return response
+        failed = render(request, "login.html", None, code=401, next=target, login_csrf=token,
+                        login_error="Unknown user or wrong password.")  # fmt: skip
+        failed.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure(request))
+        return failed
     secret, _csrf = start_session(platform.database, who.name)
     actions.audit_event(platform, who, "login", "ok", 303, request.client.host if request.client else "")
-    response = RedirectResponse(target if target.startswith("/") and not target.startswith("//") else "/inbox", 303)
-    set_session(response, request, secret)
-    response.delete_cookie(LOGIN_CSRF_COOKIE)
-    return response
+    done = RedirectResponse(target if target.startswith("/") and not target.startswith("//") else "/inbox", 303)
+    set_session(done, request, secret)
+    done.delete_cookie(LOGIN_CSRF_COOKIE)
+    return done
 
 
 @router.post("/logout")
@@ -229,8 +229,16 @@ async def propose_post(request: Request) -> Response:
                                           "stages": stages})  # fmt: skip
     except (CollabError, ValueError) as error:
         return _back("/contracts/new", error=f"InvalidRequest: {error}")
-    return await _step(request, form, "propose", body, target=body.number, back=f"/contracts/{quote(body.number)}",
-                       digest=body.model_dump(), ok="Proposed: download the e-contract and send it to Party A")  # fmt: skip
+    return await _step(
+        request,
+        form,
+        "propose",
+        body,
+        target=body.number,
+        back=f"/contracts/{quote(body.number)}",
+        digest=body.model_dump(),
+        ok="Proposed: download the e-contract and send it to Party A",
+    )
 
 
 def _contract_page(request: Request, number: str, who: Principal, **extra: Any) -> Response:
@@ -283,8 +291,16 @@ async def countersign_post(request: Request, number: str) -> Response:
         return _back(f"/contracts/{quote(number)}/countersign", error="InvalidRequest: the file is larger than 10 MiB")
     if form.get("do") == "sign":
         text = document.decode("utf-8", "replace") if document else None
-        return await _step(request, form, "countersign", (number, document), target=number,
-                           back=f"/contracts/{quote(number)}", digest={"document": text}, ok="Countersigned")  # fmt: skip
+        return await _step(
+            request,
+            form,
+            "countersign",
+            (number, document),
+            target=number,
+            back=f"/contracts/{quote(number)}",
+            digest={"document": text},
+            ok="Countersigned",
+        )
     comparison = compare(platform, number, document, who)
     return render(request, "countersign.html", who, number=number, comparison=comparison,
                   document=document.decode("utf-8", "replace") if document else "")  # fmt: skip
