@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+# the runtime-only environment of make install-runtime (e.g. RUNTIME_VENV=/opt/collab/venv on a service machine)
+RUNTIME_VENV ?= .venv-runtime
+# this checkout's compiler folder (collab_py.chain.toolchain registers solc-v0.8.30 there): py-solc-x in ape and
+# every other tool started from here looks there, never in a ~/.solcx shared with other clones
+export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 
 .PHONY: setup demo test long e2e geth gas throughput listener-bench platform-bench platform-fuzz compile compile-paris errors lock lint clean
 
@@ -23,6 +28,16 @@ $(STAMP): pyproject.toml requirements/pip.txt requirements/dev.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/pip check
 	touch $(STAMP)
+
+## the services alone, without the dev and Ape extras: the pinned pip, the runtime lock, the package (not editable)
+.PHONY: install-runtime
+install-runtime:
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/pip install --quiet --require-hashes -r requirements/pip.txt
+	$(RUNTIME_VENV)/bin/pip install --quiet --require-hashes -r requirements/runtime.txt
+	$(RUNTIME_VENV)/bin/pip install --quiet --no-deps --no-build-isolation .
+	$(RUNTIME_VENV)/bin/pip check
+	$(RUNTIME_VENV)/bin/collab --help >/dev/null
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -107,4 +122,4 @@ lint: setup
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf build .build .pytest_cache .mypy_cache .ruff_cache snapshots .import_linter_cache
+	rm -rf build .build .solcx .pytest_cache .mypy_cache .ruff_cache .import_linter_cache snapshots

@@ -6,6 +6,7 @@ that never releases."""
 from __future__ import annotations
 
 import json
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ from collab_py.domain.keys import Keyring
 from collab_py.domain.types import contract_number
 from collab_py.services.base import PreparedStep
 from support import World
+
+pytestmark = pytest.mark.usefixtures("cheap_keystores")
+
+pytestmark = pytest.mark.usefixtures("cheap_keystores")
 
 PASSPHRASE = "correct horse battery staple"
 NUMBER = "CLI-1"
@@ -697,3 +702,42 @@ def test_listen_reconcile_and_ledger_through_the_cli(cli: Cli, world: World, tmp
     assert [row.split(",")[2] for row in rows[1:]] == ["FREEZE", "FREEZE", "PAYMENT", "PAYMENT"]
     assert "unknown format 'xml'" in cli.refused("a", "ledger", "--format", "xml")
     assert "pass --org or set COLLAB_ORG_ID" in cli.refused("a", "listen")
+
+
+def test_keystore_others_can_read_is_refused_with_the_chmod_to_run(cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "b" / "keys"
+    folder.chmod(0o755)
+    refused = cli.refused("b", "settlement", "apply", "X")
+    assert refused.startswith(f"error: KeystoreNotPrivate: keystore folder {folder} is open to group or others")
+    assert f"run `chmod 700 {folder}`" in refused
+    assert "hint: keystores must be readable by their owner only" in refused
+    folder.chmod(0o700)
+    (folder / "business.json").chmod(0o644)
+    assert f"chmod 600 {folder / 'business.json'}" in cli.refused("b", "settlement", "apply", "X")
+
+
+def test_file_arguments_are_capped_and_devices_refused(cli: Cli, world: World, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.pdf"
+    with huge.open("wb") as file:
+        file.truncate(3 * 2**30)  # 3 GiB that take no disk; read whole, it took 3.2 GB of memory
+    too_large = cli.refused("b", "stage", "submit", NUMBER, "0", str(huge))
+    assert too_large.startswith(f"error: FileTooLarge: document {huge} is larger than 64 MiB")
+    device = cli.refused("a", "contract", "sign", NUMBER, "/dev/zero")
+    assert device.startswith("error: NotARegularFile: document /dev/zero is a device")
+    terms_file = tmp_path / "big-terms.json"
+    with terms_file.open("wb") as file:
+        file.truncate(2 * 2**20)
+    refused = cli.refused("b", "contract", "propose", str(terms_file), str(huge))
+    assert "FileTooLarge" in refused
+    assert "larger than 1 MiB" in refused
+
+
+def test_ledgers_and_exports_are_private(cli: Cli, world: World, tmp_path: Path) -> None:
+    cli("a", "listen", "--org", str(world.a.org_id), "--once")
+    assert stat.S_IMODE((tmp_path / "a" / "ledger.db").stat().st_mode) == 0o600
+    exported = tmp_path / "journal.csv"
+    exported.write_text("an older export")
+    exported.chmod(0o644)
+    cli("a", "ledger", "--format", "csv", "--out", str(exported))
+    assert stat.S_IMODE(exported.stat().st_mode) == 0o600
+    assert exported.read_text().startswith("entry_id,")

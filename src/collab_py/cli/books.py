@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from collab_py.cli.context import InvalidInput, console, money, readable_errors, show, state, token_decimals
+from collab_py.files import write_private
 from collab_py.ledger.database import open_database
 from collab_py.ledger.queries import JournalLine, export, journal
 from collab_py.ledger.reconcile import Reconciliation, reconcile
@@ -155,7 +156,7 @@ def ledger(
     if out is None:
         print(text, end="" if text.endswith("\n") else "\n")
     else:
-        out.write_text(text)
+        write_private(out, text)  # mode 0600: the books are the org's alone
         show({"lines": len(lines), "written_to": str(out)})
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import shlex
+import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +35,8 @@ from collab_py.domain.presentation import InvalidAmount, amount, local_time, mon
 __all__ = ["amount", "local_time", "money"]
 from collab_py.domain.types import contract_number
 from collab_py.exceptions import CollabError
+from collab_py.files import MAX_DOCUMENT_BYTES, MAX_SMALL_FILE_BYTES, read_bounded, write_private
+from collab_py.redaction import scrub
 from collab_py.settings import CollabSettings
 
 console = Console()
@@ -75,6 +79,10 @@ HINTS = {
     "EnforcedPause": "the institution paused the escrow (`collab escrow unpause`)",
     "ReorgTooDeep": "the chain reorganised deeper than the listener's window: check the network before restarting",
     "DatabaseError": "check COLLAB_LEDGER_URL (sqlite:///file.db or postgresql+psycopg://user:pass@host/db)",
+    "KeystoreNotPrivate": "keystores must be readable by their owner only: run the chmod above",
+    "WeakKeystore": "a keystore must use at least eth-account's default key derivation",
+    "FileTooLarge": "check the path: it names a file larger than collab reads for this argument",
+    "NotARegularFile": "give the path of a file (a device or socket is refused)",
 }
 #: Most bytes of a bank account file or of standard input (an account is at most 256 characters).
 ACCOUNT_FILE_LIMIT = 4096
@@ -169,7 +177,8 @@ R = TypeVar("R")
 
 
 def readable_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Shows a collab error as one line with advice and exit code 1; any other error too, unless --debug."""
+    """Shows a collab error as one line with advice and exit code 1; any other error too, unless --debug, which
+    prints the traceback (scrubbed of credentials) instead."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -179,21 +188,25 @@ def readable_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise
         except Exception as error:
             if state.debug:
-                raise
+                sys.stderr.write(scrub("".join(traceback.format_exception(error))))
+                raise typer.Exit(1) from None
             raise fail(error) from None
 
     return wrapper
 
 
+def describe(error: BaseException) -> str:
+    """The message of ``error`` fit to show: scrubbed of credentials (:func:`collab_py.redaction.scrub`), and for a
+    pydantic validation error, what is wrong with each field without the input (it may be a bank account)."""
+    if isinstance(error, ValidationError):
+        return scrub(f"invalid {error.title}: {problems(error)}")
+    return scrub(str(error))
+
+
 def fail(error: BaseException) -> typer.Exit:
     """Prints ``error`` as one line (and a hint) to stderr; returns the exit (code 1) to raise."""
     name = type(error).__name__
-    if isinstance(error, ContractError):
-        text = str(error)
-    elif isinstance(error, ValidationError):
-        text = f"{name}: {problems(error)}"
-    else:
-        text = f"{name}: {error}"
+    text = describe(error) if isinstance(error, ContractError) else f"{name}: {describe(error)}"
     if not isinstance(error, CollabError):
         text += " (run with --debug for the traceback)"
     # the text quotes user input: escaped, so that "[/]" in a contract number is shown, not parsed as markup
@@ -286,12 +299,18 @@ def parse_hex(text: str, length: int | None = None) -> bytes:
     return raw
 
 
-def read_file(path: Path) -> bytes:
-    """A file's bytes, with a named error when it cannot be read."""
+def read_file(path: Path, limit: int = MAX_SMALL_FILE_BYTES, what: str = "file") -> bytes:
+    """A file's bytes, at most ``limit`` of them (:class:`~collab_py.files.FileTooLarge` beyond, and
+    :class:`~collab_py.files.NotARegularFile` for a device), with a named error when it cannot be read."""
     try:
-        return path.read_bytes()
+        return read_bounded(path, limit, what)
     except OSError as error:
         raise InvalidInput(f"cannot read {path}: {error.strerror}") from None
+
+
+def read_document(path: Path) -> bytes:
+    """A document's bytes (e-contract, stage result): :func:`read_file` with the documents' cap."""
+    return read_file(path, MAX_DOCUMENT_BYTES, "document")
 
 
 def read_text(path: Path) -> str:
@@ -303,11 +322,11 @@ def read_text(path: Path) -> str:
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """Writes ``data`` to ``path``, refusing to replace a file that holds something else."""
+    """Writes ``data`` to ``path`` with mode 0600, refusing to replace a file that holds something else."""
     if path.exists() and read_file(path) != data:
         raise InvalidInput(f"{path} exists: remove it or pass --out to write elsewhere")
     try:
-        path.write_bytes(data)
+        write_private(path, data)
     except OSError as error:
         raise InvalidInput(f"cannot write {path}: {error.strerror}") from None
 

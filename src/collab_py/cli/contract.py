@@ -20,7 +20,7 @@ from collab_py.cli.context import (
     money,
     parse_amount,
     problems,
-    read_file,
+    read_document,
     read_text,
     readable_errors,
     show,
@@ -72,7 +72,8 @@ def load_draft(terms_file: Path, document: Path) -> tuple[ContractDraft, int]:
             StageDraft(str(item["specification"]), parse_amount(str(item["amount"]), decimals))
             for item in terms["stages"]
         )
-        return ContractDraft(str(terms["number"]), read_text(document), stages), int(terms["party_a"])
+        text = read_document(document).decode("utf-8")
+        return ContractDraft(str(terms["number"]), text, stages), int(terms["party_a"])
     # OverflowError: party_a given as Infinity; RecursionError: JSON nested too deeply
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as error:
         raise InvalidInput(f"malformed terms file {terms_file}: {type(error).__name__} {error}") from None
@@ -135,7 +136,7 @@ def contract_sign(
     Number, parties, asset, every stage's specification and amount, document and terms hashes must match what
     Party B registered; a difference is refused before anything is signed, with TermsMismatch naming the field.
     """
-    document = read_file(econtract)
+    document = read_document(econtract)
     business = _business()
     try:
         record = business.countersign(number, document)
@@ -174,7 +175,7 @@ def stage_submit(
     number: Number, index: Index, result: Annotated[Path, typer.Argument(help="The delivered result (any file).")]
 ) -> None:
     """Party B submits a stage result with its signed feedback (S3.1–S3.2). Key: business."""
-    record = _business().submit_stage(number, index, read_file(result))
+    record = _business().submit_stage(number, index, read_document(result))
     show(stage_view(record, contract_decimals(number)), "submitted")
 
 
@@ -189,7 +190,7 @@ def stage_confirm(
     ] = None,
 ) -> None:
     """Party A confirms the pending result: the stage's first voucher (S3.3). Key: business."""
-    result_hash = None if result is None else keccak(read_file(result))
+    result_hash = None if result is None else keccak(read_document(result))
     record = _business().confirm_stage(number, index, result_hash)
     show(stage_view(record, contract_decimals(number)), "first voucher issued")
 
