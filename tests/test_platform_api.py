@@ -10,17 +10,22 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from eth_account import Account
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from collab_py.devnet.sandbox import B_BANK_ACCOUNT, C_BANK_ACCOUNT
+from collab_py.domain.crypto import EncryptionKey
+from collab_py.domain.keys import Keyring, WeakKeystore, WrongPassphrase, write_keystore
 from collab_py.ledger.database import writer
 from collab_py.web.accounts import Role, create_token
 from collab_py.web.demo import Demo, start_demo
+from collab_py.web.runtime import PlatformError, unlock_keys
 from collab_py.web.schema import idempotency_keys, sent_transactions
 from collab_py.web.signer import Journal, fingerprint
 
@@ -411,6 +416,34 @@ def test_openapi_documents_every_refusal_s_body(world: World) -> None:
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             assert {"401", "403", "409", "422"} <= set(operation["responses"]), (method, path)
+
+
+@pytest.mark.usefixtures("cheap_keystores")
+def test_collab_serve_unlocks_the_department_keystores_once(tmp_path: Path) -> None:
+    business, finance = Account.create(), Account.create()
+    keyring = Keyring(tmp_path / "keys", kdf="pbkdf2", iterations=2)
+    keyring.import_account("business", business.key, "pass phrase")
+    keyring.import_account("finance", finance.key, "pass phrase")
+    encryption = keyring.import_encryption_key("encryption", EncryptionKey(), "pass phrase")
+    keys = unlock_keys(tmp_path / "keys", "pass phrase")
+    assert {role: account.address for role, account in keys.accounts.items()} == {
+        Role.BUSINESS: business.address,
+        Role.FINANCE: finance.address,
+    }
+    assert keys.encryption is not None and keys.encryption.public_key == encryption.public_key
+    assert "pass phrase" not in repr(keys) and business.key.hex() not in repr(keys)
+    with pytest.raises(WrongPassphrase):
+        unlock_keys(tmp_path / "keys", "another")
+    with pytest.raises(PlatformError, match="no department keystore"):
+        unlock_keys(tmp_path / "empty", "pass phrase")
+
+
+def test_collab_serve_refuses_a_keystore_weaker_than_eth_account_s_defaults(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir(mode=0o700)
+    weak = Account.encrypt(Account.create().key, "pass phrase", kdf="pbkdf2", iterations=2)
+    write_keystore(dict(weak), tmp_path / "keys" / "business.json")
+    with pytest.raises(WeakKeystore):
+        unlock_keys(tmp_path / "keys", "pass phrase")
 
 
 def _draft(number: str) -> Any:

@@ -77,16 +77,15 @@ def serve(
     import uvicorn
 
     from collab_py.web.app import create_app
-    from collab_py.web.runtime import Platform, PlatformConfig
+    from collab_py.web.runtime import Platform, PlatformConfig, unlock_keys
 
     settings = state.settings
     config = PlatformConfig(
-        rpc_url=settings.rpc_url, manifest=settings.load_manifest(), keystore_dir=settings.keystore_dir,
-        passphrase=settings.passphrase(prompt=True), database_url=_database_url(database_url),
+        rpc_url=settings.rpc_url, manifest=settings.load_manifest(), database_url=_database_url(database_url),
         documents_dir=settings.keystore_dir.parent / "documents", ledgers=_ledgers(ledger or []),
         confirmations=settings.confirmations, receipt_timeout=settings.receipt_timeout,
     )  # fmt: skip
-    platform = Platform(config)
+    platform = Platform(config, unlock_keys(settings.keystore_dir, settings.passphrase(prompt=True)))
     console.print(f"collab platform of org {platform.org_id} on http://{host}:{port} (API docs: /docs)")
     uvicorn.run(create_app(platform, secure_cookies=secure_cookies), host=host, port=port, log_level="info")
 

@@ -108,20 +108,21 @@ def writer(database: Engine) -> Engine:
     return database.execution_options(sqlite_immediate=True)
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """Alembic's configuration for the package's migrations, run on ``connection`` when given (never a URL)."""
+def alembic_config(connection: Connection | None = None, migrations: Path = MIGRATIONS) -> Config:
+    """Alembic's configuration for ``migrations`` (default: the ledger's), run on ``connection`` when given (never a
+    URL)."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations))
     if connection is not None:
         config.attributes["connection"] = connection
     return config
 
 
-def upgrade(engine: Engine) -> None:
-    """Applies every migration not yet applied (idempotent)."""
+def upgrade(engine: Engine, migrations: Path = MIGRATIONS) -> None:
+    """Applies every migration of ``migrations`` (default: the ledger's) not yet applied (idempotent)."""
     try:
         with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "head")
+            command.upgrade(alembic_config(connection, migrations), "head")
     except CollabError:
         raise
     except Exception as error:

@@ -1,10 +1,10 @@
 """``collab serve --demo``: anvil, a deployed consortium (Party A, B, C and the bank), each org's platform on its
-own port with its own keystores (unlocked from a passphrase file at start) and database, and demo users, so that a
-newcomer can click through the whole flow."""
+own port with its own database and demo users, so that a newcomer can click through the whole flow. The demo's
+platforms sign with the sandbox's accounts in hand (anvil's well-known development keys: no keystore would protect
+them, and a keystore as strong as ``collab serve`` requires takes about a second to unlock)."""
 
 from __future__ import annotations
 
-import secrets
 import tempfile
 import threading
 import time
@@ -14,17 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
-from eth_account.signers.local import LocalAccount
 
 from collab_py.chain.enums import Department
 from collab_py.chain.transactor import connect
 from collab_py.devnet.node import AnvilNode, free_port
 from collab_py.devnet.parties import Party
 from collab_py.devnet.sandbox import Sandbox, bootstrap
-from collab_py.domain.keys import Keyring
 from collab_py.web.accounts import Role, create_user
 from collab_py.web.app import create_app
-from collab_py.web.runtime import Platform, PlatformConfig
+from collab_py.web.runtime import DepartmentKeys, Platform, PlatformConfig
 
 #: The demo users' password (printed with the logins).
 DEMO_PASSWORD = "collab-demo-2026"
@@ -77,14 +75,19 @@ class Demo:
         self.node.stop()
 
 
-def _keystores(folder: Path, party: Party, passphrase: str, governance: LocalAccount | None) -> None:
-    keyring = Keyring(folder, kdf="pbkdf2", iterations=1_000)  # a demo: quick to unlock, never a real key
-    names = {Department.BUSINESS: "business", Department.FINANCE: "finance", Department.OPERATOR: "operator"}
-    for department, account in party.accounts.items():
-        keyring.import_account(names[department], account.key, passphrase)
-    keyring.import_encryption_key("encryption", party.encryption_key, passphrase)
-    if governance is not None:
-        keyring.import_account("governance", governance.key, passphrase)
+#: The platform's role of each department's account.
+DEPARTMENT_ROLES = {
+    Department.BUSINESS: Role.BUSINESS,
+    Department.FINANCE: Role.FINANCE,
+    Department.OPERATOR: Role.OPERATOR,
+}
+
+
+def _keys(party: Party, sandbox: Sandbox, *, governance: bool) -> DepartmentKeys:
+    accounts = {DEPARTMENT_ROLES[department]: account for department, account in party.accounts.items()}
+    if governance:
+        accounts[Role.ADMIN] = sandbox.admin.account
+    return DepartmentKeys(accounts, party.encryption_key)
 
 
 def start_demo(
@@ -102,7 +105,6 @@ def start_demo(
         w3 = connect(node.rpc_url)
         sandbox = bootstrap(w3)
         root = folder or Path(tempfile.mkdtemp(prefix="collab-demo-"))
-        passphrase = secrets.token_urlsafe(16)
         demo = Demo(node=node, sandbox=sandbox, folder=root)
         parties = {"a": sandbox.a, "b": sandbox.b, "c": sandbox.c, "bank": sandbox.bank}
         databases = {
@@ -111,16 +113,13 @@ def start_demo(
         for key in parties:
             (root / key).mkdir(parents=True, exist_ok=True)
         for index, (key, party) in enumerate(parties.items()):
-            (root / key).mkdir(parents=True, exist_ok=True)
-            governance = sandbox.admin.account if key == "a" else None
-            _keystores(root / key / "keys", party, passphrase, governance)
             peers = {other.org_id: databases[name] for name, other in parties.items() if name not in (key, "bank")}
             config = PlatformConfig(
-                rpc_url=node.rpc_url, manifest=sandbox.deployment.manifest, keystore_dir=root / key / "keys",
-                passphrase=passphrase, database_url=databases[key], documents_dir=root / key / "documents",
-                ledgers=peers, confirmations=0, poll_interval=0.1, title=party.name,
+                rpc_url=node.rpc_url, manifest=sandbox.deployment.manifest, database_url=databases[key],
+                documents_dir=root / key / "documents", ledgers=peers, confirmations=0, poll_interval=0.1,
+                title=party.name,
             )  # fmt: skip
-            platform = Platform(config)
+            platform = Platform(config, _keys(party, sandbox, governance=key == "a"))
             for user, role in DEMO_USERS[key]:
                 create_user(platform.database, user, DEMO_PASSWORD, role)
             port = (base_port + index) if base_port is not None else free_port()

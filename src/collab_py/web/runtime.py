@@ -54,14 +54,12 @@ class PlatformError(Exception):
 class PlatformConfig:
     """Where the org's platform finds its chain, deployment, keys and database.
 
-    ``passphrase`` unlocks the keystores once, at start (it is not kept); ``ledgers`` maps other orgs' ids to their
-    ledger databases (read only), for the group finance office's reconciliation; ``confirmations`` and
-    ``poll_interval`` are the engine's."""
+    ``ledgers`` maps other orgs' ids to their ledger databases (read only), for the group finance office's
+    reconciliation; ``confirmations`` and ``poll_interval`` are the engine's. The keys are not configuration: see
+    :class:`DepartmentKeys`."""
 
     rpc_url: str
     manifest: Any
-    keystore_dir: Path
-    passphrase: str = field(repr=False)
     database_url: str
     documents_dir: Path
     ledgers: dict[int, str] = field(default_factory=dict)
@@ -76,10 +74,30 @@ class PlatformConfig:
 ROLE_KEYS = {Role.BUSINESS: "business", Role.FINANCE: "finance", Role.OPERATOR: "operator", Role.ADMIN: "governance"}
 
 
+@dataclass(frozen=True)
+class DepartmentKeys:
+    """The unlocked accounts the platform signs with, one per role that signs, and the org's encryption key."""
+
+    accounts: dict[Role, LocalAccount] = field(repr=False)
+    encryption: EncryptionKey | None = field(default=None, repr=False)
+
+
+def unlock_keys(folder: Path, passphrase: str) -> DepartmentKeys:
+    """The department keystores of ``folder`` (business, finance, operator, governance, and the encryption key),
+    unlocked once with ``passphrase``, which is not kept."""
+    keyring = Keyring(folder)
+    names = set(keyring.names())
+    accounts = {role: keyring.account(name, passphrase) for role, name in ROLE_KEYS.items() if name in names}
+    encryption = keyring.encryption_key("encryption", passphrase) if "encryption" in names else None
+    if not accounts:
+        raise PlatformError(f"no department keystore (business, finance, operator, governance) in {folder}")
+    return DepartmentKeys(accounts, encryption)
+
+
 class Platform:
     """One org's platform."""
 
-    def __init__(self, config: PlatformConfig, *, database: Engine | None = None) -> None:
+    def __init__(self, config: PlatformConfig, keys: DepartmentKeys, *, database: Engine | None = None) -> None:
         self.config = config
         self.w3: Web3 = connect(config.rpc_url)
         self.deployment = Deployment.attach(self.w3, config.manifest)
@@ -88,7 +106,6 @@ class Platform:
         self.runner = IdempotentRunner(self.database)
         self._decimals: dict[str, int] = {}
         self._locks = {role: threading.Lock() for role in ROLE_KEYS}
-        accounts, encryption = self._unlock(config.keystore_dir, config.passphrase)
         self.codec: EventCodec | None = None
         self._engine: ListenerEngine | None = None
         self._thread: ListenerThread | None = None
@@ -96,23 +113,13 @@ class Platform:
         self.chain_reader = ChainReader(self.deployment)
         self.reader = self.chain_reader
         self.services: dict[Role, Service] = {}
-        self.org_id = self._org_of(accounts)
+        self.org_id = self._org_of(keys.accounts)
         self.org_kind = self.chain_reader.org(self.org_id).kind
         self._build_engine()
-        self._build_services(accounts, encryption)
+        self._build_services(keys.accounts, keys.encryption)
         self.peer_ledgers = {org: open_database(url) for org, url in config.ledgers.items()}
 
     # -------------------------------------------------------------------------------------------------- start
-    @staticmethod
-    def _unlock(folder: Path, passphrase: str) -> tuple[dict[Role, LocalAccount], EncryptionKey | None]:
-        keyring = Keyring(folder)
-        names = set(keyring.names())
-        accounts = {role: keyring.account(name, passphrase) for role, name in ROLE_KEYS.items() if name in names}
-        encryption = keyring.encryption_key("encryption", passphrase) if "encryption" in names else None
-        if not accounts:
-            raise PlatformError(f"no department keystore (business, finance, operator, governance) in {folder}")
-        return accounts, encryption
-
     def _org_of(self, accounts: dict[Role, LocalAccount]) -> int:
         found = {
             self.chain_reader.member(account.address).org_id
