@@ -20,19 +20,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from collab_py.ledger.schema import CONTRACT_NO_TEXT, Amount
+from collab_py.ledger.schema import CONTRACT_NO_TEXT, Amount, RowId
+from collab_py.ledger.schema import metadata as ledger_metadata
 
-metadata = MetaData(
-    naming_convention={
-        "pk": "pk_%(table_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ix": "ix_%(table_name)s_%(column_0_name)s",
-    }
-)
-
-#: A row id: 64-bit, SQLite's rowid there.
-RowId = BigInteger().with_variant(Integer(), "sqlite")
+#: The platform's tables, named as the ledger's are (they share its database).
+metadata = MetaData(naming_convention=ledger_metadata.naming_convention)
 
 # ------------------------------------------------------------------------------------------------------ access
 #: People of the org: one department role each (BUSINESS, FINANCE, OPERATOR, AUDITOR, ADMIN); the password as an
