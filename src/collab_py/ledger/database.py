@@ -72,7 +72,7 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
 
 
 def _scratch_file() -> str:
-    """A file for an "in-memory" SQLite database, in a private folder (mode 0700) removed when the process exits."""
+    """A file for an "in-memory" SQLite database, removed when the process exits."""
     folder = tempfile.mkdtemp(prefix="collab-ledger-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return str(Path(folder) / "ledger.db")

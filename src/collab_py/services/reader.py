@@ -120,7 +120,7 @@ class ChainReader:
     def assets(self) -> list[AssetRecord]:
         """Every asset governance ever listed (``AssetAcceptanceChanged``), in the order first listed, and whether it
         is accepted now."""
-        events = self.source.query(["AssetAcceptanceChanged"], None)
+        events = self.source.query(["AssetAcceptanceChanged"])
         return [self.asset(asset) for asset in dict.fromkeys(event.args["asset"] for event in events)]
 
     # ------------------------------------------------------------------ S2–S4
