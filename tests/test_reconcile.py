@@ -30,7 +30,7 @@ def post(
     """One journal entry, and the chain event it comes from; the entry's id."""
     event = {
         "chain_id": 1, "tx_hash": os.urandom(32), "log_index": 0, "block_number": 1,
-        "block_hash": bytes(32), "event": "SecondVoucher", "args": {}, "orphaned": False,
+        "block_hash": os.urandom(32), "event": "SecondVoucher", "args": {}, "orphaned": False,
     }  # fmt: skip
     entry = {
         "org_id": org, "kind": kind, "contract_no": contract_no, "seq": seq, "voucher_id": bytes([seq]) * 32,
