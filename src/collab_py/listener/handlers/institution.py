@@ -31,11 +31,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from hexbytes import HexBytes
 from sqlalchemy import Connection, and_, func, insert, select, update
 
 from collab_py.chain.build import load_artifact
 from collab_py.chain.enums import VoucherStatus
 from collab_py.chain.logs import EVENT_SOURCES, EventCodec
+from collab_py.chain.transactor import TransactionFailed
 from collab_py.domain.models import OrgRecord, PaymentRecord
 from collab_py.domain.types import contract_number_text
 from collab_py.exceptions import CollabError, ContractError
@@ -164,10 +166,23 @@ class InstitutionBot:
                 decision["tx_hash"] = outcome.tx_hash
                 if outcome.second is not None:
                     decision.update(action=RELEASED, reason="")
-                else:
-                    assert outcome.error is not None
-                    _settle(decision, outcome.error, released=True)
+                    continue
+                assert outcome.error is not None
+                _settle(decision, outcome.error, released=True)
+                if decision["action"] == DEFERRED and self._reverted(outcome.tx_hash):
+                    # mined and reverted, its reason lost to a node error: a refusal all the same, never resent
+                    _refuse(decision, f"release transaction reverted ({decision['reason']})")
         return decisions
+
+    def _reverted(self, tx_hash: bytes | None) -> bool:
+        """Whether the release transaction was mined and reverted (False when unknown)."""
+        if tx_hash is None:
+            return False
+        try:
+            receipt = self.service.deployment.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except Exception:  # not found, or the node is away: unknown, checked again later
+            return False
+        return int(receipt["status"]) == 0
 
     def _payments(self, keys: list[tuple[bytes, int]]) -> list[PaymentRecord | Exception]:
         """The payments, in one read; one by one when that fails, so that one unreadable payment has its own
@@ -210,6 +225,8 @@ def _settle(decision: dict[str, Any], error: Exception, *, released: bool = Fals
     if isinstance(error, ContractError):
         text = f"{what} reverted: {error}" if released else f"{what}: {error}"
         (_defer if error.error_name in TEMPORARY_REVERTS else _refuse)(decision, text)
+    elif isinstance(error, TransactionFailed):  # mined and reverted, no reason recovered
+        _refuse(decision, f"{what} reverted: {error}")
     elif isinstance(error, TRANSIENT):
         _defer(decision, f"node error ({what}): {type(error).__name__}: {error}")
     elif isinstance(error, NotFound):
