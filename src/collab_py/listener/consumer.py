@@ -106,7 +106,7 @@ class Consumer:
         self.handler = handler
         self.codec = codec
         self.chain_id = chain_id
-        self.batch = batch
+        self.batch = min(batch, getattr(handler, "batch", batch))  # handlers that send transactions want less
         self.metrics = metrics or ListenerMetrics(name)
         self.on_commit = on_commit
         self.shared = shared or store.SharedBatch()

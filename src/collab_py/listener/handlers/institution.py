@@ -62,6 +62,8 @@ class InstitutionBot:
     seconds, then after twice as long each time, up to ``recheck_max``."""
 
     events: tuple[str, ...] = ("PaymentRequested", "AssignmentConfirmed")
+    #: Most requests in one batch: each may send a release, and the batch's transaction lasts until they are mined.
+    batch = 50
 
     def __init__(
         self,
