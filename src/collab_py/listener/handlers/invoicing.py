@@ -71,10 +71,11 @@ class InvoicingHandler:
         posted) and verifies anchored invoices; returns the invoices recorded."""
         rows: list[dict[str, Any]] = []
         to_issue: list[tuple[StoredEvent, int | None]] = []  # and the id of a FAILED row to issue again
+        anchored = self._anchored_in_store(connection, events)
         for stored in events:
             if stored.event.name == "SecondVoucher":
                 if stored.event.args["payeeOrg"] == self.finance.org_id:
-                    self._sort(connection, stored, rows, to_issue)
+                    self._sort(connection, stored, anchored, rows, to_issue)
             elif (row := self._verify(connection, stored)) is not None:
                 rows.append(row)
         columns = invoice_table.c
@@ -131,10 +132,12 @@ class InvoicingHandler:
         self,
         connection: Connection,
         stored: StoredEvent,
+        anchored: dict[bytes, bytes],
         rows: list[dict[str, Any]],
         to_issue: list[tuple[StoredEvent, int | None]],
     ) -> None:
-        """A second voucher that pays this org: issue its invoice now, or record it PENDING, or nothing (done)."""
+        """A second voucher that pays this org: issue its invoice now, or record it PENDING, or nothing (done);
+        ``anchored`` holds the invoices the store shows anchored already, by voucher."""
         columns = invoice_table.c
         existing = connection.execute(
             select(columns.id, columns.status).where(
@@ -147,11 +150,25 @@ class InvoicingHandler:
         ).first()
         if existing is not None and existing.status in (ISSUED, PENDING):
             return  # already issued, or waiting for its receipt
+        invoice_hash = anchored.get(stored.event.args["voucherId"])
+        if invoice_hash is not None and existing is None:  # anchored before (a history caught up with): record it
+            rows.append(self._row(stored, ISSUED, invoice_hash))
+            return
         if self._receipt_posted(connection, stored.event.args["voucherId"]):
             to_issue.append((stored, None if existing is None else int(existing.id)))
             return
         log.info("the invoice of payment %s waits for its receipt to be posted (PENDING)", _name(stored))
         rows.append(self._row(stored, PENDING, None) | {"reason": "waiting for the receipt to be posted"})
+
+    def _anchored_in_store(self, connection: Connection, events: Sequence[StoredEvent]) -> dict[bytes, bytes]:
+        """The invoices the store shows anchored for this org's second vouchers among ``events``: hash by voucher."""
+        mine = [
+            stored.event.args["voucherId"]
+            for stored in events
+            if stored.event.name == "SecondVoucher" and stored.event.args["payeeOrg"] == self.finance.org_id
+        ]
+        found = store.find_events(connection, ["InvoiceAnchored"], voucher_ids=mine) if mine else []
+        return {bytes.fromhex(row.args["voucherId"][2:]): bytes.fromhex(row.args["invoiceHash"][2:]) for row in found}
 
     def _anchor(self, events: Sequence[StoredEvent]) -> list[bytes | Exception]:
         """Issues and anchors the invoices of the second vouchers in hand, their transactions pipelined; each
