@@ -4,8 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+# the runtime-only environment of make install-runtime (e.g. RUNTIME_VENV=/opt/collab/venv on a service machine)
+RUNTIME_VENV ?= .venv-runtime
+# this checkout's compiler folder (collab_py.chain.toolchain registers solc-v0.8.30 there): py-solc-x in ape and
+# every other tool started from here looks there, never in a ~/.solcx shared with other clones
+export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 
-.PHONY: setup demo test long gas throughput listener-bench compile compile-paris errors lock lint clean
+.PHONY: setup demo test long e2e geth gas throughput listener-bench compile compile-paris errors lock lint clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/python -m collab_py.chain.toolchain
@@ -21,6 +26,16 @@ $(STAMP): pyproject.toml requirements/pip.txt requirements/dev.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/pip check
 	touch $(STAMP)
+
+## the services alone, without the dev and Ape extras: the pinned pip, the runtime lock, the package (not editable)
+.PHONY: install-runtime
+install-runtime:
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/pip install --quiet --require-hashes -r requirements/pip.txt
+	$(RUNTIME_VENV)/bin/pip install --quiet --require-hashes -r requirements/runtime.txt
+	$(RUNTIME_VENV)/bin/pip install --quiet --no-deps --no-build-isolation .
+	$(RUNTIME_VENV)/bin/pip check
+	$(RUNTIME_VENV)/bin/collab --help >/dev/null
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -41,6 +56,14 @@ test: setup
 long: setup
 	FOUNDRY_PROFILE=long $(FORGE) test
 	COLLAB_PROFILE=long $(BIN)/python -m pytest -n 2 -m slow
+
+## geth 1.13.15 (the last release that seals Clique), built once per machine into ~/.cache/collab (or $COLLAB_CACHE_DIR)
+geth: $(STAMP)
+	$(BIN)/python -m collab_py.devnet.geth
+
+## the end-to-end suite on a real geth Clique network: 3 sealers + an RPC node, a reorg, faults, zero gas
+e2e: setup geth
+	$(BIN)/python -m pytest -m e2e tests/e2e
 
 ## gas per step for a 1-stage and a 5-stage contract (after an intended change: --write bench/gas-baseline.json)
 gas: setup
@@ -82,4 +105,4 @@ lint: setup
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf build .build .pytest_cache .mypy_cache .ruff_cache snapshots .import_linter_cache
+	rm -rf build .build .solcx .pytest_cache .mypy_cache .ruff_cache .import_linter_cache snapshots

@@ -186,7 +186,8 @@ def test_a_consumer_added_later_reads_the_store_not_the_chain(
 
 def test_a_ledger_of_the_previous_engine_is_refused_and_an_empty_one_upgraded(ledger_url: str) -> None:
     database = open_database(ledger_url, migrate=False)
-    command.upgrade(alembic_config(database), "0003")
+    with database.begin() as connection:
+        command.upgrade(alembic_config(connection), "0003")
     with database.begin() as connection:
         connection.execute(
             text(
@@ -202,8 +203,9 @@ def test_a_ledger_of_the_previous_engine_is_refused_and_an_empty_one_upgraded(le
     upgraded = open_database(ledger_url)
     with upgraded.connect() as connection:
         assert connection.execute(select(func.count()).select_from(chain_log)).scalar() == 0
-    command.downgrade(alembic_config(upgraded), "0003")  # and back, while the store is empty
-    command.upgrade(alembic_config(upgraded), "head")
+    with upgraded.begin() as connection:  # and back, while the store is empty
+        command.downgrade(alembic_config(connection), "0003")
+        command.upgrade(alembic_config(connection), "head")
 
 
 def test_store_keys_are_the_events_own(world: World, flow: Flow, ledger_url: str) -> None:

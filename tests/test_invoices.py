@@ -510,4 +510,4 @@ def test_invoice_payload_is_a_new_kind_bound_to_its_voucher() -> None:
     with pytest.raises(crypto.DecryptionError):
         crypto.open_sealed(key, sealed, crypto.PaymentKey, bound)
     with pytest.raises(crypto.DecryptionError):
-        crypto.decode_payload(plain[:62], crypto.InvoiceDocument)  # an empty document
+        crypto.decode_payload(plain[:34], crypto.InvoiceDocument, bound)  # an empty document

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import func, select, update
 from web3.exceptions import Web3RPCError
 
 from collab_py.chain.logs import LogReader
@@ -26,7 +26,6 @@ from collab_py.ledger.schema import (
     RECLAIM,
     REVERSAL,
     chain_log,
-    journal_entries,
     journal_lines,
     sync_state,
 )
@@ -38,43 +37,21 @@ from collab_py.listener.health import serve
 from collab_py.listener.runtime import ListenerThread
 from collab_py.services import FinanceService
 from collab_py.services.reader import ChainReader
-from support import BANK_ACCOUNT, C_BANK_ACCOUNT, World, catch_up, issued, released, settled
-
-
-def accounting(world: World, database: Engine, org_id: int, **config: int) -> Listener:
-    options = ListenerConfig(confirmations=0, poll_interval=0.01, **config)  # type: ignore[arg-type]
-    return Listener(world.w3, world.deployment, database, f"accounting-{org_id}", AccountingHandler(org_id), options)
-
-
-def entries(database: Engine, org_id: int) -> list[tuple[str, str, int]]:
-    with database.connect() as connection:
-        rows = connection.execute(
-            select(journal_entries.c.kind, journal_entries.c.contract_no, journal_entries.c.amount)
-            .where(journal_entries.c.org_id == org_id)
-            .order_by(journal_entries.c.id)
-        ).all()
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+from support import World, accounting, advance, assigned, catch_up, entries, issued, released
 
 
 def test_both_books_posted_balanced_and_reconciled(world: World, flow: Flow, ledger_url: str) -> None:
     draft = sample_contract("L-1")
     released(flow, world, draft)
     # a second contract whose key goes to Party C, and a third whose key expires and is reclaimed
-    assigned = sample_contract("L-2")
-    settled(flow, world, assigned)
-    a, b, c = (flow.finance(party) for party in (world.a, world.b, world.c))
-    seq = b.apply_payment("L-2", 1_000_00, BANK_ACCOUNT).seq
-    a.issue_voucher("L-2", seq)
-    c.present_key("L-2", seq, b.assign_key("L-2", seq, world.c.org_id))
-    account = c.assignee_account("L-2", seq, C_BANK_ACCOUNT)
-    signature = b.sign_assignment("L-2", seq, world.c.org_id, account.account_hash)
-    c.confirm_assignment("L-2", seq, account, signer=b.address, signature=signature)
+    to_c = sample_contract("L-2")
+    seq, _ = issued(flow, world, to_c, amount=1_000_00)
+    assigned(flow, world, to_c, seq)
     flow.institution(world.bank).release("L-2", seq)
     expiring = sample_contract("L-3")
     seq, _ = issued(flow, world, expiring, amount=500_00, lifetime=60)
-    world.w3.provider.make_request("evm_increaseTime", [61])  # type: ignore[arg-type]
-    world.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    a.reclaim("L-3", seq)
+    advance(world, 61)
+    flow.finance(world.a).reclaim("L-3", seq)
 
     database = open_database(ledger_url)
     for org in (world.a, world.b, world.c):

@@ -50,7 +50,7 @@ def test_flows_under_load_with_listeners_and_bot_reconcile(tmp_path: Path, capsy
     with AnvilNode() as node:
         sandbox = bootstrap(connect(node.rpc_url))
         manifest = sandbox.deployment.manifest.save(tmp_path / "manifest.json")
-        bank_keys = Keyring(tmp_path / "bank" / "keys", kdf="pbkdf2", iterations=2)
+        bank_keys = Keyring(tmp_path / "bank" / "keys", kdf="pbkdf2")  # eth-account's rounds: the bot is a process
         bank_keys.import_account("operator", sandbox.bank.account(Department.OPERATOR).key, PASSPHRASE)
         bank_keys.import_encryption_key("encryption", sandbox.bank.encryption_key, PASSPHRASE)
         ledgers = {name: f"sqlite:///{tmp_path / f'{name}.db'}" for name in ("a", "b", "bank")}

@@ -13,7 +13,7 @@ from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.pipeline import ManualMining, Outbox, PipelinedTransactor, PipelineError, Rpc, mine_round
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.services import BusinessService, InstitutionService
-from support import World, issued
+from support import World, econtract, issued
 
 
 def test_a_round_is_one_block_of_the_transactions_the_standard_path_signs(world: World, flow: Flow) -> None:
@@ -21,7 +21,7 @@ def test_a_round_is_one_block_of_the_transactions_the_standard_path_signs(world:
     outbox = Outbox()
     fast = BusinessService(world.deployment, PipelinedTransactor(world.w3, account, outbox=outbox))
     drafts = [sample_contract(f"PL-{index}") for index in range(5)]
-    steps = [fast.prepare_propose(draft, world.a.org_id) for draft in drafts]
+    steps = [fast.prepare_propose(econtract(world, draft)) for draft in drafts]
     for step in steps:
         fast.send(step)
     pending = outbox.take()

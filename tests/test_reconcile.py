@@ -19,7 +19,7 @@ def voucher(contract_no: str, seq: int, amount: int) -> SecondVoucherRecord:
     evidence = Evidence(tx_hash=bytes(32), block_number=1, block_hash=bytes(32), log_index=0)
     return SecondVoucherRecord(
         voucher_id=bytes([seq]) * 32, contract_no=contract_no, seq=seq, payer_org=A, payee_org=B, beneficiary_org=B,
-        beneficiary="0x" + "bb" * 20, asset="0x" + "aa" * 20, amount=amount, paid_at=0, operator="0x" + "cc" * 20,
+        beneficiary="0x" + "bb" * 20, asset="0x" + "aa" * 20, amount=amount, paid_at=0, released_by="0x" + "cc" * 20,
         evidence=evidence,
     )  # fmt: skip
 
@@ -30,7 +30,7 @@ def post(
     """One journal entry, and the chain event it comes from; the entry's id."""
     event = {
         "chain_id": 1, "tx_hash": os.urandom(32), "log_index": 0, "block_number": 1,
-        "block_hash": bytes(32), "event": "SecondVoucher", "args": {}, "orphaned": False,
+        "block_hash": os.urandom(32), "event": "SecondVoucher", "args": {}, "orphaned": False,
     }  # fmt: skip
     entry = {
         "org_id": org, "kind": kind, "contract_no": contract_no, "seq": seq, "voucher_id": bytes([seq]) * 32,

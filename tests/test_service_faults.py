@@ -15,7 +15,7 @@ from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode, free_port, rpc
 from collab_py.devnet.sandbox import bootstrap, sample_contract
 from collab_py.services.reader import ChainReader
-from support import World
+from support import World, proposed
 
 pytestmark = pytest.mark.slow
 
@@ -82,8 +82,8 @@ def test_node_stopped_in_the_middle_of_a_flow(tmp_path: Path) -> None:
         sandbox = bootstrap(connect(node.rpc_url))
         flow = Flow(sandbox.deployment)
         draft = sample_contract("N-1")
-        flow.business(sandbox.b).propose(draft, sandbox.a.org_id)
-        countersign = flow.business(sandbox.a).prepare_countersign(draft.number, draft.text.encode())
+        document = proposed(flow, sandbox, draft)
+        countersign = flow.business(sandbox.a).prepare_countersign(document)
         node.stop()
         with pytest.raises(NodeUnreachable, match=r"^signContract \(S2\.3\) of Party A Holdings/BUSINESS"):
             flow.business(sandbox.a).execute(countersign)
@@ -91,7 +91,7 @@ def test_node_stopped_in_the_middle_of_a_flow(tmp_path: Path) -> None:
         reader = ChainReader(sandbox.deployment)
         assert reader.agreement(draft.number).status is ContractStatus.PROPOSED  # the failed step did not happen
         # resumed where the chain says it stopped
-        flow.business(sandbox.a).countersign(draft.number, draft.text.encode())
+        flow.business(sandbox.a).countersign(draft.number, document.document())
         assert reader.agreement(draft.number).status is ContractStatus.SIGNED
     finally:
         node.stop()

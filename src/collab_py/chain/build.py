@@ -22,6 +22,7 @@ import solcx
 from solcx.exceptions import SolcError
 
 from collab_py.chain.toolchain import SOLC_VERSION, ensure_solc
+from collab_py.chain.toolchain import project_root as project_root  # where it was first defined
 from collab_py.exceptions import CollabError
 
 #: EIP-170: the largest deployed contract most chains accept.
@@ -50,14 +51,6 @@ class Artifact:
     def deployed_size(self) -> int:
         """Size of the deployed code in bytes."""
         return (len(self.deployed_bytecode) - 2) // 2
-
-
-def project_root() -> Path:
-    """The repository root: the folder holding ``contracts/`` above this package, else the cwd."""
-    for folder in Path(__file__).resolve().parents:
-        if (folder / "contracts").is_dir() and (folder / "pyproject.toml").is_file():
-            return folder
-    return Path.cwd()
 
 
 def default_evm_version() -> str | None:

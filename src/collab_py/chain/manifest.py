@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from web3 import Web3
 
 from collab_py.exceptions import CollabError
+from collab_py.files import MAX_SMALL_FILE_BYTES, read_bounded
 
 
 class ManifestError(CollabError):
@@ -47,7 +48,7 @@ class Manifest(BaseModel):
     def load(cls, path: Path) -> Manifest:
         """Reads a manifest, raising :class:`ManifestError` with the reason when it cannot."""
         try:
-            return cls.model_validate(json.loads(path.read_text()))
+            return cls.model_validate(json.loads(read_bounded(path, MAX_SMALL_FILE_BYTES, "manifest")))
         except FileNotFoundError:
             raise ManifestError(f"no deployment manifest at {path}") from None
         except OSError as error:  # a folder, no permission

@@ -28,6 +28,7 @@ from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 
 from collab_py.chain.errors import ContractError, ErrorDecoder, default_decoder
 from collab_py.exceptions import CollabError
+from collab_py.redaction import mask_url, remember_url
 
 #: Seconds to wait for a receipt before giving up.
 RECEIPT_TIMEOUT = 120.0
@@ -68,19 +69,23 @@ def connect(rpc_url: str, *, poa: bool | None = None, timeout: float = 30.0) -> 
     ``poa`` adds the extra-data middleware that geth Clique and Besu networks need; ``None`` detects it from the
     genesis block (extra data longer than 32 bytes). Without web3's validation and ENS middleware: transactions are
     signed here with the node's own chain id, and a call costs one request instead of two.
+
+    The URL may carry credentials (``https://user:password@node/<api key>``): errors show it masked, and its secret
+    parts are remembered so that any message quoting them is scrubbed (:mod:`collab_py.redaction`).
     """
+    remember_url(rpc_url)
     if rpc_url.startswith(("ws://", "wss://")):
         w3 = Web3(LegacyWebSocketProvider(rpc_url, websocket_timeout=int(timeout)))
     elif rpc_url.startswith(("http://", "https://")):
         w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     else:
-        raise NodeUnreachable(f"unsupported RPC URL {rpc_url!r}: use http(s):// or ws(s)://")
+        raise NodeUnreachable(f"unsupported RPC URL {mask_url(rpc_url)}: use http(s):// or ws(s)://")
     try:
         connected = w3.is_connected()
     except Exception:  # the WebSocket provider raises on refused connections
         connected = False
     if not connected:
-        raise NodeUnreachable(f"no Ethereum node answers at {rpc_url}")
+        raise NodeUnreachable(f"no Ethereum node answers at {mask_url(rpc_url)}")
     # web3's validation middleware asks the node for its chain id before every call and estimate (half of a bot's
     # requests), to check a chain id we take from the node anyway; ENS does not exist on a consortium chain
     w3.middleware_onion.remove("validation")

@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from collab_py.cli.context import InvalidInput, console, readable_errors, show, state, token_decimals
+from collab_py.cli.context import InvalidInput, console, money, readable_errors, show, state, token_decimals
+from collab_py.files import write_private
 from collab_py.ledger.database import open_database
 from collab_py.ledger.queries import JournalLine, export, journal
 from collab_py.ledger.reconcile import Reconciliation, reconcile
@@ -155,13 +156,8 @@ def ledger(
     if out is None:
         print(text, end="" if text.endswith("\n") else "\n")
     else:
-        out.write_text(text)
+        write_private(out, text)  # mode 0600: the books are the org's alone
         show({"lines": len(lines), "written_to": str(out)})
-
-
-def money(units: int, decimals: int) -> str:
-    """Token units shown in currency units: ``money(123456, 2) == "1,234.56"``."""
-    return f"{Decimal(units).scaleb(-decimals):,.{decimals}f}"
 
 
 def reconciliation_table(report: Reconciliation, decimals: int) -> Table:

@@ -13,8 +13,8 @@ import typer
 from rich.table import Table
 
 from collab_py.chain.transactor import connect
-from collab_py.cli.books import journal_table, money, reconciliation_table
-from collab_py.cli.context import console, readable_errors
+from collab_py.cli.books import journal_table, reconciliation_table
+from collab_py.cli.context import console, money, readable_errors
 from collab_py.devnet.demo import run_demo
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.sandbox import ASSET_DECIMALS

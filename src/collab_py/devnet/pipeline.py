@@ -65,6 +65,7 @@ from collab_py.domain import crypto
 from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.types import contract_number, payment_voucher_id
 from collab_py.exceptions import CollabError
+from collab_py.redaction import mask_url
 from collab_py.services import BusinessService, FinanceService, InstitutionService, PreparedStep, Service
 from collab_py.services.finance import KEY_LIFETIME_SECONDS
 from collab_py.services.reader import ChainReader
@@ -89,7 +90,7 @@ class Rpc:
     def __init__(self, url: str, timeout: float = 120.0) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme != "http" or parts.hostname is None:
-            raise PipelineError(f"batched JSON-RPC needs an http:// URL, not {url!r}")
+            raise PipelineError(f"batched JSON-RPC needs an http:// URL, not {mask_url(url)}")
         self._conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
         self._path = parts.path or "/"
         self._ids = 0

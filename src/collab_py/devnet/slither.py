@@ -7,11 +7,12 @@ entry matches no finding any more (stale). ``--slither-json PATH`` checks a save
 running slither; ``--report PATH`` saves the report of this run.
 
 Compilation. crytic-compile, slither's front end, calls ``solc --combined-json`` by default, which the offline
-compiler (``~/.solcx/solc-v0.8.30``, a launcher for npm's solc-js registered by ``collab_py.chain.toolchain``) does not
-support. So this checker writes a solc standard-JSON input and makes crytic-compile use its ``solc-json`` platform,
-which runs ``solc --standard-json --allow-paths <cwd>`` from the repository root:
+compiler (the checkout's ``.solcx/solc-v0.8.30``, a launcher for npm's solc-js registered by
+``collab_py.chain.toolchain``) does not support. So this checker writes a solc standard-JSON input and makes
+crytic-compile use its ``solc-json`` platform, which runs ``solc --standard-json --allow-paths <cwd>`` from the
+repository root:
 
-    slither <input.json> --compile-force-framework solc-json --solc ~/.solcx/solc-v0.8.30 --fail-none --json <out>
+    slither <input.json> --compile-force-framework solc-json --solc .solcx/solc-v0.8.30 --fail-none --json <out>
 
 The input names the sources (``urls``, read by the compiler relative to the repository root) and uses the build's
 settings (``collab_py.chain.build``: remapping, optimizer, viaIR). viaIR is needed, not only faithful:

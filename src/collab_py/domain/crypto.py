@@ -64,6 +64,11 @@ def encrypt(public_key: bytes, plaintext: bytes) -> bytes:
     return bytes(ecies.encrypt(public_key, plaintext, ECIES))
 
 
+#: The configuration of models holding confidential values (bank accounts, key secrets, documents): a validation
+#: error says what is wrong with a field, never the value it was given.
+CONFIDENTIAL = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
 class VoucherBinding(BaseModel):
     """What every confidential payload is bound to: checked after decryption."""
 
@@ -81,7 +86,7 @@ class VoucherBinding(BaseModel):
 class BankAccount(BaseModel):
     """A bank account in clear, for the payment institution (S5.2) or the payer (S5.1)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = CONFIDENTIAL
 
     KIND: ClassVar[int] = 1
     binding: VoucherBinding
@@ -101,7 +106,7 @@ class BankAccount(BaseModel):
 class PaymentKey(BaseModel):
     """The time-limited payment key for the payee's finance department (S5.3)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = CONFIDENTIAL
 
     KIND: ClassVar[int] = 2
     binding: VoucherBinding
@@ -145,7 +150,7 @@ class InvoiceDocument(BaseModel):
     """An e-invoice document for the payer's finance department (S8.3): its canonical bytes, whose keccak256 is the
     hash anchored on chain (see :mod:`collab_py.domain.einvoice`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = CONFIDENTIAL
 
     KIND: ClassVar[int] = 3
     binding: VoucherBinding

@@ -10,6 +10,7 @@ from pathlib import Path
 from eth_utils.crypto import keccak
 
 from collab_py.exceptions import CollabError
+from collab_py.files import MAX_DOCUMENT_BYTES, read_bounded
 
 
 class DocumentError(CollabError):
@@ -94,7 +95,7 @@ class DocumentStore:
         """The document with this hash, re-hashed on every read."""
         path = self.path(doc_hash)
         try:
-            content = path.read_bytes()
+            content = read_bounded(path, MAX_DOCUMENT_BYTES, "stored document", allow_pipe=False)
         except FileNotFoundError:
             raise DocumentNotFound(f"no document 0x{doc_hash.hex()} in {self.root}") from None
         except OSError as error:

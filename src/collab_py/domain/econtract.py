@@ -14,7 +14,15 @@ from typing import Any, Literal
 
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from collab_py.chain import eip712
 from collab_py.domain.types import contract_number
@@ -93,6 +101,13 @@ class EContract(BaseModel):
         if not is_address(asset):
             raise ValueError("not an address")
         return to_checksum_address(asset)
+
+    @model_validator(mode="after")
+    def _total(self) -> EContract:
+        """The total is a ``uint128`` on chain (and in the terms both parties sign)."""
+        if self.total >= 2**128:
+            raise ValueError("the stage amounts add up to more than a uint128")
+        return self
 
     @classmethod
     def from_document(cls, raw: bytes) -> EContract:

@@ -20,7 +20,6 @@ from eth_utils.crypto import keccak
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     PlainSerializer,
     model_validator,
@@ -30,7 +29,7 @@ from web3.exceptions import Web3Exception
 
 from collab_py.chain import eip712
 from collab_py.domain import crypto
-from collab_py.domain.crypto import EncryptionKey, InvoiceDocument
+from collab_py.domain.crypto import CONFIDENTIAL, EncryptionKey, InvoiceDocument
 from collab_py.domain.models import InvoiceRecord, SecondVoucherRecord
 from collab_py.domain.types import contract_number
 from collab_py.exceptions import CollabError
@@ -82,7 +81,7 @@ Amount = Annotated[int, Field(ge=0, lt=2**128), PlainSerializer(str, return_type
 class InvoiceLine(BaseModel):
     """One line of an invoice: what was delivered and its amount, tax included."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = CONFIDENTIAL
 
     description: str = Field(min_length=1, max_length=256)
     amount: Amount
@@ -95,7 +94,7 @@ class Invoice(BaseModel):
     tax. ``issued_at`` is the issue time in Unix seconds. ``lines``, when given, add up to ``amount``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = CONFIDENTIAL
 
     version: Literal[1] = INVOICE_VERSION
     invoice_no: str = Field(min_length=1, max_length=64)

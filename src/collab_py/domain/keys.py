@@ -1,7 +1,10 @@
 """Encrypted keys for bots: eth-account v3 JSON keystores (the format Ape uses for ~/.ape/accounts/<alias>.json),
 passphrase sources, and an org's keyring of named signing and encryption keys.
 
-Passphrases and key bytes never appear in reprs or error messages.
+Passphrases and key bytes never appear in reprs or error messages. Keystores are written with mode 0600 into
+folders of mode 0700, and one that group or others can read (file or folder) is refused with
+:class:`KeystoreNotPrivate`; so is one whose key derivation is weaker than eth-account's defaults
+(:class:`WeakKeystore`, see :data:`KDF_FLOOR`).
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ import getpass
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +27,7 @@ from eth_account.signers.local import LocalAccount
 
 from collab_py.domain.crypto import EncryptionKey
 from collab_py.exceptions import CollabError
+from collab_py.files import MAX_SECRET_FILE_BYTES, open_to_others, private_folder, read_bounded
 
 Kdf = Literal["scrypt", "pbkdf2"]
 
@@ -39,6 +45,45 @@ MAX_SCRYPT_MEMORY = 2**22  # n * r, 128 bytes each: 512 MiB
 MAX_SCRYPT_BLOCKS = 2**10  # r * p: pycryptodome expands 128 * r * p bytes with PBKDF2 in pure Python
 MAX_PBKDF2_ROUNDS = 10**7
 MAX_DKLEN = 64
+
+
+@dataclass(frozen=True)
+class KdfFloor:
+    """The weakest key derivation a keystore may use. The default is eth-account's (and geth's) defaults: scrypt
+    with n=2**18, r=8, p=1, or pbkdf2 with 10**6 rounds of hmac-sha256; a 32-byte derived key.
+
+    scrypt's n, its memory (n*r) and its work (n*r*p) must each reach the floor's, so a keystore trading r for p
+    (n=2**18, r=1, p=8: an eighth of the memory) is weaker and refused."""
+
+    scrypt_n: int = 2**18
+    scrypt_r: int = 8
+    scrypt_p: int = 1
+    pbkdf2_rounds: int = 10**6
+    pbkdf2_prf: str = "hmac-sha256"
+    dklen: int = 32
+
+    def weakness(self, name: object, params: dict[str, Any]) -> str | None:
+        """What makes a keystore's key derivation weaker than this floor, or None."""
+        size = {key: value for key, value in params.items() if isinstance(value, int)}
+        if size.get("dklen", 0) < self.dklen:
+            return f"a derived key of {params.get('dklen')!s:.20} bytes < {self.dklen}"
+        if name == "pbkdf2":
+            if size.get("c", 0) < self.pbkdf2_rounds:
+                return f"pbkdf2 with c={params.get('c')!s:.20} < {self.pbkdf2_rounds} rounds"
+            if params.get("prf") != self.pbkdf2_prf:
+                return f"pbkdf2 with prf {params.get('prf')!s:.20} instead of {self.pbkdf2_prf}"
+        if name == "scrypt":
+            n, r, p = size.get("n", 0), size.get("r", 0), size.get("p", 0)
+            memory, work = self.scrypt_n * self.scrypt_r, self.scrypt_n * self.scrypt_r * self.scrypt_p
+            if n < self.scrypt_n or n * r < memory or n * r * p < work:
+                given = ", ".join(f"{key}={params.get(key)!s:.20}" for key in "nrp")
+                return f"scrypt with {given} < n={self.scrypt_n}, r={self.scrypt_r}, p={self.scrypt_p}"
+        return None
+
+
+#: The floor every keystore is checked against when it is written or loaded (tests of the flow lower it to use
+#: cheap keystores; nothing else should).
+KDF_FLOOR = KdfFloor()
 
 
 class KeystoreError(CollabError):
@@ -61,6 +106,14 @@ class WrongKeyPurpose(KeystoreError):
     """An encryption key used as a signer, or a signing key used as an encryption key."""
 
 
+class KeystoreNotPrivate(KeystoreError):
+    """A keystore file, or its folder, can be read (or written) by group or others."""
+
+
+class WeakKeystore(KeystoreError):
+    """A keystore's key derivation is weaker than eth-account's defaults (:data:`KDF_FLOOR`)."""
+
+
 class PassphraseUnavailable(KeystoreError):
     """No passphrase source is configured or usable."""
 
@@ -78,14 +131,18 @@ def encrypt_keystore(
     if not passphrase:
         raise EmptyPassphrase("refusing to encrypt a keystore with an empty passphrase")
     try:
-        return dict(Account.encrypt(private_key, passphrase, kdf=kdf, iterations=iterations))
+        keystore = dict(Account.encrypt(private_key, passphrase, kdf=kdf, iterations=iterations))
     except Exception as error:  # eth-utils' ValidationError quotes the key: never chain or repeat it
         raise KeystoreError(f"cannot encrypt keystore: {type(error).__name__}") from None
+    weakness = _kdf_weakness(keystore)
+    if weakness is not None:
+        raise WeakKeystore(f"refusing to write a keystore with {weakness}: {_STRONGER}")
+    return keystore
 
 
 def write_keystore(keystore: dict[str, Any], path: Path, *, overwrite: bool = False) -> Path:
-    """Writes a keystore as JSON with mode 0o600 (parents created), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Writes a keystore as JSON with mode 0o600 (missing parents created with mode 0700), atomically."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.exists() and not overwrite:
         raise KeystoreExists(f"keystore {path} already exists")
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -136,10 +193,37 @@ def save_keystore(
     )
 
 
-def read_keystore(path: Path) -> dict[str, Any]:
-    """The JSON of a keystore file, raising :class:`KeystoreError` with the path when it cannot."""
+def check_private(path: Path) -> None:
+    """Refuses a keystore file, or the folder it is in, that group or others can access
+    (:class:`KeystoreNotPrivate`, saying which ``chmod`` fixes it)."""
     try:
-        data = json.loads(path.read_text())
+        file_mode, folder_mode = path.stat().st_mode, path.absolute().parent.stat().st_mode
+    except FileNotFoundError:
+        raise KeystoreError(f"no keystore at {path}") from None
+    except OSError as error:
+        raise KeystoreError(f"cannot read keystore {path}: {error.strerror}") from None
+    if not stat.S_ISREG(file_mode):
+        return  # a folder or a device: refused as such when it is read
+    if open_to_others(folder_mode):
+        folder = path.absolute().parent
+        raise KeystoreNotPrivate(
+            f"keystore folder {folder} is open to group or others (mode {folder_mode & 0o777:04o}): "
+            f"run `chmod 700 {folder}`"
+        )
+    if open_to_others(file_mode):
+        raise KeystoreNotPrivate(
+            f"keystore {path} can be read by group or others (mode {file_mode & 0o777:04o}): run `chmod 600 {path}`"
+        )
+
+
+def read_keystore(path: Path) -> dict[str, Any]:
+    """The JSON of a keystore file, raising :class:`KeystoreError` with the path when it cannot.
+
+    The file must be a regular file of at most 64 KiB that only its owner can access, in a folder that only its
+    owner can access."""
+    check_private(path)
+    try:
+        data = json.loads(read_bounded(path, MAX_SECRET_FILE_BYTES, "keystore", allow_pipe=False))
     except FileNotFoundError:
         raise KeystoreError(f"no keystore at {path}") from None
     except OSError as error:
@@ -151,16 +235,35 @@ def read_keystore(path: Path) -> dict[str, Any]:
     return data
 
 
-def _check_kdf_work(keystore: dict[str, Any], path: Path) -> None:
-    """Refuses a keystore whose key derivation parameters ask for more than the limits above (v3 and v4 layouts);
-    anything else malformed is left to eth-account to refuse."""
+def _kdf(keystore: dict[str, Any]) -> tuple[object, dict[str, Any]] | None:
+    """The key derivation function's name and parameters (v3 and v4 layouts), or None if there are none."""
     crypto = keystore.get("crypto", keystore.get("Crypto"))
     if not isinstance(crypto, dict):
-        return
+        return None
     kdf = crypto.get("kdf")
     name, params = (kdf.get("function"), kdf.get("params")) if isinstance(kdf, dict) else (kdf, crypto.get("kdfparams"))
-    if not isinstance(params, dict):
+    return (name, params) if isinstance(params, dict) else None
+
+
+#: How to fix a weak keystore.
+_STRONGER = (
+    "re-encrypt the key with eth-account's defaults (scrypt n=262144, r=8, p=1, or pbkdf2 c=1000000 with "
+    "hmac-sha256; a 32-byte key), e.g. with `collab keys new` for a new key"
+)
+
+
+def _kdf_weakness(keystore: dict[str, Any]) -> str | None:
+    kdf = _kdf(keystore)
+    return None if kdf is None else KDF_FLOOR.weakness(*kdf)
+
+
+def _check_kdf_work(keystore: dict[str, Any], path: Path) -> None:
+    """Refuses a keystore whose key derivation parameters ask for more than the limits above (v3 and v4 layouts),
+    or less than :data:`KDF_FLOOR`; anything else malformed is left to eth-account to refuse."""
+    kdf = _kdf(keystore)
+    if kdf is None:
         return
+    name, params = kdf
     size = {key: abs(value) for key, value in params.items() if isinstance(value, int)}
     n, r, p = size.get("n", 1), size.get("r", 1), size.get("p", 1)
     if (
@@ -171,6 +274,9 @@ def _check_kdf_work(keystore: dict[str, Any], path: Path) -> None:
         )
     ):
         raise KeystoreError(f"malformed keystore {path}: its key derivation asks for more work than allowed")
+    weakness = KDF_FLOOR.weakness(name, params)
+    if weakness is not None:
+        raise WeakKeystore(f"keystore {path} uses {weakness}, weaker than eth-account's defaults: {_STRONGER}")
 
 
 def decrypt_keystore(keystore: dict[str, Any], passphrase: str, path: Path) -> bytes:
@@ -218,7 +324,7 @@ def resolve_passphrase(*, file: Path | None, env: str | None, prompt: bool) -> s
     else an interactive prompt (only when ``prompt`` and stdin is a terminal)."""
     if file is not None:
         try:
-            passphrase = _strip_newline(file.read_text())
+            passphrase = _strip_newline(read_bounded(file, MAX_SECRET_FILE_BYTES, "passphrase file").decode())
         except OSError as error:
             raise PassphraseUnavailable(f"cannot read passphrase file {file}: {error.strerror}") from None
         except UnicodeDecodeError:
@@ -276,7 +382,7 @@ class Keyring:
         keystore = encrypt_keystore(secret, passphrase, kdf=self._kdf, iterations=self._iterations)
         if purpose is not None:
             keystore[PURPOSE_FIELD] = purpose
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_folder(self.folder)  # 0700, also when it existed with a wider mode
         write_keystore(keystore, path)
 
     def _load(self, name: str, passphrase: str, purpose: str | None) -> tuple[bytes, Path]:

@@ -42,6 +42,13 @@ class OrgRecord(Record):
     encryption_key: Hex
 
 
+class AssetRecord(Record):
+    """An ERC-20 governance listed, and whether new contracts may be paid in it now."""
+
+    asset: str
+    accepted: bool
+
+
 class MemberRecord(Record):
     """The org and department an account acts for (S1.2); org 0 means unbound."""
 

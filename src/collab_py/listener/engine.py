@@ -26,6 +26,7 @@ from collab_py.listener.consumer import Consumer, Handler, StoredEvent
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.metrics import ListenerMetrics
 from collab_py.listener.sync import ListenerConfig, ReorgTooDeep, Sync
+from collab_py.redaction import scrub
 
 __all__ = ["Engine", "Handler", "Listener", "ListenerConfig", "ReorgTooDeep", "StoredEvent"]
 
@@ -98,7 +99,8 @@ class Engine:
                 for metrics in self.all_metrics:
                     metrics.errors.inc()
                     metrics.rpc_up.set(0)
-                log.warning("listener: %s: %s; retrying in %.1f s", type(error).__name__, error, delay)
+                reason = f"{type(error).__name__}: {scrub(str(error))}"  # it may quote the node's or database's URL
+                log.warning("listener: %s; retrying in %.1f s", reason, delay)
                 stop.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue

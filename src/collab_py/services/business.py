@@ -42,9 +42,9 @@ class BusinessService(Service):
         asset: the document Party A receives."""
         return draft.econtract(party_a=party_a, party_b=self.org_id, asset=self.deployment.asset.address)
 
-    def prepare_propose(self, econtract: EContract) -> PreparedStep:
-        """S2.1–S2.2: registers ``econtract``, signing its digital code (document hash and terms, S2.5)."""
-        signer = self.tx.account
+    def sign_digital_code(self, econtract: EContract) -> bytes:
+        """This org's EIP-712 signature of the digital code of ``econtract``: its number, this org, the document hash
+        and the terms it is bound by (S2.1, S2.3, S2.5)."""
         code = eip712.digital_code(
             self.chain_id,
             self.deployment.registry.address,
@@ -53,6 +53,10 @@ class BusinessService(Service):
             econtract.doc_hash,
             econtract.terms(),
         )
+        return eip712.sign_typed(self.tx.account, code)
+
+    def prepare_propose(self, econtract: EContract) -> PreparedStep:
+        """S2.1–S2.2: registers ``econtract``, signing its digital code (document hash and terms, S2.5)."""
         terms = (
             econtract.contract_no,
             econtract.party_a,
@@ -61,7 +65,7 @@ class BusinessService(Service):
             econtract.stage_terms(),
         )
         call = self.deployment.registry.functions.proposeContract(
-            terms, signer.address, eip712.sign_typed(signer, code)
+            terms, self.address, self.sign_digital_code(econtract)
         )
         return PreparedStep("proposeContract", "S2.1", call, 110_000 + 40_000 * len(econtract.stages))
 
@@ -76,21 +80,12 @@ class BusinessService(Service):
 
     def prepare_countersign(self, econtract: EContract) -> PreparedStep:
         """S2.3: Party A's signature of the digital code of the e-contract it received (document hash and terms)."""
-        signer = self.tx.account
-        code = eip712.digital_code(
-            self.chain_id,
-            self.deployment.registry.address,
-            econtract.contract_no,
-            self.org_id,
-            econtract.doc_hash,
-            econtract.terms(),
-        )
         call = self.deployment.registry.functions.signContract(
             econtract.contract_no,
             (econtract.doc_hash, econtract.terms_hash),
             econtract.stage_terms()[0],
-            signer.address,
-            eip712.sign_typed(signer, code),
+            self.address,
+            self.sign_digital_code(econtract),
         )
         return PreparedStep("signContract", "S2.3", call, 80_000)
 

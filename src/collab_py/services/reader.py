@@ -21,6 +21,7 @@ from collab_py.chain.enums import ContractStatus, Department, OrgKind, StageStat
 from collab_py.chain.logs import EVENT_SOURCES, ChainEvent, ChainLogSource, EventCodec, LogSource
 from collab_py.domain.models import (
     AgreementRecord,
+    AssetRecord,
     Evidence,
     InvoiceRecord,
     MemberRecord,
@@ -111,6 +112,16 @@ class ChainReader:
         """The org and department ``account`` acts for (org 0 when unbound)."""
         org_id, department = self._registry.functions.memberOf(account).call()
         return MemberRecord(account=account, org_id=org_id, department=Department(department))
+
+    def asset(self, asset: ChecksumAddress) -> AssetRecord:
+        """Whether new contracts may be paid in ``asset``."""
+        return AssetRecord(asset=asset, accepted=self._registry.functions.isAssetAccepted(asset).call())
+
+    def assets(self) -> list[AssetRecord]:
+        """Every asset governance ever listed (``AssetAcceptanceChanged``), in the order first listed, and whether it
+        is accepted now."""
+        events = self.source.query(["AssetAcceptanceChanged"])
+        return [self.asset(asset) for asset in dict.fromkeys(event.args["asset"] for event in events)]
 
     # ------------------------------------------------------------------ S2–S4
     def agreement(self, number: str | bytes) -> AgreementRecord:

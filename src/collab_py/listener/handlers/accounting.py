@@ -29,6 +29,7 @@ from sqlalchemy import Connection, and_, select
 
 from collab_py.domain.types import contract_number_text
 from collab_py.exceptions import CollabError
+from collab_py.files import MAX_SMALL_FILE_BYTES, read_bounded
 from collab_py.ledger.journal import Posting, reverse_postings, write_postings
 from collab_py.ledger.schema import ASSIGNMENT, FREEZE, PAYMENT, RECEIPT, RECLAIM, chain_log
 from collab_py.ledger.store import find_events
@@ -79,7 +80,7 @@ class ChartOfAccounts(BaseModel):
         if path is None:
             return cls()
         try:
-            return cls.model_validate(json.loads(path.read_text()))
+            return cls.model_validate(json.loads(read_bounded(path, MAX_SMALL_FILE_BYTES, "chart of accounts")))
         except (OSError, ValueError, ValidationError, RecursionError) as error:
             raise ChartError(f"invalid chart of accounts {path}: {type(error).__name__}") from None
 

@@ -1,13 +1,14 @@
 """The payment institution's bot (S6.2): releases the payment requests that pass its checks, records a decision for
 every one.
 
-It listens for ``PaymentRequested`` (the payee redeemed its key) and ``AssignmentConfirmed`` (the payee assigned the
-payment to a third member). Checks, on the chain's current state, the same as a manual release's
-(:meth:`InstitutionService.check_release`): the payment is still REQUESTED; the beneficiary is the one the event
-names, an active member, and its treasury the one pinned at the request; the bank account, encrypted to the
-institution by the payee (or the assignee), opens with the institution's key, is bound to this payment and matches
-the salted hash the application and the voucher carry. The escrow then pays exactly the frozen amount to the pinned
-treasury and emits the second voucher.
+It listens for ``PaymentRequested`` (the payee redeemed its key), ``AssignmentConfirmed`` (the payee assigned the
+payment to a third member) and ``BeneficiaryTreasuryPinned`` (the beneficiary pinned its new treasury after governance
+moved it: a request deferred for the move is checked again at once). Checks, on the chain's current state, the same
+as a manual release's (:meth:`InstitutionService.check_release`): the payment is still REQUESTED; the beneficiary is
+the one the event names, an active member, and its treasury the one pinned at the request; the bank account,
+encrypted to the institution by the payee (or the assignee), opens with the institution's key, is bound to this
+payment and matches the salted hash the application and the voucher carry. The escrow then pays exactly the frozen
+amount to the pinned treasury and emits the second voucher.
 
 Every request gets its own decision, recorded in ``institution_actions``:
 
@@ -61,7 +62,7 @@ class InstitutionBot:
     a reader over the ledger's store beside a ledger. Deferred requests are checked again after ``recheck_after``
     seconds, then after twice as long each time, up to ``recheck_max``."""
 
-    events: tuple[str, ...] = ("PaymentRequested", "AssignmentConfirmed")
+    events: tuple[str, ...] = ("PaymentRequested", "AssignmentConfirmed", "BeneficiaryTreasuryPinned")
     #: Most requests in one batch: each may send a release, and the batch's transaction lasts until they are mined.
     batch = 50
 
