@@ -127,6 +127,7 @@ def test_accounting_invoicing_and_the_bot_work_behind_a_capped_node(chain: Cappe
     )
 
 
+@pytest.mark.usefixtures("cheap_keystores")  # the CLI loads keys at every command
 def test_every_command_that_reads_the_chain_works_behind_a_capped_node(chain: Capped, tmp_path: Path) -> None:
     world = chain.world
     manifest = world.deployment.manifest.save(tmp_path / "manifest.json")
