@@ -486,20 +486,20 @@ abstract contract CollabFixture is Test {
         address otherDepartment = department == Department.OPERATOR ? aFinance.addr : walletOf(orgId, other).addr;
         Department actual = registry.memberOf(otherDepartment).department;
 
-        _expectRefused(outsider, target, data, abi.encodeWithSelector(IConsortium.NotAMember.selector, outsider));
-        _expectRefused(
+        expectRefused(outsider, target, data, abi.encodeWithSelector(IConsortium.NotAMember.selector, outsider));
+        expectRefused(
             otherDepartment,
             target,
             data,
             abi.encodeWithSelector(IConsortium.WrongDepartment.selector, otherDepartment, department, actual)
         );
         address strangerAccount = walletOf(stranger, department).addr;
-        _expectRefused(
+        expectRefused(
             strangerAccount, target, data, abi.encodeWithSelector(ICollabErrors.WrongParty.selector, strangerAccount, orgId)
         );
         uint256 snapshot = vm.snapshotState();
         suspend(orgId);
-        _expectRefused(right, target, data, abi.encodeWithSelector(IConsortium.OrgSuspended.selector, orgId));
+        expectRefused(right, target, data, abi.encodeWithSelector(IConsortium.OrgSuspended.selector, orgId));
         vm.revertToState(snapshot);
 
         vm.prank(right);
@@ -507,8 +507,8 @@ abstract contract CollabFixture is Test {
         assertTrue(ok, string.concat("the right caller is refused: ", vm.toString(returned)));
     }
 
-    /// @dev Asserts that `caller` sending `data` to `target` reverts with exactly `error_`.
-    function _expectRefused(address caller, address target, bytes memory data, bytes memory error_) private {
+    /// @dev Asserts that `caller` sending `data` to `target` reverts with exactly `error_` (selector and arguments).
+    function expectRefused(address caller, address target, bytes memory data, bytes memory error_) internal {
         vm.expectRevert(error_);
         vm.prank(caller);
         (bool reverted,) = target.call(data);
