@@ -130,6 +130,14 @@ abstract contract CollabFixture is Test {
         }
     }
 
+    /// @dev Three stages of 100.00, 200.00 and 300.00: distinct amounts, so their order matters.
+    function stages3() internal pure returns (StageTerms[] memory stages) {
+        stages = new StageTerms[](3);
+        for (uint256 i; i < 3; ++i) {
+            stages[i] = StageTerms(keccak256(abi.encode("stage", i)), uint128(100_00 * (i + 1)));
+        }
+    }
+
     /// @dev Terms of a contract paying `stages` in the deposit token, with A as the payer.
     function terms(bytes32 contractNo, StageTerms[] memory stages) internal view returns (ContractTerms memory) {
         return termsFor(contractNo, A, address(token), stages);

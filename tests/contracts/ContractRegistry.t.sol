@@ -27,14 +27,6 @@ contract ContractRegistryTest is CollabFixture {
     bytes32 internal constant NO = "HT-1";
     bytes32 internal constant OTHER_NO = "HT-2";
 
-    /// @dev Three stages of different amounts: what B registers in the mismatch cases.
-    function stages3() internal pure returns (StageTerms[] memory stages) {
-        stages = new StageTerms[](3);
-        for (uint256 i; i < 3; ++i) {
-            stages[i] = StageTerms(keccak256(abi.encode("stage", i)), uint128(100_00 * (i + 1)));
-        }
-    }
-
     /// @dev Calldata of B's business proposing `t`, signed by B's business.
     function proposeCall(ContractTerms memory t) internal view returns (bytes memory) {
         bytes memory signature = codeSignature(bBusiness, t.contractNo, B, signedHashesOf(t, B));
