@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Test} from "forge-std/Test.sol";
 import {Vm} from "forge-std/Vm.sol";
 import {CollabRegistry} from "../../contracts/CollabRegistry.sol";
@@ -18,6 +19,11 @@ import {
 import {ICollabErrors} from "../../contracts/interfaces/ICollabErrors.sol";
 import {IConsortium} from "../../contracts/interfaces/IConsortium.sol";
 import {PaymentIds} from "../../contracts/libraries/PaymentIds.sol";
+
+/// @notice The free `mint` of the test tokens in contracts/mocks.
+interface IMintable {
+    function mint(address to, uint256 amount) external;
+}
 
 /**
  * @notice A deployed consortium for the Solidity tests: the registry, the escrow and a deposit token; Party A (payer),
@@ -42,6 +48,8 @@ abstract contract CollabFixture is Test {
     CollabRegistry internal registry;
     PaymentEscrow internal escrow;
     DepositToken internal token;
+    /// @dev The asset of the contracts the flow helpers propose: the deposit token unless a test lists another.
+    address internal assetOfNewContracts;
 
     Vm.Wallet internal aBusiness;
     Vm.Wallet internal aFinance;
@@ -72,6 +80,7 @@ abstract contract CollabFixture is Test {
         escrow = new PaymentEscrow(registry, BANK, RELEASE_WINDOW);
         registry.setEscrow(escrow);
         token = new DepositToken("Deposit", "DEP", bankTreasury);
+        assetOfNewContracts = address(token);
         registerMembers(registry);
 
         vm.prank(bankTreasury);
@@ -108,6 +117,16 @@ abstract contract CollabFixture is Test {
         return orgId == BANK ? operator : otherOperator;
     }
 
+    /// @dev Lists `asset`, a test token with a free `mint`, as the asset of the next contracts; funds A's treasury
+    /// with it and approves the escrow.
+    function useMockAsset(address asset) internal {
+        registry.setAssetAccepted(asset, true);
+        IMintable(asset).mint(aTreasury, A_FUNDS);
+        vm.prank(aTreasury);
+        IERC20(asset).approve(address(escrow), type(uint256).max);
+        assetOfNewContracts = asset;
+    }
+
     function suspend(uint32 orgId) internal {
         registry.setOrgActive(orgId, false);
     }
@@ -138,9 +157,9 @@ abstract contract CollabFixture is Test {
         }
     }
 
-    /// @dev Terms of a contract paying `stages` in the deposit token, with A as the payer.
+    /// @dev Terms of a contract paying `stages` in {assetOfNewContracts}, with A as the payer.
     function terms(bytes32 contractNo, StageTerms[] memory stages) internal view returns (ContractTerms memory) {
-        return termsFor(contractNo, A, address(token), stages);
+        return termsFor(contractNo, A, assetOfNewContracts, stages);
     }
 
     function termsFor(bytes32 contractNo, uint32 payer, address asset, StageTerms[] memory stages)
