@@ -106,6 +106,21 @@ abstract contract CollabFixture is Test {
         r.bindAccount(otherOperator.addr, OTHER_BANK, Department.OPERATOR);
     }
 
+    /**
+     * @dev Replaces {registry} and {escrow} with a second deployment with the same members, accounts and token (A's
+     * treasury approves its escrow), so that the flow helpers act there; returns the first deployment. Signatures
+     * made for one deployment must not pass in the other.
+     */
+    function switchToSecondDeployment() internal returns (CollabRegistry first, PaymentEscrow firstEscrow) {
+        (first, firstEscrow) = (registry, escrow);
+        registry = new CollabRegistry(address(this));
+        escrow = new PaymentEscrow(registry, BANK, RELEASE_WINDOW);
+        registry.setEscrow(escrow);
+        registerMembers(registry);
+        vm.prank(aTreasury);
+        token.approve(address(escrow), type(uint256).max);
+    }
+
     // ------------------------------------------------------------------ accounts
 
     /// @dev The fixture's account for `department` of `orgId`: BUSINESS or FINANCE of A, B, C; OPERATOR of a bank.

@@ -3,7 +3,6 @@ pragma solidity 0.8.30;
 
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Vm} from "forge-std/Vm.sol";
-import {CollabRegistry} from "../../contracts/CollabRegistry.sol";
 import {ContractRegistry} from "../../contracts/ContractRegistry.sol";
 import {
     ContractStatus, ContractTerms, Department, SignedHashes, StageStatus, StageTerms
@@ -263,13 +262,14 @@ contract ContractRegistryTest is CollabFixture {
     }
 
     function test_propose_refuses_a_signature_made_for_another_registry() public {
-        ContractTerms memory t = terms(NO, stages1());
-        bytes memory signature = codeSignature(bBusiness, NO, B, signedHashesOf(t, B));
-        CollabRegistry other = new CollabRegistry(address(this));
-        registerMembers(other);
-        vm.expectRevert(abi.encodeWithSelector(ICollabErrors.InvalidSignature.selector, bBusiness.addr));
-        vm.prank(bBusiness.addr);
-        other.proposeContract(t, bBusiness.addr, signature);
+        bytes memory data = proposeCall(terms(NO, stages1()));
+        switchToSecondDeployment();
+        expectRefused(
+            bBusiness.addr,
+            address(registry),
+            data,
+            abi.encodeWithSelector(ICollabErrors.InvalidSignature.selector, bBusiness.addr)
+        );
     }
 
     // ------------------------------------------------------------------ proposeContract: fuzzed
@@ -475,16 +475,14 @@ contract ContractRegistryTest is CollabFixture {
     }
 
     function test_sign_refuses_a_countersignature_made_for_another_registry() public {
-        CollabRegistry other = new CollabRegistry(address(this));
-        registerMembers(other);
-        CollabRegistry first = registry;
-        registry = other;
+        bytes memory data = signCall(terms(NO, stages1()), B);
+        switchToSecondDeployment();
         propose(NO, stages1());
-        registry = first;
-        SignedHashes memory signed = signedHashes(NO, stages1());
-        bytes memory signatureForFirst = codeSignature(aBusiness, NO, A, signed);
-        vm.expectRevert(abi.encodeWithSelector(ICollabErrors.InvalidSignature.selector, aBusiness.addr));
-        vm.prank(aBusiness.addr);
-        other.signContract(NO, signed, stages1()[0], aBusiness.addr, signatureForFirst);
+        expectRefused(
+            aBusiness.addr,
+            address(registry),
+            data,
+            abi.encodeWithSelector(ICollabErrors.InvalidSignature.selector, aBusiness.addr)
+        );
     }
 }

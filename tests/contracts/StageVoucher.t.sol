@@ -2,7 +2,6 @@
 pragma solidity 0.8.30;
 
 import {Vm} from "forge-std/Vm.sol";
-import {CollabRegistry} from "../../contracts/CollabRegistry.sol";
 import {ContractRegistry} from "../../contracts/ContractRegistry.sol";
 import {
     ContractStatus, ContractTerms, Department, SignedHashes, StageStatus, StageTerms
@@ -207,15 +206,11 @@ contract StageVoucherTest is CollabFixture {
 
     function test_submit_refuses_a_feedback_signature_made_for_another_registry() public {
         bytes memory data = submitCall(0, RESULT);
-        CollabRegistry other = new CollabRegistry(address(this));
-        registerMembers(other);
-        CollabRegistry first = registry;
-        registry = other;
+        switchToSecondDeployment();
         signedContract(NO, stages3());
-        registry = first;
         expectRefused(
             bBusiness.addr,
-            address(other),
+            address(registry),
             data,
             abi.encodeWithSelector(ICollabErrors.InvalidSignature.selector, bBusiness.addr)
         );
