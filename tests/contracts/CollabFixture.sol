@@ -210,11 +210,16 @@ abstract contract CollabFixture is Test {
     }
 
     function registryDigest(bytes32 structHash) internal view returns (bytes32) {
-        return keccak256(abi.encodePacked("\x19\x01", domainSeparator("collab CollabRegistry", address(registry)), structHash));
+        return keccak256(
+            abi.encodePacked("\x19\x01", domainSeparator("collab CollabRegistry", address(registry)), structHash)
+        );
     }
 
     function escrowDigest(bytes32 structHash) internal view returns (bytes32) {
-        return keccak256(abi.encodePacked("\x19\x01", domainSeparator("collab PaymentEscrow", address(escrow)), structHash));
+        return
+            keccak256(
+                abi.encodePacked("\x19\x01", domainSeparator("collab PaymentEscrow", address(escrow)), structHash)
+            );
     }
 
     function termsHash(uint32 partyA, uint32 partyB, address asset, StageTerms[] memory stages)
@@ -276,7 +281,8 @@ abstract contract CollabFixture is Test {
         view
         returns (bytes32)
     {
-        bytes32 typehash = keccak256("AssignmentConfirmation(bytes32 voucherId,uint32 assigneeOrg,bytes32 bankAccountHash)");
+        bytes32 typehash =
+            keccak256("AssignmentConfirmation(bytes32 voucherId,uint32 assigneeOrg,bytes32 bankAccountHash)");
         return escrowDigest(keccak256(abi.encode(typehash, voucherId, assigneeOrg, bankAccountHash)));
     }
 
@@ -286,7 +292,9 @@ abstract contract CollabFixture is Test {
     }
 
     function invoiceDigest(bytes32 voucherId, bytes32 invoiceHash) internal view returns (bytes32) {
-        return escrowDigest(keccak256(abi.encode(keccak256("Invoice(bytes32 voucherId,bytes32 invoiceHash)"), voucherId, invoiceHash)));
+        return escrowDigest(
+            keccak256(abi.encode(keccak256("Invoice(bytes32 voucherId,bytes32 invoiceHash)"), voucherId, invoiceHash))
+        );
     }
 
     function sign(Vm.Wallet memory wallet, bytes32 digest) internal pure returns (bytes memory) {
@@ -352,7 +360,11 @@ abstract contract CollabFixture is Test {
         }
     }
 
-    function voucherTerms(bytes32 contractNo, uint8 seq, uint128 amount) internal view returns (PaymentVoucherTerms memory) {
+    function voucherTerms(bytes32 contractNo, uint8 seq, uint128 amount)
+        internal
+        view
+        returns (PaymentVoucherTerms memory)
+    {
         return PaymentVoucherTerms({
             amount: amount,
             bankAccountHash: accountHash(0),
@@ -394,7 +406,9 @@ abstract contract CollabFixture is Test {
         ContractTerms memory t = terms(contractNo, stages);
         bytes memory signature = feedbackSignature(bBusiness, t, B, index, result);
         vm.prank(bBusiness.addr);
-        registry.submitStageResult(contractNo, index, stages[index], signedHashesOf(t, B), result, bBusiness.addr, signature);
+        registry.submitStageResult(
+            contractNo, index, stages[index], signedHashesOf(t, B), result, bBusiness.addr, signature
+        );
     }
 
     function confirmStage(bytes32 contractNo, StageTerms[] memory stages, uint8 index, bytes32 result) internal {
@@ -487,13 +501,9 @@ abstract contract CollabFixture is Test {
     }
 
     /// @dev `caller` settles requested payment `seq` jointly with `cosigner`'s signature, after the release deadline.
-    function settleJointly(
-        address caller,
-        Vm.Wallet memory cosigner,
-        bytes32 contractNo,
-        uint8 seq,
-        bool toBeneficiary
-    ) internal {
+    function settleJointly(address caller, Vm.Wallet memory cosigner, bytes32 contractNo, uint8 seq, bool toBeneficiary)
+        internal
+    {
         bytes memory signature = sign(cosigner, jointSettlementDigest(voucherIdOf(contractNo, seq), toBeneficiary));
         vm.prank(caller);
         escrow.settleJointly(contractNo, seq, toBeneficiary, cosigner.addr, signature);
@@ -539,7 +549,10 @@ abstract contract CollabFixture is Test {
         );
         address strangerAccount = walletOf(stranger, department).addr;
         expectRefused(
-            strangerAccount, target, data, abi.encodeWithSelector(ICollabErrors.WrongParty.selector, strangerAccount, orgId)
+            strangerAccount,
+            target,
+            data,
+            abi.encodeWithSelector(ICollabErrors.WrongParty.selector, strangerAccount, orgId)
         );
         uint256 snapshot = vm.snapshotState();
         suspend(orgId);
@@ -549,6 +562,21 @@ abstract contract CollabFixture is Test {
         vm.prank(right);
         (bool ok, bytes memory returned) = target.call(data);
         assertTrue(ok, string.concat("the right caller is refused: ", vm.toString(returned)));
+    }
+
+    /// @dev {expectRefused} for two steps refused alike by the same state: `calls[i]` sent by `callers[i]`.
+    function expectBothRefused(address[2] memory callers, address target, bytes[2] memory calls, bytes memory error_)
+        internal
+    {
+        for (uint256 i; i < calls.length; ++i) {
+            expectRefused(callers[i], target, calls[i], error_);
+        }
+    }
+
+    /// @dev Asserts that `caller` sending `data` to `target` is refused as the signature is not `signer`'s over what
+    /// the step expects.
+    function expectInvalidSignature(address caller, address target, bytes memory data, address signer) internal {
+        expectRefused(caller, target, data, abi.encodeWithSelector(ICollabErrors.InvalidSignature.selector, signer));
     }
 
     /// @dev Asserts that `caller` sending `data` to `target` reverts with exactly `error_` (selector and arguments).

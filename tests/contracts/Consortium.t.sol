@@ -25,7 +25,8 @@ contract ConsortiumTest is CollabFixture {
     /// @dev Every governance step, with valid arguments.
     function governanceCalls() internal view returns (bytes[] memory calls) {
         calls = new bytes[](9);
-        calls[0] = abi.encodeCall(registry.registerOrg, (D, "Party D", OrgKind.ENTERPRISE, address(0xd), ENCRYPTION_KEY));
+        calls[0] =
+            abi.encodeCall(registry.registerOrg, (D, "Party D", OrgKind.ENTERPRISE, address(0xd), ENCRYPTION_KEY));
         calls[1] = abi.encodeCall(registry.setOrgActive, (A, false));
         calls[2] = abi.encodeCall(registry.setTreasury, (A, address(0xa2)));
         calls[3] = abi.encodeCall(registry.setEncryptionKey, (A, Department.FINANCE, ENCRYPTION_KEY));

@@ -5,7 +5,13 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {CollabRegistry} from "../../contracts/CollabRegistry.sol";
-import {ContractStatus, Department, PaymentVoucherTerms, StageTerms, VoucherStatus} from "../../contracts/CollabTypes.sol";
+import {
+    ContractStatus,
+    Department,
+    PaymentVoucherTerms,
+    StageTerms,
+    VoucherStatus
+} from "../../contracts/CollabTypes.sol";
 import {PaymentEscrow} from "../../contracts/PaymentEscrow.sol";
 import {ICollabErrors} from "../../contracts/interfaces/ICollabErrors.sol";
 import {IContractRegistry} from "../../contracts/interfaces/IContractRegistry.sol";
@@ -158,13 +164,13 @@ contract SettlementTest is CollabFixture {
 
     function test_business_settlement_refuses_unknown_contracts() public {
         address[2] memory callers = [bBusiness.addr, aBusiness.addr];
-        bytes[2] memory calls =
-            [abi.encodeCall(registry.applyBusinessSettlement, (NO)), abi.encodeCall(registry.approveBusinessSettlement, (NO))];
-        for (uint256 i; i < calls.length; ++i) {
-            expectRefused(
-                callers[i], address(registry), calls[i], abi.encodeWithSelector(IContractRegistry.UnknownContract.selector, NO)
-            );
-        }
+        bytes[2] memory calls = [
+            abi.encodeCall(registry.applyBusinessSettlement, (NO)),
+            abi.encodeCall(registry.approveBusinessSettlement, (NO))
+        ];
+        expectBothRefused(
+            callers, address(registry), calls, abi.encodeWithSelector(IContractRegistry.UnknownContract.selector, NO)
+        );
     }
 
     function test_applyBusinessSettlement_refuses_before_every_stage_is_vouched() public {
@@ -182,7 +188,10 @@ contract SettlementTest is CollabFixture {
         submitStage(NO, stages3(), 1, resultOf(1));
         confirmStage(NO, stages3(), 1, resultOf(1));
         expectRefused(
-            bBusiness.addr, address(registry), data, abi.encodeWithSelector(ISettlement.StagesNotVouched.selector, NO, 1, 3)
+            bBusiness.addr,
+            address(registry),
+            data,
+            abi.encodeWithSelector(ISettlement.StagesNotVouched.selector, NO, 1, 3)
         );
     }
 
@@ -312,7 +321,9 @@ contract SettlementTest is CollabFixture {
                     callers[j],
                     address(registry),
                     calls[j],
-                    abi.encodeWithSelector(IPaymentEscrow.UnexpectedVoucherStatus.selector, voucherIdOf(NO, 1), outcomes[i])
+                    abi.encodeWithSelector(
+                        IPaymentEscrow.UnexpectedVoucherStatus.selector, voucherIdOf(NO, 1), outcomes[i]
+                    )
                 );
             }
             assertEq(apply_(NO, AMOUNT), 2, "the amount can be applied for again");
@@ -331,33 +342,29 @@ contract SettlementTest is CollabFixture {
 
     function test_withdraw_and_refuse_refuse_unknown_contracts_and_applications() public {
         (address[2] memory callers, bytes[2] memory calls) = closeCalls(1);
-        for (uint256 i; i < calls.length; ++i) {
-            expectRefused(
-                callers[i], address(registry), calls[i], abi.encodeWithSelector(IContractRegistry.UnknownContract.selector, NO)
-            );
-        }
+        expectBothRefused(
+            callers, address(registry), calls, abi.encodeWithSelector(IContractRegistry.UnknownContract.selector, NO)
+        );
         settledContract(NO, stages1());
-        for (uint256 i; i < calls.length; ++i) {
-            expectRefused(
-                callers[i],
-                address(registry),
-                calls[i],
-                abi.encodeWithSelector(IPaymentEscrow.UnknownVoucher.selector, voucherIdOf(NO, 1))
-            );
-        }
+        expectBothRefused(
+            callers,
+            address(registry),
+            calls,
+            abi.encodeWithSelector(IPaymentEscrow.UnknownVoucher.selector, voucherIdOf(NO, 1))
+        );
     }
 
     function test_withdraw_and_refuse_refuse_an_issued_voucher() public {
         uint8 seq = frozenPayment(NO);
         (address[2] memory callers, bytes[2] memory calls) = closeCalls(seq);
-        for (uint256 i; i < calls.length; ++i) {
-            expectRefused(
-                callers[i],
-                address(registry),
-                calls[i],
-                abi.encodeWithSelector(IPaymentEscrow.UnexpectedVoucherStatus.selector, voucherIdOf(NO, seq), VoucherStatus.FROZEN)
-            );
-        }
+        expectBothRefused(
+            callers,
+            address(registry),
+            calls,
+            abi.encodeWithSelector(
+                IPaymentEscrow.UnexpectedVoucherStatus.selector, voucherIdOf(NO, seq), VoucherStatus.FROZEN
+            )
+        );
     }
 
     function test_withdraw_and_refuse_are_allowed_while_paused() public {
@@ -385,7 +392,15 @@ contract SettlementTest is CollabFixture {
         bytes32 voucherId = voucherIdOf(NO, seq);
         vm.expectEmit(address(registry));
         emit ISettlement.PaymentVoucherIssued(
-            voucherId, NO, seq, 700_00, t.bankAccountHash, t.bankAccountCiphertext, t.keyCommitment, t.expiry, t.keyCiphertext
+            voucherId,
+            NO,
+            seq,
+            700_00,
+            t.bankAccountHash,
+            t.bankAccountCiphertext,
+            t.keyCommitment,
+            t.expiry,
+            t.keyCiphertext
         );
         vm.prank(aFinance.addr);
         registry.issuePaymentVoucher(NO, seq, t);
@@ -407,10 +422,14 @@ contract SettlementTest is CollabFixture {
     }
 
     function test_issue_refuses_an_unknown_contract_or_application() public {
-        expectIssueRefused(1, voucherTerms(NO, 1, AMOUNT), abi.encodeWithSelector(IContractRegistry.UnknownContract.selector, NO));
+        expectIssueRefused(
+            1, voucherTerms(NO, 1, AMOUNT), abi.encodeWithSelector(IContractRegistry.UnknownContract.selector, NO)
+        );
         settledContract(NO, stages1());
         expectIssueRefused(
-            1, voucherTerms(NO, 1, AMOUNT), abi.encodeWithSelector(IPaymentEscrow.UnknownVoucher.selector, voucherIdOf(NO, 1))
+            1,
+            voucherTerms(NO, 1, AMOUNT),
+            abi.encodeWithSelector(IPaymentEscrow.UnknownVoucher.selector, voucherIdOf(NO, 1))
         );
     }
 
@@ -485,7 +504,9 @@ contract SettlementTest is CollabFixture {
         expectIssueRefused(
             seq,
             voucherTerms(NO, seq, AMOUNT),
-            abi.encodeWithSelector(IPaymentEscrow.UnexpectedVoucherStatus.selector, voucherIdOf(NO, seq), VoucherStatus.FROZEN)
+            abi.encodeWithSelector(
+                IPaymentEscrow.UnexpectedVoucherStatus.selector, voucherIdOf(NO, seq), VoucherStatus.FROZEN
+            )
         );
         assertEq(token.balanceOf(address(escrow)), AMOUNT);
     }
@@ -507,7 +528,9 @@ contract SettlementTest is CollabFixture {
         expectIssueRefused(
             seq,
             voucherTerms(NO, seq, AMOUNT),
-            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), AMOUNT - 1, AMOUNT)
+            abi.encodeWithSelector(
+                IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), AMOUNT - 1, AMOUNT
+            )
         );
         vm.prank(aTreasury);
         token.approve(address(escrow), type(uint256).max);
@@ -530,7 +553,9 @@ contract SettlementTest is CollabFixture {
         expectIssueRefused(
             seq,
             voucherTerms(NO, seq, AMOUNT),
-            abi.encodeWithSelector(IPaymentEscrow.UnsupportedToken.selector, address(feeToken), AMOUNT, AMOUNT - AMOUNT / 100)
+            abi.encodeWithSelector(
+                IPaymentEscrow.UnsupportedToken.selector, address(feeToken), AMOUNT, AMOUNT - AMOUNT / 100
+            )
         );
         assertEq(uint8(statusOf(NO, seq)), uint8(VoucherStatus.APPLIED));
     }
@@ -541,7 +566,9 @@ contract SettlementTest is CollabFixture {
         settledContract(NO, stages1());
         uint8 seq = apply_(NO, AMOUNT);
         switchable.setBroken(true);
-        expectIssueRefused(seq, voucherTerms(NO, seq, AMOUNT), abi.encodeWithSelector(SwitchableToken.TokenBroken.selector));
+        expectIssueRefused(
+            seq, voucherTerms(NO, seq, AMOUNT), abi.encodeWithSelector(SwitchableToken.TokenBroken.selector)
+        );
         assertEq(uint8(statusOf(NO, seq)), uint8(VoucherStatus.APPLIED));
         assertEq(escrow.commitmentOf(voucherIdOf(NO, seq)), accountHash(0));
         assertEq(switchable.balanceOf(aTreasury), A_FUNDS);
