@@ -98,6 +98,9 @@ contract CollabHandler is CollabFixture {
         SetTreasury,
         BreakToken,
         RepairToken,
+        WithdrawAsset,
+        AcceptAsset,
+        PrivilegedCallRefused,
         Warp
     }
 
@@ -188,6 +191,8 @@ contract CollabHandler is CollabFixture {
     mapping(uint32 orgId => address) public treasuryModel;
     mapping(uint32 orgId => address[2]) internal _treasuryChoices;
     mapping(uint32 orgId => bool) public suspended;
+    /// @notice Whether governance accepts the switchable token for new contracts (it may withdraw it).
+    bool public switchableAccepted = true;
 
     /// @notice Balance every tracked holder should have of every asset, moved only by successful actions.
     mapping(address asset => mapping(address holder => uint256)) public expectedBalance;
@@ -270,7 +275,7 @@ contract CollabHandler is CollabFixture {
     // ================================================================== S2–S4: contracts, stages, settlement
 
     /// @notice Party B of a random pair proposes a contract of 1–3 stages in one of the two assets; one time in
-    /// sixteen in an asset governance never listed.
+    /// sixteen in an asset governance never listed. A proposal in an asset governance withdrew must fail.
     function propose(uint256 entitySeed, uint256 actorSeed, uint256 valueSeed) public {
         if (_deals.length == MAX_DEALS) return;
         (uint32 payer, uint32 payee) = _pair(entitySeed);
@@ -280,9 +285,10 @@ contract CollabHandler is CollabFixture {
             uint256 amount = 1 + uint256(keccak256(abi.encode(valueSeed, i))) % MAX_STAGE_AMOUNT;
             stages[i] = StageTerms(keccak256(abi.encode("specification", _deals.length, i)), uint128(amount));
         }
-        bool unlistedAsset = (valueSeed >> 16) % 16 == 0;
+        bool neverListed = (valueSeed >> 16) % 16 == 0;
         address asset =
-            unlistedAsset ? address(unlisted) : (valueSeed >> 8) % 2 == 0 ? address(token) : address(switchable);
+            neverListed ? address(unlisted) : (valueSeed >> 8) % 2 == 0 ? address(token) : address(switchable);
+        bool unlistedAsset = neverListed || (asset == address(switchable) && !switchableAccepted);
         ContractTerms memory t = termsFor(keccak256(abi.encode("deal", _deals.length)), payer, asset, stages);
         bytes memory signature = codeSignature(_business(payee), t.contractNo, payee, signedHashesOf(t, payee));
         (address actor, bool wrong) = _actor(actorSeed, _business(payee).addr);
@@ -622,17 +628,52 @@ contract CollabHandler is CollabFixture {
     // ================================================================== operator, governance, environment
 
     /**
-     * @notice What happens around the flow, one of four by `valueSeed`: the operator pauses the escrow (one time in
+     * @notice What happens around the flow, one of six by `valueSeed`: the operator pauses the escrow (one time in
      * four) or unpauses it; governance suspends an org (one time in four) or reinstates every suspended one; moves an
-     * enterprise's treasury, money in flight or not; the switchable token breaks (one time in four) or is repaired.
+     * enterprise's treasury, money in flight or not; withdraws the switchable token from the accepted assets (one
+     * time in four) or accepts it again; the switchable token breaks (one time in four) or is repaired; a random
+     * account calls an entry point reserved to the registry, the escrow or governance, and must be refused.
      */
     function disturb(uint256 entitySeed, uint256 actorSeed, uint256 valueSeed) external {
-        uint256 kind = valueSeed % 4;
+        uint256 kind = valueSeed % 6;
         bool rare = (valueSeed >> 8) % 4 == 0;
         if (kind == 0) _setPaused(actorSeed, rare);
         else if (kind == 1) _setOrgActive(entitySeed, actorSeed, rare);
         else if (kind == 2) _setTreasury(entitySeed, actorSeed);
-        else _setTokenBroken(rare);
+        else if (kind == 3) _setSwitchableAccepted(actorSeed, !rare);
+        else if (kind == 4) _setTokenBroken(rare);
+        else _callPrivileged(entitySeed, actorSeed);
+    }
+
+    function _setSwitchableAccepted(uint256 actorSeed, bool accepted) private {
+        (address actor, bool wrong) = _actor(actorSeed, address(this));
+        bytes memory data = abi.encodeCall(registry.setAssetAccepted, (address(switchable), accepted));
+        if (_attempt(accepted ? Action.AcceptAsset : Action.WithdrawAsset, actor, wrong, address(registry), data)) {
+            switchableAccepted = accepted;
+        }
+    }
+
+    /// @dev Any account but the registry calling the escrow's bookkeeping, any but the escrow calling the registry's,
+    /// anyone calling `setEscrow` again: each must be refused.
+    function _callPrivileged(uint256 entitySeed, uint256 actorSeed) private {
+        uint256 n = _payments.length;
+        bytes32 voucherId = n == 0 ? bytes32(0) : voucherIdOf(_deals[_payments[entitySeed % n].deal].contractNo, 1);
+        bytes[5] memory calls = [
+            abi.encodeCall(escrow.recordApplication, (keccak256(abi.encode(entitySeed)), 1, bytes32("account"))),
+            abi.encodeCall(escrow.closeApplication, (voucherId, VoucherStatus.REFUSED)),
+            abi.encodeCall(
+                escrow.freeze, (voucherId, address(token), aTreasury, B, 1, bytes32("account"), bytes32("key"), 1)
+            ),
+            abi.encodeCall(registry.releaseCommitment, (n == 0 ? bytes32(0) : _deals[0].contractNo, 1)),
+            abi.encodeCall(registry.setEscrow, (escrow))
+        ];
+        uint256 which = (entitySeed >> 8) % calls.length;
+        address target = which < 3 ? address(escrow) : address(registry);
+        address actor = _accounts[actorSeed % _accounts.length];
+        vm.prank(actor);
+        (bool ok,) = target.call(calls[which]);
+        if (ok) _violation("a privileged entry point accepted a call from an account");
+        else ++successes[Action.PrivilegedCallRefused];
     }
 
     function _setPaused(uint256 actorSeed, bool pause) private {
