@@ -1,6 +1,8 @@
 """Gas of the on-chain flow S2–S7: per step and in total, for a 1-stage and a 5-stage contract.
 
-Run: ``make gas`` (or ``.venv/bin/python bench/gas.py``). Starts its own anvil. Ends with one JSON line:
+Run: ``make gas`` (or ``.venv/bin/python bench/gas.py``). Starts its own anvil. ``--check bench/gas-baseline.json``
+fails (exit code 1) when a step's gas grew by more than 1 % over the committed baseline (``make test`` runs it);
+``--write`` rewrites the baseline after an intended change. Ends with one JSON line:
 ``{"full_flow_1_stage": N, "per_extra_stage": M, "steps": {...}}`` where N is the gas of the ten transactions of a
 single-stage contract in steady state and M the gas each further stage adds. Steady state is a deployment in use:
 the payee already holds deposits and the escrow holds other frozen vouchers, so neither balance goes from zero to
@@ -9,20 +11,26 @@ non-zero (that costs 2 x 17,100 more gas, shown in the "first flow" column).
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections import defaultdict
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from collab_py.chain import connect
-from collab_py.flow import ContractDraft, FlowDriver, StageDraft
-from collab_py.node import AnvilNode
-from collab_py.sandbox import Sandbox, bootstrap
+from collab_py.chain.transactor import connect
+from collab_py.devnet.flow import Flow
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.sandbox import B_BANK_ACCOUNT, Sandbox, bootstrap
+from collab_py.domain.drafts import ContractDraft, StageDraft
 
-TARGET_FLOW = 600_000
-TARGET_PER_STAGE = 120_000
-BANK_ACCOUNT = "CN12 ICBC 6222 0200 0000 1234"
+#: Targets of issue 8 (lower is better): the full flow of a 1-stage contract, and each further stage.
+TARGET_FLOW = 560_000
+TARGET_PER_STAGE = 110_000
+#: How much a step may grow over the baseline before ``--check`` fails.
+TOLERANCE = 0.01
 
 
 def flow_gas(sandbox: Sandbox, number: str, stages: int) -> dict[str, int]:
@@ -32,10 +40,10 @@ def flow_gas(sandbox: Sandbox, number: str, stages: int) -> dict[str, int]:
         text=f"e-contract {number} with {stages} stage(s)",
         stages=tuple(StageDraft(f"{number} deliverable {i}", 1_000_00 * (i + 1)) for i in range(stages)),
     )
-    driver = FlowDriver(sandbox.deployment)
-    driver.run(sandbox.a, sandbox.b, sandbox.bank, draft, BANK_ACCOUNT)
+    flow = Flow(sandbox.deployment)
+    flow.run(sandbox.a, sandbox.b, sandbox.bank, draft, B_BANK_ACCOUNT)
     gas: dict[str, int] = defaultdict(int)
-    for record in driver.records:
+    for record in flow.records:
         gas[record.step] += record.gas_used
     return dict(gas)
 
@@ -43,18 +51,14 @@ def flow_gas(sandbox: Sandbox, number: str, stages: int) -> dict[str, int]:
 def leave_a_voucher_frozen(sandbox: Sandbox) -> None:
     """Issues a payment voucher that stays unredeemed, as in a deployment with payments in flight."""
     draft = ContractDraft("GAS-IN-FLIGHT", "a contract whose payment is in flight", (StageDraft("goods", 1_00),))
-    driver = FlowDriver(sandbox.deployment)
-    a, b = sandbox.a, sandbox.b
-    driver.propose(b, a, draft)
-    driver.sign(a, draft)
-    driver.confirm_stage(a, draft, 0, driver.submit_stage(b, draft, 0, "delivered"))
-    driver.apply_settlement(b, draft)
-    driver.approve_settlement(a, draft)
-    seq = driver.apply_payment(b, a, draft, draft.total, BANK_ACCOUNT)
-    driver.issue_voucher(a, b, sandbox.bank, draft, seq, amount=draft.total, bank_account=BANK_ACCOUNT)
+    Flow(sandbox.deployment).issue(sandbox.a, sandbox.b, sandbox.bank, draft, bank_account=B_BANK_ACCOUNT)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", type=Path, help="baseline JSON: fail if a step grew by more than 1 %%")
+    parser.add_argument("--write", type=Path, help="write the measured figures as the new baseline")
+    args = parser.parse_args()
     console = Console(stderr=True)
     with AnvilNode() as node:
         sandbox = bootstrap(connect(node.rpc_url))
@@ -74,14 +78,37 @@ def main() -> None:
 
     per_extra_stage = (total_five - total_one) // 4
     console.print(
-        f"full flow, 1 stage: {total_one:,} gas = {total_one / TARGET_FLOW:.2f} x target {TARGET_FLOW:,} "
+        f"full flow, 1 stage: {total_one:,} gas, {_versus(total_one, TARGET_FLOW)} "
         f"(first flow of a deployment: {total_cold:,})"
     )
-    console.print(
-        f"per extra stage:    {per_extra_stage:,} gas = {per_extra_stage / TARGET_PER_STAGE:.2f} x target "
-        f"{TARGET_PER_STAGE:,}"
-    )
-    print(json.dumps({"full_flow_1_stage": total_one, "per_extra_stage": per_extra_stage, "steps": one}))
+    console.print(f"per extra stage:    {per_extra_stage:,} gas, {_versus(per_extra_stage, TARGET_PER_STAGE)}")
+    figures = {"full_flow_1_stage": total_one, "per_extra_stage": per_extra_stage, "steps": one}
+    if args.write is not None:
+        args.write.write_text(json.dumps(figures, indent=2) + "\n")
+    grown = _grown(figures, json.loads(args.check.read_text())) if args.check is not None else []
+    for line in grown:
+        console.print(f"[red]gas grew:[/] {line}")
+    print(json.dumps(figures))
+    if grown:
+        sys.exit(1)
+
+
+def _versus(gas: int, target: int) -> str:
+    """How a figure stands against its target, lower being better."""
+    if gas <= target:
+        return f"within the target of {target:,} (lower is better)"
+    return f"{(gas - target) / target:.1%} over the target of {target:,} (lower is better)"
+
+
+def _grown(figures: dict[str, object], baseline: dict[str, object]) -> list[str]:
+    """The steps (and totals) whose gas grew by more than :data:`TOLERANCE` over ``baseline``."""
+    now = {**figures["steps"], "full_flow_1_stage": figures["full_flow_1_stage"]}  # type: ignore[dict-item]
+    before = {**baseline["steps"], "full_flow_1_stage": baseline["full_flow_1_stage"]}  # type: ignore[dict-item]
+    return [
+        f"{name}: {before[name]:,} -> {gas:,}"
+        for name, gas in now.items()
+        if name in before and gas > before[name] * (1 + TOLERANCE)
+    ]
 
 
 if __name__ == "__main__":

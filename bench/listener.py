@@ -33,19 +33,21 @@ from rich.table import Table
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from collab_py.accounting import PAYMENT, RECEIPT, AccountingHandler
-from collab_py.chain import connect
-from collab_py.flow import FlowDriver
+from collab_py.chain.transactor import connect
+from collab_py.devnet.flow import Flow
+from collab_py.devnet.load import released_payments
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.sandbox import Sandbox, bootstrap
+from collab_py.domain.types import payment_voucher_id
 from collab_py.ledger.database import open_database
+from collab_py.ledger.queries import posted_totals
+from collab_py.ledger.reconcile import reconcile
+from collab_py.ledger.schema import PAYMENT, RECEIPT
 from collab_py.listener.engine import Listener, ListenerConfig, StoredEvent
+from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.runtime import ListenerThread
-from collab_py.load import released_payments
-from collab_py.node import AnvilNode
-from collab_py.reader import ChainReader
-from collab_py.reconcile import posted_totals, reconcile
-from collab_py.sandbox import Sandbox, bootstrap
-from collab_py.types import payment_voucher_id
+from collab_py.services.reader import ChainReader
 
 TARGET_BACKFILL = 10_000
 TARGET_P99_MS = 50.0
@@ -105,7 +107,7 @@ def live_latencies(sandbox: Sandbox, node: AnvilNode, payments: int) -> list[flo
     thread = ListenerThread(listener).start()
     thread.wait_until(sandbox.w3.eth.block_number, timeout=600)
     prepared = released_payments(sandbox, payments, prefix="LIVE", release=False)
-    operator = FlowDriver(sandbox.deployment).institution(sandbox.bank)
+    operator = Flow(sandbox.deployment).institution(sandbox.bank)
     latencies = []
     try:
         for payment in prepared:

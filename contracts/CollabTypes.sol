@@ -16,13 +16,17 @@ enum Department {
     OPERATOR
 }
 
-/// @notice Life cycle of an e-contract (S2, S4).
+/**
+ * @notice Life cycle of an e-contract (S2, S4). PROPOSED moves to SIGNED or, withdrawn by Party B or declined by
+ * Party A, to CANCELLED; SETTLEMENT_REQUESTED moves to SETTLED, or back to SIGNED when Party A rejects it.
+ */
 enum ContractStatus {
     NONE,
     PROPOSED,
     SIGNED,
     SETTLEMENT_REQUESTED,
-    SETTLED
+    SETTLED,
+    CANCELLED
 }
 
 /// @notice Life cycle of one stage of an e-contract (S3).
@@ -36,10 +40,11 @@ enum StageStatus {
 
 /**
  * @notice Life cycle of one payment: its application (S5.1), then the frozen funds of its voucher (S5.4, S6).
- * @dev APPLIED moves to FROZEN (voucher issued), REFUSED (by the payer) or WITHDRAWN (by the payee). FROZEN and
- * PRESENTED move to REQUESTED (key redeemed or assignment confirmed) or, once the key expired, RECLAIMED.
- * REQUESTED moves to RELEASED (by the institution, or by payer and beneficiary jointly after the release
- * deadline) or RECLAIMED (jointly, after the deadline). RELEASED, RECLAIMED, REFUSED and WITHDRAWN are final.
+ * @dev APPLIED moves to FROZEN (voucher issued), REFUSED (by the payer) or WITHDRAWN (by the payee). FROZEN moves
+ * to PRESENTED (a third member presents the key); FROZEN and PRESENTED move to REQUESTED (key redeemed or assignment
+ * confirmed) or, once the key expired, RECLAIMED. REQUESTED moves to RELEASED (by the institution, or by payer and
+ * beneficiary after the release deadline) or RECLAIMED (by them, after the deadline). RELEASED, RECLAIMED, REFUSED
+ * and WITHDRAWN are final.
  */
 enum VoucherStatus {
     NONE,
@@ -76,14 +81,13 @@ struct ContractTerms {
 
 /**
  * @notice What Party A's finance department attaches to a payment voucher (S5.2, S5.3).
- * @dev `amount` and `bankAccountHash` must be the application's. `bankAccountCiphertext` is encrypted to the payment
- * institution, `keyCiphertext` (the payment key) to the payee's finance department; only the salted hash and the
- * secret's commitment are meaningful in clear.
+ * @dev `amount` and `bankAccountHash` must be the application's (whose account the payee encrypted to the
+ * institution). `keyCiphertext`, the payment key, is encrypted to the payee's finance department; only the secret's
+ * commitment is meaningful in clear.
  */
 struct PaymentVoucherTerms {
     uint128 amount;
     bytes32 bankAccountHash;
-    bytes bankAccountCiphertext;
     bytes32 keyCommitment;
     uint40 expiry;
     bytes keyCiphertext;

@@ -67,7 +67,7 @@ abstract contract Consortium is Ownable2Step, IConsortium {
         if (_orgs[orgId].kind != OrgKind.NONE) revert OrgAlreadyRegistered(orgId);
         if (bytes(name).length == 0) revert InvalidOrgName();
         if (kind == OrgKind.NONE) revert InvalidOrgKind();
-        if (treasury == address(0)) revert InvalidTreasury();
+        _checkTreasury(treasury);
         _checkEncryptionKey(encryptionKey);
         _orgs[orgId] = Org({treasury: treasury, kind: kind, active: true});
         _orgNames[orgId] = name;
@@ -86,7 +86,7 @@ abstract contract Consortium is Ownable2Step, IConsortium {
      * requested; frozen funds a payer reclaims go to its treasury of the time.
      */
     function setTreasury(uint32 orgId, address treasury) external onlyOwner {
-        if (treasury == address(0)) revert InvalidTreasury();
+        _checkTreasury(treasury);
         _knownOrg(orgId).treasury = treasury;
         emit TreasuryChanged(orgId, treasury);
     }
@@ -135,7 +135,7 @@ abstract contract Consortium is Ownable2Step, IConsortium {
     }
 
     /// @notice Returns org `orgId` and its name. An unregistered id returns kind NONE.
-    function orgOf(uint32 orgId) external view returns (Org memory org, string memory name) {
+    function orgOf(uint32 orgId) public view returns (Org memory org, string memory name) {
         return (_orgs[orgId], _orgNames[orgId]);
     }
 
@@ -158,6 +158,11 @@ abstract contract Consortium is Ownable2Step, IConsortium {
     /// @inheritdoc IConsortium
     function activeTreasuryOf(uint32 orgId) external view returns (address) {
         return _requireActiveOrg(orgId, OrgKind.ENTERPRISE).treasury;
+    }
+
+    /// @inheritdoc IConsortium
+    function isActiveOrg(uint32 orgId) external view returns (bool) {
+        return _orgs[orgId].active;
     }
 
     /// @inheritdoc IConsortium
@@ -201,7 +206,8 @@ abstract contract Consortium is Ownable2Step, IConsortium {
 
     /**
      * @dev Reverts unless `signature` is a valid signature of `digest` by `signer`, and `signer` acts for `department`
-     * of active org `orgId`. Contract signers (multisig treasuries) are checked through ERC-1271.
+     * of org `orgId` (whose being active the caller checks). Contract signers (multisig treasuries) are checked
+     * through ERC-1271.
      */
     function _requireSignature(
         uint32 orgId,
@@ -213,6 +219,11 @@ abstract contract Consortium is Ownable2Step, IConsortium {
         Member memory member = _members[signer];
         if (member.orgId != orgId || member.department != department) revert UnauthorizedSigner(signer, orgId);
         if (!SignatureChecker.isValidSignatureNow(signer, digest, signature)) revert InvalidSignature(signer);
+    }
+
+    /// @dev A treasury is a non-zero address that is not one of the consortium's own contracts.
+    function _checkTreasury(address treasury) internal view virtual {
+        if (treasury == address(0) || treasury == address(this)) revert InvalidTreasury();
     }
 
     function _knownOrg(uint32 orgId) private view returns (Org storage org) {

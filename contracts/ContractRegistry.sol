@@ -156,6 +156,20 @@ abstract contract ContractRegistry is Consortium, EIP712, IContractRegistry {
         emit ContractSigned(contractNo, partyA, signer, signature, block.timestamp);
     }
 
+    /**
+     * @notice Party B withdraws, or Party A declines, a contract that is not signed yet; it becomes CANCELLED and its
+     * number stays used. Caller: A's or B's BUSINESS.
+     * @param reasonHash Hash of the reason document.
+     */
+    function cancelProposal(bytes32 contractNo, bytes32 reasonHash) external {
+        Agreement storage agreement = _agreement(contractNo);
+        uint32 caller = requireDepartment(msg.sender, Department.BUSINESS);
+        if (caller != agreement.partyA && caller != agreement.partyB) revert WrongParty(msg.sender, agreement.partyB);
+        _requireStatus(agreement, contractNo, ContractStatus.PROPOSED);
+        agreement.status = ContractStatus.CANCELLED;
+        emit ContractCancelled(contractNo, caller, reasonHash, msg.sender);
+    }
+
     /// @notice Returns the on-chain record of contract `contractNo` (status NONE if unknown) and its asset.
     function agreementOf(bytes32 contractNo) external view returns (Agreement memory agreement, address asset) {
         agreement = _agreements[contractNo];

@@ -17,56 +17,62 @@ import {PaymentIds} from "./libraries/PaymentIds.sol";
  * @notice S5.4–S8.3: the ledger of payments. It records each payment application, holds the payer's frozen funds
  * per payment voucher and releases them against the payment key.
  *
- * The payee's finance department redeems the key before it expires by revealing its secret; or a third member (Party
- * C) presents it and the payee confirms the assignment with an EIP-712 signature naming C. The beneficiary's treasury
- * is pinned then. The payment institution's operator transfers the funds to it, which emits the second voucher (S7).
- * An expired, unredeemed key lets the payer's finance department reclaim the funds (S6.4). If the institution does not
- * release a requested payment by its release deadline (key expiry plus {releaseWindow}), payer and beneficiary settle
- * it between them, one sending the other's EIP-712 signature: to the beneficiary or back to the payer (S6.5). Once
- * paid, the payee's finance department anchors its signed e-invoice, encrypted to the payer, in one transaction (S8.3).
+ * The payee's finance department redeems the key before it expires by revealing its secret; or it assigns the payment
+ * to a third member (Party C) with an EIP-712 signature naming C, after C presented the key or not (S6.3). The
+ * beneficiary's treasury is pinned then (a later treasury move by governance does not redirect it; the beneficiary
+ * may pin its new treasury itself). The payment institution's operator transfers the funds there, which emits the
+ * second voucher (S7). An expired, unredeemed key lets the payer's finance department reclaim the funds (S6.4). If the
+ * institution has not released a requested payment {releaseWindow} after the request, payer and beneficiary settle it
+ * without the institution, one sending the other's EIP-712 signature, to the beneficiary or back to the payer; a party
+ * whose counterparty's org is suspended settles alone, in its own favour (S6.5). Once paid, the payee's finance
+ * department anchors its signed e-invoice, encrypted to the payer, in one transaction (S8.3).
  *
  * @dev Invariants: the escrow's balance of an asset is the sum of the amounts of its FROZEN, PRESENTED and REQUESTED
- * vouchers; a voucher's funds leave once, to the treasury pinned for its beneficiary or to the payer's; statuses only
- * move forward (see {VoucherStatus}); every non-final status has an exit that needs no operator. The functions that
- * call the token are `nonReentrant` and follow checks-effects-interactions; the others only make static calls to the
- * registry. Pausing stops what the institution and the payment key do (freeze, redeem, present, confirm, release);
- * reclaiming an expired key and settling jointly after the deadline stay open, so a pause can delay funds but never
- * trap them. Anchoring an e-invoice moves no funds and is allowed while paused.
+ * vouchers; a voucher's funds leave once, for their full amount, to the treasury pinned for its beneficiary or to the
+ * payer's; statuses only move forward (see {VoucherStatus}); every non-final status has an exit that needs no
+ * operator, as long as one of the two parties' orgs is active (governance reinstating an org is the exit otherwise).
+ * The functions that call the token are `nonReentrant`, follow checks-effects-interactions and check the balance
+ * moved by the amount asked; the others only make static calls to the registry. Pausing stops what the institution
+ * does with funds (freezing new vouchers, releasing); redeeming, assigning, reclaiming an expired key and settling
+ * after the deadline stay open, so a pause can delay a payment but never decide who gets it.
  */
 contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     /**
-     * @notice One payment: its amount, status, key expiry, payee and beneficiary. `beneficiaryOrg` is the org that
-     * presented the key while PRESENTED (the assignee it proposes), the org to be paid once REQUESTED.
+     * @notice One payment: its amount and status, its payee, and the org to be paid: the org that presented the key
+     * while PRESENTED, the beneficiary from REQUESTED on. `time` is the key's expiry while FROZEN or PRESENTED, the
+     * time of the request from REQUESTED on (the release deadline is `time + releaseWindow`).
      */
     struct Voucher {
         uint128 amount;
         VoucherStatus status;
-        uint40 expiry;
+        uint40 time;
         uint32 payee;
         uint32 beneficiaryOrg;
     }
 
-    /// @notice Shortest and longest time the institution has after a key's expiry to release a requested payment.
+    /// @notice Bounds of the release window (institution's time to release after a request) and of key lifetimes.
     uint256 public constant MIN_RELEASE_WINDOW = 1 hours;
     uint256 public constant MAX_RELEASE_WINDOW = 90 days;
+    uint256 public constant MAX_KEY_LIFETIME = 366 days;
 
-    /// @dev EIP-712 type of the payee's confirmation that a presented key pays `assigneeOrg` (S6.3).
+    /// @dev EIP-712 type of the payee's confirmation that its payment pays `assigneeOrg` (S6.3).
     bytes32 private constant _ASSIGNMENT_TYPEHASH =
         keccak256("AssignmentConfirmation(bytes32 voucherId,uint32 assigneeOrg,bytes32 bankAccountHash)");
     /// @dev EIP-712 type of the payee's signature over the e-invoice of a released payment (S8.3).
     bytes32 private constant _INVOICE_TYPEHASH = keccak256("Invoice(bytes32 voucherId,bytes32 invoiceHash)");
     /// @dev EIP-712 type of a party's consent to settle a requested payment without the institution (S6.5).
-    bytes32 private constant _JOINT_SETTLEMENT_TYPEHASH =
-        keccak256("JointSettlement(bytes32 voucherId,bool toBeneficiary)");
+    bytes32 private constant _SETTLEMENT_TYPEHASH = keccak256("JointSettlement(bytes32 voucherId,bool toBeneficiary)");
 
     /// @notice The registry of members and contracts this escrow serves.
     ICollabRegistry public immutable registry;
     /// @notice The payment institution whose operators release funds and pause the escrow.
     uint32 public immutable institutionOrg;
-    /// @notice How long after a key's expiry the institution may still release; then the parties may settle jointly.
+    /// @notice How long after a request the institution alone may release it; then the parties may settle it.
     uint40 public immutable releaseWindow;
+    /// @notice The shortest lifetime of a payment key, so that the payee has time to redeem it.
+    uint40 public immutable minKeyLifetime;
 
     mapping(bytes32 voucherId => Voucher) private _vouchers;
     /**
@@ -91,23 +97,25 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
     /**
      * @param registry_ The registry whose settlement module records applications and freezes funds here.
      * @param institutionOrg_ Org id of the payment institution operating this escrow.
-     * @param releaseWindow_ Time the institution has after a key's expiry to release a requested payment.
+     * @param releaseWindow_ Time the institution alone has to release a requested payment.
+     * @param minKeyLifetime_ Shortest lifetime of a payment key (at most {MIN_RELEASE_WINDOW} x 24).
      */
-    constructor(ICollabRegistry registry_, uint32 institutionOrg_, uint40 releaseWindow_)
+    constructor(ICollabRegistry registry_, uint32 institutionOrg_, uint40 releaseWindow_, uint40 minKeyLifetime_)
         EIP712("collab PaymentEscrow", "2")
     {
         if (releaseWindow_ < MIN_RELEASE_WINDOW || releaseWindow_ > MAX_RELEASE_WINDOW) {
-            revert InvalidReleaseWindow(releaseWindow_);
+            revert InvalidWindow(releaseWindow_);
         }
+        if (minKeyLifetime_ == 0 || minKeyLifetime_ > 24 * MIN_RELEASE_WINDOW) revert InvalidWindow(minKeyLifetime_);
         registry = registry_;
         institutionOrg = institutionOrg_;
         releaseWindow = releaseWindow_;
+        minKeyLifetime = minKeyLifetime_;
     }
 
     /// @inheritdoc IPaymentEscrow
     function recordApplication(bytes32 voucherId, uint128 amount, bytes32 accountHash) external onlyRegistry {
         Voucher storage voucher = _vouchers[voucherId];
-        if (voucher.status != VoucherStatus.NONE) revert VoucherExists(voucherId);
         voucher.amount = amount;
         voucher.status = VoucherStatus.APPLIED;
         _commitments[voucherId] = accountHash;
@@ -138,58 +146,55 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
         if (amount != voucher.amount) revert PaymentAmountMismatch(voucherId, voucher.amount, amount);
         bytes32 applied = _commitments[voucherId];
         if (accountHash != applied) revert PaymentAccountMismatch(voucherId, applied, accountHash);
+        if (expiry < block.timestamp + minKeyLifetime || expiry > block.timestamp + MAX_KEY_LIFETIME) {
+            revert InvalidExpiry(expiry);
+        }
         voucher.status = VoucherStatus.FROZEN;
-        voucher.expiry = expiry;
+        voucher.time = expiry;
         voucher.payee = payee;
         _commitments[voucherId] = keyCommitment;
-
-        IERC20 token = IERC20(asset);
-        uint256 balanceBefore = token.balanceOf(address(this));
-        token.safeTransferFrom(payerTreasury, address(this), amount);
-        uint256 received = token.balanceOf(address(this)) - balanceBefore;
-        if (received != amount) revert UnsupportedToken(asset, amount, received);
+        _transfer(IERC20(asset), payerTreasury, address(this), amount);
     }
 
     /**
      * @notice The payee's finance redeems the payment key before it expires (S6.1): the funds will be paid to the
-     * payee's treasury, pinned now. Also overrides a pending presentation by a third party. Caller: the payee's FINANCE.
+     * payee's treasury, pinned now. Also overrides a presentation by a third party. Caller: the payee's FINANCE.
      * @param secret The secret from the decrypted payment key.
      */
-    function requestPayment(bytes32 contractNo, uint8 seq, bytes32 secret) external whenNotPaused {
+    function requestPayment(bytes32 contractNo, uint8 seq, bytes32 secret) external {
         (bytes32 voucherId, Voucher storage voucher) = _voucher(contractNo, seq);
         (uint32 caller, address treasury) = registry.accountOrg(msg.sender, Department.FINANCE);
         uint32 payee = voucher.payee;
         if (caller != payee) revert WrongParty(msg.sender, payee);
-        VoucherStatus status = voucher.status;
-        if (status != VoucherStatus.FROZEN && status != VoucherStatus.PRESENTED) {
-            revert UnexpectedVoucherStatus(voucherId, status);
-        }
-        _checkKey(voucherId, voucher.expiry, secret);
+        _requireRedeemable(voucherId, voucher);
+        if (keyCommitmentFor(voucherId, secret) != _commitments[voucherId]) revert WrongSecret(voucherId);
         _request(voucherId, voucher, payee, treasury);
         emit PaymentRequested(voucherId, contractNo, payee, seq, treasury, msg.sender);
     }
 
     /**
-     * @notice A third member (Party C) presents a payment key the payee passed to it (S6.3); the payee must then
-     * confirm with {confirmAssignment}. Caller: the FINANCE department of an active org other than payer and payee.
+     * @notice A third member (Party C) presents a payment key the payee passed to it (S6.3): the chain records that
+     * it waits for the payee's confirmation ({confirmAssignment}). Caller: the FINANCE department of an active org
+     * other than payer and payee.
      */
-    function presentPaymentKey(bytes32 contractNo, uint8 seq, bytes32 secret) external whenNotPaused {
+    function presentPaymentKey(bytes32 contractNo, uint8 seq, bytes32 secret) external {
         (bytes32 voucherId, Voucher storage voucher) = _voucher(contractNo, seq);
         uint32 presenter = registry.requireDepartment(msg.sender, Department.FINANCE);
         (, uint32 payer,) = registry.partiesOf(contractNo);
         if (presenter == payer || presenter == voucher.payee) revert InvalidAssignee(presenter);
         _requireStatus(voucherId, voucher.status, VoucherStatus.FROZEN);
-        _checkKey(voucherId, voucher.expiry, secret);
+        if (block.timestamp >= voucher.time) revert PaymentKeyExpired(voucherId, voucher.time);
+        if (keyCommitmentFor(voucherId, secret) != _commitments[voucherId]) revert WrongSecret(voucherId);
         voucher.beneficiaryOrg = presenter;
         voucher.status = VoucherStatus.PRESENTED;
         emit PaymentKeyPresented(voucherId, contractNo, presenter, seq, msg.sender);
     }
 
     /**
-     * @notice Confirms that a presented key pays the org that presented it (S6.3), with the payee's signature; the
-     * assignee's treasury is pinned now. Caller: the FINANCE department of the payee or of the presenting org, before
-     * the key expires.
-     * @param assigneeOrg The org the payee names; must be the presenting org.
+     * @notice The payee's signature assigns the payment to `assigneeOrg` (S6.3), whether or not that org presented
+     * the key (a presentation by another org is overridden); the assignee's treasury is pinned now. Caller: the
+     * FINANCE department of the payee or of the assignee, before the key expires.
+     * @param assigneeOrg The org the payee names: an active enterprise other than payer and payee.
      * @param bankAccountHash Salted hash of the assignee's bank account; its ciphertext is for the institution.
      * @param signer Account of the payee's FINANCE department that signed the confirmation.
      * @param signature EIP-712 signature of AssignmentConfirmation(voucherId, assigneeOrg, bankAccountHash).
@@ -202,18 +207,15 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
         bytes calldata bankAccountCiphertext,
         address signer,
         bytes calldata signature
-    ) external whenNotPaused {
+    ) external {
         (bytes32 voucherId, Voucher storage voucher) = _voucher(contractNo, seq);
         uint32 caller = registry.requireDepartment(msg.sender, Department.FINANCE);
         uint32 payee = voucher.payee;
-        _requireStatus(voucherId, voucher.status, VoucherStatus.PRESENTED);
-        uint32 presenter = voucher.beneficiaryOrg;
-        if (caller != payee && caller != presenter) revert WrongParty(msg.sender, payee);
-        if (block.timestamp >= voucher.expiry) revert PaymentKeyExpired(voucherId, voucher.expiry);
-        if (assigneeOrg != presenter) revert AssigneeMismatch(presenter, assigneeOrg);
-        _checkSignature(
-            payee, signer, assignmentDigest(voucherId, assigneeOrg, bankAccountHash), signature
-        );
+        if (caller != payee && caller != assigneeOrg) revert WrongParty(msg.sender, payee);
+        _requireRedeemable(voucherId, voucher);
+        (, uint32 payer,) = registry.partiesOf(contractNo);
+        if (assigneeOrg == payer || assigneeOrg == payee) revert InvalidAssignee(assigneeOrg);
+        _checkSignature(payee, signer, assignmentDigest(voucherId, assigneeOrg, bankAccountHash), signature);
         address beneficiary = registry.activeTreasuryOf(assigneeOrg);
         _request(voucherId, voucher, assigneeOrg, beneficiary);
         emit AssignmentConfirmed(
@@ -222,9 +224,23 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
     }
 
     /**
+     * @notice The beneficiary pins its current treasury for a requested payment, e.g. after governance moved it
+     * away from a compromised one. Caller: the beneficiary's FINANCE.
+     */
+    function pinBeneficiaryTreasury(bytes32 contractNo, uint8 seq) external {
+        (bytes32 voucherId, Voucher storage voucher) = _voucher(contractNo, seq);
+        _requireStatus(voucherId, voucher.status, VoucherStatus.REQUESTED);
+        (uint32 caller, address treasury) = registry.accountOrg(msg.sender, Department.FINANCE);
+        uint32 beneficiaryOrg = voucher.beneficiaryOrg;
+        if (caller != beneficiaryOrg) revert WrongParty(msg.sender, beneficiaryOrg);
+        _commitments[voucherId] = bytes32(uint256(uint160(treasury)));
+        emit BeneficiaryTreasuryPinned(voucherId, contractNo, beneficiaryOrg, seq, treasury);
+    }
+
+    /**
      * @notice The institution transfers a requested payment to the beneficiary's pinned treasury and emits the
-     * second voucher (S6.2, S7.1). The beneficiary org must still be an active member (S6.5). Caller: an OPERATOR of
-     * the payment institution.
+     * second voucher (S6.2, S7.1). The beneficiary org must still be an active member. Caller: an OPERATOR of the
+     * payment institution.
      */
     function release(bytes32 contractNo, uint8 seq) external onlyOperator whenNotPaused nonReentrant {
         (bytes32 voucherId, Voucher storage voucher) = _voucher(contractNo, seq);
@@ -235,7 +251,7 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
 
     /**
      * @notice The payer's finance takes back the funds of an expired key that was never redeemed (S6.4); the amount
-     * is again unpaid on the contract. Caller: the payer's FINANCE. Allowed while paused.
+     * is again unpaid on the contract. Caller: the payer's FINANCE.
      */
     function reclaim(bytes32 contractNo, uint8 seq) external nonReentrant {
         (bytes32 voucherId, Voucher storage voucher) = _voucher(contractNo, seq);
@@ -246,19 +262,20 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
         if (status != VoucherStatus.FROZEN && status != VoucherStatus.PRESENTED) {
             revert UnexpectedVoucherStatus(voucherId, status);
         }
-        if (block.timestamp < voucher.expiry) revert PaymentKeyNotExpired(voucherId, voucher.expiry);
+        if (block.timestamp < voucher.time) revert PaymentKeyNotExpired(voucherId, voucher.time);
         _return(voucherId, voucher, contractNo, seq, asset, payer, treasury);
     }
 
     /**
-     * @notice Payer and beneficiary settle a requested payment that the institution did not release by its release
-     * deadline (S6.5): to the beneficiary's pinned treasury (a second voucher) or back to the payer's. Caller: the
-     * FINANCE department of one of them, with the other's signature. Allowed while paused.
+     * @notice Payer and beneficiary settle a requested payment that the institution did not release within
+     * {releaseWindow} of the request (S6.5): to the beneficiary's pinned treasury (a second voucher) or back to the
+     * payer's. Caller: the FINANCE department of one of them, with the other's signature; or alone, in its own favour,
+     * when the other's org is suspended (`cosigner` and `signature` are then ignored).
      * @param toBeneficiary True to pay the beneficiary, false to return the funds to the payer.
      * @param cosigner Account of the other party's FINANCE department that signed.
-     * @param signature EIP-712 signature of JointSettlement(voucherId, toBeneficiary), see {jointSettlementDigest}.
+     * @param signature EIP-712 signature of JointSettlement(voucherId, toBeneficiary), see {settlementDigest}.
      */
-    function settleJointly(
+    function settleWithoutInstitution(
         bytes32 contractNo,
         uint8 seq,
         bool toBeneficiary,
@@ -269,24 +286,29 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
         _requireStatus(voucherId, voucher.status, VoucherStatus.REQUESTED);
         uint256 deadline = releaseDeadlineOf(voucherId);
         if (block.timestamp < deadline) revert ReleaseDeadlineNotReached(voucherId, deadline);
+        (uint32 caller, address callerTreasury) = registry.accountOrg(msg.sender, Department.FINANCE);
         (address asset, uint32 payer,) = registry.partiesOf(contractNo);
         uint32 beneficiaryOrg = voucher.beneficiaryOrg;
-        uint32 caller = registry.requireDepartment(msg.sender, Department.FINANCE);
         if (caller != payer && caller != beneficiaryOrg) revert WrongParty(msg.sender, payer);
-        _checkSignature(
-            caller == payer ? beneficiaryOrg : payer, cosigner, jointSettlementDigest(voucherId, toBeneficiary), signature
-        );
-        emit SettledJointly(voucherId, contractNo, seq, toBeneficiary, msg.sender, cosigner);
+        uint32 other = caller == payer ? beneficiaryOrg : payer;
+        if (registry.isActiveOrg(other)) {
+            _checkSignature(other, cosigner, settlementDigest(voucherId, toBeneficiary), signature);
+        } else {
+            if (toBeneficiary != (caller == beneficiaryOrg)) revert SettlementDirectionRefused(voucherId, toBeneficiary);
+            cosigner = address(0);
+        }
+        emit SettledWithoutInstitution(voucherId, contractNo, seq, toBeneficiary, msg.sender, cosigner);
         if (toBeneficiary) {
             _pay(voucherId, voucher, contractNo, seq, asset, payer);
         } else {
-            _return(voucherId, voucher, contractNo, seq, asset, payer, registry.treasuryOf(payer));
+            address payerTreasury = caller == payer ? callerTreasury : registry.treasuryOf(payer);
+            _return(voucherId, voucher, contractNo, seq, asset, payer, payerTreasury);
         }
     }
 
     /**
      * @notice The payee anchors the e-invoice of a released payment and delivers it to the payer (S8.3). One invoice
-     * per payment. Caller: the payee's FINANCE. Allowed while paused: it moves no funds.
+     * per payment. Caller: the payee's FINANCE.
      * @dev The payee is the contract's Party B even when the payment was assigned to a third member (S6.3): the
      * invoice is for what B delivered. Only the ciphertext carries the document; it is not checked on chain, the
      * payer checks it against `invoiceHash` after decrypting it.
@@ -316,7 +338,7 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
         emit InvoiceAnchored(voucherId, contractNo, payee, seq, invoiceHash, invoiceCiphertext, signer, signature);
     }
 
-    /// @notice Stops freezing, redeeming, presenting, confirming and releasing. Caller: an OPERATOR of the institution.
+    /// @notice Stops freezing funds for new vouchers and releasing requested ones. Caller: an OPERATOR of the institution.
     function pause() external onlyOperator {
         _pause();
     }
@@ -345,10 +367,11 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
         return _invoices[voucherId];
     }
 
-    /// @notice When payer and beneficiary may settle payment `voucherId` without the institution (its key's expiry
-    /// plus {releaseWindow}).
+    /// @notice When payer and beneficiary may settle requested payment `voucherId` without the institution: the
+    /// request's time plus {releaseWindow}; zero unless the payment is REQUESTED.
     function releaseDeadlineOf(bytes32 voucherId) public view returns (uint256) {
-        return uint256(_vouchers[voucherId].expiry) + releaseWindow;
+        Voucher storage voucher = _vouchers[voucherId];
+        return voucher.status == VoucherStatus.REQUESTED ? uint256(voucher.time) + releaseWindow : 0;
     }
 
     /// @notice The commitment Party A puts on chain for `secret`: bound to this chain, this escrow and the voucher.
@@ -370,15 +393,16 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
         return _hashTypedDataV4(keccak256(abi.encode(_INVOICE_TYPEHASH, voucherId, invoiceHash)));
     }
 
-    /// @notice The EIP-712 digest a party signs to settle a requested payment jointly; lets clients check it.
-    function jointSettlementDigest(bytes32 voucherId, bool toBeneficiary) public view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(_JOINT_SETTLEMENT_TYPEHASH, voucherId, toBeneficiary)));
+    /// @notice The EIP-712 digest a party signs to settle a requested payment without the institution.
+    function settlementDigest(bytes32 voucherId, bool toBeneficiary) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(_SETTLEMENT_TYPEHASH, voucherId, toBeneficiary)));
     }
 
     /// @dev Records `beneficiaryOrg` as the org to pay and pins `treasury`, where the funds will go.
     function _request(bytes32 voucherId, Voucher storage voucher, uint32 beneficiaryOrg, address treasury) private {
         voucher.beneficiaryOrg = beneficiaryOrg;
         voucher.status = VoucherStatus.REQUESTED;
+        voucher.time = uint40(block.timestamp);
         _commitments[voucherId] = bytes32(uint256(uint160(treasury)));
     }
 
@@ -408,7 +432,7 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
             block.timestamp,
             msg.sender
         );
-        IERC20(asset).safeTransfer(beneficiary, amount);
+        _transfer(IERC20(asset), address(this), beneficiary, amount);
     }
 
     /// @dev Returns a voucher's funds to the payer's treasury; the amount is again unpaid on the contract.
@@ -426,7 +450,28 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
         uint128 amount = voucher.amount;
         emit PaymentReclaimed(voucherId, contractNo, payer, seq, payerTreasury, amount);
         registry.releaseCommitment(contractNo, amount);
-        IERC20(asset).safeTransfer(payerTreasury, amount);
+        _transfer(IERC20(asset), address(this), payerTreasury, amount);
+    }
+
+    /// @dev Moves `amount` of `token` and checks that the recipient's balance moved by exactly that amount.
+    function _transfer(IERC20 token, address from, address to, uint128 amount) private {
+        uint256 before = token.balanceOf(to);
+        if (from == address(this)) {
+            token.safeTransfer(to, amount);
+        } else {
+            token.safeTransferFrom(from, to, amount);
+        }
+        uint256 received = token.balanceOf(to) - before;
+        if (received != amount) revert UnsupportedToken(address(token), amount, received);
+    }
+
+    /// @dev Reverts unless the payment's key is still valid and it is FROZEN or PRESENTED.
+    function _requireRedeemable(bytes32 voucherId, Voucher storage voucher) private view {
+        VoucherStatus status = voucher.status;
+        if (status != VoucherStatus.FROZEN && status != VoucherStatus.PRESENTED) {
+            revert UnexpectedVoucherStatus(voucherId, status);
+        }
+        if (block.timestamp >= voucher.time) revert PaymentKeyExpired(voucherId, voucher.time);
     }
 
     function _voucher(bytes32 contractNo, uint8 seq) private view returns (bytes32 voucherId, Voucher storage voucher) {
@@ -438,11 +483,6 @@ contract PaymentEscrow is IPaymentEscrow, EIP712, Pausable, ReentrancyGuard {
     function _requireStatus(bytes32 voucherId, VoucherStatus status, VoucherStatus expected) private pure {
         if (status == VoucherStatus.NONE) revert UnknownVoucher(voucherId);
         if (status != expected) revert UnexpectedVoucherStatus(voucherId, status);
-    }
-
-    function _checkKey(bytes32 voucherId, uint40 expiry, bytes32 secret) private view {
-        if (block.timestamp >= expiry) revert PaymentKeyExpired(voucherId, expiry);
-        if (keyCommitmentFor(voucherId, secret) != _commitments[voucherId]) revert WrongSecret(voucherId);
     }
 
     /// @dev Reverts unless `signer` acts for `orgId`'s FINANCE (an active org) and `signature` is its signature.

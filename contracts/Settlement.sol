@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {StageVoucher} from "./StageVoucher.sol";
-import {ContractStatus, Department, PaymentVoucherTerms, VoucherStatus} from "./CollabTypes.sol";
+import {ContractStatus, Department, OrgKind, PaymentVoucherTerms, VoucherStatus} from "./CollabTypes.sol";
 import {ICollabRegistry} from "./interfaces/ICollabRegistry.sol";
 import {IPaymentEscrow} from "./interfaces/IPaymentEscrow.sol";
 import {ISettlement} from "./interfaces/ISettlement.sol";
@@ -20,9 +20,6 @@ import {PaymentIds} from "./libraries/PaymentIds.sol";
  * applications and vouchers of a contract never exceed its total and every application can be issued or closed.
  */
 abstract contract Settlement is StageVoucher, ISettlement {
-    /// @notice Longest lifetime of a payment key.
-    uint256 public constant MAX_KEY_LIFETIME = 366 days;
-
     /// @notice The escrow that freezes and releases payment funds; set once by governance.
     IPaymentEscrow public escrow;
 
@@ -31,8 +28,10 @@ abstract contract Settlement is StageVoucher, ISettlement {
         _;
     }
 
-    /// @notice Connects the escrow, which must serve this registry. Governance only, once: funds frozen there stay
-    /// tied to this registry.
+    /**
+     * @notice Connects the escrow, which must serve this registry and be operated by a registered payment
+     * institution. Governance only, once: funds frozen there stay tied to this registry.
+     */
     function setEscrow(IPaymentEscrow escrow_) external onlyOwner {
         if (address(escrow) != address(0)) revert EscrowAlreadySet();
         if (address(escrow_).code.length == 0) revert InvalidEscrow(address(escrow_));
@@ -41,6 +40,8 @@ abstract contract Settlement is StageVoucher, ISettlement {
         } catch {
             revert InvalidEscrow(address(escrow_));
         }
+        (Org memory institution,) = orgOf(escrow_.institutionOrg());
+        if (institution.kind != OrgKind.PAYMENT_INSTITUTION) revert InvalidEscrow(address(escrow_));
         escrow = escrow_;
         emit EscrowSet(address(escrow_));
     }
@@ -53,6 +54,19 @@ abstract contract Settlement is StageVoucher, ISettlement {
         _requireAllStagesVouched(agreement, contractNo);
         agreement.status = ContractStatus.SETTLEMENT_REQUESTED;
         emit BusinessSettlementRequested(contractNo, agreement.partyB, msg.sender);
+    }
+
+    /**
+     * @notice Party A rejects Party B's application for business settlement; the contract is SIGNED again and B may
+     * apply once the dispute is resolved. Caller: A's BUSINESS.
+     * @param reasonHash Hash of the reason document.
+     */
+    function rejectBusinessSettlement(bytes32 contractNo, bytes32 reasonHash) external {
+        Agreement storage agreement = _agreement(contractNo);
+        requireMember(msg.sender, agreement.partyA, Department.BUSINESS);
+        _requireStatus(agreement, contractNo, ContractStatus.SETTLEMENT_REQUESTED);
+        agreement.status = ContractStatus.SIGNED;
+        emit BusinessSettlementRejected(contractNo, agreement.partyA, reasonHash, msg.sender);
     }
 
     /**
@@ -76,18 +90,22 @@ abstract contract Settlement is StageVoucher, ISettlement {
      * hash is `accountHash` (S5.1); the amount is reserved until the application is issued, refused or withdrawn.
      * Caller: B's FINANCE.
      * @param accountHash Salted hash of the receiving bank account; the payment voucher must carry the same.
-     * @param accountCiphertext The salt and account, encrypted to Party A's finance department.
+     * @param accountForPayer The salt and account, encrypted to Party A's finance department.
+     * @param accountForInstitution The salt and account, encrypted to the payment institution.
      * @return voucherId Id of the application and of the payment voucher it may receive.
      */
-    function applyForPayment(bytes32 contractNo, uint128 amount, bytes32 accountHash, bytes calldata accountCiphertext)
-        external
-        returns (bytes32 voucherId)
-    {
+    function applyForPayment(
+        bytes32 contractNo,
+        uint128 amount,
+        bytes32 accountHash,
+        bytes calldata accountForPayer,
+        bytes calldata accountForInstitution
+    ) external returns (bytes32 voucherId) {
         Agreement storage agreement = _agreement(contractNo);
         requireMember(msg.sender, agreement.partyB, Department.FINANCE);
         _requireStatus(agreement, contractNo, ContractStatus.SETTLED);
         if (amount == 0) revert InvalidAmount();
-        if (accountHash == 0) revert InvalidPaymentKey();
+        if (accountHash == 0) revert InvalidAccountHash();
         uint128 unpaid = agreement.unpaid;
         if (amount > unpaid) revert PaymentExceedsUnpaid(contractNo, amount, unpaid);
         uint8 seq = agreement.paymentCount;
@@ -95,7 +113,9 @@ abstract contract Settlement is StageVoucher, ISettlement {
         agreement.paymentCount = ++seq;
         agreement.unpaid = unpaid - amount;
         voucherId = PaymentIds.voucherId(contractNo, seq);
-        emit PaymentApplied(voucherId, contractNo, seq, amount, accountHash, accountCiphertext, msg.sender);
+        emit PaymentApplied(
+            voucherId, contractNo, seq, amount, accountHash, accountForPayer, accountForInstitution, msg.sender
+        );
         escrow.recordApplication(voucherId, amount, accountHash);
     }
 
@@ -120,17 +140,14 @@ abstract contract Settlement is StageVoucher, ISettlement {
     /**
      * @notice Party A's finance issues the payment voucher of application `seq`; the amount of the contract's asset
      * is pulled from A's treasury and frozen in the escrow in this transaction (S5.2–S5.4). Caller: A's FINANCE.
-     * @param terms The application's amount and account hash; the bank account's ciphertext for the institution; the
-     * payment key's commitment, expiry and ciphertext for the payee's finance department.
+     * @param terms The application's amount and account hash; the payment key's commitment, expiry (within the
+     * escrow's key lifetime bounds) and ciphertext for the payee's finance department.
      */
     function issuePaymentVoucher(bytes32 contractNo, uint8 seq, PaymentVoucherTerms calldata terms) external {
         Agreement storage agreement = _agreement(contractNo);
         uint32 partyA = agreement.partyA;
         requireMember(msg.sender, partyA, Department.FINANCE);
         if (terms.keyCommitment == 0) revert InvalidPaymentKey();
-        if (terms.expiry <= block.timestamp || terms.expiry > block.timestamp + MAX_KEY_LIFETIME) {
-            revert InvalidExpiry(terms.expiry);
-        }
         bytes32 voucherId = PaymentIds.voucherId(contractNo, seq);
         emit PaymentVoucherIssued(
             voucherId,
@@ -138,7 +155,6 @@ abstract contract Settlement is StageVoucher, ISettlement {
             seq,
             terms.amount,
             terms.bankAccountHash,
-            terms.bankAccountCiphertext,
             terms.keyCommitment,
             terms.expiry,
             terms.keyCiphertext
@@ -176,6 +192,12 @@ abstract contract Settlement is StageVoucher, ISettlement {
         uint128 amount = escrow.closeApplication(voucherId, status);
         agreement.unpaid += amount;
         emit PaymentApplicationClosed(voucherId, contractNo, seq, status, reasonHash, msg.sender);
+    }
+
+    /// @dev A treasury may not be the escrow either: funds paid there would be stranded.
+    function _checkTreasury(address treasury) internal view override {
+        if (treasury == address(escrow)) revert InvalidTreasury();
+        super._checkTreasury(treasury);
     }
 
     function _requireAllStagesVouched(Agreement storage agreement, bytes32 contractNo) private view {

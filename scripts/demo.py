@@ -12,8 +12,9 @@ from pathlib import Path
 import click
 from ape import networks
 
-from collab_py.chain import connect
-from collab_py.demo import run_demo
+from collab_py.chain.transactor import connect
+from collab_py.devnet.demo import run_demo
+from collab_py.devnet.sandbox import ASSET_DECIMALS
 from collab_py.services import StepRecord
 
 
@@ -30,9 +31,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="collab-demo-") as workdir:
         result = run_demo(w3, Path(workdir), on_step=_echo, on_phase=lambda text: click.echo(f"-- {text}"))
     for voucher in result.second_vouchers:
-        amount = f"{voucher.amount / 100:,.2f}"
+        amount = f"{voucher.amount / 10**ASSET_DECIMALS:,.{ASSET_DECIMALS}f}"
         click.echo(f"second voucher {voucher.contract_no}/{voucher.seq}: {amount} to org {voucher.beneficiary_org}")
     for holder, amount in result.balances.items():
-        click.echo(f"{holder:18s} {amount / 100:>16,.2f}")
+        click.echo(f"{holder:18s} {amount / 10**ASSET_DECIMALS:>16,.{ASSET_DECIMALS}f}")
     assert result.reconciliation is not None
     click.echo("reconciliation: " + ("clean" if result.reconciliation.clean else "MISMATCHES"))

@@ -1,10 +1,14 @@
 """``ape run deploy``: deploy collab on the selected Ape network and write its manifest.
 
-Uses the same code as ``collab_py.deploy.deploy``. The deployer is Ape's first test account on a local network, or
+Uses the same code as ``collab_py.chain.deploy.deploy``. The deployer is Ape's first test account on a local network, or
 the encrypted JSON keystore in ``COLLAB_DEPLOYER_KEYSTORE`` (passphrase: the file
 ``COLLAB_PASSPHRASE_FILE``, the variable ``COLLAB_PASSPHRASE`` or a prompt).
-Optional: ``COLLAB_INSTITUTION_ORG`` (default 900), ``COLLAB_ASSET`` (an existing ERC-20; otherwise a DepositToken is
-deployed), ``COLLAB_INSTITUTION`` (its minter), ``COLLAB_GOVERNANCE`` (a multisig that must then accept ownership).
+The payment institution that operates the escrow is registered with the deployment: ``COLLAB_INSTITUTION_TREASURY``
+(its treasury address) and ``COLLAB_INSTITUTION_KEY`` (its secp256k1 encryption public key, hex) are required on a
+live network; on a local network they default to the deployer's address and a fresh key (whose secret is then lost:
+a local trial only). Optional: ``COLLAB_INSTITUTION_ORG`` (default 900), ``COLLAB_INSTITUTION_NAME``,
+``COLLAB_ASSET`` (an existing ERC-20; otherwise a DepositToken is deployed), ``COLLAB_ASSET_ADMIN`` (its minter),
+``COLLAB_GOVERNANCE`` (a multisig that must then accept ownership).
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from collab_py.chain import Transactor, connect
-from collab_py.deploy import deploy
-from collab_py.keys import load_account, resolve_passphrase
+from collab_py.chain.deploy import OrgRegistration, deploy
+from collab_py.chain.transactor import Transactor, connect
+from collab_py.devnet.sandbox import INSTITUTION_ORG
+from collab_py.domain.crypto import EncryptionKey
+from collab_py.domain.keys import load_account, resolve_passphrase
 
 
 def _deployer() -> LocalAccount:
@@ -39,13 +45,26 @@ def _address(variable: str) -> str | None:
     return Web3.to_checksum_address(value) if value else None
 
 
+def _institution(deployer: LocalAccount) -> OrgRegistration:
+    treasury, key = _address("COLLAB_INSTITUTION_TREASURY"), os.environ.get("COLLAB_INSTITUTION_KEY")
+    if (treasury is None or key is None) and not networks.provider.network.is_local:
+        raise click.UsageError("set COLLAB_INSTITUTION_TREASURY and COLLAB_INSTITUTION_KEY to deploy on a live network")
+    return OrgRegistration(
+        org_id=int(os.environ.get("COLLAB_INSTITUTION_ORG", str(INSTITUTION_ORG))),
+        name=os.environ.get("COLLAB_INSTITUTION_NAME", "Payment institution"),
+        treasury=treasury or deployer.address,  # type: ignore[arg-type]
+        encryption_key=bytes.fromhex(key.removeprefix("0x")) if key else EncryptionKey().public_key,
+    )
+
+
 def main() -> None:
     w3 = connect(networks.provider.http_uri)  # type: ignore[attr-defined]
+    deployer = _deployer()
     deployment = deploy(
-        Transactor(w3, _deployer()),
-        institution_org=int(os.environ.get("COLLAB_INSTITUTION_ORG", "900")),
-        institution=_address("COLLAB_INSTITUTION"),  # type: ignore[arg-type]
+        Transactor(w3, deployer),
+        institution=_institution(deployer),
         asset=_address("COLLAB_ASSET"),  # type: ignore[arg-type]
+        asset_admin=_address("COLLAB_ASSET_ADMIN"),  # type: ignore[arg-type]
         governance=_address("COLLAB_GOVERNANCE"),  # type: ignore[arg-type]
     )
     path = deployment.manifest.save(Path("deployments") / f"{networks.provider.network.name}.json")

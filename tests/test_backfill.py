@@ -9,16 +9,16 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from collab_py.accounting import PAYMENT, RECEIPT, AccountingHandler
-from collab_py.chain import connect
+from collab_py.chain.transactor import connect
+from collab_py.devnet.load import released_payments
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.sandbox import Sandbox, bootstrap
 from collab_py.ledger.database import open_database
-from collab_py.ledger.schema import journal_entries
+from collab_py.ledger.reconcile import reconcile
+from collab_py.ledger.schema import PAYMENT, RECEIPT, journal_entries
 from collab_py.listener.engine import Listener, ListenerConfig
-from collab_py.load import released_payments
-from collab_py.node import AnvilNode
-from collab_py.reader import ChainReader
-from collab_py.reconcile import reconcile
-from collab_py.sandbox import Sandbox, bootstrap
+from collab_py.listener.handlers.accounting import AccountingHandler
+from collab_py.services.reader import ChainReader
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 

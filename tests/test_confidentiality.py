@@ -1,7 +1,8 @@
 """Confidentiality (SPEC): after the whole demo on its own anvil, nothing secret is on chain in clear.
 
-The demo (:func:`collab_py.demo.run_demo`: two e-contracts, three payments — one redeemed by Party B, one assigned to
-Party C, one expired and reclaimed — and two e-invoices) runs in-process; then everything the chain holds is read:
+The demo (:func:`collab_py.devnet.demo.run_demo`: two e-contracts, three payments — one redeemed by Party B, one
+assigned to Party C, one expired and reclaimed — and two e-invoices) runs in-process; then everything the chain
+holds is read:
 
 - every block (``eth_getBlockByNumber`` with full transactions: header fields and every transaction field, input
   data included), every receipt (``eth_getBlockReceipts``: every log's data and topics), the pool (``txpool_content``);
@@ -15,16 +16,18 @@ Party C, one expired and reclaimed — and two e-invoices) runs in-process; then
 Each value is scanned as raw bytes (hex-encoded JSON-RPC values decoded first), for each secret as UTF-8 or raw
 bytes, as lower- and upper-case hex text, and for any 24-byte run of a document or any 16-byte run of a key:
 
-- never on chain: the bank accounts of the demo, the e-contract documents (both contracts), the delivered stage
-  results, the e-invoice documents (canonical JSON) and their numbers, the salts of the bank-account hashes, the
-  expired and reclaimed payment key's secret, every private key of every party;
+- never on chain: the bank accounts of the demo, the e-contract documents (both contracts: the canonical JSON, its
+  text and its stage specifications of 24 bytes or more), the delivered stage results, the e-invoice documents
+  (canonical JSON) and their numbers, the salts of the bank-account hashes, the expired and reclaimed payment key's
+  secret, every private key of every party;
 - payment-key secrets that are redeemed: only from the block of the transaction that redeems them
   (``requestPayment`` by Party B, ``presentPaymentKey`` by Party C), never in any block, receipt, trace or storage
   slot before it.
 
-Positive controls prove the scan reads what it claims: the documents' and invoices' hashes, the bank-account hashes,
-the key commitments, the ciphertexts and the org names are found where they belong (calldata, logs, storage), each
-redeemed secret is found in its redeeming calldata, and the layout walk decodes the org names from storage.
+Positive controls prove the scan reads what it claims: the documents', terms' and invoices' hashes, the bank-account
+hashes and ciphertexts, the key commitments and ciphertexts and the org names are found where they belong (calldata,
+logs, storage), each redeemed secret is found in its redeeming calldata, and the layout walk decodes the org names
+from storage.
 """
 
 from __future__ import annotations
@@ -44,18 +47,21 @@ import pytest
 from eth_utils.crypto import keccak
 from web3 import Web3
 
-from collab_py import crypto
-from collab_py.build import load_artifact
-from collab_py.chain import connect
-from collab_py.demo import B_BANK_ACCOUNT, C_BANK_ACCOUNT, DemoResult, run_demo
-from collab_py.deploy import Deployment
-from collab_py.flow import FlowDriver
-from collab_py.node import AnvilNode
-from collab_py.parties import Party
-from collab_py.reader import ChainReader
-from collab_py.sandbox import sample_contract
+from collab_py.chain.build import load_artifact
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import VoucherStatus
+from collab_py.chain.transactor import connect
+from collab_py.devnet import flow as flow_module
+from collab_py.devnet.demo import DemoResult, run_demo
+from collab_py.devnet.flow import Flow
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.parties import Party
+from collab_py.devnet.sandbox import B_BANK_ACCOUNT, C_BANK_ACCOUNT, sample_contract
+from collab_py.domain import crypto
+from collab_py.domain.econtract import EContract
+from collab_py.domain.types import contract_number_text, payment_voucher_id
 from collab_py.services import BusinessService
-from collab_py.types import VoucherStatus, contract_number_text, payment_voucher_id
+from collab_py.services.reader import ChainReader
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -222,7 +228,7 @@ class Captured:
 
     key_secrets: list[bytes] = field(default_factory=list)
     salts: list[bytes] = field(default_factory=list)
-    documents: list[str] = field(default_factory=list)
+    documents: list[bytes] = field(default_factory=list)
     stage_results: list[bytes] = field(default_factory=list)
 
 
@@ -242,23 +248,24 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Captured:
     monkeypatch.setattr(crypto, "new_secret", drawn(seen.key_secrets))
     monkeypatch.setattr(crypto, "new_salt", drawn(seen.salts))
     prepare_propose, submit_stage = BusinessService.prepare_propose, BusinessService.submit_stage
-    flow_submit_stage = FlowDriver.submit_stage
+    flow_delivered = flow_module.delivered
 
-    def recording_propose(self: BusinessService, draft: Any, party_a: int) -> Any:
-        seen.documents.append(draft.text)
-        return prepare_propose(self, draft, party_a)
+    def recording_propose(self: BusinessService, econtract: EContract) -> Any:
+        seen.documents.append(econtract.document())
+        return prepare_propose(self, econtract)
 
     def recording_submit(self: BusinessService, number: Any, index: int, result: bytes) -> Any:
         seen.stage_results.append(result)
         return submit_stage(self, number, index, result)
 
-    def recording_flow_submit(self: FlowDriver, b: Party, draft: Any, index: int, result: str) -> bytes:
-        seen.stage_results.append(result.encode())
-        return flow_submit_stage(self, b, draft, index, result)
+    def recording_delivered(draft: Any, index: int) -> bytes:
+        result = flow_delivered(draft, index)
+        seen.stage_results.append(result)
+        return result
 
     monkeypatch.setattr(BusinessService, "prepare_propose", recording_propose)
     monkeypatch.setattr(BusinessService, "submit_stage", recording_submit)
-    monkeypatch.setattr(FlowDriver, "submit_stage", recording_flow_submit)
+    monkeypatch.setattr(flow_module, "delivered", recording_delivered)
     return seen
 
 
@@ -341,17 +348,18 @@ def read_chain(url: str, w3: Web3, deployment: Deployment, parties: list[Party],
     topics = {_as_bytes(topic) for log in dump.logs for topic in log["topics"]}
     registry = deployment.registry.functions
     contract_numbers = sorted(
-        {topic for topic in topics if topic.rstrip(b"\x00") and registry.agreementOf(topic).call()[3] != 0}
+        {topic for topic in topics if topic.rstrip(b"\x00") and registry.agreementOf(topic).call()[0][3] != 0}
     )
     voucher_ids = sorted(
         payment_voucher_id(number, seq)
         for number in contract_numbers
-        for seq in range(1, registry.agreementOf(number).call()[6] + 1)
+        for seq in range(1, registry.agreementOf(number).call()[0][6] + 1)
     )
     dump.contract_numbers = [contract_number_text(number) for number in contract_numbers]
-    stage_counts = max(registry.agreementOf(number).call()[4] for number in contract_numbers)
+    stage_counts = max(registry.agreementOf(number).call()[0][4] for number in contract_numbers)
     orgs = sorted({0, *(party.org_id for party in parties)})
     keys: dict[str, list[Any]] = {
+        "t_uint16": list(range(4)),  # asset ids: the listed assets are numbered from 1
         "t_uint32": orgs,
         "t_uint256": list(range(stage_counts + 2)),
         "t_address": addresses,
@@ -390,14 +398,14 @@ def read_chain(url: str, w3: Web3, deployment: Deployment, parties: list[Party],
 def payments(result: DemoResult, dump: ChainDump) -> list[Payment]:
     """Every payment of the demo with its payment-key secret, opened from the chain by the payee's finance."""
     deployment, sandbox = result.sandbox.deployment, result.sandbox
-    reader, driver = ChainReader(deployment), FlowDriver(deployment)
+    reader, flow = ChainReader(deployment), Flow(deployment)
     by_org = {party.org_id: party for party in sandbox.parties}
     found = []
     for number in dump.contract_numbers:
         agreement = reader.agreement(number)
         for seq in range(1, agreement.payment_count + 1):
             payment = reader.payment(number, seq)
-            key = driver.finance(by_org[agreement.party_b]).open_payment_key(number, seq)
+            key = flow.finance(by_org[agreement.party_b]).open_payment_key(number, seq)
             found.append(Payment(number, seq, payment.voucher_id, payment.status, key.secret))
     escrow = deployment.escrow
     for tx in dump.transactions:
@@ -467,10 +475,10 @@ def test_demo_puts_no_secret_on_chain_in_clear(tmp_path: Path, captured: Capture
         canaries = plant_canaries(node.rpc_url, deployment.escrow.address)
         dump = read_chain(node.rpc_url, w3, deployment, parties, sandbox.admin.account.address)
         paid = payments(result, dump)
-        reader, driver = ChainReader(deployment), FlowDriver(deployment)
+        reader, flow = ChainReader(deployment), Flow(deployment)
         agreements = {number: reader.agreement(number) for number in dump.contract_numbers}
         invoices = {
-            (p.number, p.seq): driver.finance(sandbox.a).receive_invoice(p.number, p.seq)
+            (p.number, p.seq): flow.finance(sandbox.a).receive_invoice(p.number, p.seq)
             for p in paid
             if p.status is VoucherStatus.RELEASED
         }
@@ -483,12 +491,12 @@ def test_demo_puts_no_secret_on_chain_in_clear(tmp_path: Path, captured: Capture
     assert sorted(p.secret for p in paid) == sorted(captured.key_secrets)  # every secret drawn is opened from chain
     assert sorted(p.redeemed_by or "" for p in paid) == ["", "presentPaymentKey", "requestPayment"]
     assert len(invoices) == 2
-    documents = {keccak(text=text): text for text in captured.documents}
-    assert documents[agreements["HT-DEMO-001"].doc_hash] == sample_contract("HT-DEMO-001").text
-    assert documents[agreements["HT-DEMO-002"].doc_hash].startswith("Maintenance agreement HT-DEMO-002")
+    documents = {keccak(document): EContract.from_document(document) for document in captured.documents}
+    assert documents[agreements["HT-DEMO-001"].doc_hash].text == sample_contract("HT-DEMO-001").text
+    assert documents[agreements["HT-DEMO-002"].doc_hash].text.startswith("Maintenance agreement HT-DEMO-002")
     result_hashes = {s.result_hash for a in agreements.values() for s in a.stages}
     assert {keccak(r) for r in captured.stage_results} == result_hashes
-    assert len(captured.salts) >= 5  # three applications, three vouchers, Party C's account
+    assert len(captured.salts) == 4  # three applications (the vouchers carry their salts) and Party C's account
 
     # ------------------------------------------------ coverage of the scan
     assert dump.head > 30
@@ -520,15 +528,17 @@ def test_demo_puts_no_secret_on_chain_in_clear(tmp_path: Path, captured: Capture
             assert any(place in w for w in where), f"{secret.label} not found in {place}: the scan reads nothing?"
 
     for number, agreement in agreements.items():
-        assert_found(_key(f"document hash of {number}", agreement.doc_hash), " input", " data", "CollabRegistry slot")
+        assert_found(_key(f"document hash of {number}", agreement.doc_hash), " input", " data")  # not kept in state
+        assert_found(_key(f"terms hash of {number}", agreement.terms_hash), " data")
     for key, record in invoice_records.items():
         assert_found(_key(f"invoice hash of {key}", record.invoice_hash), " input", " data", "PaymentEscrow slot")
         assert_found(_text(f"invoice ciphertext of {key}", record.ciphertext), " input", " data")
     for key, record in payment_records.items():
-        assert record.bank_account_hash is not None
         assert record.key_ciphertext is not None
         assert record.key_commitment is not None
-        assert_found(_key(f"bank account hash of {key}", record.bank_account_hash), " input", " data")
+        assert_found(_key(f"bank account hash of {key}", record.account_hash), " input", " data", "PaymentEscrow slot")
+        for ciphertext in (record.account_for_payer, record.account_for_institution):
+            assert_found(_text(f"bank account ciphertext of {key}", ciphertext), " input", " data")
         assert_found(_text(f"payment key ciphertext of {key}", record.key_ciphertext), " input", " data")
         assert_found(_key(f"key commitment of {key}", record.key_commitment), " input", "PaymentEscrow slot")
     for party in parties:
@@ -542,7 +552,14 @@ def test_demo_puts_no_secret_on_chain_in_clear(tmp_path: Path, captured: Capture
     never = [
         _text("Party B's bank account", B_BANK_ACCOUNT),
         _text("Party C's bank account", C_BANK_ACCOUNT),
-        *(_text(f"e-contract document {number}", documents[a.doc_hash]) for number, a in agreements.items()),
+        *(_text(f"e-contract document {number}", documents[a.doc_hash].document()) for number, a in agreements.items()),
+        *(_text(f"e-contract text {number}", documents[a.doc_hash].text) for number, a in agreements.items()),
+        *(
+            _text(f"stage specification {stage.specification!r}", stage.specification)
+            for a in agreements.values()
+            for stage in documents[a.doc_hash].stages
+            if len(stage.specification) >= DOCUMENT_RUN
+        ),
         *(_text(f"stage result {r!r}", r) for r in captured.stage_results),
         *(_text(f"invoice document {key}", invoice.canonical()) for key, invoice in invoices.items()),
         *(_text(f"invoice number {invoice.invoice_no}", invoice.invoice_no) for invoice in invoices.values()),

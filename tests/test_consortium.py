@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from collab_py import errors
-from collab_py.chain import Transactor
-from collab_py.crypto import EncryptionKey
-from collab_py.parties import fund_on_dev_node
-from collab_py.types import Department, OrgKind
-from conftest import World
+from collab_py.chain import errors
+from collab_py.chain.enums import Department, OrgKind
+from collab_py.chain.transactor import Transactor
+from collab_py.devnet.parties import fund_on_dev_node
+from collab_py.domain.crypto import EncryptionKey
+from support import World
 
 
 def test_registered_org_is_readable(world: World) -> None:
@@ -123,8 +123,24 @@ def test_treasury_can_move(world: World) -> None:
     new_treasury = Account.create().address
     world.admin.transact(registry.setTreasury(world.b.org_id, new_treasury))
     assert registry.treasuryOf(world.b.org_id).call() == new_treasury
-    with pytest.raises(errors.InvalidTreasury):
-        world.admin.transact(registry.setTreasury(world.b.org_id, "0x" + "00" * 20))
+    for consortium_contract in ("0x" + "00" * 20, world.deployment.registry.address, world.deployment.escrow.address):
+        with pytest.raises(errors.InvalidTreasury):  # funds paid there would be stranded
+            world.admin.transact(registry.setTreasury(world.b.org_id, consortium_contract))
+
+
+def test_governance_lists_the_assets_of_new_contracts(world: World) -> None:
+    registry = world.deployment.registry.functions
+    asset = world.deployment.asset.address
+    assert registry.isAssetAccepted(asset).call() is True  # the deployment's deposit token
+    with pytest.raises(errors.InvalidAsset):  # an account without code is no ERC-20
+        world.admin.transact(registry.setAssetAccepted(Account.create().address, True))
+    with pytest.raises(errors.OwnableUnauthorizedAccount):
+        world.tx(world.a, Department.BUSINESS).transact(registry.setAssetAccepted(asset, False))
+    world.admin.transact(registry.setAssetAccepted(asset, False))
+    assert registry.isAssetAccepted(asset).call() is False
+    world.admin.transact(registry.setAssetAccepted(asset, True))
+    changes = world.deployment.registry.events.AssetAcceptanceChanged().get_logs(from_block=0)
+    assert [(event.args.asset, event.args.accepted) for event in changes][-2:] == [(asset, False), (asset, True)]
 
 
 def test_governance_handover_is_two_step(world: World) -> None:

@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from collab_py.chain import Transactor, connect
-from collab_py.deploy import Deployment, deploy
-from collab_py.manifest import Manifest, ManifestError
-from collab_py.node import AnvilNode
-from collab_py.parties import fund_on_dev_node
-from conftest import World
+from collab_py.chain import errors
+from collab_py.chain.deploy import MIN_KEY_LIFETIME, RELEASE_WINDOW, Deployment, deploy, deploy_contract
+from collab_py.chain.enums import OrgKind
+from collab_py.chain.manifest import Manifest, ManifestError
+from collab_py.chain.toolchain import ensure_solc
+from collab_py.chain.transactor import Transactor, connect
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.parties import Party, fund_on_dev_node
+from support import World
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,11 +68,13 @@ def test_deploy_with_an_existing_asset_and_a_governance_multisig(world: World) -
     deployer = Account.create()
     fund_on_dev_node(world.w3, [deployer])
     multisig = Account.create().address
+    bank = Party.generate(900, "Other Treasury Bank", OrgKind.PAYMENT_INSTITUTION)
     deployment = deploy(
         Transactor(world.w3, deployer),
-        institution_org=900,
+        institution=bank.registration(),
         asset=world.deployment.asset.address,
         governance=multisig,
+        release_window=7 * 24 * 3600,
     )
     registry = deployment.registry.functions
     assert deployment.manifest.asset == world.deployment.asset.address
@@ -78,6 +83,41 @@ def test_deploy_with_an_existing_asset_and_a_governance_multisig(world: World) -
     assert registry.pendingOwner().call() == multisig
     assert deployment.escrow.functions.registry().call() == deployment.registry.address
     assert deployment.escrow.functions.institutionOrg().call() == 900
+    assert deployment.escrow.functions.releaseWindow().call() == 7 * 24 * 3600
+    assert deployment.escrow.functions.minKeyLifetime().call() == MIN_KEY_LIFETIME
+    (treasury, kind, active), name = registry.orgOf(900).call()
+    assert (treasury, kind, active, name) == (bank.treasury.address, OrgKind.PAYMENT_INSTITUTION, True, bank.name)
+    assert registry.isAssetAccepted(world.deployment.asset.address).call() is True
+
+
+@pytest.mark.parametrize(("window", "lifetime"), [(3599, 3600), (90 * 24 * 3600 + 1, 3600), (3600, 0), (3600, 86401)])
+def test_escrow_windows_out_of_bounds_are_refused(world: World, window: int, lifetime: int) -> None:
+    """A release window of 1 hour to 90 days, a shortest key lifetime of 1 second to 24 hours."""
+    with pytest.raises(errors.InvalidWindow):
+        deploy_contract(world.admin, "PaymentEscrow", world.deployment.registry.address, 900, window, lifetime)
+
+
+def test_registry_connects_only_an_escrow_that_serves_it(world: World) -> None:
+    """setEscrow refuses an account without code, an escrow of another registry, and one whose institution is not a
+    registered payment institution."""
+    registry, _ = deploy_contract(world.admin, "CollabRegistry", world.admin.address)
+    set_escrow = registry.functions.setEscrow
+    with pytest.raises(errors.InvalidEscrow):
+        world.admin.transact(set_escrow(Account.create().address))
+    with pytest.raises(errors.InvalidEscrow):
+        world.admin.transact(set_escrow(world.deployment.escrow.address))  # it serves the sandbox's registry
+    own_escrow, _ = deploy_contract(world.admin, "PaymentEscrow", registry.address, 900, RELEASE_WINDOW, 3600)
+    with pytest.raises(errors.InvalidEscrow):
+        world.admin.transact(set_escrow(own_escrow.address))  # org 900 is not registered in this registry
+    bank = Party.generate(900, "Bank", OrgKind.PAYMENT_INSTITUTION)
+    key = bank.encryption_key.public_key
+    world.admin.transact(
+        registry.functions.registerOrg(900, bank.name, OrgKind.PAYMENT_INSTITUTION, bank.treasury.address, key)
+    )
+    world.admin.transact(set_escrow(own_escrow.address))
+    assert registry.functions.escrow().call() == own_escrow.address
+    with pytest.raises(errors.InvalidTreasury):  # nor may a treasury be the escrow, where funds would be stranded
+        world.admin.transact(registry.functions.setTreasury(900, own_escrow.address))
 
 
 @pytest.mark.slow
@@ -128,6 +168,7 @@ def test_ape_compile_and_ape_run_deploy_and_demo(tmp_path: Path) -> None:
         **os.environ,
         "PATH": f"{ROOT / 'node_modules' / '.bin'}:{os.environ['PATH']}",
         "APE_DATA_FOLDER": str(tmp_path),
+        "SOLCX_BINARY_PATH": str(ensure_solc().parent),  # this checkout's compiler, as the Makefile exports it
     }
 
     def run(*args: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from eth_utils.crypto import keccak
 
-from collab_py.documents import (
+from collab_py.domain.documents import (
     DocumentCorrupted,
     DocumentError,
     DocumentHashMismatch,

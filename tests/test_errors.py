@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as selector
+from eth_utils.abi import collapse_if_tuple
 
-from collab_py import errors
-from collab_py.types import Department
+from collab_py.chain import errors, errors_gen
+from collab_py.chain.build import load_artifact
+from collab_py.chain.enums import Department
 
 
 def test_custom_error_becomes_its_named_exception_with_arguments() -> None:
@@ -50,5 +52,20 @@ def test_unknown_error_names_are_not_invented() -> None:
         _ = errors.WrongDepartmnet
 
 
-def test_same_name_same_class() -> None:
-    assert errors.error_class("OrgSuspended") is errors.OrgSuspended
+def test_every_error_of_the_contracts_is_a_class_the_decoder_names() -> None:
+    for name in errors_gen.SOURCES:
+        for item in load_artifact(name).abi:
+            if item["type"] != "error":
+                continue
+            error = getattr(errors, item["name"])
+            assert issubclass(error, errors.ContractError)
+            assert error.error_name == item["name"]
+            signature = f"{item['name']}({','.join(collapse_if_tuple(arg) for arg in item['inputs'])})"
+            assert errors.BY_SELECTOR[selector(signature)][0] is error
+
+
+def test_generated_errors_match_the_compiled_contracts() -> None:
+    """Fails when the contracts' errors changed and ``make errors`` was not run."""
+    assert errors_gen.TARGET.read_text() == errors_gen.current(), (
+        f"{errors_gen.TARGET.name} is stale: run `make errors` (python -m collab_py.chain.errors_gen)"
+    )

@@ -2,103 +2,66 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
-from collab_py import crypto
-from collab_py.crypto import BankAccount, EncryptionKey, PaymentKey
-from collab_py.flow import FlowDriver
-from collab_py.institution_bot import REFUSED, RELEASED, InstitutionBot
+from collab_py.chain.enums import VoucherStatus
+from collab_py.devnet.flow import Flow
+from collab_py.devnet.sandbox import sample_contract
+from collab_py.domain import crypto
+from collab_py.domain.crypto import EncryptionKey
+from collab_py.domain.types import payment_voucher_id
 from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import institution_actions
-from collab_py.listener.engine import Listener, ListenerConfig
-from collab_py.sandbox import sample_contract
-from collab_py.types import Department, VoucherStatus, payment_voucher_id
-from conftest import World
-from helpers import BANK_ACCOUNT, issued, settled
-from test_listener import catch_up
+from collab_py.listener.handlers.institution import REFUSED, RELEASED
+from support import BANK_ACCOUNT, World, assigned, balance, bot_actions, catch_up, institution_bot, issued, settled
 
 
-def bot(world: World, driver: FlowDriver, database: Engine) -> Listener:
-    service = driver.institution(world.bank)
-    config = ListenerConfig(confirmations=0, poll_interval=0.01)
-    return Listener(world.w3, world.deployment, database, "institution", InstitutionBot(service), config)
-
-
-def actions(database: Engine) -> list[tuple[str, int, str, str]]:
-    with database.connect() as connection:
-        rows = connection.execute(
-            select(
-                institution_actions.c.contract_no,
-                institution_actions.c.seq,
-                institution_actions.c.action,
-                institution_actions.c.reason,
-            ).order_by(institution_actions.c.id)
-        ).all()
-    return [tuple(row) for row in rows]  # type: ignore[misc]
-
-
-def balance(world: World, address: str) -> int:
-    return int(world.deployment.asset.functions.balanceOf(address).call())
-
-
-def test_redeemed_key_is_released_by_the_bot(world: World, driver: FlowDriver, ledger_url: str) -> None:
+def test_redeemed_key_is_released_by_the_bot(world: World, flow: Flow, ledger_url: str) -> None:
     draft = sample_contract("I-1")
-    seq, key = issued(driver, world, draft)
-    driver.request_payment(world.b, draft, seq, key)
+    seq, _ = issued(flow, world, draft)
+    flow.finance(world.b).redeem(draft.number, seq)
     database = open_database(ledger_url)
-    listener = bot(world, driver, database)
+    listener = institution_bot(world, flow, database)
     catch_up(listener)
-    assert actions(database) == [("I-1", seq, RELEASED, "")]
+    assert bot_actions(database) == [("I-1", seq, RELEASED, "")]
     assert balance(world, world.b.treasury.address) == draft.total
     catch_up(listener)  # the release's own block brings nothing new to decide
-    assert len(actions(database)) == 1
+    assert len(bot_actions(database)) == 1
 
 
-def test_assignment_is_released_to_the_assignee(world: World, driver: FlowDriver, ledger_url: str) -> None:
-    settled(driver, world, sample_contract("I-2"))
-    a, b, c = (driver.finance(party) for party in (world.a, world.b, world.c))
-    seq = b.apply_payment("I-2", 700_00, BANK_ACCOUNT).seq
-    a.issue_voucher("I-2", seq)
-    c.present_key("I-2", seq, b.assign_key("I-2", seq, world.c.org_id))
-    account = c.assignee_account("I-2", seq, "HK33 HSBC 0000 7777 1111")
-    signature = b.sign_assignment("I-2", seq, world.c.org_id, account.account_hash)
-    c.confirm_assignment("I-2", seq, account, signer=b.address, signature=signature)
+def test_assignment_is_released_to_the_assignee(world: World, flow: Flow, ledger_url: str) -> None:
+    draft = sample_contract("I-2")
+    seq, _ = issued(flow, world, draft, amount=700_00)
+    assigned(flow, world, draft, seq)
     database = open_database(ledger_url)
-    catch_up(bot(world, driver, database))
-    assert actions(database) == [("I-2", seq, RELEASED, "")]
+    catch_up(institution_bot(world, flow, database))
+    assert bot_actions(database) == [("I-2", seq, RELEASED, "")]
     assert balance(world, world.c.treasury.address) == 700_00
 
 
-def test_bank_account_not_matching_its_hash_is_refused(world: World, driver: FlowDriver, ledger_url: str) -> None:
-    """A payer's voucher whose bank account ciphertext names another account than its salted hash."""
+def test_bank_account_not_matching_its_hash_is_refused(world: World, flow: Flow, ledger_url: str) -> None:
+    """A payee whose application encrypts another account to the institution than the one its salted hash names (the
+    payer sees the hashed one, so the voucher and the payment key carry it)."""
     draft = sample_contract("I-3")
-    settled(driver, world, draft)
-    b = driver.finance(world.b)
-    seq = b.apply_payment("I-3", 100_00, BANK_ACCOUNT).seq
-    bound = b.binding(draft.contract_no, seq)
-    salt, secret = crypto.new_salt(), crypto.new_secret()
-    expiry = int(world.w3.eth.get_block("latest")["timestamp"]) + 3600
-    key = PaymentKey(
-        binding=bound, contract_no=draft.contract_no, amount=100_00, payer_org=world.a.org_id, expiry=expiry,
-        secret=secret, bank_account=BANK_ACCOUNT,
-    )  # fmt: skip
-    terms = (
-        100_00,
-        crypto.bank_account_hash("CN99 SOMEONE ELSE", salt),
-        crypto.seal(world.bank.encryption_key.public_key, BankAccount(binding=bound, salt=salt, account=BANK_ACCOUNT)),
-        crypto.key_commitment(
-            world.deployment.manifest.chain_id, world.deployment.escrow.address, bound.voucher_id, secret
-        ),
-        expiry,
-        crypto.seal(world.b.encryption_key.public_key, key),
+    settled(flow, world, draft)
+    b = flow.finance(world.b)
+    seq = 1
+    named = b.receiving_account(draft.contract_no, seq, "CN99 SOMEONE ELSE")
+    sent = named.model_copy(update={"account": BANK_ACCOUNT})
+    b.tx.transact(
+        world.deployment.registry.functions.applyForPayment(
+            draft.contract_no,
+            100_00,
+            crypto.bank_account_hash(named.account, named.salt),
+            crypto.seal(world.a.encryption_key.public_key, named),
+            crypto.seal(world.bank.encryption_key.public_key, sent),
+        )
     )
-    driver.transactor(world.a.account(Department.FINANCE)).transact(
-        world.deployment.registry.functions.issuePaymentVoucher(draft.contract_no, seq, terms)
-    )
+    flow.finance(world.a).issue_voucher("I-3", seq)
     b.redeem("I-3", seq)
     database = open_database(ledger_url)
-    catch_up(bot(world, driver, database))
-    ((number, recorded_seq, action, reason),) = actions(database)
+    catch_up(institution_bot(world, flow, database))
+    ((number, recorded_seq, action, reason),) = bot_actions(database)
     assert (number, recorded_seq, action) == ("I-3", seq, REFUSED)
     assert reason.startswith("bank account: BankAccountMismatch")
     voucher = world.deployment.escrow.functions.voucherOf(payment_voucher_id(draft.contract_no, seq)).call()
@@ -106,51 +69,55 @@ def test_bank_account_not_matching_its_hash_is_refused(world: World, driver: Flo
     assert BANK_ACCOUNT not in reason
 
 
-def test_bank_account_for_another_institution_key_is_refused(world: World, driver: FlowDriver, ledger_url: str) -> None:
+def test_bank_account_for_another_institution_key_is_refused(world: World, flow: Flow, ledger_url: str) -> None:
     draft = sample_contract("I-4")
-    settled(driver, world, draft)
-    b = driver.finance(world.b)
-    seq = b.apply_payment("I-4", 100_00, BANK_ACCOUNT).seq
-    prepared, _ = driver.finance(world.a).prepare_issue_voucher(
-        draft.contract_no, seq, amount=100_00, bank_account=BANK_ACCOUNT,
-        expiry=int(world.w3.eth.get_block("latest")["timestamp"]) + 3600,
-        payee_key=world.b.encryption_key.public_key, institution_key=EncryptionKey().public_key,
-    )  # fmt: skip
-    driver.finance(world.a).execute(prepared)
+    settled(flow, world, draft)
+    b = flow.finance(world.b)
+    seq = 1
+    b.execute(
+        b.prepare_apply_payment(
+            draft.contract_no,
+            seq,
+            100_00,
+            b.receiving_account(draft.contract_no, seq, BANK_ACCOUNT),
+            payer_key=world.a.encryption_key.public_key,
+            institution_key=EncryptionKey().public_key,
+        )
+    )
+    flow.finance(world.a).issue_voucher("I-4", seq)
     b.redeem("I-4", seq)
     database = open_database(ledger_url)
-    catch_up(bot(world, driver, database))
-    ((_, _, action, reason),) = actions(database)
+    catch_up(institution_bot(world, flow, database))
+    ((_, _, action, reason),) = bot_actions(database)
     assert action == REFUSED
     assert reason.startswith("bank account: DecryptionError")
 
 
-def test_request_already_released_by_hand_is_recorded_not_paid_twice(
-    world: World, driver: FlowDriver, ledger_url: str
-) -> None:
+def test_request_already_released_by_hand_is_recorded_not_paid_twice(world: World, flow: Flow, ledger_url: str) -> None:
     draft = sample_contract("I-5")
-    seq, key = issued(driver, world, draft)
-    driver.request_payment(world.b, draft, seq, key)
-    driver.release(world.bank, draft, seq)  # an operator released it before the bot looked (or the bot crashed)
+    seq, _ = issued(flow, world, draft)
+    flow.finance(world.b).redeem(draft.number, seq)
+    # an operator released it before the bot looked (or the bot crashed)
+    flow.institution(world.bank).release(draft.number, seq)
     database = open_database(ledger_url)
-    catch_up(bot(world, driver, database))
-    assert actions(database) == [("I-5", seq, RELEASED, "already released")]
+    catch_up(institution_bot(world, flow, database))
+    assert bot_actions(database) == [("I-5", seq, RELEASED, "already released")]
     assert balance(world, world.b.treasury.address) == draft.total
 
 
 def test_a_batch_of_requests_is_released_together_and_each_decision_recorded(
-    world: World, driver: FlowDriver, ledger_url: str
+    world: World, flow: Flow, ledger_url: str
 ) -> None:
     drafts = [sample_contract(f"I-6-{index}") for index in range(3)]
     requested = []
     for draft in drafts:
-        seq, key = issued(driver, world, draft)
-        driver.request_payment(world.b, draft, seq, key)
+        seq, _ = issued(flow, world, draft)
+        flow.finance(world.b).redeem(draft.number, seq)
         requested.append(seq)
-    driver.release(world.bank, drafts[1], requested[1])  # released by hand before the bot's batch
+    flow.institution(world.bank).release(drafts[1].number, requested[1])  # released by hand before the bot's batch
     database = open_database(ledger_url)
-    catch_up(bot(world, driver, database))
-    assert actions(database) == [
+    catch_up(institution_bot(world, flow, database))
+    assert bot_actions(database) == [
         ("I-6-0", requested[0], RELEASED, ""),
         ("I-6-1", requested[1], RELEASED, "already released"),
         ("I-6-2", requested[2], RELEASED, ""),

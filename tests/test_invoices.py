@@ -13,11 +13,17 @@ from eth_utils.crypto import keccak
 from pydantic import ValidationError
 from web3.logs import DISCARD
 
-from collab_py import crypto, eip712, errors, invoices
-from collab_py.deploy import deploy_contract
-from collab_py.documents import DocumentStore
-from collab_py.flow import ContractDraft, FlowDriver
-from collab_py.invoices import (
+from collab_py.chain import eip712, errors
+from collab_py.chain.deploy import deploy_contract
+from collab_py.chain.enums import Department, VoucherStatus
+from collab_py.chain.transactor import Transactor
+from collab_py.devnet.flow import Flow
+from collab_py.devnet.parties import fund_on_dev_node
+from collab_py.domain import crypto
+from collab_py.domain import einvoice as invoices
+from collab_py.domain.documents import DocumentStore
+from collab_py.domain.drafts import ContractDraft
+from collab_py.domain.einvoice import (
     Invoice,
     InvoiceHashMismatch,
     InvoiceLine,
@@ -25,12 +31,10 @@ from collab_py.invoices import (
     InvoiceMismatch,
     InvoiceSignatureInvalid,
 )
-from collab_py.models import InvoiceRecord, Signature
-from collab_py.parties import fund_on_dev_node
-from collab_py.reader import PaymentNotReleasedError, UnknownInvoiceError
-from collab_py.types import Department, VoucherStatus, payment_voucher_id
-from conftest import World
-from helpers import BANK_ACCOUNT, h, issued
+from collab_py.domain.models import InvoiceRecord, Signature
+from collab_py.domain.types import payment_voucher_id
+from collab_py.services.reader import PaymentNotReleasedError, UnknownInvoiceError
+from support import BANK_ACCOUNT, World, h, issued, released
 
 INVOICE_NO = "INV-2026-000123"
 #: 13% VAT included in the contract total of 1,000,000.00.
@@ -38,23 +42,13 @@ TAX = 115_044_25
 ISSUED_AT = 1_780_000_000
 
 
-def released(driver: FlowDriver, world: World, draft: ContractDraft, amount: int | None = None) -> int:
-    """Issued, redeemed by B and released by the bank: returns the payment's seq."""
-    seq, key = issued(driver, world, draft, amount)
-    driver.request_payment(world.b, draft, seq, key)
-    driver.release(world.bank, draft, seq)
-    return seq
-
-
-def two_released(driver: FlowDriver, world: World, draft: ContractDraft) -> tuple[int, int]:
+def two_released(flow: Flow, world: World, draft: ContractDraft) -> tuple[int, int]:
     """Two payments of one contract (400,000.00 then 600,000.00), both released: their seqs."""
-    first = released(driver, world, draft, amount=400_000_00)
-    second = driver.apply_payment(world.b, world.a, draft, 600_000_00, BANK_ACCOUNT)
-    key = driver.issue_voucher(
-        world.a, world.b, world.bank, draft, second, amount=600_000_00, bank_account=BANK_ACCOUNT
-    )
-    driver.request_payment(world.b, draft, second, key)
-    driver.release(world.bank, draft, second)
+    first = released(flow, world, draft, amount=400_000_00)
+    second = flow.finance(world.b).apply_payment(draft.number, 600_000_00, BANK_ACCOUNT).seq
+    flow.finance(world.a).issue_voucher(draft.number, second)
+    flow.finance(world.b).redeem(draft.number, second)
+    flow.institution(world.bank).release(draft.number, second)
     return first, second
 
 
@@ -108,7 +102,7 @@ def anchor_call(
 
 
 def deliver(
-    driver: FlowDriver,
+    flow: Flow,
     world: World,
     draft: ContractDraft,
     seq: int,
@@ -118,7 +112,7 @@ def deliver(
     ciphertext: bytes | None = None,
 ) -> InvoiceRecord:
     """B anchors ``document`` (or another hash / ciphertext) through its service's low-level steps."""
-    b = driver.finance(world.b)
+    b = flow.finance(world.b)
     invoice_hash = keccak(document) if invoice_hash is None else invoice_hash
     if ciphertext is None:
         ciphertext = invoices.seal_invoice(
@@ -135,11 +129,11 @@ def deliver(
 
 # ---------------------------------------------------------------------------------------------------- happy path
 def test_payee_issues_and_payer_verifies_the_invoice(
-    world: World, driver: FlowDriver, draft: ContractDraft, tmp_path: Path
+    world: World, flow: Flow, draft: ContractDraft, tmp_path: Path
 ) -> None:
-    seq = released(driver, world, draft)
+    seq = released(flow, world, draft)
     b_store, a_store = DocumentStore(tmp_path / "b"), DocumentStore(tmp_path / "a")
-    record = driver.finance(world.b).issue_invoice(draft.number, seq, invoice_no=INVOICE_NO, tax=TAX, documents=b_store)
+    record = flow.finance(world.b).issue_invoice(draft.number, seq, invoice_no=INVOICE_NO, tax=TAX, documents=b_store)
 
     voucher_id = payment_voucher_id(draft.contract_no, seq)
     escrow = world.deployment.escrow
@@ -147,16 +141,16 @@ def test_payee_issues_and_payer_verifies_the_invoice(
     assert (record.contract_no, record.seq, record.payee_org) == (draft.number, seq, world.b.org_id)
     assert record.signature.signer == world.b.account(Department.FINANCE).address
     assert escrow.functions.invoiceOf(voucher_id).call() == record.invoice_hash
-    (step,) = [r for r in driver.records if r.step == "anchorInvoice"]
+    (step,) = [r for r in flow.records if r.step == "anchorInvoice"]
     assert (step.requirement, step.tx_hash) == ("S8.3", "0x" + record.evidence.tx_hash.hex())
     assert step.gas_used < 120_000
 
-    invoice = driver.finance(world.a).receive_invoice(draft.number, seq, documents=a_store)
+    invoice = flow.finance(world.a).receive_invoice(draft.number, seq, documents=a_store)
     assert invoice.invoice_hash == record.invoice_hash
     assert (invoice.invoice_no, invoice.contract_no, invoice.seq) == (INVOICE_NO, draft.number, seq)
     assert (invoice.amount, invoice.tax, invoice.asset) == (draft.total, TAX, world.deployment.asset.address)
     assert (invoice.payer_org, invoice.payee_org) == (world.a.org_id, world.b.org_id)
-    paid_at = driver.finance(world.a).reader.second_voucher_of(draft.number, seq).paid_at
+    paid_at = flow.finance(world.a).reader.second_voucher_of(draft.number, seq).paid_at
     assert invoice.issued_at >= paid_at
     document = invoice.canonical()
     assert b_store.get(record.invoice_hash) == a_store.get(record.invoice_hash) == document
@@ -176,7 +170,7 @@ def test_payee_issues_and_payer_verifies_the_invoice(
             world.c.encryption_key,
             record.ciphertext,
             crypto.InvoiceDocument,
-            driver.finance(world.b).binding(draft.contract_no, seq),
+            flow.finance(world.b).binding(draft.contract_no, seq),
         )
     assert json.loads(record.model_dump_json())["invoice_hash"] == "0x" + record.invoice_hash.hex()
 
@@ -189,20 +183,16 @@ def test_invoice_digest_matches_the_escrow(world: World) -> None:
     assert eip712.typed_digest(data) == on_chain
 
 
-def test_anchoring_is_allowed_while_the_escrow_is_paused(
-    world: World, driver: FlowDriver, draft: ContractDraft
-) -> None:
-    seq = released(driver, world, draft)
-    assert driver.institution(world.bank).pause()
-    record = driver.finance(world.b).issue_invoice(draft.number, seq, invoice_no=INVOICE_NO, tax=0)
-    assert driver.finance(world.a).receive_invoice(draft.number, seq).invoice_hash == record.invoice_hash
+def test_anchoring_is_allowed_while_the_escrow_is_paused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq = released(flow, world, draft)
+    assert flow.institution(world.bank).pause()
+    record = flow.finance(world.b).issue_invoice(draft.number, seq, invoice_no=INVOICE_NO, tax=0)
+    assert flow.finance(world.a).receive_invoice(draft.number, seq).invoice_hash == record.invoice_hash
 
 
-def test_each_payment_of_a_contract_gets_its_own_invoice(
-    world: World, driver: FlowDriver, draft: ContractDraft
-) -> None:
-    first, second = two_released(driver, world, draft)
-    b, a = driver.finance(world.b), driver.finance(world.a)
+def test_each_payment_of_a_contract_gets_its_own_invoice(world: World, flow: Flow, draft: ContractDraft) -> None:
+    first, second = two_released(flow, world, draft)
+    b, a = flow.finance(world.b), flow.finance(world.a)
     lines = (InvoiceLine(description="series delivery, first half", amount=600_000_00),)
     b.issue_invoice(draft.number, first, invoice_no="INV-1", tax=46_017_70)
     b.issue_invoice(draft.number, second, invoice_no="INV-2", tax=69_026_55, lines=lines)
@@ -211,14 +201,14 @@ def test_each_payment_of_a_contract_gets_its_own_invoice(
     assert (received.invoice_no, received.amount, received.lines) == ("INV-2", 600_000_00, lines)
 
 
-def test_multisig_signs_the_invoice_through_erc1271(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq = released(driver, world, draft)
+def test_multisig_signs_the_invoice_through_erc1271(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq = released(flow, world, draft)
     owner = Account.create()
     wallet, _ = deploy_contract(world.admin, "ERC1271Wallet", owner.address)
     world.admin.transact(
         world.deployment.registry.functions.bindAccount(wallet.address, world.b.org_id, Department.FINANCE)
     )
-    b = driver.finance(world.b)
+    b = flow.finance(world.b)
     document = invoice_for(world, draft, seq).canonical()
     invoice_hash = keccak(document)
     ciphertext = invoices.seal_invoice(world.a.encryption_key.public_key, b.binding(draft.contract_no, seq), document)
@@ -237,7 +227,7 @@ def test_multisig_signs_the_invoice_through_erc1271(world: World, driver: FlowDr
     )
     record = b.reader.invoice(draft.contract_no, seq)
     assert record.signature.signer == wallet.address
-    assert driver.finance(world.a).receive_invoice(draft.number, seq).canonical() == document
+    assert flow.finance(world.a).receive_invoice(draft.number, seq).canonical() == document
     # without an ERC-1271 check, a contract signer cannot be verified
     second = b.reader.second_voucher_of(draft.number, seq)
     with pytest.raises(InvoiceSignatureInvalid):
@@ -247,28 +237,28 @@ def test_multisig_signs_the_invoice_through_erc1271(world: World, driver: FlowDr
 
 
 # ---------------------------------------------------------------------------------------------------- chain refusals
-def test_invoice_before_release_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq, key = issued(driver, world, draft)
+def test_invoice_before_release_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq, _ = issued(flow, world, draft)
     b = world.tx(world.b, Department.FINANCE)
     with pytest.raises(errors.UnexpectedVoucherStatus) as refusal:
         b.transact(anchor_call(world, draft, seq, h("invoice")))  # type: ignore[arg-type]
     assert refusal.value.args_by_name["status"] == VoucherStatus.FROZEN
-    driver.request_payment(world.b, draft, seq, key)
+    flow.finance(world.b).redeem(draft.number, seq)
     with pytest.raises(errors.UnexpectedVoucherStatus) as refusal:
         b.transact(anchor_call(world, draft, seq, h("invoice")))  # type: ignore[arg-type]
     assert refusal.value.args_by_name["status"] == VoucherStatus.REQUESTED
     with pytest.raises(errors.UnknownVoucher):
         b.transact(anchor_call(world, draft, seq + 1, h("invoice")))  # type: ignore[arg-type]
     with pytest.raises(PaymentNotReleasedError):
-        driver.finance(world.b).issue_invoice(draft.number, seq, invoice_no=INVOICE_NO, tax=TAX)
+        flow.finance(world.b).issue_invoice(draft.number, seq, invoice_no=INVOICE_NO, tax=TAX)
     with pytest.raises(UnknownInvoiceError):
-        driver.finance(world.a).receive_invoice(draft.number, seq)
+        flow.finance(world.a).receive_invoice(draft.number, seq)
 
 
 def test_invoice_by_a_non_payee_or_another_department_is_refused(
-    world: World, driver: FlowDriver, draft: ContractDraft
+    world: World, flow: Flow, draft: ContractDraft
 ) -> None:
-    seq = released(driver, world, draft)
+    seq = released(flow, world, draft)
     call = anchor_call(world, draft, seq, h("invoice"))
     outsider = Account.create()
     fund_on_dev_node(world.w3, [outsider])
@@ -277,7 +267,7 @@ def test_invoice_by_a_non_payee_or_another_department_is_refused(
         (world.tx(world.c, Department.FINANCE), errors.WrongParty),
         (world.tx(world.b, Department.BUSINESS), errors.WrongDepartment),
         (world.tx(world.bank, Department.OPERATOR), errors.WrongDepartment),
-        (driver.transactor(outsider), errors.NotAMember),
+        (Transactor(world.w3, outsider), errors.NotAMember),
     ):
         with pytest.raises(error):
             transactor.transact(call)  # type: ignore[arg-type]
@@ -285,27 +275,27 @@ def test_invoice_by_a_non_payee_or_another_department_is_refused(
     with pytest.raises(errors.OrgSuspended):
         world.tx(world.b, Department.FINANCE).transact(call)  # type: ignore[arg-type]
     with pytest.raises(errors.WrongParty):
-        driver.finance(world.a).issue_invoice(draft.number, seq, invoice_no=INVOICE_NO, tax=TAX)
+        flow.finance(world.a).issue_invoice(draft.number, seq, invoice_no=INVOICE_NO, tax=TAX)
 
 
-def test_second_invoice_for_one_payment_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq = released(driver, world, draft)
-    first = driver.finance(world.b).issue_invoice(draft.number, seq, invoice_no=INVOICE_NO, tax=TAX)
+def test_second_invoice_for_one_payment_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq = released(flow, world, draft)
+    first = flow.finance(world.b).issue_invoice(draft.number, seq, invoice_no=INVOICE_NO, tax=TAX)
     with pytest.raises(errors.InvoiceAlreadyAnchored) as refusal:
         world.tx(world.b, Department.FINANCE).transact(anchor_call(world, draft, seq, h("corrected invoice")))  # type: ignore[arg-type]
     assert refusal.value.args_by_name["invoiceHash"] == first.invoice_hash
     with pytest.raises(errors.InvoiceAlreadyAnchored):
-        driver.finance(world.b).issue_invoice(draft.number, seq, invoice_no="INV-2", tax=TAX)
+        flow.finance(world.b).issue_invoice(draft.number, seq, invoice_no="INV-2", tax=TAX)
 
 
-def test_zero_invoice_hash_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq = released(driver, world, draft)
+def test_zero_invoice_hash_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq = released(flow, world, draft)
     with pytest.raises(errors.InvalidInvoiceHash):
         world.tx(world.b, Department.FINANCE).transact(anchor_call(world, draft, seq, b"\x00" * 32))  # type: ignore[arg-type]
 
 
-def test_bad_signature_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq = released(driver, world, draft)
+def test_bad_signature_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq = released(flow, world, draft)
     b = world.tx(world.b, Department.FINANCE)
     b_finance = world.b.account(Department.FINANCE).address
     for call in (
@@ -319,10 +309,8 @@ def test_bad_signature_is_refused(world: World, driver: FlowDriver, draft: Contr
         assert refusal.value.args_by_name["signer"] == b_finance
 
 
-def test_signature_by_an_account_of_another_org_is_refused(
-    world: World, driver: FlowDriver, draft: ContractDraft
-) -> None:
-    seq = released(driver, world, draft)
+def test_signature_by_an_account_of_another_org_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq = released(flow, world, draft)
     b = world.tx(world.b, Department.FINANCE)
     for key in (
         world.c.account(Department.FINANCE),
@@ -335,10 +323,8 @@ def test_signature_by_an_account_of_another_org_is_refused(
         assert refusal.value.args_by_name == {"signer": key.address, "orgId": world.b.org_id}
 
 
-def test_signature_replayed_for_another_voucher_is_refused(
-    world: World, driver: FlowDriver, draft: ContractDraft
-) -> None:
-    first, second = two_released(driver, world, draft)
+def test_signature_replayed_for_another_voucher_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    first, second = two_released(flow, world, draft)
     b = world.tx(world.b, Department.FINANCE)
     replayed = anchor_call(
         world, draft, second, h("invoice"), signed_voucher=payment_voucher_id(draft.contract_no, first)
@@ -346,9 +332,7 @@ def test_signature_replayed_for_another_voucher_is_refused(
     with pytest.raises(errors.InvalidSignature):
         b.transact(replayed)  # type: ignore[arg-type]
     # the same signature from the first payment's transaction, taken as it is
-    record = deliver(
-        driver, world, draft, first, invoice_for(world, draft, first, amount=400_000_00, tax=0).canonical()
-    )
+    record = deliver(flow, world, draft, first, invoice_for(world, draft, first, amount=400_000_00, tax=0).canonical())
     copied = world.deployment.escrow.functions.anchorInvoice(
         draft.contract_no,
         second,
@@ -362,27 +346,25 @@ def test_signature_replayed_for_another_voucher_is_refused(
 
 
 # ---------------------------------------------------------------------------------------------------- payer's checks
-def test_tampered_ciphertext_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq = released(driver, world, draft)
+def test_tampered_ciphertext_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq = released(flow, world, draft)
     document = invoice_for(world, draft, seq).canonical()
     sealed = invoices.seal_invoice(
-        world.a.encryption_key.public_key, driver.finance(world.b).binding(draft.contract_no, seq), document
+        world.a.encryption_key.public_key, flow.finance(world.b).binding(draft.contract_no, seq), document
     )
     tampered = sealed[:-1] + bytes([sealed[-1] ^ 0x01])
-    deliver(driver, world, draft, seq, document, ciphertext=tampered)
+    deliver(flow, world, draft, seq, document, ciphertext=tampered)
     with pytest.raises(crypto.DecryptionError):
-        driver.finance(world.a).receive_invoice(draft.number, seq)
+        flow.finance(world.a).receive_invoice(draft.number, seq)
 
 
-def test_ciphertext_for_another_org_or_payment_is_refused(
-    world: World, driver: FlowDriver, draft: ContractDraft
-) -> None:
-    seq = released(driver, world, draft)
+def test_ciphertext_for_another_org_or_payment_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq = released(flow, world, draft)
     document = invoice_for(world, draft, seq).canonical()
-    b = driver.finance(world.b)
+    b = flow.finance(world.b)
     manifest = world.deployment.manifest
     record = deliver(
-        driver,
+        flow,
         world,
         draft,
         seq,
@@ -392,7 +374,7 @@ def test_ciphertext_for_another_org_or_payment_is_refused(
         ),
     )
     with pytest.raises(crypto.DecryptionError):
-        driver.finance(world.a).receive_invoice(draft.number, seq)
+        flow.finance(world.a).receive_invoice(draft.number, seq)
     elsewhere = crypto.binding(manifest.chain_id, manifest.escrow, h("another voucher"))
     moved = record.model_copy(
         update={"ciphertext": invoices.seal_invoice(world.a.encryption_key.public_key, elsewhere, document)}
@@ -405,14 +387,14 @@ def test_ciphertext_for_another_org_or_payment_is_refused(
 
 
 def test_document_that_does_not_hash_to_the_anchored_hash_is_refused(
-    world: World, driver: FlowDriver, draft: ContractDraft
+    world: World, flow: Flow, draft: ContractDraft
 ) -> None:
-    seq = released(driver, world, draft)
+    seq = released(flow, world, draft)
     anchored = invoice_for(world, draft, seq)
     delivered = invoice_for(world, draft, seq, tax=0)
-    deliver(driver, world, draft, seq, delivered.canonical(), invoice_hash=anchored.invoice_hash)
+    deliver(flow, world, draft, seq, delivered.canonical(), invoice_hash=anchored.invoice_hash)
     with pytest.raises(InvoiceHashMismatch):
-        driver.finance(world.a).receive_invoice(draft.number, seq)
+        flow.finance(world.a).receive_invoice(draft.number, seq)
 
 
 @pytest.mark.parametrize(
@@ -420,34 +402,34 @@ def test_document_that_does_not_hash_to_the_anchored_hash_is_refused(
     [("amount", 999_999_99), ("seq", 2), ("contract_no", "HT-2026-9999"), ("payer_org", 3), ("payee_org", 3)],
 )
 def test_invoice_that_differs_from_the_second_voucher_is_refused(
-    world: World, driver: FlowDriver, draft: ContractDraft, field: str, value: object
+    world: World, flow: Flow, draft: ContractDraft, field: str, value: object
 ) -> None:
-    seq = released(driver, world, draft)
-    deliver(driver, world, draft, seq, invoice_for(world, draft, seq, **{field: value}).canonical())
+    seq = released(flow, world, draft)
+    deliver(flow, world, draft, seq, invoice_for(world, draft, seq, **{field: value}).canonical())
     with pytest.raises(InvoiceMismatch, match=field):
-        driver.finance(world.a).receive_invoice(draft.number, seq)
+        flow.finance(world.a).receive_invoice(draft.number, seq)
 
 
-def test_invoice_in_another_asset_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq = released(driver, world, draft)
+def test_invoice_in_another_asset_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq = released(flow, world, draft)
     other = invoice_for(world, draft, seq, asset=world.deployment.registry.address)
-    deliver(driver, world, draft, seq, other.canonical())
+    deliver(flow, world, draft, seq, other.canonical())
     with pytest.raises(InvoiceMismatch, match="asset"):
-        driver.finance(world.a).receive_invoice(draft.number, seq)
+        flow.finance(world.a).receive_invoice(draft.number, seq)
 
 
-def test_non_canonical_document_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq = released(driver, world, draft)
+def test_non_canonical_document_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq = released(flow, world, draft)
     pretty = json.dumps(invoice_for(world, draft, seq).model_dump(mode="json"), indent=2).encode()
-    deliver(driver, world, draft, seq, pretty)
+    deliver(flow, world, draft, seq, pretty)
     with pytest.raises(InvoiceMalformed, match="canonical"):
-        driver.finance(world.a).receive_invoice(draft.number, seq)
+        flow.finance(world.a).receive_invoice(draft.number, seq)
 
 
-def test_signature_of_a_wrong_signer_is_refused(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    seq = released(driver, world, draft)
-    record = driver.finance(world.b).issue_invoice(draft.number, seq, invoice_no=INVOICE_NO, tax=TAX)
-    second = driver.finance(world.a).reader.second_voucher_of(draft.number, seq)
+def test_signature_of_a_wrong_signer_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
+    seq = released(flow, world, draft)
+    record = flow.finance(world.b).issue_invoice(draft.number, seq, invoice_no=INVOICE_NO, tax=TAX)
+    second = flow.finance(world.a).reader.second_voucher_of(draft.number, seq)
     manifest = world.deployment.manifest
     key = world.a.encryption_key
 
@@ -528,4 +510,4 @@ def test_invoice_payload_is_a_new_kind_bound_to_its_voucher() -> None:
     with pytest.raises(crypto.DecryptionError):
         crypto.open_sealed(key, sealed, crypto.PaymentKey, bound)
     with pytest.raises(crypto.DecryptionError):
-        crypto.decode_payload(plain[:62], crypto.InvoiceDocument)  # an empty document
+        crypto.decode_payload(plain[:34], crypto.InvoiceDocument, bound)  # an empty document

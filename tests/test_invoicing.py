@@ -8,17 +8,23 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, select
 
-from collab_py.accounting import AccountingHandler
-from collab_py.flow import FlowDriver
-from collab_py.invoicing import ISSUED, REJECTED, VERIFIED, InvoicingHandler, ReceiptNotPosted, tax_included
+from collab_py.devnet.flow import Flow
+from collab_py.devnet.parties import Party
+from collab_py.devnet.sandbox import sample_contract
+from collab_py.domain.types import payment_voucher_id
 from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import invoices
 from collab_py.listener.engine import Listener, ListenerConfig
-from collab_py.parties import Party
-from collab_py.sandbox import sample_contract
-from collab_py.types import payment_voucher_id
-from conftest import World
-from test_listener import catch_up, paid
+from collab_py.listener.handlers.accounting import AccountingHandler
+from collab_py.listener.handlers.invoicing import (
+    ISSUED,
+    REJECTED,
+    VERIFIED,
+    InvoicingHandler,
+    ReceiptNotPosted,
+    tax_included,
+)
+from support import World, catch_up, released
 
 CONFIG = ListenerConfig(confirmations=0, poll_interval=0.01)
 
@@ -27,8 +33,8 @@ def listener(world: World, database: Engine, name: str, handler: AccountingHandl
     return Listener(world.w3, world.deployment, database, name, handler, CONFIG)
 
 
-def invoicing(world: World, driver: FlowDriver, database: Engine, party: Party) -> Listener:
-    return listener(world, database, f"invoicing-{party.org_id}", InvoicingHandler(driver.finance(party)))
+def invoicing(world: World, flow: Flow, database: Engine, party: Party) -> Listener:
+    return listener(world, database, f"invoicing-{party.org_id}", InvoicingHandler(flow.finance(party)))
 
 
 def recorded(database: Engine, org_id: int) -> list[tuple[int, str, str, str, int, int, str]]:
@@ -49,11 +55,11 @@ def test_tax_included_in_an_amount() -> None:
     assert tax_included(100, Decimal(0)) == 0
 
 
-def test_payee_invoices_after_its_receipt_and_payer_verifies(world: World, driver: FlowDriver, ledger_url: str) -> None:
+def test_payee_invoices_after_its_receipt_and_payer_verifies(world: World, flow: Flow, ledger_url: str) -> None:
     draft = sample_contract("V-1")
-    paid(world, driver, draft)
+    released(flow, world, draft)
     books = open_database(ledger_url)  # one group database here; each org's rows are its own
-    b_invoicing = invoicing(world, driver, books, world.b)
+    b_invoicing = invoicing(world, flow, books, world.b)
     with pytest.raises(ReceiptNotPosted, match="not posted as a receipt yet"):
         catch_up(b_invoicing)  # the receipt is not in B's books yet: the invoice waits (the run loop retries)
     assert recorded(books, world.b.org_id) == []
@@ -64,7 +70,7 @@ def test_payee_invoices_after_its_receipt_and_payer_verifies(world: World, drive
     anchored = world.deployment.escrow.functions.invoiceOf(payment_voucher_id(draft.contract_no, 1)).call()
     assert anchored != b"\0" * 32
 
-    catch_up(invoicing(world, driver, books, world.a))
+    catch_up(invoicing(world, flow, books, world.a))
     assert recorded(books, world.a.org_id) == [(world.a.org_id, "IN", VERIFIED, "INV-V-1-1", draft.total, tax, "")]
     with books.connect() as connection:
         document = connection.execute(
@@ -73,14 +79,14 @@ def test_payee_invoices_after_its_receipt_and_payer_verifies(world: World, drive
     assert (document["contract_no"], document["payee_org"]) == ("V-1", world.b.org_id)
 
 
-def test_payer_records_a_rejected_invoice_with_the_reason(world: World, driver: FlowDriver, ledger_url: str) -> None:
+def test_payer_records_a_rejected_invoice_with_the_reason(world: World, flow: Flow, ledger_url: str) -> None:
     draft = sample_contract("V-2")
-    paid(world, driver, draft)
-    b = driver.finance(world.b)
+    released(flow, world, draft)
+    b = flow.finance(world.b)
     record = b.issue_invoice("V-2", 1, invoice_no="INV-BAD", tax=0)
     assert record.invoice_hash  # anchored; now A's books see an invoice it cannot verify: sealed to another key
     books = open_database(ledger_url)
-    a = driver.finance(world.a)
+    a = flow.finance(world.a)
     a.encryption_key = world.c.encryption_key  # Party A's service holds the wrong key: the document cannot be opened
     catch_up(listener(world, books, "invoicing-a", InvoicingHandler(a)))
     ((org, direction, status, _, amount, _, reason),) = recorded(books, world.a.org_id)

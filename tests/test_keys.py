@@ -1,23 +1,31 @@
-"""Encrypted keystores, passphrase sources and the keyring (no chain needed)."""
+"""Encrypted keystores, passphrase sources and the keyring (no chain needed).
+
+Keystores here use 2 rounds of pbkdf2 (the ``cheap_keystores`` fixture lowers the floor of eth-account's defaults),
+except in the tests of that floor."""
 
 from __future__ import annotations
 
 import json
+import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 from eth_account import Account
 
-from collab_py import keys
-from collab_py.crypto import EncryptionKey, encrypt
-from collab_py.keys import (
+from collab_py.domain import keys
+from collab_py.domain.crypto import EncryptionKey, encrypt
+from collab_py.domain.keys import (
     EmptyPassphrase,
     InvalidKeyName,
+    KdfFloor,
     Keyring,
     KeystoreError,
     KeystoreExists,
+    KeystoreNotPrivate,
     PassphraseUnavailable,
+    WeakKeystore,
     WrongKeyPurpose,
     WrongPassphrase,
     load_account,
@@ -25,6 +33,9 @@ from collab_py.keys import (
     resolve_passphrase,
     save_keystore,
 )
+from collab_py.files import FileTooLarge, NotARegularFile
+
+pytestmark = pytest.mark.usefixtures("cheap_keystores")
 
 PASSPHRASE = "correct horse battery staple 7f3a"
 KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
@@ -65,6 +76,7 @@ def test_loads_with_eth_account(keystore: Path) -> None:
 def test_loads_an_ape_style_keystore(tmp_path: Path) -> None:
     path = tmp_path / "ape-alias.json"
     path.write_text(json.dumps(Account.encrypt(KEY, PASSPHRASE, kdf="scrypt", iterations=2)), encoding="utf8")
+    path.chmod(0o600)
     assert load_account(path, PASSPHRASE).address == Account.from_key(KEY).address
 
 
@@ -110,6 +122,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_malformed_file(tmp_path: Path, content: str) -> None:
     path = tmp_path / "bad.json"
     path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    path.chmod(0o600)
     with pytest.raises(KeystoreError, match="malformed keystore") as error:
         load_keystore(path, PASSPHRASE)
     assert type(error.value) is KeystoreError
@@ -120,6 +133,128 @@ def test_a_directory_is_no_keystore(tmp_path: Path) -> None:
     with pytest.raises(KeystoreError) as error:
         load_keystore(tmp_path, PASSPHRASE)
     assert type(error.value) is KeystoreError
+
+
+# who may read a keystore, and how big it may be
+
+
+def test_keystore_that_others_can_read_is_refused_with_the_chmod_that_fixes_it(keystore: Path) -> None:
+    keystore.chmod(0o644)
+    with pytest.raises(KeystoreNotPrivate, match=r"can be read by group or others \(mode 0644\)") as error:
+        load_keystore(keystore, PASSPHRASE)
+    assert f"chmod 600 {keystore}" in str(error.value)
+    keystore.chmod(0o640)  # group only: refused too
+    with pytest.raises(KeystoreNotPrivate):
+        load_keystore(keystore, PASSPHRASE)
+    keystore.chmod(0o600)  # what the message says
+    assert load_keystore(keystore, PASSPHRASE) == KEY
+
+
+def test_keystore_in_a_folder_others_can_open_is_refused(keystore: Path) -> None:
+    keystore.parent.chmod(0o755)
+    try:
+        with pytest.raises(KeystoreNotPrivate, match=r"keystore folder .* \(mode 0755\)") as error:
+            load_keystore(keystore, PASSPHRASE)
+        assert f"chmod 700 {keystore.parent}" in str(error.value)
+    finally:
+        keystore.parent.chmod(0o700)
+    assert load_keystore(keystore, PASSPHRASE) == KEY
+
+
+def test_keyring_folder_is_forced_private_also_when_it_exists(tmp_path: Path) -> None:
+    folder = tmp_path / "keys"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    ring = Keyring(folder, kdf="pbkdf2", iterations=2)
+    ring.create_account("finance", PASSPHRASE)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "finance.json").stat().st_mode) == 0o600
+    fresh = Keyring(tmp_path / "new" / "keys", kdf="pbkdf2", iterations=2)
+    fresh.create_encryption_key("encryption", PASSPHRASE)
+    assert stat.S_IMODE(fresh.folder.stat().st_mode) == 0o700
+    folder.chmod(0o750)  # loosened afterwards: loading refuses it
+    with pytest.raises(KeystoreNotPrivate, match="chmod 700"):
+        ring.account("finance", PASSPHRASE)
+
+
+def test_keystore_larger_than_a_keystore_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "huge.json"
+    with path.open("wb") as file:
+        file.truncate(3 * 2**30)  # sparse: 3 GiB that take no disk
+    path.chmod(0o600)
+    with pytest.raises(FileTooLarge, match="larger than 64 KiB"):
+        load_keystore(path, PASSPHRASE)
+
+
+def test_device_is_no_keystore(tmp_path: Path) -> None:
+    (tmp_path / "zero.json").symlink_to("/dev/zero")
+    with pytest.raises(NotARegularFile, match="a device"):
+        load_keystore(tmp_path / "zero.json", PASSPHRASE)
+
+
+# key derivation no weaker than eth-account's defaults
+
+
+@pytest.fixture
+def real_floor(cheap_keystores: None, monkeypatch: pytest.MonkeyPatch) -> KdfFloor:
+    """eth-account's defaults, the floor of production (set after the module's cheap one)."""
+    monkeypatch.setattr(keys, "KDF_FLOOR", KdfFloor())
+    return keys.KDF_FLOOR
+
+
+def _with_kdf(tmp_path: Path, kdf: str, **params: object) -> Path:
+    keystore = Account.encrypt(KEY, PASSPHRASE, kdf=kdf, iterations=2)
+    keystore["crypto"]["kdfparams"] |= params
+    path = tmp_path / "weak.json"
+    path.write_text(json.dumps(keystore))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kdf", "params", "named"),
+    [
+        ("pbkdf2", {"c": 1}, "c=1 < 1000000"),
+        ("pbkdf2", {"c": 999_999}, "c=999999"),
+        ("pbkdf2", {"c": 10**6, "prf": "hmac-sha1"}, "prf hmac-sha1"),
+        ("pbkdf2", {"c": 10**6, "dklen": 16}, "derived key of 16 bytes"),
+        ("scrypt", {"n": 2**17, "r": 8, "p": 1}, "n=131072"),
+        ("scrypt", {"n": 2**18, "r": 1, "p": 8}, "r=1, p=8"),  # the same work, an eighth of the memory
+        ("scrypt", {"n": 2**18, "r": 8, "p": 0}, "p=0"),
+        ("scrypt", {"n": "262144", "r": 8, "p": 1}, "n=262144, r=8"),  # a string, not a number
+    ],
+)
+@pytest.mark.usefixtures("real_floor")
+def test_keystore_weaker_than_eth_account_defaults_is_refused_before_deriving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kdf: str, params: dict[str, object], named: str
+) -> None:
+    path = _with_kdf(tmp_path, kdf, **params)
+    monkeypatch.setattr(keys.Account, "decrypt", lambda *args: pytest.fail("derived a weak keystore's key"))
+    with pytest.raises(WeakKeystore, match="weaker than eth-account's defaults") as error:
+        load_keystore(path, PASSPHRASE)
+    assert named in str(error.value)
+    assert "re-encrypt" in str(error.value)
+    assert_no_secrets(str(error.value))
+
+
+@pytest.mark.usefixtures("real_floor")
+@pytest.mark.parametrize("kdf", ["scrypt", "pbkdf2"])
+def test_keystores_with_eth_account_defaults_load(tmp_path: Path, kdf: str) -> None:
+    path = tmp_path / f"{kdf}.json"
+    path.write_text(json.dumps(Account.encrypt(KEY, PASSPHRASE, kdf=kdf)))  # Ape's and eth-account's defaults
+    path.chmod(0o600)
+    assert load_keystore(path, PASSPHRASE) == KEY
+
+
+@pytest.mark.usefixtures("real_floor")
+def test_weak_keystores_are_not_written(tmp_path: Path) -> None:
+    ring = Keyring(tmp_path / "keys", kdf="pbkdf2", iterations=2)
+    with pytest.raises(WeakKeystore, match="refusing to write a keystore with pbkdf2 with c=2"):
+        ring.create_account("finance", PASSPHRASE)
+    with pytest.raises(WeakKeystore):
+        save_keystore(KEY, tmp_path / "bot.json", PASSPHRASE, kdf="scrypt", iterations=2)
+    assert not (tmp_path / "bot.json").exists()
+    assert ring.names() == []
 
 
 def test_overwrite_refused(keystore: Path) -> None:
@@ -196,6 +331,22 @@ def test_missing_passphrase_file(tmp_path: Path) -> None:
         resolve_passphrase(file=file, env=None, prompt=False)
     assert type(error.value) is PassphraseUnavailable
     assert str(file) in str(error.value)
+
+
+def test_passphrase_file_is_capped_and_may_be_a_pipe(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    with big.open("wb") as file:
+        file.truncate(2**20)
+    with pytest.raises(FileTooLarge, match=r"passphrase file .* is larger than 64 KiB"):
+        resolve_passphrase(file=big, env=None, prompt=False)
+    with pytest.raises(NotARegularFile, match="is a device"):
+        resolve_passphrase(file=Path("/dev/zero"), env=None, prompt=False)
+    fifo = tmp_path / "pass"  # e.g. <(pass show collab)
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("from a pipe\n"), daemon=True)
+    writer.start()
+    assert resolve_passphrase(file=fifo, env=None, prompt=False) == "from a pipe"
+    writer.join(timeout=5)
 
 
 def test_no_passphrase_source(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,76 +8,50 @@ import urllib.error
 import urllib.request
 
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import func, select, update
 from web3.exceptions import Web3RPCError
 
-from collab_py.accounting import ASSIGNMENT, FREEZE, PAYMENT, RECEIPT, RECLAIM, REVERSAL, AccountingHandler
-from collab_py.flow import ContractDraft, FlowDriver
+from collab_py.chain.logs import LogReader
+from collab_py.devnet.flow import Flow
+from collab_py.devnet.node import AnvilNode, free_port
+from collab_py.devnet.sandbox import sample_contract
 from collab_py.ledger.database import open_database
-from collab_py.ledger.schema import chain_events, checkpoints, journal_entries, journal_lines
+from collab_py.ledger.queries import journal
+from collab_py.ledger.reconcile import reconcile
+from collab_py.ledger.schema import (
+    ASSIGNMENT,
+    FREEZE,
+    PAYMENT,
+    RECEIPT,
+    RECLAIM,
+    REVERSAL,
+    chain_events,
+    checkpoints,
+    journal_lines,
+)
 from collab_py.listener.engine import Listener, ListenerConfig, ReorgTooDeep
+from collab_py.listener.factory import ListenerSpec, MissingService, Role, build_listener
+from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.heads import HeadWatcher
-from collab_py.listener.logs import LogReader
-from collab_py.listener.metrics import serve
+from collab_py.listener.health import serve
 from collab_py.listener.runtime import ListenerThread
-from collab_py.node import AnvilNode, free_port
-from collab_py.reader import ChainReader
-from collab_py.reconcile import journal, reconcile
-from collab_py.sandbox import sample_contract
-from conftest import World
-from helpers import BANK_ACCOUNT, issued, settled
-
-C_ACCOUNT = "HK33 HSBC 0000 7777 1111"
+from collab_py.services import FinanceService
+from collab_py.services.reader import ChainReader
+from support import World, accounting, advance, assigned, catch_up, entries, issued, released
 
 
-def accounting(world: World, database: Engine, org_id: int, **config: int) -> Listener:
-    options = ListenerConfig(confirmations=0, poll_interval=0.01, **config)  # type: ignore[arg-type]
-    return Listener(world.w3, world.deployment, database, f"accounting-{org_id}", AccountingHandler(org_id), options)
-
-
-def catch_up(listener: Listener) -> None:
-    for _ in range(1_000):
-        if listener.step():
-            return
-    raise AssertionError("listener did not catch up")
-
-
-def entries(database: Engine, org_id: int) -> list[tuple[str, str, int]]:
-    with database.connect() as connection:
-        rows = connection.execute(
-            select(journal_entries.c.kind, journal_entries.c.contract_no, journal_entries.c.amount)
-            .where(journal_entries.c.org_id == org_id)
-            .order_by(journal_entries.c.id)
-        ).all()
-    return [tuple(row) for row in rows]  # type: ignore[misc]
-
-
-def paid(world: World, driver: FlowDriver, draft: ContractDraft) -> None:
-    """The whole flow: the contract total paid to Party B."""
-    seq, key = issued(driver, world, draft)
-    driver.request_payment(world.b, draft, seq, key)
-    driver.release(world.bank, draft, seq)
-
-
-def test_both_books_posted_balanced_and_reconciled(world: World, driver: FlowDriver, ledger_url: str) -> None:
+def test_both_books_posted_balanced_and_reconciled(world: World, flow: Flow, ledger_url: str) -> None:
     draft = sample_contract("L-1")
-    paid(world, driver, draft)
+    released(flow, world, draft)
     # a second contract whose key goes to Party C, and a third whose key expires and is reclaimed
-    assigned = sample_contract("L-2")
-    settled(driver, world, assigned)
-    a, b, c = (driver.finance(party) for party in (world.a, world.b, world.c))
-    seq = b.apply_payment("L-2", 1_000_00, BANK_ACCOUNT).seq
-    a.issue_voucher("L-2", seq)
-    c.present_key("L-2", seq, b.assign_key("L-2", seq, world.c.org_id))
-    account = c.assignee_account("L-2", seq, C_ACCOUNT)
-    signature = b.sign_assignment("L-2", seq, world.c.org_id, account.account_hash)
-    c.confirm_assignment("L-2", seq, account, signer=b.address, signature=signature)
-    driver.institution(world.bank).release("L-2", seq)
+    to_c = sample_contract("L-2")
+    seq, _ = issued(flow, world, to_c, amount=1_000_00)
+    assigned(flow, world, to_c, seq)
+    flow.institution(world.bank).release("L-2", seq)
     expiring = sample_contract("L-3")
-    seq, _ = issued(driver, world, expiring, amount=500_00, lifetime=60)
-    world.w3.provider.make_request("evm_increaseTime", [61])  # type: ignore[arg-type]
-    world.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    a.reclaim("L-3", seq)
+    seq, _ = issued(flow, world, expiring, amount=500_00, lifetime=60)
+    advance(world, 61)
+    flow.finance(world.a).reclaim("L-3", seq)
 
     database = open_database(ledger_url)
     for org in (world.a, world.b, world.c):
@@ -106,8 +80,8 @@ def test_both_books_posted_balanced_and_reconciled(world: World, driver: FlowDri
     ]
 
 
-def test_events_delivered_again_are_ignored(world: World, driver: FlowDriver, ledger_url: str) -> None:
-    paid(world, driver, sample_contract("L-4"))
+def test_events_delivered_again_are_ignored(world: World, flow: Flow, ledger_url: str) -> None:
+    released(flow, world, sample_contract("L-4"))
     database = open_database(ledger_url)
     listener = accounting(world, database, world.a.org_id)
     catch_up(listener)
@@ -135,15 +109,15 @@ def test_missing_checkpoint_starts_at_the_deployment_block(world: World, ledger_
 
 
 def test_reorg_within_the_window_reverses_and_reposts(
-    world: World, node: AnvilNode, driver: FlowDriver, ledger_url: str
+    world: World, node: AnvilNode, flow: Flow, ledger_url: str
 ) -> None:
     draft = sample_contract("L-5")
-    seq, key = issued(driver, world, draft)
-    driver.request_payment(world.b, draft, seq, key)
+    seq, _ = issued(flow, world, draft)
+    flow.finance(world.b).redeem(draft.number, seq)
     database = open_database(ledger_url)
     listener = accounting(world, database, world.a.org_id, window=64)
     fork = node.snapshot()
-    driver.release(world.bank, draft, seq)
+    flow.institution(world.bank).release(draft.number, seq)
     catch_up(listener)
     assert entries(database, world.a.org_id)[-1] == (PAYMENT, "L-5", draft.total)
 
@@ -158,8 +132,8 @@ def test_reorg_within_the_window_reverses_and_reposts(
     assert orphaned == 1
     assert listener.metrics.reorgs._value.get() == 1  # type: ignore[attr-defined]
 
-    driver.institution(world.bank).tx.resync()
-    driver.release(world.bank, draft, seq)  # the release is mined again on the new chain: posted again
+    flow.institution(world.bank).tx.resync()
+    flow.institution(world.bank).release(draft.number, seq)  # the release is mined again on the new chain: posted again
     catch_up(listener)
     assert entries(database, world.a.org_id)[-1] == (PAYMENT, "L-5", draft.total)
     report = reconcile(ChainReader(world.deployment).second_vouchers(), database, database)
@@ -191,8 +165,8 @@ def test_reorg_deeper_than_the_window_halts(world: World, node: AnvilNode, ledge
         server.shutdown()
 
 
-def test_health_and_metrics_endpoints(world: World, driver: FlowDriver, ledger_url: str) -> None:
-    paid(world, driver, sample_contract("L-6"))
+def test_health_and_metrics_endpoints(world: World, flow: Flow, ledger_url: str) -> None:
+    released(flow, world, sample_contract("L-6"))
     database = open_database(ledger_url)
     listener = accounting(world, database, world.b.org_id)
     catch_up(listener)
@@ -213,8 +187,8 @@ def test_health_and_metrics_endpoints(world: World, driver: FlowDriver, ledger_u
         server.shutdown()
 
 
-def test_log_ranges_the_node_refuses_are_halved(world: World, driver: FlowDriver) -> None:
-    paid(world, driver, sample_contract("L-7"))
+def test_log_ranges_the_node_refuses_are_halved(world: World, flow: Flow) -> None:
+    released(flow, world, sample_contract("L-7"))
 
     class Picky(LogReader):
         """A node that refuses queries of more than 4 blocks, as hosted providers do."""
@@ -231,8 +205,8 @@ def test_log_ranges_the_node_refuses_are_halved(world: World, driver: FlowDriver
     assert len(everything) >= 3
 
 
-def test_lines_balance_in_the_database(world: World, driver: FlowDriver, ledger_url: str) -> None:
-    paid(world, driver, sample_contract("L-8"))
+def test_lines_balance_in_the_database(world: World, flow: Flow, ledger_url: str) -> None:
+    released(flow, world, sample_contract("L-8"))
     database = open_database(ledger_url)
     catch_up(accounting(world, database, world.a.org_id))
     with database.connect() as connection:
@@ -240,7 +214,7 @@ def test_lines_balance_in_the_database(world: World, driver: FlowDriver, ledger_
     assert sum(line.debit for line in lines) == sum(line.credit for line in lines) == 2 * sample_contract().total
 
 
-def test_new_heads_wake_a_listener_before_its_next_poll(world: World, node: AnvilNode, driver: FlowDriver) -> None:
+def test_new_heads_wake_a_listener_before_its_next_poll(world: World, node: AnvilNode, flow: Flow) -> None:
     heads = HeadWatcher(node.ws_url).start()
     database = open_database("sqlite://")
     config = ListenerConfig(confirmations=0, poll_interval=30.0)  # it would not poll again within the test
@@ -250,7 +224,7 @@ def test_new_heads_wake_a_listener_before_its_next_poll(world: World, node: Anvi
     ).start()
     try:
         thread.wait_until(world.w3.eth.block_number, timeout=10)
-        paid(world, driver, sample_contract("L-9"))
+        released(flow, world, sample_contract("L-9"))
         started = time.monotonic()
         thread.wait_until(world.w3.eth.block_number, timeout=5)
         assert time.monotonic() - started < 2.0
@@ -259,3 +233,21 @@ def test_new_heads_wake_a_listener_before_its_next_poll(world: World, node: Anvi
     finally:
         thread.stop()
         heads.stop()
+
+
+def test_a_listener_is_built_from_its_role_with_only_that_roles_service(world: World, flow: Flow) -> None:
+    database = open_database("sqlite://")
+    made: list[str] = []
+
+    def finance() -> FinanceService:
+        made.append("finance")
+        return flow.finance(world.b)
+
+    accounting = build_listener(ListenerSpec(Role.accounting, world.a.org_id), world.deployment, database)
+    assert (accounting.consumer, type(accounting.handler)) == ("accounting-1", AccountingHandler)
+    invoicing = build_listener(
+        ListenerSpec(Role.invoicing, world.b.org_id), world.deployment, lambda: database, finance=finance
+    )
+    assert (invoicing.consumer, made) == ("invoicing-2", ["finance"])
+    with pytest.raises(MissingService):
+        build_listener(ListenerSpec(Role.institution, world.bank.org_id), world.deployment, database, finance=finance)

@@ -15,26 +15,25 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from collab_py.accounting import FREEZE, PAYMENT, AccountingHandler
-from collab_py.chain import connect
-from collab_py.flow import FlowDriver
+from collab_py.chain.transactor import connect
+from collab_py.devnet.flow import Flow
+from collab_py.devnet.node import AnvilNode, free_port
+from collab_py.devnet.sandbox import Sandbox, bootstrap, sample_contract
 from collab_py.ledger.database import open_database
-from collab_py.ledger.schema import chain_events, checkpoints, journal_entries
+from collab_py.ledger.schema import FREEZE, PAYMENT, chain_events, checkpoints, journal_entries
 from collab_py.listener.engine import Listener, ListenerConfig
+from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.runtime import ListenerThread
-from collab_py.node import AnvilNode, free_port
-from collab_py.sandbox import Sandbox, bootstrap, sample_contract
-from conftest import World
-from helpers import BANK_ACCOUNT
+from support import BANK_ACCOUNT, World
 
 pytestmark = pytest.mark.slow
 
 
-def pay(sandbox: Sandbox, driver: FlowDriver, number: str) -> int:
+def pay(sandbox: Sandbox, flow: Flow, number: str) -> int:
     """One single-stage contract paid in full to Party B; returns the amount."""
     draft = sample_contract(number)
     draft = type(draft)(number=draft.number, text=draft.text, stages=draft.stages[:1])
-    driver.run(sandbox.a, sandbox.b, sandbox.bank, draft, BANK_ACCOUNT)
+    flow.run(sandbox.a, sandbox.b, sandbox.bank, draft, BANK_ACCOUNT)
     return draft.total
 
 
@@ -72,11 +71,11 @@ def checkpoint_of(database: Engine) -> int:
 
 
 def test_listener_killed_at_random_points_loses_and_doubles_nothing(
-    world: World, node: AnvilNode, driver: FlowDriver, tmp_path: Path
+    world: World, node: AnvilNode, flow: Flow, tmp_path: Path
 ) -> None:
     vouchers = 12
     for index in range(vouchers):
-        pay(world, driver, f"K-{index}")
+        pay(world, flow, f"K-{index}")
     manifest = world.deployment.manifest.save(tmp_path / "manifest.json")
     ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
     database = open_database(ledger)
@@ -109,8 +108,8 @@ def test_node_outage_under_a_running_listener(tmp_path: Path) -> None:
     node = AnvilNode(port=port, extra_args=["--state", str(state)]).start()
     try:
         sandbox = bootstrap(connect(node.rpc_url))
-        driver = FlowDriver(sandbox.deployment)
-        pay(sandbox, driver, "O-1")
+        flow = Flow(sandbox.deployment)
+        pay(sandbox, flow, "O-1")
         database = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
         config = ListenerConfig(confirmations=0, poll_interval=0.05)
         listener = Listener(
@@ -127,9 +126,9 @@ def test_node_outage_under_a_running_listener(tmp_path: Path) -> None:
         assert listener.metrics.healthy(max_lag=10) == (False, "node unreachable")
 
         node = AnvilNode(port=port, extra_args=["--state", str(state)]).start()  # back, with the same chain
-        for transactor in (s.tx for s in driver._services.values()):
+        for transactor in (s.tx for s in flow._services.values()):
             transactor.resync()
-        pay(sandbox, driver, "O-2")
+        pay(sandbox, flow, "O-2")
         thread.wait_until(sandbox.w3.eth.block_number)
         thread.stop()
         assert kinds(database, sandbox.a.org_id) == {FREEZE: 2, PAYMENT: 2}
@@ -139,8 +138,8 @@ def test_node_outage_under_a_running_listener(tmp_path: Path) -> None:
         node.stop()
 
 
-def test_sigterm_drains_and_exits_cleanly(world: World, node: AnvilNode, driver: FlowDriver, tmp_path: Path) -> None:
-    pay(world, driver, "T-1")
+def test_sigterm_drains_and_exits_cleanly(world: World, node: AnvilNode, flow: Flow, tmp_path: Path) -> None:
+    pay(world, flow, "T-1")
     manifest = world.deployment.manifest.save(tmp_path / "manifest.json")
     ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
     env = {**os.environ, "COLLAB_LEDGER_URL": ledger, "COLLAB_CONFIRMATIONS": "0"}
@@ -160,7 +159,7 @@ def test_sigterm_drains_and_exits_cleanly(world: World, node: AnvilNode, driver:
 
 
 def test_locked_or_restarted_ledger_database_under_a_running_listener(
-    world: World, driver: FlowDriver, ledger_url: str
+    world: World, flow: Flow, ledger_url: str
 ) -> None:
     """SQLite: another process holds the write lock for a while. PostgreSQL: the server drops the listener's
     connections (as in a database restart). The listener waits or reconnects; every voucher is posted once."""
@@ -169,17 +168,17 @@ def test_locked_or_restarted_ledger_database_under_a_running_listener(
     listener = Listener(world.w3, world.deployment, database, "accounting", AccountingHandler(world.a.org_id), config)
     thread = ListenerThread(listener).start()
     try:
-        pay(world, driver, "D-1")
+        pay(world, flow, "D-1")
         thread.wait_until(world.w3.eth.block_number)
         if database.dialect.name == "sqlite":
             blocker = sqlite3.connect(database.url.database or "", timeout=1)
             blocker.execute("BEGIN EXCLUSIVE")
-            pay(world, driver, "D-2")  # mined while the ledger is locked
+            pay(world, flow, "D-2")  # mined while the ledger is locked
             time.sleep(1.0)
             blocker.rollback()
             blocker.close()
         else:
-            pay(world, driver, "D-2")
+            pay(world, flow, "D-2")
             with database.connect() as connection:  # the server ends every other session of this database
                 connection.execute(
                     text(
@@ -187,7 +186,7 @@ def test_locked_or_restarted_ledger_database_under_a_running_listener(
                         "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                     )
                 )
-        pay(world, driver, "D-3")
+        pay(world, flow, "D-3")
         thread.wait_until(world.w3.eth.block_number, timeout=60)
     finally:
         thread.stop()

@@ -15,15 +15,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from collab_py.accounting import PAYMENT, RECEIPT
-from collab_py.chain import connect
-from collab_py.keys import Keyring
+from collab_py.chain.enums import Department
+from collab_py.chain.transactor import connect
+from collab_py.devnet.load import released_payments
+from collab_py.devnet.node import AnvilNode, rpc
+from collab_py.devnet.sandbox import bootstrap
+from collab_py.domain.keys import Keyring
 from collab_py.ledger.database import open_database
-from collab_py.ledger.schema import institution_actions, journal_entries
-from collab_py.load import released_payments
-from collab_py.node import AnvilNode, rpc
-from collab_py.sandbox import bootstrap
-from collab_py.types import Department
+from collab_py.ledger.schema import PAYMENT, RECEIPT, institution_actions, journal_entries
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -51,7 +50,7 @@ def test_flows_under_load_with_listeners_and_bot_reconcile(tmp_path: Path, capsy
     with AnvilNode() as node:
         sandbox = bootstrap(connect(node.rpc_url))
         manifest = sandbox.deployment.manifest.save(tmp_path / "manifest.json")
-        bank_keys = Keyring(tmp_path / "bank" / "keys", kdf="pbkdf2", iterations=2)
+        bank_keys = Keyring(tmp_path / "bank" / "keys", kdf="pbkdf2")  # eth-account's rounds: the bot is a process
         bank_keys.import_account("operator", sandbox.bank.account(Department.OPERATOR).key, PASSPHRASE)
         bank_keys.import_encryption_key("encryption", sandbox.bank.encryption_key, PASSPHRASE)
         ledgers = {name: f"sqlite:///{tmp_path / f'{name}.db'}" for name in ("a", "b", "bank")}

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from collab_py.node import AnvilNode, rpc
+from collab_py.devnet.node import AnvilNode, rpc
 
 
 def alive(pid: int) -> bool:
@@ -47,7 +47,7 @@ def test_snapshot_revert_and_time_travel() -> None:
 
 
 def test_anvil_dies_with_a_killed_parent() -> None:
-    script = "from collab_py.node import AnvilNode; n = AnvilNode().start(); print(n.pid, flush=True); input()"
+    script = "from collab_py.devnet.node import AnvilNode; n = AnvilNode().start(); print(n.pid, flush=True); input()"
     parent = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
     anvil_pid = int(parent.stdout.readline())
@@ -61,7 +61,7 @@ def test_anvil_dies_with_a_killed_parent() -> None:
 
 
 def test_node_that_cannot_start_is_a_named_error() -> None:
-    from collab_py.node import NodeStartError
+    from collab_py.devnet.node import NodeStartError
 
     with AnvilNode() as running, pytest.raises(NodeStartError):
         AnvilNode(port=running.port, start_timeout=2).start()

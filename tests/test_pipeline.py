@@ -5,24 +5,23 @@ from __future__ import annotations
 
 import pytest
 
-from collab_py import errors
-from collab_py.chain import Transactor
-from collab_py.flow import FlowDriver
-from collab_py.node import AnvilNode
-from collab_py.pipeline import ManualMining, Outbox, PipelinedTransactor, PipelineError, Rpc, mine_round
-from collab_py.sandbox import sample_contract
+from collab_py.chain import errors
+from collab_py.chain.enums import Department
+from collab_py.chain.transactor import Transactor
+from collab_py.devnet.flow import Flow
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.pipeline import ManualMining, Outbox, PipelinedTransactor, PipelineError, Rpc, mine_round
+from collab_py.devnet.sandbox import sample_contract
 from collab_py.services import BusinessService, InstitutionService
-from collab_py.types import Department
-from conftest import World
-from helpers import issued
+from support import World, econtract, issued
 
 
-def test_a_round_is_one_block_of_the_transactions_the_standard_path_signs(world: World, driver: FlowDriver) -> None:
+def test_a_round_is_one_block_of_the_transactions_the_standard_path_signs(world: World, flow: Flow) -> None:
     account = world.b.account(Department.BUSINESS)
     outbox = Outbox()
     fast = BusinessService(world.deployment, PipelinedTransactor(world.w3, account, outbox=outbox))
     drafts = [sample_contract(f"PL-{index}") for index in range(5)]
-    steps = [fast.prepare_propose(draft, world.a.org_id) for draft in drafts]
+    steps = [fast.prepare_propose(econtract(world, draft)) for draft in drafts]
     for step in steps:
         fast.send(step)
     pending = outbox.take()
@@ -39,9 +38,9 @@ def test_a_round_is_one_block_of_the_transactions_the_standard_path_signs(world:
     assert [fast.reader.agreement(draft.number).contract_no for draft in drafts] == [d.number for d in drafts]
 
 
-def test_a_refusal_in_a_round_is_raised_by_name_and_mining_is_restored(world: World, driver: FlowDriver) -> None:
+def test_a_refusal_in_a_round_is_raised_by_name_and_mining_is_restored(world: World, flow: Flow) -> None:
     draft = sample_contract("PL-R")
-    seq, _ = issued(driver, world, draft)  # frozen, not requested: a release is refused
+    seq, _ = issued(flow, world, draft)  # frozen, not requested: a release is refused
     outbox = Outbox()
     operator = InstitutionService(
         world.deployment,

@@ -7,11 +7,10 @@ import os
 
 from sqlalchemy import Engine, insert
 
-from collab_py.accounting import PAYMENT, RECEIPT, REVERSAL
+from collab_py.domain.models import Evidence, SecondVoucherRecord
 from collab_py.ledger.database import open_database
-from collab_py.ledger.schema import chain_events, journal_entries
-from collab_py.models import Evidence, SecondVoucherRecord
-from collab_py.reconcile import reconcile
+from collab_py.ledger.reconcile import reconcile
+from collab_py.ledger.schema import PAYMENT, RECEIPT, REVERSAL, chain_events, journal_entries
 
 A, B, C = 1, 2, 3
 
@@ -20,7 +19,7 @@ def voucher(contract_no: str, seq: int, amount: int) -> SecondVoucherRecord:
     evidence = Evidence(tx_hash=bytes(32), block_number=1, block_hash=bytes(32), log_index=0)
     return SecondVoucherRecord(
         voucher_id=bytes([seq]) * 32, contract_no=contract_no, seq=seq, payer_org=A, payee_org=B, beneficiary_org=B,
-        beneficiary="0x" + "bb" * 20, asset="0x" + "aa" * 20, amount=amount, paid_at=0, operator="0x" + "cc" * 20,
+        beneficiary="0x" + "bb" * 20, asset="0x" + "aa" * 20, amount=amount, paid_at=0, released_by="0x" + "cc" * 20,
         evidence=evidence,
     )  # fmt: skip
 

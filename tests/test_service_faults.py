@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from collab_py import chain
-from collab_py.chain import NodeUnreachable, Transactor, connect
-from collab_py.flow import FlowDriver
-from collab_py.node import AnvilNode, free_port, rpc
-from collab_py.reader import ChainReader
-from collab_py.sandbox import bootstrap, sample_contract
-from collab_py.types import ContractStatus, Department, VoucherStatus
-from conftest import World
+from collab_py.chain import transactor as chain
+from collab_py.chain.enums import ContractStatus, Department, VoucherStatus
+from collab_py.chain.transactor import NodeUnreachable, Transactor, connect
+from collab_py.devnet.flow import Flow
+from collab_py.devnet.node import AnvilNode, free_port, rpc
+from collab_py.devnet.sandbox import bootstrap, sample_contract
+from collab_py.services.reader import ChainReader
+from support import World, proposed
 
 pytestmark = pytest.mark.slow
 
@@ -80,16 +80,18 @@ def test_node_stopped_in_the_middle_of_a_flow(tmp_path: Path) -> None:
     node = AnvilNode(port=port, extra_args=["--state", str(state)]).start()
     try:
         sandbox = bootstrap(connect(node.rpc_url))
-        driver = FlowDriver(sandbox.deployment)
+        flow = Flow(sandbox.deployment)
         draft = sample_contract("N-1")
-        driver.propose(sandbox.b, sandbox.a, draft)
+        document = proposed(flow, sandbox, draft)
+        countersign = flow.business(sandbox.a).prepare_countersign(document)
         node.stop()
         with pytest.raises(NodeUnreachable, match=r"^signContract \(S2\.3\) of Party A Holdings/BUSINESS"):
-            driver.sign(sandbox.a, draft)
+            flow.business(sandbox.a).execute(countersign)
         node = AnvilNode(port=port, extra_args=["--state", str(state)]).start()
         reader = ChainReader(sandbox.deployment)
         assert reader.agreement(draft.number).status is ContractStatus.PROPOSED  # the failed step did not happen
-        driver.sign(sandbox.a, draft)  # resumed where the chain says it stopped
+        # resumed where the chain says it stopped
+        flow.business(sandbox.a).countersign(draft.number, document.document())
         assert reader.agreement(draft.number).status is ContractStatus.SIGNED
     finally:
         node.stop()
@@ -102,18 +104,16 @@ def test_node_stopped_before_a_batch_of_releases(tmp_path: Path) -> None:
     node = AnvilNode(port=port, extra_args=["--state", str(state)]).start()
     try:
         sandbox = bootstrap(connect(node.rpc_url))
-        driver = FlowDriver(sandbox.deployment)
+        flow = Flow(sandbox.deployment)
         requested = []
         for number in ("N-2", "N-3"):
             draft = sample_contract(number)
-            driver.run_to_settlement(sandbox.a, sandbox.b, draft)
-            seq = driver.apply_payment(sandbox.b, sandbox.a, draft, 100_00, "CN12 BANK 0001")
-            key = driver.issue_voucher(
-                sandbox.a, sandbox.b, sandbox.bank, draft, seq, amount=100_00, bank_account="CN12 BANK 0001"
-            )
-            driver.request_payment(sandbox.b, draft, seq, key)
+            flow.settle(sandbox.a, sandbox.b, draft)
+            seq = flow.finance(sandbox.b).apply_payment(draft.number, 100_00, "CN12 BANK 0001").seq
+            flow.finance(sandbox.a).issue_voucher(draft.number, seq)
+            flow.finance(sandbox.b).redeem(draft.number, seq)
             requested.append((draft.contract_no, seq))
-        operator = driver.institution(sandbox.bank)
+        operator = flow.institution(sandbox.bank)
         node.stop()
         with pytest.raises(NodeUnreachable, match=r"^release \(S6\.2\) of Group Treasury Bank/OPERATOR"):
             operator.release_all(requested)

@@ -11,36 +11,40 @@ import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
-from collab_py import crypto, errors
-from collab_py.documents import DocumentHashMismatch, DocumentNotFound, DocumentStore
-from collab_py.flow import ContractDraft
-from collab_py.models import AgreementRecord, PaymentRecord
-from collab_py.parties import Party, fund_on_dev_node
-from collab_py.reader import UnknownOrgError, UnknownPaymentError
-from collab_py.sandbox import sample_contract
+from collab_py.chain import errors
+from collab_py.chain.deploy import RELEASE_WINDOW
+from collab_py.chain.enums import ContractStatus, Department, OrgKind, StageStatus, VoucherStatus
+from collab_py.devnet.parties import Party, fund_on_dev_node
+from collab_py.devnet.sandbox import sample_contract
+from collab_py.domain import crypto
+from collab_py.domain.documents import DocumentNotFound, DocumentStore
+from collab_py.domain.drafts import ContractDraft
+from collab_py.domain.models import AgreementRecord, PaymentRecord
+from collab_py.domain.types import contract_number, payment_voucher_id
 from collab_py.services import (
     AdminService,
     BusinessService,
     FinanceService,
     InstitutionService,
     PaymentKeyMismatch,
+    ReleaseRefused,
     StepRecord,
     WrongRole,
 )
 from collab_py.services.finance import KEY_LIFETIME_SECONDS
-from collab_py.types import (
-    ContractStatus,
-    Department,
-    OrgKind,
-    StageStatus,
-    VoucherStatus,
-    contract_number,
-    payment_voucher_id,
+from collab_py.services.reader import UnknownOrgError, UnknownPaymentError
+from support import (
+    A_FUNDS,
+    BANK_ACCOUNT,
+    C_BANK_ACCOUNT,
+    World,
+    advance,
+    balance,
+    econtract,
+    forbid_sending,
+    nonce,
+    now,
 )
-from conftest import A_FUNDS, World
-from helpers import BANK_ACCOUNT
-
-C_ACCOUNT = "HK33 HSBC 0000 7777 1111"
 
 
 @dataclass
@@ -89,36 +93,10 @@ def actors(world: World, tmp_path: Path) -> Actors:
     )
 
 
-def balance(world: World, address: str) -> int:
-    return int(world.deployment.asset.functions.balanceOf(address).call())
-
-
-def advance(world: World, seconds: int) -> None:
-    world.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-    world.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-
-
-def latest_timestamp(world: World) -> int:
-    return int(world.w3.eth.get_block("latest")["timestamp"])
-
-
-def forbid_sending(monkeypatch: pytest.MonkeyPatch, *services: BusinessService) -> None:
-    """Makes any transaction the services would send fail the test: a refusal must come before it."""
-
-    def refuse(*_: object) -> None:
-        raise AssertionError("a transaction was sent")
-
-    for service in services:
-        monkeypatch.setattr(service, "execute", refuse)
-
-
-def nonce(world: World, address: str) -> int:
-    return int(world.w3.eth.get_transaction_count(address, "pending"))  # type: ignore[arg-type]
-
-
 def signed(actors: Actors, draft: ContractDraft) -> AgreementRecord:
-    actors.b_business.propose(draft, actors.world.a.org_id)
-    return actors.a_business.countersign(draft.number, draft.text.encode())
+    """B proposes; A countersigns the document B sent it (from B's store)."""
+    proposed = actors.b_business.propose(draft, actors.world.a.org_id)
+    return actors.a_business.countersign(draft.number, actors.b_docs.get(proposed.doc_hash))
 
 
 def settled(actors: Actors, draft: ContractDraft) -> AgreementRecord:
@@ -256,8 +234,15 @@ def test_full_flow_through_the_services(actors: Actors) -> None:
     assert proposed.contract_no == number
     assert (proposed.party_a, proposed.party_b) == (world.a.org_id, world.b.org_id)
     assert proposed.status is ContractStatus.PROPOSED
-    assert proposed.doc_hash == keccak(draft.text.encode())
-    assert (proposed.total, proposed.committed, proposed.payment_count) == (draft.total, 0, 0)
+    document = econtract(world, draft).document()
+    assert proposed.doc_hash == keccak(document)
+    assert proposed.terms_hash == econtract(world, draft).terms_hash
+    assert (proposed.total, proposed.unpaid, proposed.committed, proposed.payment_count) == (
+        draft.total,
+        draft.total,
+        0,
+        0,
+    )
     assert proposed.asset == world.deployment.asset.address
     assert [(s.index, s.amount, s.status) for s in proposed.stages] == [
         (i, stage.amount, StageStatus.OPEN) for i, stage in enumerate(draft.stages)
@@ -266,8 +251,7 @@ def test_full_flow_through_the_services(actors: Actors) -> None:
     assert proposed.signature_b.signer == world.b.account(Department.BUSINESS).address
     assert proposed.signature_a is None
     assert proposed.signed_at is None
-    document = actors.b_docs.get(proposed.doc_hash)
-    assert document == draft.text.encode()
+    assert actors.b_docs.get(proposed.doc_hash) == document
 
     # S2.3: A receives the bytes and countersigns; the document lands in A's store too
     countersigned = actors.a_business.countersign(number, document)
@@ -307,18 +291,20 @@ def test_full_flow_through_the_services(actors: Actors) -> None:
     assert applied.expiry is None
     assert applied.key_ciphertext is None
     assert applied.beneficiary_org is None
-    assert BANK_ACCOUNT.encode() not in applied.payee_account_ciphertext
+    assert BANK_ACCOUNT.encode() not in applied.account_for_payer + applied.account_for_institution
+    assert actors.a_business.reader.agreement(number).unpaid == 0  # the application reserves its amount
     application = actors.a_finance.open_application(number, 1)
     assert application.account == BANK_ACCOUNT
     assert application.binding == actors.a_finance.binding(draft.contract_no, 1)
+    assert crypto.bank_account_hash(application.account, application.salt) == applied.account_hash
 
     # S5.2–S5.4: A issues the voucher; the amount is frozen
-    before = latest_timestamp(world)
+    before = now(world)
     frozen = actors.a_finance.issue_voucher(number, 1)
     assert frozen.status is VoucherStatus.FROZEN
     assert frozen.expiry == before + KEY_LIFETIME_SECONDS
     assert frozen.key_ciphertext is not None
-    assert frozen.bank_account_ciphertext is not None
+    assert frozen.account_hash == applied.account_hash
     assert balance(world, world.a.treasury.address) == A_FUNDS - draft.total
     assert balance(world, world.deployment.escrow.address) == draft.total
     assert actors.a_business.reader.agreement(number).committed == draft.total
@@ -326,14 +312,16 @@ def test_full_flow_through_the_services(actors: Actors) -> None:
     # S6.1: B opens its payment key and redeems it
     key = actors.b_finance.open_payment_key(number, 1)
     assert (key.amount, key.payer_org, key.contract_no) == (draft.total, world.a.org_id, draft.contract_no)
-    assert (key.expiry, key.bank_account) == (frozen.expiry, BANK_ACCOUNT)
+    assert (key.expiry, key.bank_account, key.salt) == (frozen.expiry, BANK_ACCOUNT, application.salt)
     requested = actors.b_finance.redeem(number, 1)
     assert (requested.status, requested.beneficiary_org) == (VoucherStatus.REQUESTED, world.b.org_id)
+    assert requested.beneficiary == world.b.treasury.address  # pinned at the request
+    assert requested.release_deadline == requested.requested_at + RELEASE_WINDOW  # type: ignore[operator]
 
     # S6.2, S7.1: the institution opens the bank account and releases
     account = actors.bank.bank_account(number, 1)
     assert account.account == BANK_ACCOUNT
-    assert crypto.bank_account_hash(account.account, account.salt) == frozen.bank_account_hash
+    assert crypto.bank_account_hash(account.account, account.salt) == frozen.account_hash
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # the asset's Transfer log in the receipt is no cause for alarm
         second = actors.bank.release(number, 1)
@@ -342,7 +330,7 @@ def test_full_flow_through_the_services(actors: Actors) -> None:
     assert second.beneficiary == world.b.treasury.address
     assert second.asset == world.deployment.asset.address
     assert second.amount == draft.total
-    assert second.operator == world.bank.account(Department.OPERATOR).address
+    assert second.released_by == world.bank.account(Department.OPERATOR).address
     (step,) = actors.steps
     assert (step.step, step.requirement) == ("release", "S6.2")
     assert step.tx_hash == "0x" + second.evidence.tx_hash.hex()
@@ -375,28 +363,8 @@ def test_countersign_without_document_or_store_is_refused(actors: Actors) -> Non
     storeless = BusinessService(actors.world.deployment, actors.world.a.account(Department.BUSINESS))
     with pytest.raises(DocumentNotFound):
         storeless.countersign(draft.number)
-    assert storeless.countersign(draft.number, draft.text.encode()).status is ContractStatus.SIGNED
-
-
-@pytest.mark.parametrize("with_store", [True, False])
-def test_tampered_document_is_refused_before_any_transaction(
-    actors: Actors, with_store: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    world, draft = actors.world, sample_contract()
-    actors.b_business.propose(draft, world.a.org_id)
-    a_business = (
-        actors.a_business if with_store else BusinessService(world.deployment, world.a.account(Department.BUSINESS))
-    )
-    sent = nonce(world, a_business.address)
-    forbid_sending(monkeypatch, a_business)
-    tampered = draft.text.replace("prototype", "two prototypes").encode()
-    assert tampered != draft.text.encode()
-    with pytest.raises(DocumentHashMismatch):
-        a_business.countersign(draft.number, tampered)
-    assert nonce(world, a_business.address) == sent
-    agreement = a_business.reader.agreement(draft.number)
-    assert (agreement.status, agreement.signature_a) == (ContractStatus.PROPOSED, None)
-    assert not actors.a_docs.has(keccak(tampered))
+    document = econtract(actors.world, draft).document()
+    assert storeless.countersign(draft.number, document).status is ContractStatus.SIGNED
 
 
 @pytest.mark.parametrize("sender", ["assignee", "payee"])
@@ -412,19 +380,20 @@ def test_assignment_to_a_third_member(actors: Actors, sender: str) -> None:
     assert (presented.status, presented.presenter_org) == (VoucherStatus.PRESENTED, world.c.org_id)
     assert presented.beneficiary_org is None
 
-    account = actors.c_finance.assignee_account(number, seq, C_ACCOUNT)
-    assert C_ACCOUNT.encode() not in account.ciphertext
+    account = actors.c_finance.assignee_account(number, seq, C_BANK_ACCOUNT)
+    assert C_BANK_ACCOUNT.encode() not in account.ciphertext
     signature = actors.b_finance.sign_assignment(number, seq, world.c.org_id, account.account_hash)
     confirming = actors.c_finance if sender == "assignee" else actors.b_finance
     confirmed = confirming.confirm_assignment(
-        number, seq, account, signer=actors.b_finance.address, signature=signature
+        number, seq, world.c.org_id, account, signer=actors.b_finance.address, signature=signature
     )
     assert (confirmed.status, confirmed.beneficiary_org) == (VoucherStatus.REQUESTED, world.c.org_id)
     assert confirmed.assignee_account_hash == account.account_hash
     assert confirmed.assignee_account_ciphertext == account.ciphertext
+    assert confirmed.beneficiary == world.c.treasury.address
 
     opened = actors.bank.bank_account(number, seq)
-    assert opened.account == C_ACCOUNT
+    assert opened.account == C_BANK_ACCOUNT
     assert crypto.bank_account_hash(opened.account, opened.salt) == account.account_hash
     second = actors.bank.release(number, seq)
     assert (second.payer_org, second.payee_org, second.beneficiary_org) == (1, 2, world.c.org_id)
@@ -475,17 +444,20 @@ def test_redeem_after_expiry_is_refused(actors: Actors) -> None:
     assert actors.b_finance.reader.payment(draft.number, frozen.seq).status is VoucherStatus.FROZEN
 
 
-def test_release_twice_is_refused(actors: Actors) -> None:
+def test_release_twice_is_refused_before_sending(actors: Actors, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The institution's checks refuse a payment that is not REQUESTED (the chain's own refusal: test_escrow)."""
     draft = sample_contract()
     frozen = issued(actors, draft)
-    with pytest.raises(errors.UnexpectedVoucherStatus) as refusal:
+    with pytest.raises(ReleaseRefused, match="payment is FROZEN, not REQUESTED") as refusal:
         actors.bank.release(draft.number, frozen.seq)  # not requested yet
-    assert refusal.value.args_by_name["status"] == VoucherStatus.FROZEN
+    assert refusal.value.temporary is False
     actors.b_finance.redeem(draft.number, frozen.seq)
     actors.bank.release(draft.number, frozen.seq)
-    with pytest.raises(errors.UnexpectedVoucherStatus) as refusal:
+    sent = nonce(actors.world, actors.bank.address)
+    forbid_sending(monkeypatch, actors.bank)
+    with pytest.raises(ReleaseRefused, match="payment is RELEASED, not REQUESTED"):
         actors.bank.release(draft.number, frozen.seq)
-    assert refusal.value.args_by_name["status"] == VoucherStatus.RELEASED
+    assert nonce(actors.world, actors.bank.address) == sent
     assert balance(actors.world, actors.world.b.treasury.address) == draft.total
 
 
@@ -520,13 +492,14 @@ def test_release_all_pipelines_and_raises_the_first_refusal_once_every_release_i
     assert balance(actors.world, actors.world.b.treasury.address) == 3 * 100_00
 
 
-def test_paused_escrow_refuses_redemption(actors: Actors) -> None:
+def test_paused_escrow_refuses_release_not_redemption(actors: Actors) -> None:
     draft = sample_contract()
     frozen = issued(actors, draft)
     assert actors.bank.pause() is True
+    assert actors.b_finance.redeem(draft.number, frozen.seq).status is VoucherStatus.REQUESTED
     with pytest.raises(errors.EnforcedPause):
-        actors.b_finance.redeem(draft.number, frozen.seq)
-    assert actors.b_finance.reader.payment(draft.number, frozen.seq).status is VoucherStatus.FROZEN
+        actors.bank.release(draft.number, frozen.seq)
+    assert actors.b_finance.reader.payment(draft.number, frozen.seq).status is VoucherStatus.REQUESTED
     with pytest.raises(errors.WrongDepartment):
         InstitutionService(
             actors.world.deployment,
@@ -535,7 +508,7 @@ def test_paused_escrow_refuses_redemption(actors: Actors) -> None:
             org_id=actors.world.bank.org_id,
         ).unpause()
     assert actors.bank.unpause() is False
-    assert actors.b_finance.redeem(draft.number, frozen.seq).status is VoucherStatus.REQUESTED
+    assert actors.bank.release(draft.number, frozen.seq).amount == draft.total
 
 
 @pytest.mark.parametrize("index", [3, 7, -1])
@@ -591,13 +564,13 @@ def test_key_commitment_matches_the_escrow(actors: Actors) -> None:
         voucher_id = payment_voucher_id(draft.contract_no, seq)
         secret = crypto.new_secret()
         assert crypto.key_commitment(chain_id, escrow.address, voucher_id, secret) == bytes(
-            escrow.functions.commitmentOf(voucher_id, secret).call()
+            escrow.functions.keyCommitmentFor(voucher_id, secret).call()
         )
     frozen = issued(actors, draft)
     key = actors.b_finance.open_payment_key(draft.number, frozen.seq)
-    on_chain = bytes(escrow.functions.commitmentOf(frozen.voucher_id, key.secret).call())
+    on_chain = bytes(escrow.functions.keyCommitmentFor(frozen.voucher_id, key.secret).call())
     assert on_chain == frozen.key_commitment
-    assert on_chain == bytes(escrow.functions.keyCommitmentOf(frozen.voucher_id).call())
+    assert on_chain == bytes(escrow.functions.commitmentOf(frozen.voucher_id).call())
 
 
 def test_records_serialise_to_json(actors: Actors) -> None:
@@ -608,13 +581,13 @@ def test_records_serialise_to_json(actors: Actors) -> None:
     assert payment["status"] == "FROZEN"
     assert payment["voucher_id"] == "0x" + payment_voucher_id(draft.contract_no, 1).hex()
     assert payment["key_commitment"] == "0x" + (frozen.key_commitment or b"").hex()
-    assert payment["payee_account_ciphertext"].startswith("0x")
+    assert payment["account_for_institution"].startswith("0x")
     assert payment["assignee_account_hash"] is None
     assert PaymentRecord.model_validate({**payment, "status": VoucherStatus.FROZEN}) == frozen  # hex parses back
 
     agreement = actors.a_business.reader.agreement(draft.number).model_dump(mode="json")
     assert agreement["status"] == "SETTLED"
-    assert agreement["doc_hash"] == "0x" + draft.doc_hash.hex()
+    assert agreement["doc_hash"] == "0x" + econtract(world, draft).doc_hash.hex()
     assert [stage["status"] for stage in agreement["stages"]] == ["CONFIRMED"] * 3
     assert agreement["signature_b"]["signature"].startswith("0x")
     assert agreement["signature_b"]["signer"] == world.b.account(Department.BUSINESS).address

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from collab_py.keys import EmptyPassphrase, Keyring, PassphraseUnavailable
-from collab_py.manifest import Manifest, ManifestError
+from collab_py.chain.manifest import Manifest, ManifestError
+from collab_py.domain.keys import EmptyPassphrase, Keyring, PassphraseUnavailable
 from collab_py.settings import CollabSettings, SettingsError
 
 

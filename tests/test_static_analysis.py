@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "slither_check.py"
-
-
-def _load_checker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("slither_check", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-checker = _load_checker()
+from collab_py.chain.build import project_root
+from collab_py.devnet import slither as checker
 
 
 def _contract(name: str, file: str) -> dict[str, Any]:
@@ -180,7 +165,12 @@ def test_triage_file_is_validated(tmp_path: Path, entry: str, message: str) -> N
 def test_slither_finds_nothing_untriaged_on_the_contracts() -> None:
     """Runs slither through the offline compiler (about 20 s): every High/Medium finding is triaged, none is stale."""
     done = subprocess.run(
-        [sys.executable, str(SCRIPT)], cwd=ROOT, capture_output=True, text=True, timeout=280, check=False
+        [sys.executable, "-m", "collab_py.devnet.slither"],
+        cwd=project_root(),
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "High/Medium:" in done.stdout

@@ -1,16 +1,19 @@
-"""The offline compiler path: npm's solc-js registered as py-solc-x's solc 0.8.30, and the build on top of it."""
+"""The offline compiler path: npm's solc-js registered as py-solc-x's solc 0.8.30 in the checkout's own folder
+(``<repository root>/.solcx``), and the build on top of it."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import solcx
 
-from collab_py import build
-from collab_py.toolchain import SOLC_VERSION, ensure_solc
+from collab_py.chain import build, toolchain
+from collab_py.chain.toolchain import SOLC_VERSION, SOLCX_BINARY_PATH, ensure_solc
 
 ERC20_USER = """// SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
@@ -38,6 +41,72 @@ def test_registered_compiler_is_seen_by_py_solc_x(solc: Path) -> None:
     assert solc.name == f"solc-v{SOLC_VERSION}"
     assert str(solcx.get_installed_solc_versions()[0]) == SOLC_VERSION
     assert ensure_solc() == solc  # idempotent
+
+
+def test_the_compiler_is_registered_in_the_checkout_not_in_the_home_folder(
+    solc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = build.project_root()
+    assert solc == root / ".solcx" / f"solc-v{SOLC_VERSION}"
+    assert solcx.get_solcx_install_folder() == root / ".solcx"
+    assert os.environ[SOLCX_BINARY_PATH] == str(root / ".solcx")
+    launcher = solc.read_text()
+    assert str(Path(toolchain.__file__).with_name("solc-wrapper.cjs")) in launcher  # this checkout's wrapper
+    assert str(root / "node_modules") in launcher
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(solc)], cwd=root, check=False)
+    assert ignored.returncode == 0, ".solcx/ must be git-ignored"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv(SOLCX_BINARY_PATH)
+    assert ensure_solc() == solc
+    assert not (tmp_path / ".solcx").exists()  # ~/.solcx is neither read nor written
+
+
+@pytest.fixture
+def other_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """ensure_solc for a checkout rooted in ``tmp_path`` (this checkout's launcher is in use by other tests)."""
+    monkeypatch.setattr(toolchain, "project_root", lambda: tmp_path)
+    monkeypatch.setenv(SOLCX_BINARY_PATH, os.environ.get(SOLCX_BINARY_PATH, ""))  # restored afterwards
+    return tmp_path / ".solcx" / f"solc-v{SOLC_VERSION}"
+
+
+def test_a_launcher_into_a_deleted_clone_is_registered_again(other_checkout: Path) -> None:
+    other_checkout.parent.mkdir()
+    other_checkout.write_text(
+        '#!/bin/sh\nCOLLAB_NODE_MODULES="/gone/clone/node_modules" exec node "/gone/clone/solc-wrapper.cjs" "$@"\n'
+    )
+    other_checkout.chmod(0o755)
+    assert ensure_solc() == other_checkout
+    assert "/gone/clone" not in other_checkout.read_text()
+    assert toolchain.reports_version(other_checkout, SOLC_VERSION)
+    assert os.environ[SOLCX_BINARY_PATH] == str(other_checkout.parent)
+
+
+def test_the_registration_is_checked_on_every_use(other_checkout: Path) -> None:
+    assert ensure_solc() == other_checkout
+    registered = other_checkout.read_text()
+    other_checkout.write_text("#!/bin/sh\necho 'Version: 0.8.29+commit.0'\n")  # replaced behind our back
+    assert ensure_solc() == other_checkout
+    assert other_checkout.read_text() == registered
+    other_checkout.unlink()  # removed
+    assert ensure_solc() == other_checkout
+    assert other_checkout.read_text() == registered
+    assert [path.name for path in other_checkout.parent.iterdir()] == [other_checkout.name]  # no temporary left
+
+
+def test_make_exports_the_checkouts_compiler_folder_to_its_tools() -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    root = build.project_root()
+    shown = subprocess.run(
+        [make, "-s", "--no-print-directory", "--eval", "show-solcx:\n\t@echo $$SOLCX_BINARY_PATH", "show-solcx"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={key: value for key, value in os.environ.items() if key != SOLCX_BINARY_PATH},
+    )
+    assert shown.stdout.strip() == str(root / ".solcx")
 
 
 def test_version_matches_native_solc_format(solc: Path) -> None:

@@ -27,13 +27,13 @@ interface IConsortium is ICollabErrors {
     error OrgAlreadyRegistered(uint32 orgId);
     /// @notice No org of the required kind is registered with this id.
     error UnknownOrg(uint32 orgId);
-    /// @notice The org is suspended and may not act or be dealt with.
+    /// @notice The org is suspended: it may not act, sign, start a contract or be paid.
     error OrgSuspended(uint32 orgId);
     /// @notice Org names must not be empty.
     error InvalidOrgName();
     /// @notice Kind NONE is not a kind.
     error InvalidOrgKind();
-    /// @notice A treasury must be a non-zero address.
+    /// @notice A treasury must be a non-zero address other than the registry's and the escrow's.
     error InvalidTreasury();
     /// @notice An encryption key must be a secp256k1 public key: 33 bytes compressed or 65 bytes uncompressed.
     error InvalidEncryptionKey();
@@ -64,6 +64,9 @@ interface IConsortium is ICollabErrors {
 
     /// @notice The address that holds `orgId`'s digital assets.
     function treasuryOf(uint32 orgId) external view returns (address);
+
+    /// @notice Whether org `orgId` is registered and not suspended.
+    function isActiveOrg(uint32 orgId) external view returns (bool);
 
     /// @notice Whether new contracts may be paid in `asset`.
     function isAssetAccepted(address asset) external view returns (bool);

@@ -26,6 +26,9 @@ interface IContractRegistry {
         bytes32 indexed contractNo, uint32 indexed partyA, address signer, bytes signature, uint256 signedAt
     );
 
+    /// @notice Emitted when Party B withdraws or Party A declines a proposed contract; its number stays used.
+    event ContractCancelled(bytes32 indexed contractNo, uint32 indexed orgId, bytes32 reasonHash, address cancelledBy);
+
     /// @notice Contract number 0 is reserved.
     error InvalidContractNumber();
     /// @notice A contract with this number is already registered (S2.4).

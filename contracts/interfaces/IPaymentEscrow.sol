@@ -20,6 +20,10 @@ interface IPaymentEscrow is ICollabErrors {
     event PaymentKeyPresented(
         bytes32 indexed voucherId, bytes32 indexed contractNo, uint32 indexed presenterOrg, uint8 seq, address presentedBy
     );
+    /// @notice Emitted when the beneficiary pins its current treasury for a requested payment (after a treasury move).
+    event BeneficiaryTreasuryPinned(
+        bytes32 indexed voucherId, bytes32 indexed contractNo, uint32 indexed beneficiaryOrg, uint8 seq, address beneficiary
+    );
     /// @notice Emitted when the payee confirms the assignment: the institution may now pay the assignee (S6.3).
     event AssignmentConfirmed(
         bytes32 indexed voucherId,
@@ -33,8 +37,8 @@ interface IPaymentEscrow is ICollabErrors {
     );
     /**
      * @notice The second voucher (S7.1): `amount` of `asset` went from the payer's frozen funds to the beneficiary's
-     * treasury at `paidAt`, released by `operator` (the institution's, or the party that settled jointly). The
-     * single source accounting listens to.
+     * treasury at `paidAt`, released by `releasedBy` (the institution's operator, or the party that settled without
+     * it, S6.5). The single source accounting listens to.
      */
     event SecondVoucher(
         bytes32 indexed voucherId,
@@ -47,9 +51,10 @@ interface IPaymentEscrow is ICollabErrors {
         address asset,
         uint256 amount,
         uint256 paidAt,
-        address operator
+        address releasedBy
     );
-    /// @notice Emitted when frozen funds go back to the payer: an expired key (S6.4) or a joint decision (S6.5).
+    /// @notice Emitted when frozen funds go back to the payer: an expired key (S6.4), or after the release deadline
+    /// without the institution (S6.5, with {SettledWithoutInstitution}).
     event PaymentReclaimed(
         bytes32 indexed voucherId,
         bytes32 indexed contractNo,
@@ -58,8 +63,12 @@ interface IPaymentEscrow is ICollabErrors {
         address payerTreasury,
         uint256 amount
     );
-    /// @notice Emitted when payer and beneficiary settled a requested payment without the institution (S6.5).
-    event SettledJointly(
+    /**
+     * @notice Emitted when payer and beneficiary settled a requested payment without the institution (S6.5): one
+     * party sent the other's signature (`cosigner`), or settled alone in its own favour because the other's org is
+     * suspended (`cosigner` zero).
+     */
+    event SettledWithoutInstitution(
         bytes32 indexed voucherId,
         bytes32 indexed contractNo,
         uint8 seq,
@@ -83,8 +92,6 @@ interface IPaymentEscrow is ICollabErrors {
         bytes signature
     );
 
-    /// @notice A payment with this id is already recorded.
-    error VoucherExists(bytes32 voucherId);
     /// @notice No payment with this id is recorded.
     error UnknownVoucher(bytes32 voucherId);
     /// @notice The voucher's amount differs from the application's.
@@ -93,7 +100,8 @@ interface IPaymentEscrow is ICollabErrors {
     error PaymentAccountMismatch(bytes32 voucherId, bytes32 applied, bytes32 issued);
     /// @notice The voucher is not in a status that allows this step.
     error UnexpectedVoucherStatus(bytes32 voucherId, VoucherStatus status);
-    /// @notice The escrow received another amount than the one transferred: fee-on-transfer and rebasing tokens are refused.
+    /// @notice A balance moved by another amount than the one transferred: fee-on-transfer and rebasing tokens are
+    /// refused, also when a listed token changes its behaviour.
     error UnsupportedToken(address asset, uint256 expected, uint256 received);
     /// @notice The payment key expired (S6.4).
     error PaymentKeyExpired(bytes32 voucherId, uint256 expiry);
@@ -101,18 +109,20 @@ interface IPaymentEscrow is ICollabErrors {
     error PaymentKeyNotExpired(bytes32 voucherId, uint256 expiry);
     /// @notice The secret does not open the voucher's key commitment.
     error WrongSecret(bytes32 voucherId);
-    /// @notice The payer and the payee cannot present a key as a third party.
+    /// @notice The payer and the payee cannot be a third-party assignee of their own payment.
     error InvalidAssignee(uint32 orgId);
-    /// @notice The assignment names another org than the one that presented the key.
-    error AssigneeMismatch(uint32 presenterOrg, uint32 assigneeOrg);
+    /// @notice The payment key's expiry must be between {minKeyLifetime} and {MAX_KEY_LIFETIME} from now.
+    error InvalidExpiry(uint256 expiry);
     /// @notice An invoice hash must not be zero.
     error InvalidInvoiceHash();
     /// @notice This payment already has its e-invoice (S8.3: one per payment); `invoiceHash` is the anchored one.
     error InvoiceAlreadyAnchored(bytes32 voucherId, bytes32 invoiceHash);
     /// @notice Payer and beneficiary may settle a requested payment without the institution only after `deadline`.
     error ReleaseDeadlineNotReached(bytes32 voucherId, uint256 deadline);
-    /// @notice The release window must be at least one hour and at most {MAX_RELEASE_WINDOW}.
-    error InvalidReleaseWindow(uint256 window);
+    /// @notice A party settling alone (the other's org is suspended) may only settle in its own favour.
+    error SettlementDirectionRefused(bytes32 voucherId, bool toBeneficiary);
+    /// @notice The release window and the shortest key lifetime must be within the escrow's bounds.
+    error InvalidWindow(uint256 window);
 
     /// @notice Records payment application `voucherId` for `amount` into the account hashed `accountHash` (S5.1).
     /// @dev Callable by the registry only.
@@ -141,4 +151,7 @@ interface IPaymentEscrow is ICollabErrors {
 
     /// @notice The registry whose settlement module records applications and freezes funds here.
     function registry() external view returns (ICollabRegistry);
+
+    /// @notice The payment institution whose operators release funds and pause the escrow.
+    function institutionOrg() external view returns (uint32);
 }

@@ -9,13 +9,16 @@ interface ISettlement {
     event EscrowSet(address indexed escrow);
     /// @notice Emitted when Party B applies for business settlement (S4.1).
     event BusinessSettlementRequested(bytes32 indexed contractNo, uint32 indexed partyB, address requestedBy);
+    /// @notice Emitted when Party A rejects Party B's application for business settlement; the contract is SIGNED again.
+    event BusinessSettlementRejected(bytes32 indexed contractNo, uint32 indexed partyA, bytes32 reasonHash, address rejectedBy);
     /// @notice Emitted when Party A approves: the contract's business settlement voucher (S4.2).
     event BusinessSettlementVoucherIssued(
         bytes32 indexed contractNo, uint32 indexed partyA, uint32 indexed partyB, uint256 total, address approvedBy
     );
     /**
      * @notice Emitted when Party B's finance applies for payment into the account whose salted hash is
-     * `accountHash` (S5.1). `accountCiphertext` (salt and account) is encrypted to Party A's finance department.
+     * `accountHash` (S5.1). The salt and account are encrypted to Party A's finance department (`accountForPayer`, to
+     * build the payment key) and to the payment institution (`accountForInstitution`, to pay).
      */
     event PaymentApplied(
         bytes32 indexed voucherId,
@@ -23,7 +26,8 @@ interface ISettlement {
         uint8 seq,
         uint256 amount,
         bytes32 accountHash,
-        bytes accountCiphertext,
+        bytes accountForPayer,
+        bytes accountForInstitution,
         address appliedBy
     );
     /// @notice Emitted when an application ends without a voucher: REFUSED by the payer or WITHDRAWN by the payee.
@@ -42,7 +46,6 @@ interface ISettlement {
         uint8 seq,
         uint256 amount,
         bytes32 bankAccountHash,
-        bytes bankAccountCiphertext,
         bytes32 keyCommitment,
         uint256 expiry,
         bytes keyCiphertext
@@ -50,7 +53,7 @@ interface ISettlement {
 
     /// @notice The escrow is already connected.
     error EscrowAlreadySet();
-    /// @notice The escrow must be a contract that serves this registry.
+    /// @notice The escrow must be a contract that serves this registry, operated by a registered payment institution.
     error InvalidEscrow(address escrow);
     /// @notice Not every stage has a first voucher yet (S4.2).
     error StagesNotVouched(bytes32 contractNo, uint256 vouched, uint256 stages);
@@ -60,10 +63,10 @@ interface ISettlement {
     error PaymentExceedsUnpaid(bytes32 contractNo, uint256 amount, uint256 unpaid);
     /// @notice The contract has reached its limit of 255 payment applications.
     error PaymentLimitReached(bytes32 contractNo);
-    /// @notice The account hash and the key commitment must not be zero.
+    /// @notice The salted hash of the receiving account must not be zero.
+    error InvalidAccountHash();
+    /// @notice The payment key's commitment must not be zero.
     error InvalidPaymentKey();
-    /// @notice The payment key's expiry must be in the future and at most {MAX_KEY_LIFETIME} away.
-    error InvalidExpiry(uint256 expiry);
 
     /// @notice Returns `amount` of a payment that ends unpaid to the contract's unpaid amount. Escrow only.
     function releaseCommitment(bytes32 contractNo, uint128 amount) external;

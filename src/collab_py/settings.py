@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,10 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collab_py.chain.manifest import Manifest
+from collab_py.domain.keys import Keyring, resolve_passphrase
 from collab_py.exceptions import CollabError
-from collab_py.keys import Keyring, resolve_passphrase
-from collab_py.manifest import Manifest
+from collab_py.files import MAX_SMALL_FILE_BYTES, size_text
 
 ENV_PREFIX = "COLLAB_"
 _RPC_SCHEMES = ("http", "https", "ws", "wss")
@@ -37,7 +39,12 @@ class CollabSettings(BaseSettings):
     """Where the chain, the deployment, the keys and the ledger are, and how patiently to wait for receipts."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_ignore_empty=True, extra="ignore", validate_default=True
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        validate_default=True,
+        hide_input_in_errors=True,  # URLs carry passwords and API keys
     )
 
     rpc_url: str = "http://127.0.0.1:8545"
@@ -79,12 +86,14 @@ class CollabSettings(BaseSettings):
         unknown = sorted(k for k in overrides if not k.startswith("_") and k not in cls.model_fields)
         if unknown:
             raise SettingsError(f"unknown settings: {', '.join(unknown)}")
+        env_file = overrides.get("_env_file", cls.model_config.get("env_file"))
+        if isinstance(env_file, str | Path):
+            _check_env_file(Path(env_file))
         try:
             return cls(**overrides)
         except ValidationError as error:
             raise SettingsError("; ".join(_describe(e) for e in error.errors())) from None
         except UnicodeDecodeError:  # python-dotenv reads the .env file as UTF-8
-            env_file = overrides.get("_env_file", cls.model_config.get("env_file"))
             raise SettingsError(f"the settings file {env_file} is not UTF-8 text") from None
 
     def load_manifest(self) -> Manifest:
@@ -103,6 +112,14 @@ class CollabSettings(BaseSettings):
     def keyring(self) -> Keyring:
         """The org's keys in :attr:`keystore_dir`."""
         return Keyring(self.keystore_dir)
+
+
+def _check_env_file(path: Path) -> None:
+    """Refuses a settings file larger than a settings file can sensibly be (python-dotenv reads it whole);
+    pydantic-settings reads only regular files, so a device there is ignored, as a missing file is."""
+    with contextlib.suppress(OSError):
+        if path.is_file() and path.stat().st_size > MAX_SMALL_FILE_BYTES:
+            raise SettingsError(f"the settings file {path} is larger than {size_text(MAX_SMALL_FILE_BYTES)}")
 
 
 def _describe(error: ErrorDetails) -> str:

@@ -40,6 +40,7 @@ abstract contract CollabFixture is Test {
     uint32 internal constant OTHER_BANK = 901;
     uint40 internal constant RELEASE_WINDOW = 1 days;
     uint40 internal constant KEY_LIFETIME = 7 days;
+    uint40 internal constant MIN_KEY_LIFETIME = 1 hours;
     uint256 internal constant A_FUNDS = 1e30;
     /// @dev The amount of {stages1}: a one-stage contract's total.
     uint128 internal constant AMOUNT = 1000_00;
@@ -76,9 +77,7 @@ abstract contract CollabFixture is Test {
         operator = vm.createWallet("bank operator");
         otherOperator = vm.createWallet("other institution's operator");
 
-        registry = new CollabRegistry(address(this));
-        escrow = new PaymentEscrow(registry, BANK, RELEASE_WINDOW);
-        registry.setEscrow(escrow);
+        deployWithBank();
         token = new DepositToken("Deposit", "DEP", bankTreasury);
         assetOfNewContracts = address(token);
         registerMembers(registry);
@@ -89,13 +88,21 @@ abstract contract CollabFixture is Test {
         token.approve(address(escrow), type(uint256).max);
     }
 
-    /// @dev Accepts the deposit token in `r` (governed by this contract) and registers the fixture's orgs and accounts.
+    /// @dev Deploys {registry} (governed by this contract) with the bank registered, and its {escrow} operated by it.
+    function deployWithBank() internal {
+        registry = new CollabRegistry(address(this));
+        registry.registerOrg(BANK, "Bank", OrgKind.PAYMENT_INSTITUTION, bankTreasury, ENCRYPTION_KEY);
+        escrow = new PaymentEscrow(registry, BANK, RELEASE_WINDOW, MIN_KEY_LIFETIME);
+        registry.setEscrow(escrow);
+    }
+
+    /// @dev Accepts the deposit token in `r` (governed by this contract) and registers the fixture's orgs and accounts
+    /// but the bank, which the escrow's deployment needs registered first ({deployWithBank}).
     function registerMembers(CollabRegistry r) internal {
         r.setAssetAccepted(address(token), true);
         r.registerOrg(A, "Party A", OrgKind.ENTERPRISE, aTreasury, ENCRYPTION_KEY);
         r.registerOrg(B, "Party B", OrgKind.ENTERPRISE, bTreasury, ENCRYPTION_KEY);
         r.registerOrg(C, "Party C", OrgKind.ENTERPRISE, cTreasury, ENCRYPTION_KEY);
-        r.registerOrg(BANK, "Bank", OrgKind.PAYMENT_INSTITUTION, bankTreasury, ENCRYPTION_KEY);
         r.registerOrg(OTHER_BANK, "Other bank", OrgKind.PAYMENT_INSTITUTION, bankTreasury, ENCRYPTION_KEY);
         uint32[3] memory enterprises = [A, B, C];
         for (uint256 i; i < enterprises.length; ++i) {
@@ -113,9 +120,7 @@ abstract contract CollabFixture is Test {
      */
     function switchToSecondDeployment() internal returns (CollabRegistry first, PaymentEscrow firstEscrow) {
         (first, firstEscrow) = (registry, escrow);
-        registry = new CollabRegistry(address(this));
-        escrow = new PaymentEscrow(registry, BANK, RELEASE_WINDOW);
-        registry.setEscrow(escrow);
+        deployWithBank();
         registerMembers(registry);
         vm.prank(aTreasury);
         token.approve(address(escrow), type(uint256).max);
@@ -368,10 +373,9 @@ abstract contract CollabFixture is Test {
         return PaymentVoucherTerms({
             amount: amount,
             bankAccountHash: accountHash(0),
-            bankAccountCiphertext: ciphertext("account for the bank", 215),
             keyCommitment: escrow.keyCommitmentFor(voucherIdOf(contractNo, seq), secretOf(contractNo, seq)),
             expiry: uint40(block.timestamp + KEY_LIFETIME),
-            keyCiphertext: ciphertext("payment key", 307)
+            keyCiphertext: ciphertext("payment key", 243)
         });
     }
 
@@ -442,9 +446,10 @@ abstract contract CollabFixture is Test {
     function apply_(bytes32 contractNo, uint128 amount) internal returns (uint8 seq) {
         (CollabRegistry.Agreement memory agreement,) = registry.agreementOf(contractNo);
         seq = agreement.paymentCount + 1;
-        bytes memory envelope = ciphertext("account for A", 215);
+        bytes memory forPayer = ciphertext("account for A", 179);
+        bytes memory forInstitution = ciphertext("account for the bank", 179);
         vm.prank(bFinance.addr);
-        registry.applyForPayment(contractNo, amount, accountHash(0), envelope);
+        registry.applyForPayment(contractNo, amount, accountHash(0), forPayer, forInstitution);
     }
 
     function issue(bytes32 contractNo, uint8 seq, uint128 amount) internal {
@@ -506,7 +511,7 @@ abstract contract CollabFixture is Test {
     {
         bytes memory signature = sign(cosigner, jointSettlementDigest(voucherIdOf(contractNo, seq), toBeneficiary));
         vm.prank(caller);
-        escrow.settleJointly(contractNo, seq, toBeneficiary, cosigner.addr, signature);
+        escrow.settleWithoutInstitution(contractNo, seq, toBeneficiary, cosigner.addr, signature);
     }
 
     /// @dev Moves time to `voucherId`'s release deadline, when payer and beneficiary may settle without the bank.

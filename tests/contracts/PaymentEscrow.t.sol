@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {Vm} from "forge-std/Vm.sol";
-import {Department, PaymentVoucherTerms, VoucherStatus} from "../../contracts/CollabTypes.sol";
+import {Department, OrgKind, PaymentVoucherTerms, VoucherStatus} from "../../contracts/CollabTypes.sol";
 import {PaymentEscrow} from "../../contracts/PaymentEscrow.sol";
 import {ICollabErrors} from "../../contracts/interfaces/ICollabErrors.sol";
 import {IConsortium} from "../../contracts/interfaces/IConsortium.sol";
@@ -52,6 +52,10 @@ contract PaymentEscrowTest is CollabFixture {
         return confirmCall(seq, C, bFinance, C, accountHash(9));
     }
 
+    function pinCall(uint8 seq) internal view returns (bytes memory) {
+        return abi.encodeCall(escrow.pinBeneficiaryTreasury, (NO, seq));
+    }
+
     function releaseCall(uint8 seq) internal view returns (bytes memory) {
         return abi.encodeCall(escrow.release, (NO, seq));
     }
@@ -69,7 +73,7 @@ contract PaymentEscrowTest is CollabFixture {
         bool signedDirection
     ) internal view returns (bytes memory) {
         bytes memory signature = sign(cosigner, jointSettlementDigest(signedVoucherId, signedDirection));
-        return abi.encodeCall(escrow.settleJointly, (NO, seq, toBeneficiary, cosigner.addr, signature));
+        return abi.encodeCall(escrow.settleWithoutInstitution, (NO, seq, toBeneficiary, cosigner.addr, signature));
     }
 
     /// @dev A joint settlement as the payer sends it, with B's signature of what it sends.
@@ -105,7 +109,7 @@ contract PaymentEscrowTest is CollabFixture {
 
     /// @dev Moves time to the expiry of payment `seq`'s key and asserts that `caller` sending `data` is refused.
     function expectKeyExpired(address caller, bytes memory data, uint8 seq) internal {
-        uint40 expiry = escrow.voucherOf(voucherIdOf(NO, seq)).expiry;
+        uint40 expiry = escrow.voucherOf(voucherIdOf(NO, seq)).time;
         vm.warp(expiry);
         expectEscrowRefusal(
             caller,
@@ -161,15 +165,23 @@ contract PaymentEscrowTest is CollabFixture {
     /// @dev A release window of one hour to 90 days is accepted, any other refused.
     function testFuzz_release_window_range(uint40 window) public {
         bool valid = window >= escrow.MIN_RELEASE_WINDOW() && window <= escrow.MAX_RELEASE_WINDOW();
-        if (!valid) vm.expectRevert(abi.encodeWithSelector(IPaymentEscrow.InvalidReleaseWindow.selector, window));
-        PaymentEscrow created = new PaymentEscrow(registry, BANK, window);
+        if (!valid) vm.expectRevert(abi.encodeWithSelector(IPaymentEscrow.InvalidWindow.selector, window));
+        PaymentEscrow created = new PaymentEscrow(registry, BANK, window, MIN_KEY_LIFETIME);
         if (valid) assertEq(created.releaseWindow(), window);
+    }
+
+    /// @dev A shortest key lifetime of one second to 24 hours is accepted, zero or longer refused.
+    function testFuzz_min_key_lifetime_range(uint40 lifetime) public {
+        bool valid = lifetime != 0 && lifetime <= 24 * escrow.MIN_RELEASE_WINDOW();
+        if (!valid) vm.expectRevert(abi.encodeWithSelector(IPaymentEscrow.InvalidWindow.selector, lifetime));
+        PaymentEscrow created = new PaymentEscrow(registry, BANK, RELEASE_WINDOW, lifetime);
+        if (valid) assertEq(created.minKeyLifetime(), lifetime);
     }
 
     function test_the_escrows_digests_are_the_independently_computed_ones() public view {
         bytes32 voucherId = voucherIdOf(NO, 1);
         assertEq(escrow.assignmentDigest(voucherId, C, accountHash(9)), assignmentDigest(voucherId, C, accountHash(9)));
-        assertEq(escrow.jointSettlementDigest(voucherId, true), jointSettlementDigest(voucherId, true));
+        assertEq(escrow.settlementDigest(voucherId, true), jointSettlementDigest(voucherId, true));
         assertEq(escrow.invoiceDigest(voucherId, INVOICE), invoiceDigest(voucherId, INVOICE));
         assertEq(
             escrow.keyCommitmentFor(voucherId, bytes32("s")),
@@ -242,7 +254,7 @@ contract PaymentEscrowTest is CollabFixture {
     /// @dev Around the key's expiry: before it the payee redeems and the payer cannot reclaim; from it on the
     /// payee cannot redeem and the payer reclaims.
     function testFuzz_redeem_and_reclaim_around_expiry(uint40 lifetime, uint40 elapsed) public {
-        lifetime = uint40(bound(lifetime, 1, registry.MAX_KEY_LIFETIME()));
+        lifetime = uint40(bound(lifetime, MIN_KEY_LIFETIME, escrow.MAX_KEY_LIFETIME()));
         elapsed = uint40(bound(elapsed, 0, uint256(lifetime) * 2));
         settledContract(NO, stages1());
         uint8 seq = apply_(NO, AMOUNT);
@@ -364,14 +376,41 @@ contract PaymentEscrowTest is CollabFixture {
         expectCallerChecks(address(escrow), confirmCToCall(seq), B, Department.FINANCE, A);
     }
 
-    function test_confirmAssignment_refuses_a_key_not_presented() public {
+    /// @dev The payee may assign a key nobody presented: FROZEN moves to REQUESTED for the assignee.
+    function test_confirmAssignment_of_a_key_not_presented() public {
         uint8 seq = frozenPayment(NO);
-        expectEscrowRefusal(bFinance.addr, confirmCToCall(seq), unexpectedStatus(seq, VoucherStatus.FROZEN));
+        confirmAssignmentBy(bFinance.addr, NO, seq);
+        assertEq(uint8(statusOf(NO, seq)), uint8(VoucherStatus.REQUESTED));
+        assertEq(escrow.voucherOf(voucherIdOf(NO, seq)).beneficiaryOrg, C);
+        assertEq(pinnedTreasury(seq), cTreasury);
+    }
+
+    /// @dev The payee's signature overrides a presentation by another org: D presented, C is paid.
+    function test_confirmAssignment_overrides_a_presentation_by_another_org() public {
+        uint32 d = 4;
+        address dTreasury = makeAddr("treasury D");
+        Vm.Wallet memory dFinance = vm.createWallet("D finance");
+        registry.registerOrg(d, "Party D", OrgKind.ENTERPRISE, dTreasury, ENCRYPTION_KEY);
+        registry.bindAccount(dFinance.addr, d, Department.FINANCE);
+        uint8 seq = frozenPayment(NO);
+        vm.prank(dFinance.addr);
+        escrow.presentPaymentKey(NO, seq, secretOf(NO, seq));
+        assertEq(escrow.voucherOf(voucherIdOf(NO, seq)).beneficiaryOrg, d);
+        confirmAssignmentBy(bFinance.addr, NO, seq);
+        assertEq(escrow.voucherOf(voucherIdOf(NO, seq)).beneficiaryOrg, C);
+        assertEq(pinnedTreasury(seq), cTreasury);
+    }
+
+    function test_confirmAssignment_refuses_an_unknown_voucher_and_statuses_other_than_FROZEN_or_PRESENTED() public {
+        expectEscrowRefusal(bFinance.addr, confirmCToCall(1), unknownVoucher(1));
+        settledContract(NO, stages1());
+        uint8 seq = apply_(NO, AMOUNT);
         expectEscrowRefusal(
-            bFinance.addr,
-            abi.encodeCall(escrow.confirmAssignment, (NO, 2, C, accountHash(9), "", bFinance.addr, "")),
-            unknownVoucher(2)
+            bFinance.addr, confirmCToCall(seq), abi.encodeWithSelector(ICollabErrors.WrongParty.selector, bFinance.addr, 0)
         );
+        issue(NO, seq, AMOUNT);
+        redeem(NO, seq);
+        expectEscrowRefusal(bFinance.addr, confirmCToCall(seq), unexpectedStatus(seq, VoucherStatus.REQUESTED));
     }
 
     function test_confirmAssignment_refuses_after_expiry() public {
@@ -380,16 +419,20 @@ contract PaymentEscrowTest is CollabFixture {
         expectKeyExpired(bFinance.addr, confirmCToCall(seq), seq);
     }
 
-    function test_confirmAssignment_refuses_naming_another_org() public {
+    /// @dev The payer and the payee are no assignees; an unregistered org or a payment institution has no
+    /// enterprise treasury to pin.
+    function test_confirmAssignment_refuses_the_payer_the_payee_or_a_non_enterprise() public {
         uint8 seq = frozenPayment(NO);
         present(NO, seq);
-        uint32[3] memory others = [A, B, 77];
+        uint32[4] memory others = [A, B, 77, OTHER_BANK];
+        bytes[4] memory errors = [
+            abi.encodeWithSelector(IPaymentEscrow.InvalidAssignee.selector, A),
+            abi.encodeWithSelector(IPaymentEscrow.InvalidAssignee.selector, B),
+            abi.encodeWithSelector(IConsortium.UnknownOrg.selector, 77),
+            abi.encodeWithSelector(IConsortium.UnknownOrg.selector, OTHER_BANK)
+        ];
         for (uint256 i; i < others.length; ++i) {
-            expectEscrowRefusal(
-                bFinance.addr,
-                confirmCall(seq, others[i], bFinance, others[i], accountHash(9)),
-                abi.encodeWithSelector(IPaymentEscrow.AssigneeMismatch.selector, C, others[i])
-            );
+            expectEscrowRefusal(bFinance.addr, confirmCall(seq, others[i], bFinance, others[i], accountHash(9)), errors[i]);
         }
     }
 
@@ -543,7 +586,7 @@ contract PaymentEscrowTest is CollabFixture {
 
     function test_reclaim_after_expiry_returns_the_funds_and_the_unpaid_amount() public {
         uint8 seq = frozenPayment(NO);
-        vm.warp(escrow.voucherOf(voucherIdOf(NO, seq)).expiry);
+        vm.warp(escrow.voucherOf(voucherIdOf(NO, seq)).time);
         expectReclaimed(seq, aTreasury);
         reclaim(NO, seq);
         assertEq(uint8(statusOf(NO, seq)), uint8(VoucherStatus.RECLAIMED));
@@ -556,20 +599,20 @@ contract PaymentEscrowTest is CollabFixture {
     function test_reclaim_of_a_presented_key_after_expiry() public {
         uint8 seq = frozenPayment(NO);
         present(NO, seq);
-        vm.warp(escrow.voucherOf(voucherIdOf(NO, seq)).expiry);
+        vm.warp(escrow.voucherOf(voucherIdOf(NO, seq)).time);
         reclaim(NO, seq);
         assertEq(uint8(statusOf(NO, seq)), uint8(VoucherStatus.RECLAIMED));
     }
 
     function test_reclaim_checks_the_caller() public {
         uint8 seq = frozenPayment(NO);
-        vm.warp(escrow.voucherOf(voucherIdOf(NO, seq)).expiry);
+        vm.warp(escrow.voucherOf(voucherIdOf(NO, seq)).time);
         expectCallerChecks(address(escrow), reclaimCall(seq), A, Department.FINANCE, B);
     }
 
     function test_reclaim_is_refused_before_expiry() public {
         uint8 seq = frozenPayment(NO);
-        uint40 expiry = escrow.voucherOf(voucherIdOf(NO, seq)).expiry;
+        uint40 expiry = escrow.voucherOf(voucherIdOf(NO, seq)).time;
         vm.warp(expiry - 1);
         expectEscrowRefusal(
             aFinance.addr,
@@ -597,7 +640,7 @@ contract PaymentEscrowTest is CollabFixture {
         uint8 seq = frozenPayment(NO);
         address moved = makeAddr("A's new treasury");
         registry.setTreasury(A, moved);
-        vm.warp(escrow.voucherOf(voucherIdOf(NO, seq)).expiry);
+        vm.warp(escrow.voucherOf(voucherIdOf(NO, seq)).time);
         expectReclaimed(seq, moved);
         reclaim(NO, seq);
         assertEq(token.balanceOf(moved), AMOUNT);
@@ -607,7 +650,7 @@ contract PaymentEscrowTest is CollabFixture {
         SwitchableToken switchable = new SwitchableToken();
         useMockAsset(address(switchable));
         uint8 seq = frozenPayment(NO);
-        vm.warp(escrow.voucherOf(voucherIdOf(NO, seq)).expiry);
+        vm.warp(escrow.voucherOf(voucherIdOf(NO, seq)).time);
         switchable.setBroken(true);
         expectEscrowRefusal(
             aFinance.addr, reclaimCall(seq), abi.encodeWithSelector(SwitchableToken.TokenBroken.selector)
@@ -617,7 +660,7 @@ contract PaymentEscrowTest is CollabFixture {
         assertEq(switchable.balanceOf(address(escrow)), AMOUNT);
     }
 
-    // ------------------------------------------------------------------ settleJointly: the operator never releases
+    // ------------------------------------------------------------------ settleWithoutInstitution: no release
 
     /// @dev The outsider's case, both ways and from both sides: after the release deadline the payer (with B's
     /// signature) or B (with the payer's) pays B's pinned treasury or returns the funds to the payer.
@@ -632,7 +675,7 @@ contract PaymentEscrowTest is CollabFixture {
                 bool toBeneficiary = direction == 0;
                 uint256 snapshot = vm.snapshotState();
                 vm.expectEmit(address(escrow));
-                emit IPaymentEscrow.SettledJointly(
+                emit IPaymentEscrow.SettledWithoutInstitution(
                     voucherId, NO, seq, toBeneficiary, callers[i].addr, cosigners[i].addr
                 );
                 if (toBeneficiary) expectSecondVoucher(seq, B, bTreasury, callers[i].addr);
@@ -653,7 +696,7 @@ contract PaymentEscrowTest is CollabFixture {
     function test_joint_settlement_is_refused_before_the_deadline() public {
         uint8 seq = requestedPayment(NO);
         uint256 deadline = escrow.releaseDeadlineOf(voucherIdOf(NO, seq));
-        assertEq(deadline, escrow.voucherOf(voucherIdOf(NO, seq)).expiry + RELEASE_WINDOW);
+        assertEq(deadline, escrow.voucherOf(voucherIdOf(NO, seq)).time + RELEASE_WINDOW);
         vm.warp(deadline - 1);
         expectEscrowRefusal(
             aFinance.addr,
@@ -692,10 +735,10 @@ contract PaymentEscrowTest is CollabFixture {
 
     function test_joint_settlement_refuses_a_payment_not_requested_or_already_settled() public {
         uint8 seq = frozenPayment(NO);
-        warpToReleaseDeadline(NO, seq);
+        assertEq(escrow.releaseDeadlineOf(voucherIdOf(NO, seq)), 0, "no deadline before a request");
         expectEscrowRefusal(aFinance.addr, payerJointCall(seq, true), unexpectedStatus(seq, VoucherStatus.FROZEN));
         expectEscrowRefusal(
-            aFinance.addr, abi.encodeCall(escrow.settleJointly, (NO, 2, true, bFinance.addr, "")), unknownVoucher(2)
+            aFinance.addr, abi.encodeCall(escrow.settleWithoutInstitution, (NO, 2, true, bFinance.addr, "")), unknownVoucher(2)
         );
         uint8 requested = requestedPayment(OTHER_NO);
         warpToReleaseDeadline(OTHER_NO, requested);
@@ -704,7 +747,7 @@ contract PaymentEscrowTest is CollabFixture {
         bytes memory signature = sign(bFinance, jointSettlementDigest(voucherIdOf(OTHER_NO, requested), false));
         expectEscrowRefusal(
             aFinance.addr,
-            abi.encodeCall(escrow.settleJointly, (OTHER_NO, requested, false, bFinance.addr, signature)),
+            abi.encodeCall(escrow.settleWithoutInstitution, (OTHER_NO, requested, false, bFinance.addr, signature)),
             abi.encodeWithSelector(
                 IPaymentEscrow.UnexpectedVoucherStatus.selector,
                 voucherIdOf(OTHER_NO, requested),
@@ -781,13 +824,11 @@ contract PaymentEscrowTest is CollabFixture {
         assertEq(uint8(statusOf(NO, seq)), uint8(VoucherStatus.RECLAIMED));
     }
 
-    /**
-     * @dev Pins today's behaviour (see the report): while the beneficiary is suspended a REQUESTED payment has no
-     * exit, neither release (OrgSuspended) nor joint settlement either way (the beneficiary's signature is refused),
-     * until governance reinstates it.
-     */
-    function test_a_suspended_beneficiary_blocks_every_exit_of_a_requested_payment_until_reinstated() public {
+    /// @dev The outsider's case: with the beneficiary suspended the institution cannot release, but after the
+    /// deadline the payer settles alone, in its own favour only (no cosigner: the suspended org cannot sign).
+    function test_with_the_beneficiary_suspended_the_payer_alone_takes_the_funds_back() public {
         uint8 seq = requestedPayment(NO);
+        bytes32 voucherId = voucherIdOf(NO, seq);
         warpToReleaseDeadline(NO, seq);
         suspend(B);
         expectEscrowRefusal(
@@ -795,12 +836,48 @@ contract PaymentEscrowTest is CollabFixture {
         );
         expectEscrowRefusal(
             aFinance.addr,
-            payerJointCall(seq, false),
-            abi.encodeWithSelector(ICollabErrors.UnauthorizedSigner.selector, bFinance.addr, B)
+            abi.encodeCall(escrow.settleWithoutInstitution, (NO, seq, true, address(0), "")),
+            abi.encodeWithSelector(IPaymentEscrow.SettlementDirectionRefused.selector, voucherId, true)
         );
-        reinstate(B);
-        settleJointly(aFinance.addr, bFinance, NO, seq, false);
+        vm.expectEmit(address(escrow));
+        emit IPaymentEscrow.SettledWithoutInstitution(voucherId, NO, seq, false, aFinance.addr, address(0));
+        expectReclaimed(seq, aTreasury);
+        send(aFinance.addr, abi.encodeCall(escrow.settleWithoutInstitution, (NO, seq, false, bFinance.addr, hex"00")));
         assertEq(uint8(statusOf(NO, seq)), uint8(VoucherStatus.RECLAIMED));
+        assertEq(token.balanceOf(aTreasury), A_FUNDS);
+        assertEq(unpaidOf(NO), AMOUNT);
+    }
+
+    /// @dev The outsider's case: with the payer suspended the beneficiary settles alone, to its pinned treasury only.
+    function test_with_the_payer_suspended_the_beneficiary_alone_is_paid() public {
+        uint8 seq = requestedPayment(NO);
+        bytes32 voucherId = voucherIdOf(NO, seq);
+        warpToReleaseDeadline(NO, seq);
+        suspend(A);
+        expectEscrowRefusal(
+            bFinance.addr,
+            abi.encodeCall(escrow.settleWithoutInstitution, (NO, seq, false, address(0), "")),
+            abi.encodeWithSelector(IPaymentEscrow.SettlementDirectionRefused.selector, voucherId, false)
+        );
+        vm.expectEmit(address(escrow));
+        emit IPaymentEscrow.SettledWithoutInstitution(voucherId, NO, seq, true, bFinance.addr, address(0));
+        expectSecondVoucher(seq, B, bTreasury, bFinance.addr);
+        send(bFinance.addr, abi.encodeCall(escrow.settleWithoutInstitution, (NO, seq, true, address(0), "")));
+        assertEq(token.balanceOf(bTreasury), AMOUNT);
+    }
+
+    /// @dev Before the deadline a suspension opens nothing: the party alone is refused as anyone else.
+    function test_settling_alone_is_refused_before_the_deadline() public {
+        uint8 seq = requestedPayment(NO);
+        bytes32 voucherId = voucherIdOf(NO, seq);
+        uint256 deadline = escrow.releaseDeadlineOf(voucherId);
+        suspend(B);
+        vm.warp(deadline - 1);
+        expectEscrowRefusal(
+            aFinance.addr,
+            abi.encodeCall(escrow.settleWithoutInstitution, (NO, seq, false, address(0), "")),
+            abi.encodeWithSelector(IPaymentEscrow.ReleaseDeadlineNotReached.selector, voucherId, deadline)
+        );
     }
 
     function test_joint_settlement_with_a_broken_token_reverts_and_changes_nothing() public {
@@ -916,36 +993,83 @@ contract PaymentEscrowTest is CollabFixture {
         expectCallerChecks(address(escrow), abi.encodeCall(escrow.unpause, ()), BANK, Department.OPERATOR, OTHER_BANK);
     }
 
-    /// @dev Pause stops the key and the institution (request, present, confirm, release; freeze in SettlementTest)
-    /// and leaves the exits open: reclaim after expiry and joint settlement after the deadline.
-    function test_pause_blocks_the_key_and_the_institution_but_not_the_exits() public {
+    /// @dev Pause stops what the institution does with funds (release here; freeze in SettlementTest) and nothing
+    /// else: the payee redeems, C presents, the assignment is confirmed, the payer reclaims an expired key and the
+    /// parties settle after the deadline, all while paused.
+    function test_pause_blocks_release_only() public {
         uint8 frozen = frozenPayment(NO);
         uint8 requested = requestedPayment(OTHER_NO);
         bytes32 third = "HT-3";
         uint8 assigned = frozenPayment(third);
-        vm.prank(cFinance.addr);
-        escrow.presentPaymentKey(third, assigned, secretOf(third, assigned));
-        bytes memory confirmation = sign(bFinance, assignmentDigest(voucherIdOf(third, assigned), C, accountHash(9)));
+        bytes32 fourth = "HT-4";
+        uint8 expiring = frozenPayment(fourth);
         pauseEscrow();
 
-        bytes memory enforced = abi.encodeWithSelector(Pausable.EnforcedPause.selector);
-        expectEscrowRefusal(bFinance.addr, requestCall(frozen), enforced);
-        expectEscrowRefusal(cFinance.addr, presentCall(frozen), enforced);
         expectEscrowRefusal(
-            bFinance.addr,
-            abi.encodeCall(
-                escrow.confirmAssignment, (third, assigned, C, accountHash(9), "", bFinance.addr, confirmation)
-            ),
-            enforced
+            operator.addr,
+            abi.encodeCall(escrow.release, (OTHER_NO, requested)),
+            abi.encodeWithSelector(Pausable.EnforcedPause.selector)
         );
-        expectEscrowRefusal(operator.addr, abi.encodeCall(escrow.release, (OTHER_NO, requested)), enforced);
+        send(cFinance.addr, presentCall(frozen));
+        send(bFinance.addr, requestCall(frozen));
+        assertEq(uint8(statusOf(NO, frozen)), uint8(VoucherStatus.REQUESTED));
+        confirmAssignmentBy(bFinance.addr, third, assigned);
+        assertEq(escrow.voucherOf(voucherIdOf(third, assigned)).beneficiaryOrg, C);
 
         warpToReleaseDeadline(OTHER_NO, requested);
-        reclaim(NO, frozen);
+        vm.warp(escrow.voucherOf(voucherIdOf(fourth, expiring)).time);
         vm.prank(aFinance.addr);
-        escrow.reclaim(third, assigned);
+        escrow.reclaim(fourth, expiring);
         bytes memory consent = sign(bFinance, jointSettlementDigest(voucherIdOf(OTHER_NO, requested), true));
-        send(aFinance.addr, abi.encodeCall(escrow.settleJointly, (OTHER_NO, requested, true, bFinance.addr, consent)));
-        assertEq(token.balanceOf(address(escrow)), 0);
+        send(
+            aFinance.addr,
+            abi.encodeCall(escrow.settleWithoutInstitution, (OTHER_NO, requested, true, bFinance.addr, consent))
+        );
+        assertEq(token.balanceOf(bTreasury), AMOUNT);
+        assertEq(token.balanceOf(address(escrow)), 2 * AMOUNT, "the two requested payments wait for the release");
+    }
+
+    // ------------------------------------------------------------------ pinBeneficiaryTreasury
+
+    /// @dev The outsider's case: governance moved B's treasury after the request; B pins the new one, and the
+    /// release pays it.
+    function test_the_beneficiary_pins_its_new_treasury() public {
+        uint8 seq = requestedPayment(NO);
+        address moved = makeAddr("B's new treasury");
+        registry.setTreasury(B, moved);
+        vm.expectEmit(address(escrow));
+        emit IPaymentEscrow.BeneficiaryTreasuryPinned(voucherIdOf(NO, seq), NO, B, seq, moved);
+        send(bFinance.addr, pinCall(seq));
+        assertEq(pinnedTreasury(seq), moved);
+        expectSecondVoucher(seq, B, moved, operator.addr);
+        release(NO, seq);
+        assertEq(token.balanceOf(moved), AMOUNT);
+        assertEq(token.balanceOf(bTreasury), 0);
+    }
+
+    /// @dev The stranger is A, the payer: only the beneficiary pins.
+    function test_pin_checks_the_caller() public {
+        uint8 seq = requestedPayment(NO);
+        expectCallerChecks(address(escrow), pinCall(seq), B, Department.FINANCE, A);
+    }
+
+    /// @dev After an assignment the beneficiary is C, not the payee B.
+    function test_pin_after_an_assignment_is_for_the_assignee() public {
+        uint8 seq = frozenPayment(NO);
+        confirmAssignmentBy(bFinance.addr, NO, seq);
+        expectEscrowRefusal(
+            bFinance.addr, pinCall(seq), abi.encodeWithSelector(ICollabErrors.WrongParty.selector, bFinance.addr, C)
+        );
+        send(cFinance.addr, pinCall(seq));
+        assertEq(pinnedTreasury(seq), cTreasury);
+    }
+
+    function test_pin_refuses_an_unknown_voucher_and_statuses_other_than_REQUESTED() public {
+        expectEscrowRefusal(bFinance.addr, pinCall(1), unknownVoucher(1));
+        uint8 seq = frozenPayment(NO);
+        expectEscrowRefusal(bFinance.addr, pinCall(seq), unexpectedStatus(seq, VoucherStatus.FROZEN));
+        redeem(NO, seq);
+        release(NO, seq);
+        expectEscrowRefusal(bFinance.addr, pinCall(seq), unexpectedStatus(seq, VoucherStatus.RELEASED));
     }
 }

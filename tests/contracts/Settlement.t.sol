@@ -8,6 +8,7 @@ import {CollabRegistry} from "../../contracts/CollabRegistry.sol";
 import {
     ContractStatus,
     Department,
+    OrgKind,
     PaymentVoucherTerms,
     StageTerms,
     VoucherStatus
@@ -32,7 +33,7 @@ contract SettlementTest is CollabFixture {
     bytes32 internal constant NO = "HT-1";
 
     function applyCall(bytes32 contractNo, uint128 amount) internal view returns (bytes memory) {
-        return abi.encodeCall(registry.applyForPayment, (contractNo, amount, accountHash(0), hex"a11ce0"));
+        return abi.encodeCall(registry.applyForPayment, (contractNo, amount, accountHash(0), hex"a11ce0", hex"ba4c"));
     }
 
     function issueCall(uint8 seq, PaymentVoucherTerms memory t) internal view returns (bytes memory) {
@@ -69,9 +70,15 @@ contract SettlementTest is CollabFixture {
 
     // ------------------------------------------------------------------ setEscrow
 
+    /// @dev A second registry governed by this contract, with the bank registered, and an escrow of it: not connected.
+    function freshRegistryAndEscrow() internal returns (CollabRegistry fresh, PaymentEscrow ownEscrow) {
+        fresh = new CollabRegistry(address(this));
+        fresh.registerOrg(BANK, "Bank", OrgKind.PAYMENT_INSTITUTION, bankTreasury, ENCRYPTION_KEY);
+        ownEscrow = new PaymentEscrow(fresh, BANK, RELEASE_WINDOW, MIN_KEY_LIFETIME);
+    }
+
     function test_setEscrow_connects_an_escrow_of_this_registry_once() public {
-        CollabRegistry fresh = new CollabRegistry(address(this));
-        PaymentEscrow ownEscrow = new PaymentEscrow(fresh, BANK, RELEASE_WINDOW);
+        (CollabRegistry fresh, PaymentEscrow ownEscrow) = freshRegistryAndEscrow();
         vm.expectEmit(address(fresh));
         emit ISettlement.EscrowSet(address(ownEscrow));
         fresh.setEscrow(ownEscrow);
@@ -92,9 +99,23 @@ contract SettlementTest is CollabFixture {
         assertEq(address(fresh.escrow()), address(0));
     }
 
-    function test_setEscrow_is_for_governance_only() public {
+    /// @dev The escrow's institution must be a registered PAYMENT_INSTITUTION of the registry: unregistered, or
+    /// registered as an enterprise, the escrow is refused.
+    function test_setEscrow_refuses_an_escrow_whose_institution_is_not_a_registered_payment_institution() public {
         CollabRegistry fresh = new CollabRegistry(address(this));
-        PaymentEscrow ownEscrow = new PaymentEscrow(fresh, BANK, RELEASE_WINDOW);
+        PaymentEscrow unregistered = new PaymentEscrow(fresh, BANK, RELEASE_WINDOW, MIN_KEY_LIFETIME);
+        PaymentEscrow ofAnEnterprise = new PaymentEscrow(fresh, A, RELEASE_WINDOW, MIN_KEY_LIFETIME);
+        fresh.registerOrg(A, "Party A", OrgKind.ENTERPRISE, aTreasury, ENCRYPTION_KEY);
+        PaymentEscrow[2] memory candidates = [unregistered, ofAnEnterprise];
+        for (uint256 i; i < candidates.length; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(ISettlement.InvalidEscrow.selector, address(candidates[i])));
+            fresh.setEscrow(candidates[i]);
+        }
+        assertEq(address(fresh.escrow()), address(0));
+    }
+
+    function test_setEscrow_is_for_governance_only() public {
+        (CollabRegistry fresh, PaymentEscrow ownEscrow) = freshRegistryAndEscrow();
         expectRefused(
             operator.addr,
             address(fresh),
@@ -124,15 +145,6 @@ contract SettlementTest is CollabFixture {
             abi.encodeCall(registry.releaseCommitment, (NO, 1)),
             abi.encodeWithSelector(ICollabErrors.UnauthorizedCaller.selector, aFinance.addr)
         );
-    }
-
-    function test_recordApplication_refuses_an_id_already_recorded() public {
-        settledContract(NO, stages1());
-        apply_(NO, 1);
-        bytes32 voucherId = voucherIdOf(NO, 1);
-        vm.expectRevert(abi.encodeWithSelector(IPaymentEscrow.VoucherExists.selector, voucherId));
-        vm.prank(address(registry));
-        escrow.recordApplication(voucherId, 1, accountHash(0));
     }
 
     // ------------------------------------------------------------------ business settlement
@@ -225,9 +237,11 @@ contract SettlementTest is CollabFixture {
         settledContract(NO, stages3());
         bytes32 voucherId = voucherIdOf(NO, 1);
         vm.expectEmit(address(registry));
-        emit ISettlement.PaymentApplied(voucherId, NO, 1, 250_00, accountHash(0), hex"a11ce0", bFinance.addr);
+        emit ISettlement.PaymentApplied(
+            voucherId, NO, 1, 250_00, accountHash(0), hex"a11ce0", hex"ba4c", bFinance.addr
+        );
         vm.prank(bFinance.addr);
-        assertEq(registry.applyForPayment(NO, 250_00, accountHash(0), hex"a11ce0"), voucherId);
+        assertEq(registry.applyForPayment(NO, 250_00, accountHash(0), hex"a11ce0", hex"ba4c"), voucherId);
         assertEq(unpaidOf(NO), 350_00);
         PaymentEscrow.Voucher memory voucher = escrow.voucherOf(voucherId);
         assertEq(uint8(voucher.status), uint8(VoucherStatus.APPLIED));
@@ -263,8 +277,8 @@ contract SettlementTest is CollabFixture {
         expectRefused(
             bFinance.addr,
             address(registry),
-            abi.encodeCall(registry.applyForPayment, (NO, 1, bytes32(0), "")),
-            abi.encodeWithSelector(ISettlement.InvalidPaymentKey.selector)
+            abi.encodeCall(registry.applyForPayment, (NO, 1, bytes32(0), "", "")),
+            abi.encodeWithSelector(ISettlement.InvalidAccountHash.selector)
         );
     }
 
@@ -397,7 +411,6 @@ contract SettlementTest is CollabFixture {
             seq,
             700_00,
             t.bankAccountHash,
-            t.bankAccountCiphertext,
             t.keyCommitment,
             t.expiry,
             t.keyCiphertext
@@ -409,7 +422,7 @@ contract SettlementTest is CollabFixture {
         assertEq(token.balanceOf(aTreasury), A_FUNDS - 700_00);
         PaymentEscrow.Voucher memory voucher = escrow.voucherOf(voucherId);
         assertEq(uint8(voucher.status), uint8(VoucherStatus.FROZEN));
-        assertEq(voucher.expiry, t.expiry);
+        assertEq(voucher.time, t.expiry);
         assertEq(voucher.payee, B);
         assertEq(escrow.commitmentOf(voucherId), t.keyCommitment);
         assertEq(unpaidOf(NO), 300_00);
@@ -441,20 +454,20 @@ contract SettlementTest is CollabFixture {
         expectIssueRefused(seq, t, abi.encodeWithSelector(ISettlement.InvalidPaymentKey.selector));
     }
 
-    /// @dev A key expires after issue and at most MAX_KEY_LIFETIME after it; any other expiry is refused.
+    /// @dev A key lives at least the escrow's minKeyLifetime and at most MAX_KEY_LIFETIME; any other expiry is refused.
     function testFuzz_issue_expiry_in_and_out_of_range(uint40 expiry, uint40 now_) public {
         now_ = uint40(bound(now_, 1, type(uint40).max - 2 * 366 days));
         vm.warp(now_);
         settledContract(NO, stages1());
         uint8 seq = apply_(NO, AMOUNT);
         PaymentVoucherTerms memory t = voucherTerms(NO, seq, AMOUNT);
-        t.expiry = uint40(bound(expiry, 0, uint256(now_) + 2 * registry.MAX_KEY_LIFETIME()));
-        if (t.expiry <= now_ || t.expiry > now_ + registry.MAX_KEY_LIFETIME()) {
-            expectIssueRefused(seq, t, abi.encodeWithSelector(ISettlement.InvalidExpiry.selector, t.expiry));
+        t.expiry = uint40(bound(expiry, 0, uint256(now_) + 2 * escrow.MAX_KEY_LIFETIME()));
+        if (t.expiry < now_ + MIN_KEY_LIFETIME || t.expiry > now_ + escrow.MAX_KEY_LIFETIME()) {
+            expectIssueRefused(seq, t, abi.encodeWithSelector(IPaymentEscrow.InvalidExpiry.selector, t.expiry));
         } else {
             vm.prank(aFinance.addr);
             registry.issuePaymentVoucher(NO, seq, t);
-            assertEq(escrow.voucherOf(voucherIdOf(NO, seq)).expiry, t.expiry);
+            assertEq(escrow.voucherOf(voucherIdOf(NO, seq)).time, t.expiry);
         }
     }
 
@@ -462,14 +475,23 @@ contract SettlementTest is CollabFixture {
         settledContract(NO, stages1());
         uint8 seq = apply_(NO, AMOUNT);
         PaymentVoucherTerms memory t = voucherTerms(NO, seq, AMOUNT);
-        uint40[2] memory invalid = [uint40(block.timestamp), uint40(block.timestamp + registry.MAX_KEY_LIFETIME() + 1)];
+        uint40[2] memory invalid = [
+            uint40(block.timestamp + MIN_KEY_LIFETIME - 1), uint40(block.timestamp + escrow.MAX_KEY_LIFETIME() + 1)
+        ];
         for (uint256 i; i < invalid.length; ++i) {
             t.expiry = invalid[i];
-            expectIssueRefused(seq, t, abi.encodeWithSelector(ISettlement.InvalidExpiry.selector, invalid[i]));
+            expectIssueRefused(seq, t, abi.encodeWithSelector(IPaymentEscrow.InvalidExpiry.selector, invalid[i]));
         }
-        t.expiry = uint40(block.timestamp + registry.MAX_KEY_LIFETIME());
-        vm.prank(aFinance.addr);
-        registry.issuePaymentVoucher(NO, seq, t);
+        uint40[2] memory valid =
+            [uint40(block.timestamp + MIN_KEY_LIFETIME), uint40(block.timestamp + escrow.MAX_KEY_LIFETIME())];
+        for (uint256 i; i < valid.length; ++i) {
+            uint256 snapshot = vm.snapshotState();
+            t.expiry = valid[i];
+            vm.prank(aFinance.addr);
+            registry.issuePaymentVoucher(NO, seq, t);
+            assertEq(escrow.voucherOf(voucherIdOf(NO, seq)).time, valid[i]);
+            vm.revertToState(snapshot);
+        }
     }
 
     /// @dev The voucher must carry the application's amount: any other is refused naming both.

@@ -7,14 +7,16 @@ from typing import Annotated
 
 import typer
 
+from collab_py.chain.deploy import MIN_KEY_LIFETIME, RELEASE_WINDOW, OrgRegistration
+from collab_py.chain.deploy import deploy as deploy_contracts
+from collab_py.chain.enums import Department, OrgKind
 from collab_py.cli.context import parse_address, parse_hex, readable_errors, show, state
-from collab_py.deploy import deploy as deploy_contracts
-from collab_py.reader import ChainReader
 from collab_py.services import AdminService
-from collab_py.types import Department, OrgKind
+from collab_py.services.reader import ChainReader
 
 keys = typer.Typer(help="Encrypted keystores of this org's accounts and encryption key.", no_args_is_help=True)
 org = typer.Typer(help="S1: member orgs and their department accounts (governance).", no_args_is_help=True)
+asset = typer.Typer(help="The assets contracts may be paid in (governance).", no_args_is_help=True)
 
 
 class Kind(StrEnum):
@@ -36,6 +38,7 @@ def register(app: typer.Typer) -> None:
     """Adds these commands to ``app``."""
     app.add_typer(keys, name="keys")
     app.add_typer(org, name="org")
+    app.add_typer(asset, name="asset")
     app.command()(deploy)
 
 
@@ -64,18 +67,40 @@ def keys_list() -> None:
 
 @readable_errors
 def deploy(
-    institution_org: Annotated[int, typer.Option(help="Org id of the payment institution running the escrow.")],
+    institution_org: Annotated[
+        int, typer.Option(help="Org id of the payment institution running the escrow.", min=1, max=2**32 - 1)
+    ],
+    institution_name: Annotated[str, typer.Option(help="The institution's name, registered with the deployment.")],
+    institution_treasury: Annotated[str, typer.Option(help="Address holding the institution's deposits.")],
+    institution_key: Annotated[str, typer.Option(help="The institution's secp256k1 public key (hex, 33 or 65 bytes).")],
     asset: Annotated[str | None, typer.Option(help="Existing ERC-20 to pay with (default: new).")] = None,
-    institution: Annotated[str | None, typer.Option(help="Minter of the new DepositToken.")] = None,
+    asset_admin: Annotated[str | None, typer.Option(help="Minter of the new DepositToken.")] = None,
     governance: Annotated[str | None, typer.Option(help="Multisig to hand governance to (two-step).")] = None,
+    release_window: Annotated[
+        int,
+        typer.Option(
+            help="Seconds after a request during which only the institution may release it (S6.5): 1 hour to 90 days.",
+            min=1,
+        ),
+    ] = RELEASE_WINDOW,
+    min_key_lifetime: Annotated[
+        int, typer.Option(help="Shortest payment-key lifetime, in seconds: at most 24 hours.", min=1)
+    ] = MIN_KEY_LIFETIME,
 ) -> None:
-    """Deploys the registry and the escrow with the ``governance`` key and writes the manifest (S1.3)."""
+    """Deploys the registry and the escrow with the ``governance`` key, registers the payment institution that
+    operates the escrow, accepts the asset (a new DepositToken unless --asset), and writes the manifest (S1.3)."""
+    institution = OrgRegistration(
+        institution_org, institution_name, parse_address(institution_treasury), parse_hex(institution_key)
+    )
+    token, token_admin, owner = (parse_address(text) if text else None for text in (asset, asset_admin, governance))
     deployment = deploy_contracts(
         state.transactor("governance"),
-        institution_org=institution_org,
-        asset=parse_address(asset) if asset else None,
-        institution=parse_address(institution) if institution else None,
-        governance=parse_address(governance) if governance else None,
+        institution=institution,
+        asset=token,
+        asset_admin=token_admin,
+        governance=owner,
+        release_window=release_window,
+        min_key_lifetime=min_key_lifetime,
     )
     deployment.manifest.save(state.settings.manifest)
     show(deployment.manifest, f"deployed; manifest written to {state.settings.manifest}")
@@ -113,6 +138,15 @@ def org_unbind(account: str) -> None:
     show(_admin().unbind_account(parse_address(account)))
 
 
+@org.command("treasury")
+@readable_errors
+def org_treasury(org_id: int, treasury: str) -> None:
+    """Moves ORG_ID's treasury to TREASURY; payments already requested keep the treasury pinned at the request
+    until the beneficiary pins the new one (`collab payment pin-treasury`)."""
+    address = parse_address(treasury)
+    show(_admin().set_treasury(org_id, address))
+
+
 @org.command("suspend")
 @readable_errors
 def org_suspend(org_id: int) -> None:
@@ -139,3 +173,26 @@ def org_show(org_id: int) -> None:
 def org_member(account: str) -> None:
     """Shows the org and department ACCOUNT acts for."""
     show(ChainReader(state.deployment).member(parse_address(account)))
+
+
+@asset.command("accept")
+@readable_errors
+def asset_accept(address: Annotated[str, typer.Argument(help="The ERC-20 contract's address.")]) -> None:
+    """Accepts ADDRESS as the asset of new contracts (a contract: InvalidAsset otherwise)."""
+    token = parse_address(address)
+    show(_admin().set_asset_accepted(token, True))
+
+
+@asset.command("withdraw")
+@readable_errors
+def asset_withdraw(address: Annotated[str, typer.Argument(help="The ERC-20 contract's address.")]) -> None:
+    """Stops accepting ADDRESS for new contracts; contracts already proposed keep it."""
+    token = parse_address(address)
+    show(_admin().set_asset_accepted(token, False))
+
+
+@asset.command("list")
+@readable_errors
+def asset_list() -> None:
+    """The assets governance ever listed, and whether each is accepted now."""
+    show([record.model_dump(mode="json") for record in ChainReader(state.deployment).assets()])

@@ -4,33 +4,26 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from collab_py.accounting import AccountingHandler, ChartOfAccounts
-from collab_py.cli.context import InvalidInput, console, readable_errors, show, state, token_decimals
-from collab_py.institution_bot import InstitutionBot
-from collab_py.invoicing import InvoicingHandler
+from collab_py.cli.context import InvalidInput, console, money, readable_errors, show, state, token_decimals
+from collab_py.files import write_private
 from collab_py.ledger.database import open_database
-from collab_py.listener.engine import Handler, Listener, ListenerConfig
+from collab_py.ledger.queries import JournalLine, export, journal
+from collab_py.ledger.reconcile import Reconciliation, reconcile
+from collab_py.listener.engine import ListenerConfig
+from collab_py.listener.factory import ListenerSpec, Role, build_listener
+from collab_py.listener.handlers.accounting import ChartOfAccounts
+from collab_py.listener.handlers.invoicing import DEFAULT_TAX_RATE
 from collab_py.listener.heads import HeadWatcher
-from collab_py.listener.metrics import serve
+from collab_py.listener.health import serve
 from collab_py.listener.runtime import run_until_signalled
-from collab_py.reader import ChainReader
-from collab_py.reconcile import JournalLine, Reconciliation, export, journal, reconcile
 from collab_py.services import FinanceService, InstitutionService
-
-
-class Role(StrEnum):
-    """What a listener does."""
-
-    accounting = "accounting"
-    institution = "institution"
-    invoicing = "invoicing"
+from collab_py.services.reader import ChainReader
 
 
 def register(app: typer.Typer) -> None:
@@ -65,7 +58,9 @@ def listen(
         Role,
         typer.Option(help="accounting: post the books; institution: release payments; invoicing: e-invoices."),
     ] = Role.accounting,
-    tax_rate: Annotated[str, typer.Option(help="Tax rate included in invoiced amounts (invoicing).")] = "0.13",
+    tax_rate: Annotated[str, typer.Option(help="Tax rate included in invoiced amounts (invoicing).")] = str(
+        DEFAULT_TAX_RATE
+    ),
     chart: Annotated[Path | None, typer.Option(help="Chart of accounts (JSON) for accounting.")] = None,
     health_port: Annotated[int | None, typer.Option(help="Serve /healthz and /metrics on this port.")] = None,
     max_lag: Annotated[int, typer.Option(help="Blocks of lag after which /healthz fails.")] = 50,
@@ -80,26 +75,30 @@ def listen(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     org_id = _org(org)
     deployment = state.deployment  # the node and the manifest first: nothing is created for a listener that cannot run
-    handler: Handler
-    if role is Role.accounting:
-        handler = AccountingHandler(org_id, ChartOfAccounts.load(chart))
-    elif role is Role.invoicing:
-        finance = FinanceService(
-            deployment, state.transactor("finance"), encryption_key=state.encryption_key(), org_id=org_id
-        )
-        handler = InvoicingHandler(finance, parse_rate(tax_rate))
-    else:
-        service = InstitutionService(
-            deployment, state.transactor("operator"), encryption_key=state.encryption_key(), org_id=org_id
-        )
-        handler = InstitutionBot(service)
     config = ListenerConfig(
         confirmations=state.settings.confirmations, poll_interval=poll_interval, chunk_blocks=chunk_blocks
     )
+    spec = ListenerSpec(
+        role,
+        org_id,
+        chart=ChartOfAccounts.load(chart) if role is Role.accounting else ChartOfAccounts(),
+        tax_rate=parse_rate(tax_rate) if role is Role.invoicing else DEFAULT_TAX_RATE,
+        config=config,
+    )
     ws = ws_url or (state.settings.rpc_url if state.settings.rpc_url.startswith(("ws://", "wss://")) else None)
     heads = HeadWatcher(ws).start() if ws and not once else None
-    database = open_database(state.settings.ledger_url)
-    listener = Listener(deployment.w3, deployment, database, f"{role.value}-{org_id}", handler, config, heads=heads)
+    listener = build_listener(
+        spec,
+        deployment,
+        lambda: open_database(state.settings.ledger_url),
+        finance=lambda: FinanceService(
+            deployment, state.transactor("finance"), encryption_key=state.encryption_key(), org_id=org_id
+        ),
+        operator=lambda: InstitutionService(
+            deployment, state.transactor("operator"), encryption_key=state.encryption_key(), org_id=org_id
+        ),
+        heads=heads,
+    )
     if health_port is not None:
         serve(health_port, [listener.metrics], max_lag)
     if once:
@@ -147,13 +146,8 @@ def ledger(
     if out is None:
         print(text, end="" if text.endswith("\n") else "\n")
     else:
-        out.write_text(text)
+        write_private(out, text)  # mode 0600: the books are the org's alone
         show({"lines": len(lines), "written_to": str(out)})
-
-
-def money(units: int, decimals: int) -> str:
-    """Token units shown in currency units: ``money(123456, 2) == "1,234.56"``."""
-    return f"{Decimal(units).scaleb(-decimals):,.{decimals}f}"
 
 
 def reconciliation_table(report: Reconciliation, decimals: int) -> Table:

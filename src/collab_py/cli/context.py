@@ -4,29 +4,36 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
+import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from web3 import Web3
 
-from collab_py.chain import Transactor, connect
-from collab_py.crypto import EncryptionKey
-from collab_py.deploy import Deployment
-from collab_py.documents import DocumentStore
-from collab_py.errors import ContractError
+from collab_py.chain.deploy import Deployment, contract_at
+from collab_py.chain.errors import ContractError
+from collab_py.chain.transactor import Transactor, connect
+from collab_py.domain.crypto import EncryptionKey
+from collab_py.domain.documents import DocumentStore
+from collab_py.domain.keys import Keyring
+from collab_py.domain.models import jsonable
+from collab_py.domain.types import contract_number
 from collab_py.exceptions import CollabError
-from collab_py.keys import Keyring
-from collab_py.models import jsonable
+from collab_py.files import MAX_DOCUMENT_BYTES, MAX_SMALL_FILE_BYTES, read_bounded, write_private
+from collab_py.redaction import scrub
 from collab_py.settings import CollabSettings
 
 console = Console()
@@ -35,6 +42,10 @@ HINTS = {
     "NodeUnreachable": "start a node or pass --rpc-url (COLLAB_RPC_URL)",
     "ManifestError": "deploy first (collab deploy) or pass --manifest (COLLAB_MANIFEST)",
     "WrongPassphrase": "check COLLAB_PASSPHRASE_FILE or the variable named by COLLAB_PASSPHRASE_ENV",
+    "EmptyPassphrase": "the keystore passphrase is empty: it comes from the file COLLAB_PASSPHRASE_FILE names, else "
+    "the variable COLLAB_PASSPHRASE_ENV names (COLLAB_PASSPHRASE), else a prompt; give a non-empty one",
+    "PassphraseUnavailable": "give the keystore passphrase in COLLAB_PASSPHRASE_FILE or in the variable "
+    "COLLAB_PASSPHRASE_ENV names (COLLAB_PASSPHRASE), or run in a terminal to be prompted",
     "KeystoreError": "create the key with `collab keys new NAME` or pass --keys (COLLAB_KEYSTORE_DIR)",
     "NotAMember": "the key is not bound to any org: ask governance to `collab org bind` it",
     "WrongDepartment": "use the keystore of the department that owns this step (--keys)",
@@ -42,16 +53,52 @@ HINTS = {
     "UnknownContract": "check the contract number (`collab contract show NUMBER`)",
     "UnknownContractError": "check the contract number (`collab contract show NUMBER`)",
     "UnknownPaymentError": "check the payment's sequence number (`collab contract show NUMBER`)",
+    "TermsMismatch": "nothing was signed: the e-contract differs from what Party B registered; ask Party B for the "
+    "document it registered, or decline with `collab contract cancel NUMBER --reason TEXT`",
+    "EContractError": "give the NUMBER.econtract.json file Party B's `collab contract propose` wrote, unchanged",
+    "AssetNotAccepted": "governance lists the assets contracts may be paid in (`collab asset list`, `collab asset "
+    "accept`)",
+    "UnexpectedContractStatus": "see where the contract stands with `collab contract show NUMBER`",
+    "StageResultMismatch": "the result given is not the one Party B submitted for this stage",
+    "PaymentExceedsUnpaid": "see what is still unpaid with `collab contract show NUMBER`",
+    "UnexpectedVoucherStatus": "see where the payment stands with `collab payment show NUMBER SEQ`",
+    "InvalidExpiry": "the key's lifetime (--lifetime) is at least the escrow's minKeyLifetime and at most 366 days",
+    "InvalidAssignee": "the assignee is an active enterprise other than the payer and the payee",
+    "KeyAccountMismatch": "nothing was redeemed: the payment key pays another bank account than your application; "
+    "ask Party A's finance to reclaim it after expiry, or apply again",
     "PaymentKeyExpired": "the key expired: Party A's finance may reclaim the funds (`collab payment reclaim`)",
+    "ReleaseRefused": "nothing was sent; after the release deadline (`collab payment show`) payer and beneficiary "
+    "may settle without the institution (`collab payment settle`)",
+    "ReleaseDeadlineNotReached": "the institution may still release it; see the deadline with `collab payment show`",
+    "SettlementDirectionRefused": "alone, a party may settle only in its own favour (when the other's org is "
+    "suspended); otherwise send the other's signature (`collab payment sign-settlement`)",
     "OrgSuspended": "governance suspended the org (`collab org reinstate`)",
     "EnforcedPause": "the institution paused the escrow (`collab escrow unpause`)",
     "ReorgTooDeep": "the chain reorganised deeper than the listener's window: check the network before restarting",
     "DatabaseError": "check COLLAB_LEDGER_URL (sqlite:///file.db or postgresql+psycopg://user:pass@host/db)",
+    "KeystoreNotPrivate": "keystores must be readable by their owner only: run the chmod above",
+    "WeakKeystore": "a keystore must use at least eth-account's default key derivation",
+    "FileTooLarge": "check the path: it names a file larger than collab reads for this argument",
+    "NotARegularFile": "give the path of a file (a device or socket is refused)",
 }
+#: Most bytes of a bank account file or of standard input (an account is at most 256 characters).
+ACCOUNT_FILE_LIMIT = 4096
+#: Longest bank account, in characters (``crypto.BankAccount``).
+ACCOUNT_MAX_LENGTH = 256
 
 
 class InvalidInput(CollabError):
     """A command-line value is malformed (amount, address, hex, file)."""
+
+
+#: A contract number argument.
+Number = Annotated[str, typer.Argument(help="The contract number, e.g. HT-2026-0001.")]
+#: The reason for a refusal, rejection or cancellation: its keccak256 goes on chain.
+Reason = Annotated[str, typer.Option(help="Why, in words: its hash goes on chain (keep the text).")]
+
+#: Context settings of a command whose arguments may be negative numbers: ``-5`` is then a value, which the
+#: command refuses with :class:`InvalidInput`, not an unknown option.
+NEGATIVE_VALUES: dict[str, Any] = {"ignore_unknown_options": True}
 
 
 @dataclass
@@ -64,6 +111,7 @@ class CliState:
     _settings: CollabSettings | None = None
     _w3: Web3 | None = None
     _deployment: Deployment | None = None
+    _decimals: dict[str, int] = field(default_factory=dict)
 
     @property
     def settings(self) -> CollabSettings:
@@ -89,6 +137,7 @@ class CliState:
     def reset(self) -> None:
         """Forgets the settings, connection and deployment of a previous invocation (in-process runs)."""
         self._settings, self._w3, self._deployment = None, None, None
+        self._decimals = {}
 
     def keyring(self) -> Keyring:
         """The keystore folder."""
@@ -106,6 +155,13 @@ class CliState:
         """A transactor for key ``name``."""
         return Transactor(self.w3, self.account(name), receipt_timeout=self.settings.receipt_timeout)
 
+    def decimals(self, asset: str) -> int:
+        """Decimals of the ERC-20 ``asset``, read once per invocation."""
+        if asset not in self._decimals:
+            token = contract_at(self.w3, "DepositToken", parse_address(asset))
+            self._decimals[asset] = int(token.functions.decimals().call())
+        return self._decimals[asset]
+
     def documents(self) -> DocumentStore:
         """The org's document store (``documents/`` beside the keystore folder)."""
         return DocumentStore(self.settings.keystore_dir.parent / "documents")
@@ -118,7 +174,8 @@ R = TypeVar("R")
 
 
 def readable_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Shows a collab error as one line with advice and exit code 1; any other error too, unless --debug."""
+    """Shows a collab error as one line with advice and exit code 1; any other error too, unless --debug, which
+    prints the traceback (scrubbed of credentials) instead."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -128,16 +185,25 @@ def readable_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise
         except Exception as error:
             if state.debug:
-                raise
+                sys.stderr.write(scrub("".join(traceback.format_exception(error))))
+                raise typer.Exit(1) from None
             raise fail(error) from None
 
     return wrapper
 
 
+def describe(error: BaseException) -> str:
+    """The message of ``error`` fit to show: scrubbed of credentials (:func:`collab_py.redaction.scrub`), and for a
+    pydantic validation error, what is wrong with each field without the input (it may be a bank account)."""
+    if isinstance(error, ValidationError):
+        return scrub(f"invalid {error.title}: {problems(error)}")
+    return scrub(str(error))
+
+
 def fail(error: BaseException) -> typer.Exit:
     """Prints ``error`` as one line (and a hint) to stderr; returns the exit (code 1) to raise."""
     name = type(error).__name__
-    text = str(error) if isinstance(error, ContractError) else f"{name}: {error}"
+    text = describe(error) if isinstance(error, ContractError) else f"{name}: {describe(error)}"
     if not isinstance(error, CollabError):
         text += " (run with --debug for the traceback)"
     # the text quotes user input: escaped, so that "[/]" in a contract number is shown, not parsed as markup
@@ -150,11 +216,26 @@ def fail(error: BaseException) -> typer.Exit:
     return typer.Exit(1)
 
 
-def show(record: BaseModel | dict[str, Any] | list[Any], title: str | None = None) -> None:
-    """Prints a record as a table, or as JSON with --json."""
+def problems(error: ValidationError) -> str:
+    """Where and what is wrong, never the value given (it may be a bank account)."""
+    found = error.errors(include_url=False, include_input=False, include_context=False)
+    return "; ".join(f"{'.'.join(map(str, problem['loc'])) or 'value'}: {problem['msg']}" for problem in found)
+
+
+def warn(text: str) -> None:
+    """Prints a warning line to stderr."""
+    Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {escape(text)}", highlight=False)
+
+
+def show(
+    record: BaseModel | dict[str, Any] | list[Any], title: str | None = None, *, next_step: str | None = None
+) -> None:
+    """Prints a record as a table, or as JSON with --json; amounts (:class:`~decimal.Decimal`) and times
+    (:class:`~datetime.datetime`) as exact decimal strings and ISO 8601. ``next_step`` (a command for whoever acts
+    next) is printed under the table."""
     data = record.model_dump(mode="json") if isinstance(record, BaseModel) else record
     if state.as_json:
-        print(json.dumps(jsonable(data), indent=2))
+        print(json.dumps(_json(data), indent=2))
         return
     if isinstance(data, list):
         for item in data:
@@ -166,14 +247,39 @@ def show(record: BaseModel | dict[str, Any] | list[Any], title: str | None = Non
     for key, value in data.items():
         table.add_row(key, _cell(value))
     console.print(table)
+    if next_step:
+        console.print(f"next: {next_step}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(item) for item in value]
+    return jsonable(value)
 
 
 def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal):
+        return f"{value:,f}"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
     if isinstance(value, list | tuple):
         return "\n".join(_cell(item) for item in value)
     if isinstance(value, dict):
         return ", ".join(f"{key}={_cell(item)}" for key, item in value.items())
     return str(value)
+
+
+def command(*words: str | Path) -> str:
+    """A ``collab`` command line, quoted for a POSIX shell (copy-pasteable)."""
+    return " ".join(["collab", *(shlex.quote(str(word)) for word in words)])
 
 
 def parse_amount(text: str, decimals: int) -> int:
@@ -189,6 +295,21 @@ def parse_amount(text: str, decimals: int) -> int:
     if not value.is_finite() or units <= 0 or units != units.to_integral_value() or units >= 2**128:
         raise InvalidInput(f"invalid amount {text!r}: positive, at most {decimals} decimals")
     return int(units)
+
+
+def amount(units: int, decimals: int) -> Decimal:
+    """Token units as an exact amount in currency units: ``amount(300050, 2) == Decimal("3000.50")``."""
+    return Decimal(f"{units}E-{decimals}")
+
+
+def money(units: int, decimals: int) -> str:
+    """Token units shown in currency units: ``money(123456, 2) == "1,234.56"``."""
+    return f"{amount(units, decimals):,f}"
+
+
+def local_time(timestamp: int | None) -> datetime | None:
+    """A block time (Unix seconds) in the user's time zone (``TZ``)."""
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).astimezone()
 
 
 def parse_address(text: str) -> ChecksumAddress:
@@ -209,14 +330,92 @@ def parse_hex(text: str, length: int | None = None) -> bytes:
     return raw
 
 
-def read_file(path: Path) -> bytes:
-    """A file's bytes, with a named error when it cannot be read."""
+def read_file(path: Path, limit: int = MAX_SMALL_FILE_BYTES, what: str = "file") -> bytes:
+    """A file's bytes, at most ``limit`` of them (:class:`~collab_py.files.FileTooLarge` beyond, and
+    :class:`~collab_py.files.NotARegularFile` for a device), with a named error when it cannot be read."""
     try:
-        return path.read_bytes()
+        return read_bounded(path, limit, what)
     except OSError as error:
         raise InvalidInput(f"cannot read {path}: {error.strerror}") from None
 
 
+def read_document(path: Path) -> bytes:
+    """A document's bytes (e-contract, stage result): :func:`read_file` with the documents' cap."""
+    return read_file(path, MAX_DOCUMENT_BYTES, "document")
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file's content, with a named error when it cannot be read or is not UTF-8."""
+    try:
+        return read_file(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not UTF-8 text") from None
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` with mode 0600, refusing to replace a file that holds something else."""
+    if path.exists() and read_file(path) != data:
+        raise InvalidInput(f"{path} exists: remove it or pass --out to write elsewhere")
+    try:
+        write_private(path, data)
+    except OSError as error:
+        raise InvalidInput(f"cannot write {path}: {error.strerror}") from None
+
+
+def bank_account(account_file: Path | None, account: str | None) -> str:
+    """The bank account from ``account_file`` (``-``: standard input, a hidden prompt on a terminal), or from the
+    command line with a warning (other users see it). Never echoed: errors say what is wrong, not what was read."""
+    if account_file is not None and account is not None:
+        raise InvalidInput("give the bank account once: --bank-account-file or --bank-account")
+    if account is not None:
+        warn(
+            "--bank-account puts the bank account on the command line, where other users of this machine see it "
+            "(ps, /proc) and the shell history keeps it: use --bank-account-file PATH, or - for standard input"
+        )
+        text = account
+    elif account_file is None:
+        raise InvalidInput(
+            "where should the money go? give --bank-account-file PATH (the account on one line), or - to read it "
+            "from standard input"
+        )
+    elif str(account_file) == "-":
+        stdin = typer.get_binary_stream("stdin")
+        if stdin.isatty():
+            text = typer.prompt("Bank account", hide_input=True, err=True)
+        else:
+            text = _account_text(stdin.read(ACCOUNT_FILE_LIMIT + 1), "standard input")
+    else:
+        try:
+            with account_file.open("rb") as stream:
+                raw = stream.read(ACCOUNT_FILE_LIMIT + 1)
+        except OSError as error:
+            raise InvalidInput(f"cannot read {account_file}: {error.strerror}") from None
+        text = _account_text(raw, str(account_file))
+    text = text.strip()
+    if not text:
+        raise InvalidInput("the bank account is empty")
+    if "\n" in text or "\r" in text:
+        raise InvalidInput("the bank account must be one line")
+    if len(text) > ACCOUNT_MAX_LENGTH:
+        raise InvalidInput(f"the bank account is longer than {ACCOUNT_MAX_LENGTH} characters")
+    return text
+
+
+def _account_text(raw: bytes, source: str) -> str:
+    if len(raw) > ACCOUNT_FILE_LIMIT:
+        raise InvalidInput(f"{source} holds more than {ACCOUNT_FILE_LIMIT} bytes: give the bank account alone")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"the bank account in {source} is not UTF-8 text") from None
+
+
 def token_decimals() -> int:
     """Decimals of the deployment's asset."""
-    return int(state.deployment.asset.functions.decimals().call())
+    return state.decimals(state.deployment.asset.address)
+
+
+def contract_decimals(number: str) -> int:
+    """Decimals of the asset contract ``number`` is paid in (the deployment's asset's for an unknown contract)."""
+    _, asset = state.deployment.registry.functions.agreementOf(contract_number(number)).call()
+    return state.decimals(asset) if int(asset, 16) else token_decimals()

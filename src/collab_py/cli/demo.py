@@ -12,15 +12,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from collab_py.chain import connect
-from collab_py.cli.books import journal_table, money, reconciliation_table
-from collab_py.cli.context import console, readable_errors
-from collab_py.demo import run_demo
-from collab_py.node import AnvilNode
+from collab_py.chain.transactor import connect
+from collab_py.cli.books import journal_table, reconciliation_table
+from collab_py.cli.context import console, money, readable_errors
+from collab_py.devnet.demo import run_demo
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.sandbox import ASSET_DECIMALS
 from collab_py.services import StepRecord
-
-#: Decimals of the demo's DepositToken.
-DECIMALS = 2
 
 
 @readable_errors
@@ -59,7 +57,7 @@ def demo(
         for v in result.second_vouchers:
             vouchers.add_row(
                 v.contract_no, str(v.seq), str(v.payer_org), str(v.payee_org), str(v.beneficiary_org),
-                money(v.amount, DECIMALS), "0x" + v.evidence.tx_hash.hex()[:8] + "…",
+                money(v.amount, ASSET_DECIMALS), "0x" + v.evidence.tx_hash.hex()[:8] + "…",
             )  # fmt: skip
         console.print(vouchers)
 
@@ -67,21 +65,21 @@ def demo(
         balances.add_column("holder")
         balances.add_column("balance", justify="right")
         for name, amount in result.balances.items():
-            balances.add_row(name, money(amount, DECIMALS))
+            balances.add_row(name, money(amount, ASSET_DECIMALS))
         console.print(balances)
         for name, lines in result.journals.items():
-            console.print(journal_table(lines, f"{name}: journal (S8.1)", DECIMALS))
+            console.print(journal_table(lines, f"{name}: journal (S8.1)", ASSET_DECIMALS))
         invoices = Table(title="E-invoices (S8.3)")
         for column in ("org", "direction", "status", "contract", "seq", "invoice", "amount", "tax"):
             invoices.add_column(column, justify="right" if column in ("amount", "tax", "seq") else "left")
         for row in result.invoices:
             invoices.add_row(
                 str(row["org_id"]), row["direction"], row["status"], row["contract_no"], str(row["seq"]),
-                row["invoice_no"], money(row["amount"], DECIMALS), money(row["tax"], DECIMALS),
+                row["invoice_no"], money(row["amount"], ASSET_DECIMALS), money(row["tax"], ASSET_DECIMALS),
             )  # fmt: skip
         console.print(invoices)
         assert result.reconciliation is not None
-        console.print(reconciliation_table(result.reconciliation, DECIMALS))
+        console.print(reconciliation_table(result.reconciliation, ASSET_DECIMALS))
         if not result.reconciliation.clean:
             raise typer.Exit(3)
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s ({len(result.steps)} transactions)")

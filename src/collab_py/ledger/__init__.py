@@ -1,1 +1,1 @@
-"""The listeners' database: schema, migrations, and what accounting and reconciliation read from it."""
+"""The listeners' database: schema, migrations, what is read from it (queries) and reconciliation."""

@@ -1,21 +1,28 @@
 """Opening the listeners' database and bringing its schema up to date with the Alembic migrations.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout, so a reader never blocks the writer and a
-briefly locked database is waited for; PostgreSQL is the production target (``postgresql+psycopg://...``).
+briefly locked database is waited for; a new database file is created with mode 0600 (SQLite gives its WAL and
+shared-memory files the same mode). PostgreSQL is the production target (``postgresql+psycopg://...``).
+
+A URL is only ever shown masked (:func:`collab_py.redaction.mask_url`), and Alembic gets the connection, never the
+URL: a password that needs URL escaping (``%40``) is no interpolation syntax for Alembic's configuration.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from collab_py.exceptions import CollabError
+from collab_py.files import create_private
+from collab_py.redaction import mask_url, remember_url, scrub
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: How long SQLite waits for a lock held by another connection.
@@ -28,23 +35,37 @@ class DatabaseError(CollabError):
 
 def open_database(url: str, *, migrate: bool = True) -> Engine:
     """An engine for ``url`` (``sqlite:///file.db``, ``postgresql+psycopg://user@host/db``), migrated to head."""
+    remember_url(url)
     try:
         parsed = make_url(url)
     except Exception:
-        raise DatabaseError(f"invalid database URL {url!r}") from None
+        raise DatabaseError(
+            f"invalid database URL {mask_url(url)}: expected dialect+driver://user:password@host/db"
+        ) from None
     options: dict[str, Any] = {"future": True}
     if parsed.get_backend_name() == "sqlite":
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         if parsed.database in (None, "", ":memory:"):  # one in-memory database shared by every thread
             options["poolclass"] = StaticPool
+        elif not parsed.database.startswith("file:"):
+            _create_private(Path(parsed.database))
     else:
         options["pool_pre_ping"] = True
-    engine = create_engine(parsed, **options)
+    try:
+        engine = create_engine(parsed, **options)
+    except Exception as error:  # an unknown dialect or driver, a malformed option
+        raise DatabaseError(f"cannot open {mask_url(url)}: {type(error).__name__}: {scrub(str(error))}") from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if migrate:
         upgrade(engine)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Creates a missing SQLite database file with mode 0600 (SQLite would create it with the umask's mode)."""
+    with contextlib.suppress(OSError):  # a missing folder, no permission: SQLite's error says it on connect
+        create_private(path)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -56,23 +77,22 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def alembic_config(engine: Engine | None = None) -> Config:
-    """Alembic's configuration for the package's migrations (bound to ``engine`` when given)."""
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for the package's migrations, run on ``connection`` when given (never a URL)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    if engine is not None:
-        config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
-        config.attributes["engine"] = engine
+    if connection is not None:
+        config.attributes["connection"] = connection
     return config
 
 
 def upgrade(engine: Engine) -> None:
     """Applies every migration not yet applied (idempotent)."""
     try:
-        command.upgrade(alembic_config(engine), "head")
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")
     except CollabError:
         raise
     except Exception as error:
-        raise DatabaseError(
-            f"cannot migrate {engine.url.render_as_string()}: {type(error).__name__}: {error}"
-        ) from None
+        shown = mask_url(engine.url.render_as_string(hide_password=False))
+        raise DatabaseError(f"cannot migrate {shown}: {type(error).__name__}: {scrub(str(error))}") from None

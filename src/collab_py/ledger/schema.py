@@ -104,6 +104,17 @@ chain_events = Table(
     Index("ix_chain_events_consumer_block", "consumer", "block_number"),
 )
 
+#: Kinds of journal entries: the freeze of a payment's funds, the payment and the receipt on its second voucher, an
+#: assigned payment received, a reclaim after expiry, and the reversal of an entry whose block was orphaned.
+FREEZE, PAYMENT, RECEIPT, ASSIGNMENT, RECLAIM, REVERSAL = (
+    "FREEZE",
+    "PAYMENT",
+    "RECEIPT",
+    "ASSIGNMENT",
+    "RECLAIM",
+    "REVERSAL",
+)
+
 #: Double-entry journal entries, one org's books each; a reversal points at the entry it compensates.
 journal_entries = Table(
     "journal_entries",

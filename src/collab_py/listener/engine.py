@@ -19,14 +19,15 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 from web3 import Web3
 
-from collab_py.build import load_artifact
-from collab_py.deploy import Deployment
+from collab_py.chain.build import load_artifact
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.logs import EVENT_SOURCES, ChainEvent, EventCodec, LogReader
+from collab_py.domain.models import jsonable
 from collab_py.exceptions import CollabError
 from collab_py.ledger.schema import block_window, chain_events, checkpoints
 from collab_py.listener.heads import HeadWatcher
-from collab_py.listener.logs import ChainEvent, EventCodec, LogReader
 from collab_py.listener.metrics import ListenerMetrics
-from collab_py.models import jsonable
+from collab_py.redaction import scrub
 
 log = logging.getLogger("collab.listener")
 
@@ -96,7 +97,7 @@ class Listener:
         self.heads = heads
         self.on_commit = on_commit
         self.chain_id = deployment.manifest.chain_id
-        abis = (load_artifact("CollabRegistry").abi, load_artifact("PaymentEscrow").abi)
+        abis = [load_artifact(name).abi for name in EVENT_SOURCES]
         self.codec = EventCodec(abis, handler.events)
         addresses = [deployment.registry.address, deployment.escrow.address]
         self.reader = LogReader(w3, addresses, self.codec.topics, self.config.chunk_blocks)
@@ -121,9 +122,8 @@ class Listener:
             except Exception as error:  # RPC outage, database restart or lock: wait and resume from the checkpoint
                 self.metrics.errors.inc()
                 self.metrics.rpc_up.set(0)
-                log.warning(
-                    "listener %s: %s: %s; retrying in %.1f s", self.consumer, type(error).__name__, error, delay
-                )
+                reason = f"{type(error).__name__}: {scrub(str(error))}"  # it may quote the node's or database's URL
+                log.warning("listener %s: %s; retrying in %.1f s", self.consumer, reason, delay)
                 stop.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue

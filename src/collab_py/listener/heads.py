@@ -12,6 +12,8 @@ from collections.abc import Callable
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
+from collab_py.redaction import mask_url, remember_url, scrub
+
 log = logging.getLogger("collab.listener")
 
 
@@ -19,7 +21,7 @@ class HeadWatcher:
     """Sets :attr:`woken` whenever the node at ``ws_url`` announces a new head, and tells ``on_head`` its number."""
 
     def __init__(self, ws_url: str, on_head: Callable[[int], None] | None = None) -> None:
-        self.ws_url = ws_url
+        self.ws_url = remember_url(ws_url)
         self.on_head = on_head
         self.woken = threading.Event()
         self.heads = 0
@@ -56,6 +58,7 @@ class HeadWatcher:
                             if self.on_head is not None and isinstance(number, str):
                                 self.on_head(int(number, 16))
             except (OSError, WebSocketException, ValueError) as error:
-                log.debug("head subscription at %s: %s; reconnecting in %.1f s", self.ws_url, error, delay)
+                url, reason = mask_url(self.ws_url), scrub(str(error))
+                log.debug("head subscription at %s: %s; reconnecting in %.1f s", url, reason, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)

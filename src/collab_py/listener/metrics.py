@@ -1,12 +1,8 @@
-"""Observability of a listener: Prometheus metrics and the ``/healthz`` and ``/metrics`` endpoints."""
+"""Observability of a listener: its Prometheus gauges and counters, and whether it is healthy."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class TrackedGauge:
@@ -57,42 +53,3 @@ class ListenerMetrics:
         if lag > max_lag:
             return False, f"lag {lag} blocks > {max_lag}"
         return True, f"ok, lag {lag} blocks"
-
-
-def serve(port: int, metrics: list[ListenerMetrics], max_lag: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """Serves ``/healthz`` (200 or 503) and ``/metrics`` for ``metrics`` in a daemon thread; returns the server."""
-    registries = [item.registry for item in metrics]
-
-    def health() -> tuple[bool, str]:
-        states = [item.healthy(max_lag) for item in metrics]
-        return all(ok for ok, _ in states), "; ".join(text for _, text in states)
-
-    server = ThreadingHTTPServer((host, port), _handler(registries, health))
-    threading.Thread(target=server.serve_forever, name="collab-health", daemon=True).start()
-    return server
-
-
-def _handler(
-    registries: list[CollectorRegistry], health: Callable[[], tuple[bool, str]]
-) -> type[BaseHTTPRequestHandler]:
-    class Endpoints(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/healthz":
-                ok, text = health()
-                self._reply(200 if ok else 503, "text/plain", text.encode())
-            elif self.path == "/metrics":
-                self._reply(200, CONTENT_TYPE_LATEST, b"".join(generate_latest(r) for r in registries))
-            else:
-                self._reply(404, "text/plain", b"not found")
-
-        def _reply(self, status: int, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    return Endpoints

@@ -3,8 +3,8 @@
 from collab_py.services.admin import AdminService
 from collab_py.services.base import PreparedStep, Service, StepObserver, StepRecord, WrongRole
 from collab_py.services.business import BusinessService
-from collab_py.services.finance import AssigneeAccount, FinanceService, PaymentKeyMismatch
-from collab_py.services.institution import BankAccountMismatch, InstitutionService
+from collab_py.services.finance import AssigneeAccount, FinanceService, KeyAccountMismatch, PaymentKeyMismatch
+from collab_py.services.institution import BankAccountMismatch, InstitutionService, ReleaseRefused
 
 __all__ = [
     "AdminService",
@@ -13,8 +13,10 @@ __all__ = [
     "BusinessService",
     "FinanceService",
     "InstitutionService",
+    "KeyAccountMismatch",
     "PaymentKeyMismatch",
     "PreparedStep",
+    "ReleaseRefused",
     "Service",
     "StepObserver",
     "StepRecord",

@@ -7,11 +7,11 @@ from typing import Unpack
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 
-from collab_py.chain import Transactor
-from collab_py.deploy import Deployment
-from collab_py.models import MemberRecord, OrgRecord
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import Department, OrgKind
+from collab_py.chain.transactor import Transactor
+from collab_py.domain.models import AssetRecord, MemberRecord, OrgRecord
 from collab_py.services.base import PreparedStep, Service, ServiceOptions
-from collab_py.types import Department, OrgKind
 
 
 class AdminService(Service):
@@ -61,3 +61,9 @@ class AdminService(Service):
         call = self.deployment.registry.functions.unbindAccount(account)
         self.execute(PreparedStep("unbindAccount", "S1.2", call, 60_000))
         return self.reader.member(account)
+
+    def set_asset_accepted(self, asset: ChecksumAddress, accepted: bool) -> AssetRecord:
+        """Accepts ``asset`` as the asset of new contracts, or stops accepting it (contracts proposed keep theirs)."""
+        call = self.deployment.registry.functions.setAssetAccepted(asset, accepted)
+        self.execute(PreparedStep("setAssetAccepted", "S1.1", call, 120_000))
+        return self.reader.asset(asset)

@@ -11,12 +11,12 @@ from eth_typing import ChecksumAddress
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from collab_py.chain import NodeUnreachable, PendingTx, Transactor
-from collab_py.crypto import EncryptionKey
-from collab_py.deploy import Deployment
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import Department
+from collab_py.chain.transactor import NodeUnreachable, PendingTx, Transactor
+from collab_py.domain.crypto import EncryptionKey
 from collab_py.exceptions import CollabError
-from collab_py.reader import ChainReader
-from collab_py.types import Department
+from collab_py.services.reader import ChainReader
 
 #: Transactions :meth:`Service.execute_all` has in flight at once: node pools bound what one sender may queue
 #: (geth keeps 16 per account beyond its global slots), and anvil's auto-miner stalls under thousands.
@@ -99,7 +99,7 @@ class Service:
 
     def execute(self, prepared: PreparedStep) -> TxReceipt:
         """Sends a prepared step, waits for it, and reports it to the observer; a node that stops answering is a
-        :class:`~collab_py.chain.NodeUnreachable` naming the step."""
+        :class:`~collab_py.chain.transactor.NodeUnreachable` naming the step."""
         try:
             receipt = self.tx.transact(prepared.call)
         except NodeUnreachable as error:

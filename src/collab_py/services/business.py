@@ -7,16 +7,17 @@ from typing import Unpack
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from collab_py import eip712
-from collab_py.chain import Transactor
-from collab_py.deploy import Deployment
-from collab_py.documents import DocumentNotFound, DocumentStore
-from collab_py.documents import verify as verify_document
-from collab_py.drafts import ContractDraft
-from collab_py.errors import ContractError, error_class
-from collab_py.models import AgreementRecord, StageRecord
+from collab_py.chain import eip712
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import Department
+from collab_py.chain.errors import StageOutOfRange
+from collab_py.chain.transactor import Transactor
+from collab_py.domain.documents import DocumentNotFound, DocumentStore
+from collab_py.domain.drafts import ContractDraft
+from collab_py.domain.econtract import EContract
+from collab_py.domain.models import AgreementRecord, StageRecord
+from collab_py.domain.types import as_contract_no, contract_number
 from collab_py.services.base import PreparedStep, Service, ServiceOptions
-from collab_py.types import Department, as_contract_no, contract_number
 
 
 class BusinessService(Service):
@@ -36,65 +37,96 @@ class BusinessService(Service):
         self.documents = documents
 
     # ------------------------------------------------------------------ S2
-    def prepare_propose(self, draft: ContractDraft, party_a: int) -> PreparedStep:
-        """S2.1–S2.2: registers ``draft`` with Party A ``party_a``, signing the digital code."""
-        signer = self.tx.account
+    def econtract(self, draft: ContractDraft, party_a: int) -> EContract:
+        """The e-contract this org (Party B) registers for ``draft`` with ``party_a``, paid in the deployment's
+        asset: the document Party A receives."""
+        return draft.econtract(party_a=party_a, party_b=self.org_id, asset=self.deployment.asset.address)
+
+    def sign_digital_code(self, econtract: EContract) -> bytes:
+        """This org's EIP-712 signature of the digital code of ``econtract``: its number, this org, the document hash
+        and the terms it is bound by (S2.1, S2.3, S2.5)."""
         code = eip712.digital_code(
-            self.chain_id, self.deployment.registry.address, draft.contract_no, self.org_id, draft.doc_hash
+            self.chain_id,
+            self.deployment.registry.address,
+            econtract.contract_no,
+            self.org_id,
+            econtract.doc_hash,
+            econtract.terms(),
         )
+        return eip712.sign_typed(self.tx.account, code)
+
+    def prepare_propose(self, econtract: EContract) -> PreparedStep:
+        """S2.1–S2.2: registers ``econtract``, signing its digital code (document hash and terms, S2.5)."""
         terms = (
-            draft.contract_no,
-            party_a,
-            draft.doc_hash,
-            self.deployment.asset.address,
-            [stage.terms() for stage in draft.stages],
+            econtract.contract_no,
+            econtract.party_a,
+            econtract.doc_hash,
+            econtract.asset,
+            econtract.stage_terms(),
         )
         call = self.deployment.registry.functions.proposeContract(
-            terms, signer.address, eip712.sign_typed(signer, code)
+            terms, self.address, self.sign_digital_code(econtract)
         )
-        return PreparedStep("proposeContract", "S2.1", call, 130_000 + 120_000 * len(draft.stages))
+        return PreparedStep("proposeContract", "S2.1", call, 110_000 + 40_000 * len(econtract.stages))
 
-    def propose(self, draft: ContractDraft, party_a: int) -> AgreementRecord:
-        """Party B registers and signs e-contract ``draft`` (S2.1); the document goes to the document store."""
+    def propose(self, draft: ContractDraft | EContract, party_a: int | None = None) -> AgreementRecord:
+        """Party B registers and signs an e-contract (S2.1): a draft with ``party_a``, or an e-contract document
+        built already. The document goes to the document store; send it to Party A as it is."""
+        econtract = draft if isinstance(draft, EContract) else self.econtract(draft, _required(party_a))
         if self.documents is not None:
-            self.documents.put(draft.text.encode())
-        self.execute(self.prepare_propose(draft, party_a))
-        return self.reader.agreement(draft.contract_no)
+            self.documents.put(econtract.document())
+        self.execute(self.prepare_propose(econtract))
+        return self.reader.agreement(econtract.contract_no)
 
-    def prepare_countersign(self, number: str | bytes, document: bytes) -> PreparedStep:
-        """S2.3: Party A's signature of the digital code over its own hash of ``document``."""
-        raw = as_contract_no(number)
-        doc_hash = keccak(document)
-        signer = self.tx.account
-        code = eip712.digital_code(self.chain_id, self.deployment.registry.address, raw, self.org_id, doc_hash)
+    def prepare_countersign(self, econtract: EContract) -> PreparedStep:
+        """S2.3: Party A's signature of the digital code of the e-contract it received (document hash and terms)."""
         call = self.deployment.registry.functions.signContract(
-            raw, doc_hash, signer.address, eip712.sign_typed(signer, code)
+            econtract.contract_no,
+            (econtract.doc_hash, econtract.terms_hash),
+            econtract.stage_terms()[0],
+            self.address,
+            self.sign_digital_code(econtract),
         )
         return PreparedStep("signContract", "S2.3", call, 80_000)
 
     def countersign(self, number: str | bytes, document: bytes | None = None) -> AgreementRecord:
-        """Party A checks the document it received against the chain and countersigns (S2.3–S2.4).
+        """Party A checks the e-contract document it received against the chain and countersigns (S2.3–S2.5).
 
-        ``document`` defaults to the document store's copy of the registered hash. A document whose hash differs
-        from Party B's is refused here with :class:`DocumentHashMismatch`, before anything is signed.
+        ``document`` defaults to the document store's copy of the registered hash. Party A signs the terms it derives
+        from the document, never the chain's: a document or terms that differ from what Party B registered (another
+        document, amount, asset, stage count, specification or order) are refused here, before anything is signed,
+        with :class:`~collab_py.domain.econtract.TermsMismatch` naming the field.
         """
         agreement = self.reader.agreement(as_contract_no(number))
         if document is None:
             if self.documents is None:
                 raise DocumentNotFound("no document given and no document store to find it in")
             document = self.documents.get(agreement.doc_hash)
-        verify_document(document, agreement.doc_hash)
+        econtract = EContract.from_document(document)
+        econtract.check_against(
+            contract_no=as_contract_no(number),
+            party_a=agreement.party_a,
+            party_b=agreement.party_b,
+            asset=agreement.asset,
+            stages=[(stage.spec_hash, stage.amount) for stage in agreement.stages],
+            doc_hash=agreement.doc_hash,
+            terms_hash=agreement.terms_hash,
+        )
         if self.documents is not None:
             self.documents.put(document)
-        self.execute(self.prepare_countersign(number, document))
+        self.execute(self.prepare_countersign(econtract))
+        return self.reader.agreement(as_contract_no(number))
+
+    def cancel(self, number: str | bytes, reason: bytes) -> AgreementRecord:
+        """Party B withdraws, or Party A declines, a contract not signed yet, with the hash of ``reason``."""
+        call = self.deployment.registry.functions.cancelProposal(as_contract_no(number), keccak(reason))
+        self.execute(PreparedStep("cancelProposal", "S2.4", call, 70_000))
         return self.reader.agreement(as_contract_no(number))
 
     # ------------------------------------------------------------------ S3
-    def prepare_submit_stage(
-        self, draft_or_agreement: ContractDraft | AgreementRecord, index: int, result_hash: bytes
-    ) -> PreparedStep:
+    def prepare_submit_stage(self, source: EContract | AgreementRecord, index: int, result_hash: bytes) -> PreparedStep:
         """S3.1: Party B's signed feedback binding ``result_hash`` to stage ``index`` of the contract."""
-        raw, doc_hash, stages = _terms(draft_or_agreement)
+        raw, signed, stages = _terms(source)
         if not 0 <= index < len(stages):
             raise stage_out_of_range(raw, index)
         spec_hash, amount = stages[index]
@@ -104,13 +136,14 @@ class BusinessService(Service):
             self.deployment.registry.address,
             contract_no=raw,
             org_id=self.org_id,
-            doc_hash=doc_hash,
+            doc_hash=signed[0],
             stage_index=index,
             spec_hash=spec_hash,
+            amount=amount,
             result_hash=result_hash,
         )
         call = self.deployment.registry.functions.submitStageResult(
-            raw, index, (spec_hash, amount), result_hash, signer.address, eip712.sign_typed(signer, feedback)
+            raw, index, stages[index], signed, result_hash, signer.address, eip712.sign_typed(signer, feedback)
         )
         return PreparedStep("submitStageResult", "S3.1", call, 90_000)
 
@@ -121,11 +154,11 @@ class BusinessService(Service):
         return self.reader.agreement(as_contract_no(number)).stages[index]
 
     def prepare_confirm_stage(
-        self, draft_or_agreement: ContractDraft | AgreementRecord, index: int, result_hash: bytes
+        self, source: EContract | AgreementRecord, index: int, result_hash: bytes
     ) -> PreparedStep:
         """S3.3: Party A's confirmation of the pending result ``result_hash`` of stage ``index``."""
-        raw, _, stages = _terms(draft_or_agreement)
-        call = self.deployment.registry.functions.confirmStageResult(raw, index, stages[index], result_hash)
+        raw, signed, stages = _terms(source)
+        call = self.deployment.registry.functions.confirmStageResult(raw, index, stages[index], signed, result_hash)
         return PreparedStep("confirmStageResult", "S3.3", call, 80_000)
 
     def confirm_stage(self, number: str | bytes, index: int, result_hash: bytes | None = None) -> StageRecord:
@@ -138,13 +171,10 @@ class BusinessService(Service):
     def reject_stage(self, number: str | bytes, index: int, reason: bytes) -> StageRecord:
         """Party A rejects stage ``index``'s pending result with the hash of ``reason`` (S3.3)."""
         agreement = self.reader.agreement(as_contract_no(number))
+        raw, signed, stages = _terms(agreement)
         stage = _stage(agreement, index)
         call = self.deployment.registry.functions.rejectStageResult(
-            as_contract_no(number),
-            index,
-            (stage.spec_hash, stage.amount),
-            stage.result_hash or b"\x00" * 32,
-            keccak(reason),
+            raw, index, stages[index], signed, stage.result_hash or b"\x00" * 32, keccak(reason)
         )
         self.execute(PreparedStep("rejectStageResult", "S3.3", call, 80_000))
         return self.reader.agreement(as_contract_no(number)).stages[index]
@@ -170,12 +200,26 @@ class BusinessService(Service):
         self.execute(self.prepare_approve_settlement(number))
         return self.reader.agreement(as_contract_no(number))
 
+    def reject_settlement(self, number: str | bytes, reason: bytes) -> AgreementRecord:
+        """Party A rejects Party B's application for business settlement with the hash of ``reason``; the contract
+        is SIGNED again."""
+        call = self.deployment.registry.functions.rejectBusinessSettlement(as_contract_no(number), keccak(reason))
+        self.execute(PreparedStep("rejectBusinessSettlement", "S4.2", call, 70_000))
+        return self.reader.agreement(as_contract_no(number))
 
-def _terms(source: ContractDraft | AgreementRecord) -> tuple[bytes, bytes, list[tuple[bytes, int]]]:
-    """Contract number, document hash and stage terms, from a draft or from what the chain holds."""
-    if isinstance(source, ContractDraft):
-        return source.contract_no, source.doc_hash, [stage.terms() for stage in source.stages]
-    return contract_number(source.contract_no), source.doc_hash, [(s.spec_hash, s.amount) for s in source.stages]
+
+def _terms(source: EContract | AgreementRecord) -> tuple[bytes, tuple[bytes, bytes], list[tuple[bytes, int]]]:
+    """Contract number, signed hashes (document, terms) and stage terms, from the e-contract or the chain's record."""
+    if isinstance(source, EContract):
+        return source.contract_no, (source.doc_hash, source.terms_hash), source.stage_terms()
+    stages = [(stage.spec_hash, stage.amount) for stage in source.stages]
+    return contract_number(source.contract_no), (source.doc_hash, source.terms_hash), stages
+
+
+def _required(party_a: int | None) -> int:
+    if party_a is None:
+        raise TypeError("propose(draft, party_a): a draft needs Party A's org id")
+    return party_a
 
 
 def _stage(agreement: AgreementRecord, index: int) -> StageRecord:
@@ -184,6 +228,6 @@ def _stage(agreement: AgreementRecord, index: int) -> StageRecord:
     return agreement.stages[index]
 
 
-def stage_out_of_range(contract_no: bytes, index: int) -> ContractError:
+def stage_out_of_range(contract_no: bytes, index: int) -> StageOutOfRange:
     """The contract's own refusal for a stage it does not have, raised before anything is sent."""
-    return error_class("StageOutOfRange")({"contractNo": contract_no, "stageIndex": index})
+    return StageOutOfRange({"contractNo": contract_no, "stageIndex": index})

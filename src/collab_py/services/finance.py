@@ -5,24 +5,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from eth_utils.crypto import keccak
 from web3.logs import DISCARD
 
-from collab_py import crypto, eip712, invoices
-from collab_py.crypto import BankAccount, PaymentKey
-from collab_py.documents import DocumentStore
-from collab_py.errors import error_class
+from collab_py.chain import eip712
+from collab_py.chain.enums import Department
+from collab_py.chain.errors import InvalidAmount
+from collab_py.domain import crypto
+from collab_py.domain import einvoice as invoices
+from collab_py.domain.crypto import BankAccount, PaymentKey
+from collab_py.domain.documents import DocumentStore
+from collab_py.domain.einvoice import Invoice, InvoiceLine
+from collab_py.domain.models import InvoiceRecord, PaymentRecord
+from collab_py.domain.types import as_contract_no, payment_voucher_id
 from collab_py.exceptions import CollabError
-from collab_py.invoices import Invoice, InvoiceLine
-from collab_py.models import InvoiceRecord, PaymentRecord
 from collab_py.services.base import KeyedService, PreparedStep
-from collab_py.types import Department, as_contract_no, payment_voucher_id
 
 #: Default lifetime of a payment key.
 KEY_LIFETIME_SECONDS = 7 * 24 * 3600
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 class PaymentKeyMismatch(CollabError):
     """A payment key opened fine but does not match the payment voucher on chain (amount, expiry or secret)."""
+
+
+class KeyAccountMismatch(PaymentKeyMismatch):
+    """The payment key names another bank account than the one the payee applied with (its salted hash on chain):
+    the payee refuses to redeem it (S5.1, S6.1)."""
 
 
 class PaymentOutOfSequence(CollabError):
@@ -46,35 +56,70 @@ class FinanceService(KeyedService):
         """What a payload of payment ``seq`` of ``contract_no`` is bound to."""
         return crypto.binding(self.chain_id, self.deployment.escrow.address, payment_voucher_id(contract_no, seq))
 
+    def institution_key(self) -> bytes:
+        """The public key to encrypt bank accounts to the payment institution's operators."""
+        return self.reader.encryption_key(self.deployment.manifest.institution_org, Department.OPERATOR)
+
     # ------------------------------------------------------------------ S5.1 (Party B)
+    def receiving_account(self, contract_no: bytes, seq: int, bank_account: str) -> BankAccount:
+        """Where payment ``seq`` should go: ``bank_account`` with a fresh salt, bound to the payment."""
+        return BankAccount(binding=self.binding(contract_no, seq), salt=crypto.new_salt(), account=bank_account)
+
     def prepare_apply_payment(
-        self, contract_no: bytes, seq: int, amount: int, bank_account: str, payer_key: bytes
+        self,
+        contract_no: bytes,
+        seq: int,
+        amount: int,
+        account: BankAccount,
+        *,
+        payer_key: bytes,
+        institution_key: bytes,
     ) -> PreparedStep:
-        """Party B's application ``seq`` for ``amount``, its bank account encrypted to the payer's finance key."""
-        account = BankAccount(binding=self.binding(contract_no, seq), salt=crypto.new_salt(), account=bank_account)
-        call = self.deployment.registry.functions.applyForPayment(contract_no, amount, crypto.seal(payer_key, account))
-        return PreparedStep("applyForPayment", "S5.1", call, 120_000)
+        """Party B's application ``seq`` for ``amount`` into ``account``: its salted hash, and the salt and account
+        encrypted to the payer's finance department and to the institution."""
+        call = self.deployment.registry.functions.applyForPayment(
+            contract_no,
+            amount,
+            crypto.bank_account_hash(account.account, account.salt),
+            crypto.seal(payer_key, account),
+            crypto.seal(institution_key, account),
+        )
+        return PreparedStep("applyForPayment", "S5.1", call, 160_000)
 
     def apply_payment(self, number: str | bytes, amount: int, bank_account: str) -> PaymentRecord:
-        """Party B applies for payment of ``amount`` into ``bank_account`` (S5.1)."""
+        """Party B applies for payment of ``amount`` into ``bank_account`` (S5.1); the amount is reserved."""
         raw = as_contract_no(number)
         agreement = self.reader.agreement(raw)
         seq = agreement.payment_count + 1
         payer_key = self.reader.encryption_key(agreement.party_a, Department.FINANCE)
-        receipt = self.execute(self.prepare_apply_payment(raw, seq, amount, bank_account, payer_key))
+        account = self.receiving_account(raw, seq, bank_account)
+        prepared = self.prepare_apply_payment(
+            raw, seq, amount, account, payer_key=payer_key, institution_key=self.institution_key()
+        )
+        receipt = self.execute(prepared)
         (applied,) = self.deployment.registry.events.PaymentApplied().process_receipt(receipt, errors=DISCARD)
         if applied["args"]["seq"] != seq:
             raise PaymentOutOfSequence(f"application got seq {applied['args']['seq']}, expected {seq}")
         return self.reader.payment(raw, seq)
 
+    def withdraw_application(self, number: str | bytes, seq: int) -> PaymentRecord:
+        """Party B withdraws its application ``seq`` before a voucher is issued; its amount is unpaid again."""
+        call = self.deployment.registry.functions.withdrawPaymentApplication(as_contract_no(number), seq)
+        self.execute(PreparedStep("withdrawPaymentApplication", "S5.1", call, 80_000))
+        return self.reader.payment(as_contract_no(number), seq)
+
     # ------------------------------------------------------------------ S5.2–S5.4 (Party A)
     def open_application(self, number: str | bytes, seq: int) -> BankAccount:
-        """Party A reads where Party B wants to be paid, from the application's ciphertext."""
+        """Party A reads where Party B wants to be paid (salt and account), from the application's ciphertext."""
         raw = as_contract_no(number)
         payment = self.reader.payment(raw, seq)
-        return crypto.open_sealed(
-            self.encryption_key, payment.payee_account_ciphertext, BankAccount, self.binding(raw, seq)
-        )
+        return crypto.open_sealed(self.encryption_key, payment.account_for_payer, BankAccount, self.binding(raw, seq))
+
+    def refuse_application(self, number: str | bytes, seq: int, reason: bytes) -> PaymentRecord:
+        """Party A refuses application ``seq`` with the hash of ``reason`` (S5.2); its amount is unpaid again."""
+        call = self.deployment.registry.functions.refusePaymentApplication(as_contract_no(number), seq, keccak(reason))
+        self.execute(PreparedStep("refusePaymentApplication", "S5.2", call, 80_000))
+        return self.reader.payment(as_contract_no(number), seq)
 
     def prepare_issue_voucher(
         self,
@@ -82,16 +127,15 @@ class FinanceService(KeyedService):
         seq: int,
         *,
         amount: int,
-        bank_account: str,
+        account: BankAccount,
         expiry: int,
         payee_key: bytes,
-        institution_key: bytes,
     ) -> tuple[PreparedStep, bytes]:
-        """Party A's payment voucher of application ``seq`` and its payment key sealed to the payee (S5.2–S5.3)."""
+        """Party A's payment voucher of application ``seq`` into ``account`` and its payment key sealed to the payee
+        (S5.2–S5.3); returns the step and the sealed key."""
         if amount <= 0:
-            raise error_class("InvalidAmount")()  # the registry's own refusal, before a key for nothing is built
+            raise InvalidAmount()  # the registry's own refusal, before a key for nothing is built
         bound = self.binding(contract_no, seq)
-        salt = crypto.new_salt()
         key = PaymentKey(
             binding=bound,
             contract_no=contract_no,
@@ -99,12 +143,12 @@ class FinanceService(KeyedService):
             payer_org=self.org_id,
             expiry=expiry,
             secret=crypto.new_secret(),
-            bank_account=bank_account,
+            salt=account.salt,
+            bank_account=account.account,
         )
         terms = (
             amount,
-            crypto.bank_account_hash(bank_account, salt),
-            crypto.seal(institution_key, BankAccount(binding=bound, salt=salt, account=bank_account)),
+            crypto.bank_account_hash(account.account, account.salt),
             crypto.key_commitment(self.chain_id, self.deployment.escrow.address, bound.voucher_id, key.secret),
             expiry,
             sealed_key := crypto.seal(payee_key, key),
@@ -119,24 +163,22 @@ class FinanceService(KeyedService):
         *,
         lifetime: int = KEY_LIFETIME_SECONDS,
         amount: int | None = None,
-        bank_account: str | None = None,
+        account: BankAccount | None = None,
     ) -> PaymentRecord:
         """Party A issues the payment voucher of application ``seq``, freezing its amount (S5.2–S5.4).
 
-        The amount and bank account are the application's unless given; the payment key expires ``lifetime``
-        seconds after the latest block.
+        The amount and bank account are the application's unless given (a voucher for another account or amount is
+        refused by the escrow); the payment key expires ``lifetime`` seconds after the latest block.
         """
         raw = as_contract_no(number)
-        agreement = self.reader.agreement(raw)
         payment = self.reader.payment(raw, seq)
         prepared, _ = self.prepare_issue_voucher(
             raw,
             seq,
             amount=payment.amount if amount is None else amount,
-            bank_account=bank_account or self.open_application(raw, seq).account,
+            account=account or self.open_application(raw, seq),
             expiry=int(self.deployment.w3.eth.get_block("latest")["timestamp"]) + lifetime,
-            payee_key=self.reader.encryption_key(agreement.party_b, Department.FINANCE),
-            institution_key=self.reader.encryption_key(self.deployment.manifest.institution_org, Department.OPERATOR),
+            payee_key=self.reader.encryption_key(payment.payee_org, Department.FINANCE),
         )
         self.execute(prepared)
         return self.reader.payment(raw, seq)
@@ -149,8 +191,8 @@ class FinanceService(KeyedService):
 
     # ------------------------------------------------------------------ S6.1, S6.3 (Party B, Party C)
     def open_payment_key(self, number: str | bytes, seq: int, sealed: bytes | None = None) -> PaymentKey:
-        """Opens the payment key (from the chain, or ``sealed`` as passed on by the payee) and checks it against
-        the payment voucher on chain."""
+        """Opens the payment key (from the chain, or ``sealed`` as passed on by the payee) and checks it against the
+        payment on chain: amount, expiry, secret and the bank account the payee applied with."""
         raw = as_contract_no(number)
         payment = self.reader.payment(raw, seq)
         ciphertext = sealed if sealed is not None else payment.key_ciphertext
@@ -167,6 +209,11 @@ class FinanceService(KeyedService):
             payment.key_commitment,
         ):
             raise PaymentKeyMismatch(f"the payment key does not match payment {seq} of {payment.contract_no!r}")
+        if crypto.bank_account_hash(key.bank_account, key.salt) != payment.account_hash:
+            raise KeyAccountMismatch(
+                f"the payment key of payment {seq} of {payment.contract_no!r} pays another bank account than the "
+                "application's: not redeemed"
+            )
         return key
 
     def prepare_redeem(self, contract_no: bytes, seq: int, secret: bytes) -> PreparedStep:
@@ -175,7 +222,7 @@ class FinanceService(KeyedService):
         return PreparedStep("requestPayment", "S6.1", call, 90_000)
 
     def redeem(self, number: str | bytes, seq: int) -> PaymentRecord:
-        """Party B opens its payment key and requests payment before it expires (S6.1)."""
+        """Party B opens its payment key, checks it, and requests payment before it expires (S6.1)."""
         raw = as_contract_no(number)
         key = self.open_payment_key(raw, seq)
         self.execute(self.prepare_redeem(raw, seq, key.secret))
@@ -187,7 +234,8 @@ class FinanceService(KeyedService):
         return crypto.seal(self.reader.encryption_key(assignee_org, Department.FINANCE), key)
 
     def present_key(self, number: str | bytes, seq: int, sealed: bytes) -> PaymentRecord:
-        """Party C presents the payment key Party B passed to it (S6.3)."""
+        """Party C presents the payment key Party B passed to it (S6.3): the chain records that it waits for Party B's
+        confirmation."""
         raw = as_contract_no(number)
         key = self.open_payment_key(raw, seq, sealed)
         call = self.deployment.escrow.functions.presentPaymentKey(raw, seq, key.secret)
@@ -199,8 +247,9 @@ class FinanceService(KeyedService):
         raw = as_contract_no(number)
         salt = crypto.new_salt()
         payload = BankAccount(binding=self.binding(raw, seq), salt=salt, account=bank_account)
-        institution_key = self.reader.encryption_key(self.deployment.manifest.institution_org, Department.OPERATOR)
-        return AssigneeAccount(crypto.bank_account_hash(bank_account, salt), crypto.seal(institution_key, payload))
+        return AssigneeAccount(
+            crypto.bank_account_hash(bank_account, salt), crypto.seal(self.institution_key(), payload)
+        )
 
     def sign_assignment(self, number: str | bytes, seq: int, assignee_org: int, account_hash: bytes) -> bytes:
         """Party B's EIP-712 confirmation that payment ``seq`` pays ``assignee_org`` into ``account_hash``."""
@@ -214,15 +263,58 @@ class FinanceService(KeyedService):
         return eip712.sign_typed(self.tx.account, data)
 
     def confirm_assignment(
-        self, number: str | bytes, seq: int, account: AssigneeAccount, *, signer: str, signature: bytes
+        self,
+        number: str | bytes,
+        seq: int,
+        assignee_org: int,
+        account: AssigneeAccount,
+        *,
+        signer: str,
+        signature: bytes,
     ) -> PaymentRecord:
-        """Submits Party B's confirmation naming the presenting org (S6.3); Party B or Party C may send it."""
+        """Submits Party B's confirmation naming ``assignee_org`` (S6.3), whether or not it presented the key; Party B
+        or the assignee may send it. The assignee's treasury is pinned."""
         raw = as_contract_no(number)
-        payment = self.reader.payment(raw, seq)
         call = self.deployment.escrow.functions.confirmAssignment(
-            raw, seq, payment.presenter_org or 0, account.account_hash, account.ciphertext, signer, signature
+            raw, seq, assignee_org, account.account_hash, account.ciphertext, signer, signature
         )
-        self.execute(PreparedStep("confirmAssignment", "S6.3", call, 120_000))
+        self.execute(PreparedStep("confirmAssignment", "S6.3", call, 130_000))
+        return self.reader.payment(raw, seq)
+
+    def pin_treasury(self, number: str | bytes, seq: int) -> PaymentRecord:
+        """The beneficiary pins its current treasury for a requested payment (after governance moved it)."""
+        call = self.deployment.escrow.functions.pinBeneficiaryTreasury(as_contract_no(number), seq)
+        self.execute(PreparedStep("pinBeneficiaryTreasury", "S6.2", call, 70_000))
+        return self.reader.payment(as_contract_no(number), seq)
+
+    # ------------------------------------------------------------------ S6.5 (payer and beneficiary)
+    def sign_settlement(self, number: str | bytes, seq: int, *, to_beneficiary: bool) -> bytes:
+        """This party's EIP-712 consent to settle requested payment ``seq`` without the institution."""
+        data = eip712.joint_settlement(
+            self.chain_id,
+            self.deployment.escrow.address,
+            payment_voucher_id(as_contract_no(number), seq),
+            to_beneficiary,
+        )
+        return eip712.sign_typed(self.tx.account, data)
+
+    def settle_without_institution(
+        self,
+        number: str | bytes,
+        seq: int,
+        *,
+        to_beneficiary: bool,
+        cosigner: str | None = None,
+        signature: bytes = b"",
+    ) -> PaymentRecord:
+        """Payer and beneficiary settle a requested payment the institution did not release in time (S6.5): this
+        party sends the other's signature (``cosigner``), or settles alone in its own favour when the other's org is
+        suspended."""
+        raw = as_contract_no(number)
+        call = self.deployment.escrow.functions.settleWithoutInstitution(
+            raw, seq, to_beneficiary, cosigner or ZERO_ADDRESS, signature
+        )
+        self.execute(PreparedStep("settleWithoutInstitution", "S6.5", call, 160_000))
         return self.reader.payment(raw, seq)
 
     # ------------------------------------------------------------------ S8.3 (Party B, then Party A)

@@ -413,7 +413,7 @@ contract CollabHandler is CollabFixture {
         uint8 seq = deal.applications + 1;
         (address actor, bool wrong) = _actor(actorSeed, _finance(deal.payee).addr);
         bytes memory data =
-            abi.encodeCall(registry.applyForPayment, (deal.contractNo, amount, accountHash(seq), hex"a11ce0"));
+            abi.encodeCall(registry.applyForPayment, (deal.contractNo, amount, accountHash(seq), hex"a11ce0", hex"ba4c"));
         if (_attempt(Action.ApplyForPayment, actor, wrong || !inState || amount > unpaid, address(registry), data)) {
             _payments.push(Payment(d, seq, amount, VoucherStatus.APPLIED, 0, 0, 0, address(0), false));
             deal.applications = seq;
@@ -456,7 +456,6 @@ contract CollabHandler is CollabFixture {
         PaymentVoucherTerms memory t = PaymentVoucherTerms({
             amount: payment.amount,
             bankAccountHash: accountHash(payment.seq),
-            bankAccountCiphertext: hex"ba4c",
             keyCommitment: escrow.keyCommitmentFor(
                 voucherIdOf(deal.contractNo, payment.seq), secretOf(deal.contractNo, payment.seq)
             ),
@@ -602,7 +601,7 @@ contract CollabHandler is CollabFixture {
         bytes memory signature =
             sign(_finance(cosignerOrg), jointSettlementDigest(voucherIdOf(deal.contractNo, seq), toBeneficiary));
         return abi.encodeCall(
-            escrow.settleJointly, (deal.contractNo, seq, toBeneficiary, _finance(cosignerOrg).addr, signature)
+            escrow.settleWithoutInstitution, (deal.contractNo, seq, toBeneficiary, _finance(cosignerOrg).addr, signature)
         );
     }
 

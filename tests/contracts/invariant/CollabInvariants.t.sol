@@ -128,19 +128,19 @@ contract CollabInvariantsTest is Test {
      */
     function invariant_every_open_payment_has_an_exit_without_the_operator() public view {
         _assertNoViolation();
-        uint256 horizon = block.timestamp + registry.MAX_KEY_LIFETIME();
+        uint256 horizon = block.timestamp + escrow.MAX_KEY_LIFETIME();
         uint256 window = escrow.releaseWindow();
         CollabHandler.PaymentView[] memory payments = handler.paymentViews();
         for (uint256 p; p < payments.length; ++p) {
             CollabHandler.PaymentView memory payment = payments[p];
             VoucherStatus status = payment.chain.status;
             if (status == VoucherStatus.FROZEN || status == VoucherStatus.PRESENTED) {
-                assertGt(payment.chain.expiry, 0, "a frozen key without expiry");
-                assertLe(payment.chain.expiry, horizon, "an expiry beyond the key lifetime");
+                assertGt(payment.chain.time, 0, "a frozen key without expiry");
+                assertLe(payment.chain.time, horizon, "an expiry beyond the key lifetime");
                 assertEq(payment.chain.payee, payment.payee, "the payee who may redeem");
             } else if (status == VoucherStatus.REQUESTED) {
-                assertEq(payment.releaseDeadline, uint256(payment.chain.expiry) + window, "release deadline");
-                assertLe(payment.chain.expiry, horizon, "a deadline beyond reach");
+                assertEq(payment.releaseDeadline, uint256(payment.chain.time) + window, "release deadline");
+                assertLe(payment.chain.time, horizon, "a deadline beyond reach");
                 assertEq(address(uint160(uint256(payment.commitment))), payment.pinned, "pinned treasury");
                 assertTrue(payment.pinned != address(0), "nowhere to pay");
             }

@@ -1,16 +1,17 @@
-"""Alembic environment: migrations run on the engine the caller passes (see ``collab_py.ledger.database``)."""
+"""Alembic environment: migrations run on the connection the caller passes (see ``collab_py.ledger.database``),
+never on a URL from the configuration, where a percent-escaped password would be read as interpolation syntax."""
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection
 
 from collab_py.ledger.schema import metadata
 
-config = context.config
-engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url") or "sqlite://")
+connection = context.config.attributes.get("connection")
+if not isinstance(connection, Connection):
+    raise RuntimeError("the ledger's migrations run through collab_py.ledger.database.upgrade (no URL is configured)")
 
-with engine.begin() as connection:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
-    with context.begin_transaction():
-        context.run_migrations()
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,65 @@
+"""The deployment manifest (S1.3): chain id, contract addresses and deployment block, loaded by every service."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from eth_typing import ChecksumAddress
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from web3 import Web3
+
+from collab_py.exceptions import CollabError
+from collab_py.files import MAX_SMALL_FILE_BYTES, read_bounded
+
+
+class ManifestError(CollabError):
+    """The manifest is missing, malformed, or describes another chain than the one connected."""
+
+
+class Manifest(BaseModel):
+    """Where a collab deployment lives. Written by the deployer, read by every service."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chain_id: int = Field(gt=0)
+    registry: ChecksumAddress
+    escrow: ChecksumAddress
+    asset: ChecksumAddress
+    institution_org: int = Field(gt=0, lt=2**32)
+    deployment_block: int = Field(ge=0)
+    governance: ChecksumAddress
+    evm_version: str | None = None
+
+    @field_validator("registry", "escrow", "asset", "governance", mode="before")
+    @classmethod
+    def _checksum(cls, value: str) -> ChecksumAddress:
+        if not isinstance(value, str) or not Web3.is_address(value):
+            raise ValueError(f"not an address: {value!r}")
+        return Web3.to_checksum_address(value)
+
+    def save(self, path: Path) -> Path:
+        """Writes the manifest as JSON to ``path`` (parents created)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        """Reads a manifest, raising :class:`ManifestError` with the reason when it cannot."""
+        try:
+            return cls.model_validate(json.loads(read_bounded(path, MAX_SMALL_FILE_BYTES, "manifest")))
+        except FileNotFoundError:
+            raise ManifestError(f"no deployment manifest at {path}") from None
+        except OSError as error:  # a folder, no permission
+            raise ManifestError(f"cannot read deployment manifest {path}: {error.strerror}") from None
+        except RecursionError:
+            raise ManifestError(f"invalid deployment manifest {path}: JSON nested too deeply") from None
+        except (ValueError, TypeError) as error:
+            raise ManifestError(f"invalid deployment manifest {path}: {error}") from None
+
+    def check_chain(self, w3: Web3) -> None:
+        """Refuses to work against a node of another chain than the manifest's."""
+        actual = w3.eth.chain_id
+        if actual != self.chain_id:
+            raise ManifestError(f"manifest is for chain {self.chain_id}, node is on chain {actual}")

@@ -1,0 +1,101 @@
+"""Reconciliation (S8.4): per contract, Party A's payable postings against Party B's receivable postings against the
+second vouchers on chain, every mismatch named."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Engine
+
+from collab_py.domain.models import SecondVoucherRecord
+from collab_py.ledger.queries import Postings, posted_totals
+from collab_py.ledger.schema import PAYMENT, RECEIPT
+
+
+class ContractReconciliation(BaseModel):
+    """One contract's three figures and what does not match."""
+
+    model_config = ConfigDict(frozen=True)
+
+    contract_no: str
+    payer_org: int
+    payee_org: int
+    on_chain: int
+    payable_posted: int
+    receivable_posted: int
+    vouchers: int
+    mismatches: tuple[str, ...]
+
+
+class Reconciliation(BaseModel):
+    """The group's reconciliation: clean when no contract has a mismatch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    contracts: tuple[ContractReconciliation, ...]
+
+    @property
+    def clean(self) -> bool:
+        """No mismatch anywhere."""
+        return all(not contract.mismatches for contract in self.contracts)
+
+
+def reconcile(
+    vouchers: Iterable[SecondVoucherRecord], payer_books: Engine, payee_books: Engine | None = None
+) -> Reconciliation:
+    """Compares the chain's second vouchers with the payers' PAYMENT and the payees' RECEIPT postings: every
+    contract that has either, each read once.
+
+    ``payer_books`` and ``payee_books`` are the two companies' ledger databases (the same one when both post to a
+    group ledger).
+    """
+    by_contract: dict[str, list[SecondVoucherRecord]] = defaultdict(list)
+    for voucher in vouchers:
+        by_contract[voucher.contract_no].append(voucher)
+    payable = posted_totals(payer_books, PAYMENT)
+    receivable = posted_totals(payee_books or payer_books, RECEIPT)
+    results = []
+    for contract_no in sorted(by_contract.keys() | payable.keys() | receivable.keys()):
+        items = by_contract.get(contract_no, [])
+        paid, received = payable.get(contract_no, {}), receivable.get(contract_no, {})
+        if items:
+            payer, payee = items[0].payer_org, items[0].payee_org
+        elif paid:  # postings without any second voucher: the parties as the books name them
+            _, payer, payee = next(iter(paid))
+        else:
+            _, payee, payer = next(iter(received))
+        mismatches = _mismatches(items, ("payable", paid, payer, payee)) + _mismatches(
+            items, ("receivable", received, payee, payer)
+        )
+        results.append(
+            ContractReconciliation(
+                contract_no=contract_no,
+                payer_org=payer,
+                payee_org=payee,
+                on_chain=sum(voucher.amount for voucher in items),
+                payable_posted=sum(paid.values()),
+                receivable_posted=sum(received.values()),
+                vouchers=len(items),
+                mismatches=tuple(mismatches),
+            )
+        )
+    return Reconciliation(contracts=tuple(results))
+
+
+def _mismatches(vouchers: Sequence[SecondVoucherRecord], side: tuple[str, Postings, int, int]) -> list[str]:
+    """What one side's postings of a contract do not share with its second vouchers."""
+    name, postings, org, counterparty = side
+    found = []
+    for voucher in vouchers:
+        amount = postings.get((voucher.seq, org, counterparty), 0)
+        if amount != voucher.amount:
+            found.append(f"payment {voucher.seq}: org {org} posted {name} {amount}, chain paid {voucher.amount}")
+    paid = {voucher.seq for voucher in vouchers}
+    for (seq, poster, other), amount in postings.items():
+        if seq not in paid:
+            found.append(f"payment {seq}: org {poster} posted {name} {amount} with no second voucher")
+        elif (poster, other) != (org, counterparty):
+            found.append(f"payment {seq}: org {poster} posted {name} {amount} against org {other}, not its party")
+    return found

@@ -1,5 +1,0 @@
-"""``python -m collab_py.toolchain``: register the offline solc for py-solc-x and Ape, and print its path."""
-
-from collab_py.toolchain import ensure_solc
-
-print(ensure_solc())
