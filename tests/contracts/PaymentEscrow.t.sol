@@ -155,6 +155,15 @@ contract PaymentEscrowTest is CollabFixture {
         );
     }
 
+    /// @dev The operator releases payment `seq`: the second voucher names `beneficiaryOrg`, `beneficiary` receives
+    /// the amount and `notPaid` nothing.
+    function releaseAndExpectPaid(uint8 seq, uint32 beneficiaryOrg, address beneficiary, address notPaid) internal {
+        expectSecondVoucher(seq, beneficiaryOrg, beneficiary, operator.addr);
+        release(NO, seq);
+        assertEq(token.balanceOf(beneficiary), AMOUNT);
+        assertEq(token.balanceOf(notPaid), 0);
+    }
+
     function expectReclaimed(uint8 seq, address payerTreasury) internal {
         vm.expectEmit(address(escrow));
         emit IPaymentEscrow.PaymentReclaimed(voucherIdOf(NO, seq), NO, A, seq, payerTreasury, AMOUNT);
@@ -356,10 +365,7 @@ contract PaymentEscrowTest is CollabFixture {
         assertEq(uint8(statusOf(NO, seq)), uint8(VoucherStatus.REQUESTED));
         assertEq(pinnedTreasury(seq), cTreasury);
 
-        expectSecondVoucher(seq, C, cTreasury, operator.addr);
-        release(NO, seq);
-        assertEq(token.balanceOf(cTreasury), AMOUNT);
-        assertEq(token.balanceOf(bTreasury), 0);
+        releaseAndExpectPaid(seq, C, cTreasury, bTreasury);
     }
 
     function test_the_assignee_may_send_the_payees_confirmation() public {
@@ -406,7 +412,9 @@ contract PaymentEscrowTest is CollabFixture {
         settledContract(NO, stages1());
         uint8 seq = apply_(NO, AMOUNT);
         expectEscrowRefusal(
-            bFinance.addr, confirmCToCall(seq), abi.encodeWithSelector(ICollabErrors.WrongParty.selector, bFinance.addr, 0)
+            bFinance.addr,
+            confirmCToCall(seq),
+            abi.encodeWithSelector(ICollabErrors.WrongParty.selector, bFinance.addr, 0)
         );
         issue(NO, seq, AMOUNT);
         redeem(NO, seq);
@@ -432,7 +440,9 @@ contract PaymentEscrowTest is CollabFixture {
             abi.encodeWithSelector(IConsortium.UnknownOrg.selector, OTHER_BANK)
         ];
         for (uint256 i; i < others.length; ++i) {
-            expectEscrowRefusal(bFinance.addr, confirmCall(seq, others[i], bFinance, others[i], accountHash(9)), errors[i]);
+            expectEscrowRefusal(
+                bFinance.addr, confirmCall(seq, others[i], bFinance, others[i], accountHash(9)), errors[i]
+            );
         }
     }
 
@@ -560,10 +570,7 @@ contract PaymentEscrowTest is CollabFixture {
         uint8 seq = requestedPayment(NO);
         address moved = makeAddr("B's new treasury");
         registry.setTreasury(B, moved);
-        expectSecondVoucher(seq, B, bTreasury, operator.addr);
-        release(NO, seq);
-        assertEq(token.balanceOf(bTreasury), AMOUNT);
-        assertEq(token.balanceOf(moved), 0);
+        releaseAndExpectPaid(seq, B, bTreasury, moved);
     }
 
     function test_release_with_a_broken_token_reverts_and_changes_nothing() public {
@@ -738,7 +745,9 @@ contract PaymentEscrowTest is CollabFixture {
         assertEq(escrow.releaseDeadlineOf(voucherIdOf(NO, seq)), 0, "no deadline before a request");
         expectEscrowRefusal(aFinance.addr, payerJointCall(seq, true), unexpectedStatus(seq, VoucherStatus.FROZEN));
         expectEscrowRefusal(
-            aFinance.addr, abi.encodeCall(escrow.settleWithoutInstitution, (NO, 2, true, bFinance.addr, "")), unknownVoucher(2)
+            aFinance.addr,
+            abi.encodeCall(escrow.settleWithoutInstitution, (NO, 2, true, bFinance.addr, "")),
+            unknownVoucher(2)
         );
         uint8 requested = requestedPayment(OTHER_NO);
         warpToReleaseDeadline(OTHER_NO, requested);
@@ -824,20 +833,29 @@ contract PaymentEscrowTest is CollabFixture {
         assertEq(uint8(statusOf(NO, seq)), uint8(VoucherStatus.RECLAIMED));
     }
 
+    /// @dev A requested payment past its deadline with `suspendedOrg` suspended: `caller`, of the other party, is
+    /// refused settling alone against its own favour (`ownFavour` is the direction it may take).
+    function requestedWithOrgSuspended(uint32 suspendedOrg, address caller, bool ownFavour)
+        internal
+        returns (uint8 seq, bytes32 voucherId)
+    {
+        seq = requestedPayment(NO);
+        voucherId = voucherIdOf(NO, seq);
+        warpToReleaseDeadline(NO, seq);
+        suspend(suspendedOrg);
+        expectEscrowRefusal(
+            caller,
+            abi.encodeCall(escrow.settleWithoutInstitution, (NO, seq, !ownFavour, address(0), "")),
+            abi.encodeWithSelector(IPaymentEscrow.SettlementDirectionRefused.selector, voucherId, !ownFavour)
+        );
+    }
+
     /// @dev The outsider's case: with the beneficiary suspended the institution cannot release, but after the
     /// deadline the payer settles alone, in its own favour only (no cosigner: the suspended org cannot sign).
     function test_with_the_beneficiary_suspended_the_payer_alone_takes_the_funds_back() public {
-        uint8 seq = requestedPayment(NO);
-        bytes32 voucherId = voucherIdOf(NO, seq);
-        warpToReleaseDeadline(NO, seq);
-        suspend(B);
+        (uint8 seq, bytes32 voucherId) = requestedWithOrgSuspended(B, aFinance.addr, false);
         expectEscrowRefusal(
             operator.addr, releaseCall(seq), abi.encodeWithSelector(IConsortium.OrgSuspended.selector, B)
-        );
-        expectEscrowRefusal(
-            aFinance.addr,
-            abi.encodeCall(escrow.settleWithoutInstitution, (NO, seq, true, address(0), "")),
-            abi.encodeWithSelector(IPaymentEscrow.SettlementDirectionRefused.selector, voucherId, true)
         );
         vm.expectEmit(address(escrow));
         emit IPaymentEscrow.SettledWithoutInstitution(voucherId, NO, seq, false, aFinance.addr, address(0));
@@ -850,15 +868,7 @@ contract PaymentEscrowTest is CollabFixture {
 
     /// @dev The outsider's case: with the payer suspended the beneficiary settles alone, to its pinned treasury only.
     function test_with_the_payer_suspended_the_beneficiary_alone_is_paid() public {
-        uint8 seq = requestedPayment(NO);
-        bytes32 voucherId = voucherIdOf(NO, seq);
-        warpToReleaseDeadline(NO, seq);
-        suspend(A);
-        expectEscrowRefusal(
-            bFinance.addr,
-            abi.encodeCall(escrow.settleWithoutInstitution, (NO, seq, false, address(0), "")),
-            abi.encodeWithSelector(IPaymentEscrow.SettlementDirectionRefused.selector, voucherId, false)
-        );
+        (uint8 seq, bytes32 voucherId) = requestedWithOrgSuspended(A, bFinance.addr, true);
         vm.expectEmit(address(escrow));
         emit IPaymentEscrow.SettledWithoutInstitution(voucherId, NO, seq, true, bFinance.addr, address(0));
         expectSecondVoucher(seq, B, bTreasury, bFinance.addr);
@@ -1041,10 +1051,7 @@ contract PaymentEscrowTest is CollabFixture {
         emit IPaymentEscrow.BeneficiaryTreasuryPinned(voucherIdOf(NO, seq), NO, B, seq, moved);
         send(bFinance.addr, pinCall(seq));
         assertEq(pinnedTreasury(seq), moved);
-        expectSecondVoucher(seq, B, moved, operator.addr);
-        release(NO, seq);
-        assertEq(token.balanceOf(moved), AMOUNT);
-        assertEq(token.balanceOf(bTreasury), 0);
+        releaseAndExpectPaid(seq, B, moved, bTreasury);
     }
 
     /// @dev The stranger is A, the payer: only the beneficiary pins.

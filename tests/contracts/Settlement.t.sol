@@ -237,9 +237,7 @@ contract SettlementTest is CollabFixture {
         settledContract(NO, stages3());
         bytes32 voucherId = voucherIdOf(NO, 1);
         vm.expectEmit(address(registry));
-        emit ISettlement.PaymentApplied(
-            voucherId, NO, 1, 250_00, accountHash(0), hex"a11ce0", hex"ba4c", bFinance.addr
-        );
+        emit ISettlement.PaymentApplied(voucherId, NO, 1, 250_00, accountHash(0), hex"a11ce0", hex"ba4c", bFinance.addr);
         vm.prank(bFinance.addr);
         assertEq(registry.applyForPayment(NO, 250_00, accountHash(0), hex"a11ce0", hex"ba4c"), voucherId);
         assertEq(unpaidOf(NO), 350_00);
@@ -406,14 +404,7 @@ contract SettlementTest is CollabFixture {
         bytes32 voucherId = voucherIdOf(NO, seq);
         vm.expectEmit(address(registry));
         emit ISettlement.PaymentVoucherIssued(
-            voucherId,
-            NO,
-            seq,
-            700_00,
-            t.bankAccountHash,
-            t.keyCommitment,
-            t.expiry,
-            t.keyCiphertext
+            voucherId, NO, seq, 700_00, t.bankAccountHash, t.keyCommitment, t.expiry, t.keyCiphertext
         );
         vm.prank(aFinance.addr);
         registry.issuePaymentVoucher(NO, seq, t);
@@ -475,9 +466,8 @@ contract SettlementTest is CollabFixture {
         settledContract(NO, stages1());
         uint8 seq = apply_(NO, AMOUNT);
         PaymentVoucherTerms memory t = voucherTerms(NO, seq, AMOUNT);
-        uint40[2] memory invalid = [
-            uint40(block.timestamp + MIN_KEY_LIFETIME - 1), uint40(block.timestamp + escrow.MAX_KEY_LIFETIME() + 1)
-        ];
+        uint40[2] memory invalid =
+            [uint40(block.timestamp + MIN_KEY_LIFETIME - 1), uint40(block.timestamp + escrow.MAX_KEY_LIFETIME() + 1)];
         for (uint256 i; i < invalid.length; ++i) {
             t.expiry = invalid[i];
             expectIssueRefused(seq, t, abi.encodeWithSelector(IPaymentEscrow.InvalidExpiry.selector, invalid[i]));
