@@ -90,6 +90,7 @@ contract CollabHandler is CollabFixture {
         Release,
         Reclaim,
         SettleJointly,
+        PinTreasury,
         AnchorInvoice,
         Pause,
         Unpause,
@@ -412,8 +413,9 @@ contract CollabHandler is CollabFixture {
             : uint128(1 + (valueSeed >> 8) % (unpaid == 0 ? 1 : unpaid));
         uint8 seq = deal.applications + 1;
         (address actor, bool wrong) = _actor(actorSeed, _finance(deal.payee).addr);
-        bytes memory data =
-            abi.encodeCall(registry.applyForPayment, (deal.contractNo, amount, accountHash(seq), hex"a11ce0", hex"ba4c"));
+        bytes memory data = abi.encodeCall(
+            registry.applyForPayment, (deal.contractNo, amount, accountHash(seq), hex"a11ce0", hex"ba4c")
+        );
         if (_attempt(Action.ApplyForPayment, actor, wrong || !inState || amount > unpaid, address(registry), data)) {
             _payments.push(Payment(d, seq, amount, VoucherStatus.APPLIED, 0, 0, 0, address(0), false));
             deal.applications = seq;
@@ -522,10 +524,10 @@ contract CollabHandler is CollabFixture {
         }
     }
 
-    /// @notice The payee's or the presenter's finance sends the payee's confirmation that the presenter is paid;
-    /// one time in eight naming the payer instead.
+    /// @notice The payee's or the assignee's finance sends the payee's confirmation that the third org is paid,
+    /// whether it presented the key or not; one time in eight naming the payer instead.
     function confirmAssignment(uint256 entitySeed, uint256 actorSeed, uint256 valueSeed) external {
-        (bool any, uint256 p, bool inState) = _pickPayment(entitySeed, VoucherStatus.PRESENTED, VoucherStatus.PRESENTED);
+        (bool any, uint256 p, bool inState) = _pickPayment(entitySeed, VoucherStatus.FROZEN, VoucherStatus.PRESENTED);
         if (!any) return;
         Payment storage payment = _payments[p];
         Deal storage deal = _deals[payment.deal];
@@ -548,16 +550,30 @@ contract CollabHandler is CollabFixture {
     }
 
     /// @notice The institution's operator releases a requested payment, except one payment in three, which it
-    /// never releases: those end by joint settlement.
-    function release(uint256 entitySeed, uint256 actorSeed, uint256) external {
+    /// never releases: those end by settlement without it. One time in four the beneficiary pins its treasury of
+    /// now instead ({_pinTreasury}).
+    function release(uint256 entitySeed, uint256 actorSeed, uint256 valueSeed) external {
         (bool any, uint256 p, bool inState) = _pickPayment(entitySeed, VoucherStatus.REQUESTED, VoucherStatus.REQUESTED);
         if (!any) return;
+        if (valueSeed % 4 == 0) return _pinTreasury(p, actorSeed, inState);
         Payment storage payment = _payments[p];
         bytes32 voucherId = voucherIdOf(_deals[payment.deal].contractNo, payment.seq);
         if (inState && uint256(keccak256(abi.encode(voucherId))) % 3 == 0) return; // S6.5's operator that never acts
         (address actor, bool wrong) = _actor(actorSeed, operator.addr);
         bytes memory data = abi.encodeCall(escrow.release, (_deals[payment.deal].contractNo, payment.seq));
         if (_attempt(Action.Release, actor, wrong || !inState, address(escrow), data)) _pay(p);
+    }
+
+    /// @dev The beneficiary's finance pins its current treasury for a requested payment (after a treasury move).
+    function _pinTreasury(uint256 p, uint256 actorSeed, bool inState) private {
+        Payment storage payment = _payments[p];
+        Deal storage deal = _deals[payment.deal];
+        uint32 beneficiary = payment.beneficiaryOrg == 0 ? deal.payee : payment.beneficiaryOrg;
+        (address actor, bool wrong) = _actor(actorSeed, _finance(beneficiary).addr);
+        bytes memory data = abi.encodeCall(escrow.pinBeneficiaryTreasury, (deal.contractNo, payment.seq));
+        if (_attempt(Action.PinTreasury, actor, wrong || !inState, address(escrow), data)) {
+            payment.pinned = treasuryModel[beneficiary];
+        }
     }
 
     /// @notice Party A's finance reclaims a frozen or presented payment (it must wait for the key's expiry).
@@ -573,7 +589,7 @@ contract CollabHandler is CollabFixture {
     }
 
     /// @notice Payer or beneficiary settles a requested payment with the other's signature, either way (it must
-    /// wait for the release deadline).
+    /// wait for the release deadline); when the other's org is suspended, only in its own favour.
     function settleJointly(uint256 entitySeed, uint256 actorSeed, uint256 valueSeed) external {
         (bool any, uint256 p, bool inState) = _pickPayment(entitySeed, VoucherStatus.REQUESTED, VoucherStatus.REQUESTED);
         if (!any) return;
@@ -586,7 +602,9 @@ contract CollabHandler is CollabFixture {
         bytes memory data = _jointCall(deal, payment.seq, toBeneficiary, payerCalls ? beneficiary : deal.payer);
         (address actor, bool wrong) =
             _actor2(actorSeed, _finance(deal.payer).addr, _finance(beneficiary).addr, payerCalls);
-        bool mustFail = wrong || !inState || block.timestamp < escrow.releaseDeadlineOf(voucherId);
+        bool ownFavour = toBeneficiary != payerCalls;
+        bool refusedDirection = suspended[payerCalls ? beneficiary : deal.payer] && !ownFavour;
+        bool mustFail = wrong || !inState || refusedDirection || block.timestamp < escrow.releaseDeadlineOf(voucherId);
         if (_attempt(Action.SettleJointly, actor, mustFail, address(escrow), data)) {
             if (toBeneficiary) _pay(p);
             else _return(p);
@@ -601,7 +619,8 @@ contract CollabHandler is CollabFixture {
         bytes memory signature =
             sign(_finance(cosignerOrg), jointSettlementDigest(voucherIdOf(deal.contractNo, seq), toBeneficiary));
         return abi.encodeCall(
-            escrow.settleWithoutInstitution, (deal.contractNo, seq, toBeneficiary, _finance(cosignerOrg).addr, signature)
+            escrow.settleWithoutInstitution,
+            (deal.contractNo, seq, toBeneficiary, _finance(cosignerOrg).addr, signature)
         );
     }
 
@@ -629,8 +648,8 @@ contract CollabHandler is CollabFixture {
     /**
      * @notice What happens around the flow, one of six by `valueSeed`: the operator pauses the escrow (one time in
      * four) or unpauses it; governance suspends an org (one time in four) or reinstates every suspended one; moves an
-     * enterprise's treasury, money in flight or not; withdraws the switchable token from the accepted assets (one
-     * time in four) or accepts it again; the switchable token breaks (one time in four) or is repaired; a random
+     * enterprise's treasury, money in flight or not; withdraws the switchable token from the accepted assets or
+     * accepts it again (whichever it is not); the switchable token breaks (one time in four) or is repaired; a random
      * account calls an entry point reserved to the registry, the escrow or governance, and must be refused.
      */
     function disturb(uint256 entitySeed, uint256 actorSeed, uint256 valueSeed) external {
@@ -639,7 +658,7 @@ contract CollabHandler is CollabFixture {
         if (kind == 0) _setPaused(actorSeed, rare);
         else if (kind == 1) _setOrgActive(entitySeed, actorSeed, rare);
         else if (kind == 2) _setTreasury(entitySeed, actorSeed);
-        else if (kind == 3) _setSwitchableAccepted(actorSeed, !rare);
+        else if (kind == 3) _setSwitchableAccepted(actorSeed, !switchableAccepted);
         else if (kind == 4) _setTokenBroken(rare);
         else _callPrivileged(entitySeed, actorSeed);
     }
@@ -746,7 +765,7 @@ contract CollabHandler is CollabFixture {
 
     /**
      * @notice Takes every open payment out of the escrow without the operator, as the end of a run: governance
-     * reinstates every org (a suspended party can take no step, see the report) and the token is repaired; then
+     * reinstates every org (a suspended party can withdraw, refuse or reclaim nothing) and the token is repaired; then
      * the payee withdraws each application, the payer reclaims each expired key, and payer and beneficiary settle
      * each requested payment jointly after its deadline, either way. The escrow stays paused if it was. Any exit
      * refused is a violation.
@@ -760,8 +779,13 @@ contract CollabHandler is CollabFixture {
         switchable.setBroken(false);
         uint256 latest = block.timestamp;
         for (uint256 p; p < _payments.length; ++p) {
-            uint256 deadline =
-                escrow.releaseDeadlineOf(voucherIdOf(_deals[_payments[p].deal].contractNo, _payments[p].seq));
+            // a requested payment's deadline (request time + window), or a frozen or presented key's expiry
+            bytes32 voucherId = voucherIdOf(_deals[_payments[p].deal].contractNo, _payments[p].seq);
+            uint256 deadline = escrow.releaseDeadlineOf(voucherId);
+            VoucherStatus status = _payments[p].status;
+            if (status == VoucherStatus.FROZEN || status == VoucherStatus.PRESENTED) {
+                deadline = escrow.voucherOf(voucherId).time;
+            }
             if (deadline > latest) latest = deadline;
         }
         vm.warp(latest);
