@@ -39,10 +39,11 @@ def upgrade() -> None:
     connection = op.get_bind()
     postgres = connection.dialect.name == "postgresql"
     for column in ("prev_hash", "entry_hash"):
-        # SQLite adds a NOT NULL column only with a default (kept; no insert relies on it)
+        # SQLite adds a NOT NULL column only with a default (kept; no insert relies on it); PostgreSQL sets NOT NULL
+        # once the entries are sealed
         default = None if postgres else sa.text(f"X'{GENESIS.hex()}'")
         op.add_column(
-            "journal_entries", sa.Column(column, sa.LargeBinary(32), nullable=not postgres, server_default=default)
+            "journal_entries", sa.Column(column, sa.LargeBinary(32), nullable=postgres, server_default=default)
         )
     _seal(connection)
     if postgres:
