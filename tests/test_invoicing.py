@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Engine, select
 
 from collab_py.devnet.flow import Flow
@@ -23,7 +24,7 @@ from collab_py.listener.handlers.invoicing import (
     InvoicingHandler,
     tax_included,
 )
-from support import World, catch_up, released
+from support import World, catch_up, forbid_sending, released
 
 CONFIG = ListenerConfig(confirmations=0, poll_interval=0.01)
 
@@ -90,3 +91,21 @@ def test_payer_records_a_rejected_invoice_with_the_reason(world: World, flow: Fl
     ((org, direction, status, _, amount, _, reason),) = recorded(books, world.a.org_id)
     assert (org, direction, status, amount) == (world.a.org_id, "IN", REJECTED, 0)
     assert reason.startswith("DecryptionError")
+
+
+def test_an_invoice_anchored_before_the_listener_is_recorded_not_anchored_again(
+    world: World, flow: Flow, ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    draft = sample_contract("V-4")
+    released(flow, world, draft)
+    b = flow.finance(world.b)
+    anchored = b.issue_invoice("V-4", 1, invoice_no="INV-V-4-1", tax=0).invoice_hash  # a history the listener meets
+    books = open_database(ledger_url)
+    catch_up(listener(world, books, "accounting-b", AccountingHandler(world.b.org_id)))
+    forbid_sending(monkeypatch, b)
+    catch_up(listener(world, books, "invoicing-b", InvoicingHandler(b)))
+    with books.connect() as connection:
+        found = connection.execute(
+            select(invoices.c.status, invoices.c.invoice_hash).where(invoices.c.org_id == world.b.org_id)
+        ).all()
+    assert [tuple(row) for row in found] == [(ISSUED, anchored)]

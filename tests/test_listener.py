@@ -16,6 +16,7 @@ from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode, free_port
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.ledger.database import open_database
+from collab_py.ledger.integrity import ChainEvidence, require_intact
 from collab_py.ledger.queries import journal
 from collab_py.ledger.reconcile import reconcile
 from collab_py.ledger.schema import (
@@ -138,6 +139,8 @@ def test_reorg_within_the_window_reverses_and_reposts(
     assert entries(database, world.a.org_id)[-1] == (PAYMENT, "L-5", draft.total)
     report = reconcile(ChainReader(world.deployment).second_vouchers(), database, database)
     assert [contract.payable_posted for contract in report.contracts] == [draft.total]
+    # FREEZE, the orphaned PAYMENT and its REVERSAL (whose log is no longer on chain), the PAYMENT mined again
+    assert require_intact(database, ChainEvidence.of(world.deployment)).entries == 4
 
 
 def test_reorg_deeper_than_the_window_halts(world: World, node: AnvilNode, ledger_url: str) -> None:

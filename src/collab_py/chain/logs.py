@@ -552,9 +552,9 @@ class LogReader:
             try:
                 logs.extend(self._query(start, end) if filters is None else self._query(start, end, filters))
             except Web3RPCError as error:
-                if span == 1 or not any(phrase in str(error).lower() for phrase in _TOO_MUCH):
+                if end == start or not any(phrase in str(error).lower() for phrase in _TOO_MUCH):
                     raise
-                span = max(1, span // 2)
+                span = max(1, (end - start + 1) // 2)  # half of what was refused
                 self._span = span
                 continue
             start = end + 1

@@ -172,7 +172,9 @@ FREEZE, PAYMENT, RECEIPT, ASSIGNMENT, RECLAIM, REVERSAL = (
     "REVERSAL",
 )
 
-#: Double-entry journal entries, one org's books each; a reversal points at the entry it compensates.
+#: Double-entry journal entries, one org's books each; a reversal points at the entry it compensates. Append-only
+#: (triggers refuse UPDATE and DELETE); each org's entries form a hash chain in id order (``prev_hash``,
+#: ``entry_hash``: see :mod:`collab_py.ledger.journal`).
 journal_entries = Table(
     "journal_entries",
     metadata,
@@ -188,10 +190,13 @@ journal_entries = Table(
     Column("reverses_id", RowId, ForeignKey("journal_entries.id")),
     Column("memo", Text, nullable=False, default=""),
     Column("posted_at", DateTime(timezone=True), server_default=func.now()),
+    Column("prev_hash", LargeBinary(32), nullable=False),
+    Column("entry_hash", LargeBinary(32), nullable=False),
     UniqueConstraint("org_id", "event_id", "kind", name="uq_journal_entries_posting"),
+    Index("ix_journal_entries_org_chain", "org_id", "id"),  # an org's last entry, its chain in order
 )
 
-#: The lines of a journal entry; debits equal credits.
+#: The lines of a journal entry; debits equal credits. Append-only, like the entries.
 journal_lines = Table(
     "journal_lines",
     metadata,

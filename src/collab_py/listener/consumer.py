@@ -69,6 +69,14 @@ class Handler(Protocol):
         """Compensates what :meth:`apply` wrote for events whose blocks were orphaned; returns the reversals."""
 
 
+class Retrying(Protocol):
+    """A handler that handles an event again differently when an operator asks for it (``collab quarantine
+    retry``) than in store order: accounting then judges an asset by the deployment's listing as it stands now."""
+
+    def retry(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
+        """As :meth:`Handler.apply`, for quarantined events an operator asked to retry."""
+
+
 class Ticking(Protocol):
     """A handler with work of its own each step (re-checking deferred decisions, invoices waiting for a receipt)."""
 
@@ -98,7 +106,7 @@ class Consumer:
         self.handler = handler
         self.codec = codec
         self.chain_id = chain_id
-        self.batch = batch
+        self.batch = min(batch, getattr(handler, "batch", batch))  # handlers that send transactions want less
         self.metrics = metrics or ListenerMetrics(name)
         self.on_commit = on_commit
         self.shared = shared or store.SharedBatch()
@@ -118,8 +126,8 @@ class Consumer:
         return self._cursor
 
     def step(self) -> bool:
-        """Handles one batch of stored events (and retries asked for); returns True when caught up with the
-        store."""
+        """Handles one batch of stored events (and retries asked for, and the handler's own work); returns True when
+        caught up with the store and the handler's work wrote nothing (what it sent may bring new events)."""
         cursor = self.cursor
         with self.database.connect() as connection:
             top = store.last_id(connection)
@@ -127,7 +135,7 @@ class Consumer:
             retries = store.retry_requested(connection, self.name)
         if retries:
             self._retry(retries)
-        written = self._tick()
+        ticked = written = self._tick()
         caught_up = top <= cursor
         if not caught_up:
             with self._writer.begin() as connection:
@@ -145,6 +153,7 @@ class Consumer:
         if caught_up and synced is not None:
             self.metrics.checkpoint.set(synced[0])
         self.metrics.postings.inc(written)
+        caught_up = caught_up and not ticked and not retries
         if self._quarantine_changed:
             with self.database.connect() as connection:
                 self.metrics.quarantined.set(store.unresolved(connection, self.name))
@@ -180,16 +189,20 @@ class Consumer:
             written += count
         return applied, written
 
-    def _handle(self, connection: Connection, rows: Sequence[store.LogRow]) -> tuple[list[StoredEvent], int]:
-        """Applies the wanted events and reverts the orphaned ones, in store order."""
+    def _handle(
+        self, connection: Connection, rows: Sequence[store.LogRow], *, retry: bool = False
+    ) -> tuple[list[StoredEvent], int]:
+        """Applies the wanted events (retries them, for an operator's retry) and reverts the orphaned ones, in store
+        order."""
         applied: list[StoredEvent] = []
         written = 0
         pending: list[StoredEvent] = []
+        apply = getattr(self.handler, "retry", self.handler.apply) if retry else self.handler.apply
 
         def flush() -> None:
             nonlocal written
             if pending:
-                written += self.handler.apply(connection, list(pending))
+                written += apply(connection, list(pending))
                 applied.extend(pending)
                 pending.clear()
 
@@ -238,7 +251,7 @@ class Consumer:
                     continue
                 try:
                     with connection.begin_nested():
-                        _, written = self._handle(connection, [row])
+                        _, written = self._handle(connection, [row], retry=True)
                 except TRANSIENT:
                     raise
                 except Exception as error:

@@ -61,7 +61,8 @@ class Engine:
         return list({id(item): item for item in found}.values())
 
     def step(self) -> bool:
-        """One chunk of the chain into the store, then one batch for each consumer; True when all are caught up."""
+        """One chunk of the chain into the store, then one batch for each consumer; True when all are caught up
+        and the chain did not grow meanwhile (a consumer's transactions bring new events)."""
         synced = self.sync.step()
         caught_up = [consumer.step() for consumer in self.consumers]
         sync = self.sync.metrics
@@ -72,7 +73,7 @@ class Engine:
                 consumer.metrics.lag.set(
                     max(0, sync.lag.value + sync.checkpoint.value - consumer.metrics.checkpoint.value)
                 )
-        return synced and all(caught_up)
+        return synced and all(caught_up) and not self.sync.moved()
 
     def run(self, stop: threading.Event) -> None:
         """Steps until ``stop`` is set (finishing the round in hand); backs off on node and database errors without

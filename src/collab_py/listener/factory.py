@@ -5,6 +5,10 @@ An engine is one sync of a ledger database and the consumers of its store: an or
 one (on SQLite, the database's one writer), accounting first so that invoicing finds the receipts posted. The
 services the handlers use read their events from that store (a reader over the store, with the chain after the
 sync's block for what it has not stored yet), not from the deployment block.
+
+A listener refuses to start on a ledger whose journal fails verification (:class:`LedgerTampered`), unless started
+for forensics. The start check is local: each org's hash chain, balances and lines (one read of the journal, no
+node call); ``collab ledger verify`` also checks the chain evidence.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy import Engine as Database
 
 from collab_py.chain.deploy import Deployment
 from collab_py.chain.logs import EventCodec
+from collab_py.ledger.integrity import require_intact
 from collab_py.ledger.store import SharedBatch, StoreLogSource
 from collab_py.listener.consumer import Consumer, Handler
 from collab_py.listener.engine import Engine, Listener, ListenerConfig
@@ -96,6 +101,14 @@ def _connect(
         handler.reader = store_reader(deployment, database, codec, config.chunk_blocks)
 
 
+def _open(database: Database | Callable[[], Database], forensics: bool) -> Database:
+    """The listeners' database, its journal verified (:class:`LedgerTampered` if it fails) unless ``forensics``."""
+    opened = database if isinstance(database, Database) else database()
+    if not forensics:
+        require_intact(opened)
+    return opened
+
+
 def build_engine(
     specs: Sequence[ListenerSpec],
     deployment: Deployment,
@@ -105,16 +118,17 @@ def build_engine(
     operator: Callable[[], InstitutionService] | None = None,
     heads: HeadWatcher | None = None,
     config: ListenerConfig | None = None,
+    forensics: bool = False,
 ) -> Engine:
     """One engine for the listeners of ``specs`` (of one ledger database): one sync, a consumer per spec, stepped in
     :data:`ROLE_ORDER`. Only the roles' services are made; a database given as a function is opened last, once the
     handlers exist, so that nothing is created for listeners whose keys cannot be opened. ``config`` (default: the
-    first spec's) is how the sync reads the chain."""
+    first spec's) is how the sync reads the chain; ``forensics`` starts it on a journal that fails verification."""
     if not specs:
         raise ValueError("an engine needs at least one listener")
     ordered = sorted(specs, key=lambda spec: ROLE_ORDER.index(spec.role))
     handlers = [_handler(spec, finance, operator) for spec in ordered]
-    opened = database if isinstance(database, Database) else database()
+    opened = _open(database, forensics)
     config = config or ordered[0].config
     registry = CollectorRegistry()
     sync = Sync(deployment.w3, deployment, opened, config, ListenerMetrics("sync", registry))
@@ -139,10 +153,12 @@ def build_listener(
     finance: Callable[[], FinanceService] | None = None,
     operator: Callable[[], InstitutionService] | None = None,
     heads: HeadWatcher | None = None,
+    forensics: bool = False,
 ) -> Listener:
-    """The listener of ``spec`` alone on ``deployment``, writing to ``database`` (an engine of one consumer)."""
+    """The listener of ``spec`` alone on ``deployment``, writing to ``database`` (an engine of one consumer);
+    ``forensics`` starts it on a journal that fails verification."""
     handler = _handler(spec, finance, operator)
-    opened = database if isinstance(database, Database) else database()
+    opened = _open(database, forensics)
     listener = Listener(deployment.w3, deployment, opened, spec.consumer, handler, spec.config, heads=heads)
     _connect(handler, deployment, opened, listener.codec, spec.config)
     return listener

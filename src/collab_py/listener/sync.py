@@ -89,6 +89,10 @@ class Sync:
             found = store.sync_position(connection, self.chain_id)
         return -1 if found is None else found[0]
 
+    def moved(self) -> bool:
+        """Whether the chain has a block the sync's last step did not see."""
+        return int(self.w3.eth.block_number) != int(self.metrics.head.value)
+
     def step(self) -> bool:
         """Stores one chunk of confirmed blocks; returns True when the store holds every confirmed block."""
         latest = self.w3.eth.get_block("latest")

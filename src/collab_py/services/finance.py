@@ -358,6 +358,28 @@ class FinanceService(KeyedService):
         if given, signs it and anchors its hash with the document sealed to the payer's finance key. ``issued_at``
         defaults to the latest block's time. Returns the invoice the anchoring transaction logged."""
         raw = as_contract_no(number)
+        prepared, _ = self.prepare_invoice(
+            raw, seq, invoice_no=invoice_no, tax=tax, documents=documents, lines=lines, issued_at=issued_at,
+            second=second,
+        )  # fmt: skip
+        receipt = self.execute(prepared)
+        return self.reader.invoice_in(receipt, payment_voucher_id(raw, seq))
+
+    def prepare_invoice(
+        self,
+        number: str | bytes,
+        seq: int,
+        *,
+        invoice_no: str,
+        tax: int,
+        documents: DocumentStore | None = None,
+        lines: tuple[InvoiceLine, ...] = (),
+        issued_at: int | None = None,
+        second: SecondVoucherRecord | None = None,
+    ) -> tuple[PreparedStep, Invoice]:
+        """:meth:`issue_invoice`'s invoice and its anchoring transaction, built and signed but not sent (a
+        listener pipelines many)."""
+        raw = as_contract_no(number)
         second = second or self.reader.second_voucher_of(raw, seq)
         invoice = Invoice(
             invoice_no=invoice_no,
@@ -384,8 +406,7 @@ class FinanceService(KeyedService):
             ciphertext=invoices.seal_invoice(payer_key, self.binding(raw, seq), document),
             signature=self.sign_invoice(raw, seq, invoice.invoice_hash),
         )
-        receipt = self.execute(prepared)
-        return self.reader.invoice_in(receipt, payment_voucher_id(raw, seq))
+        return prepared, invoice
 
     def receive_invoice(
         self,

@@ -103,12 +103,22 @@ class AccountingHandler:
         self._listings: dict[int, tuple[str, bool]] | None = None  # asset listings by store id, once read
         self._listing_ids: list[int] = []
         self._accounts: dict[tuple[str, int], str] = {}
+        self._now = False  # judge assets by the latest listing (an operator's retry), not as of the event
 
     def apply(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
         """Writes the postings of newly stored events."""
         postings = [posting for stored in events for posting in self._postings(connection, stored)]
         write_postings(connection, self.org_id, postings)
         return len(postings)
+
+    def retry(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
+        """Posts quarantined events an operator asked to retry: an asset is judged by the deployment's listing as it
+        stands now (governance may have accepted it since), not as it stood at the event."""
+        self._now = True
+        try:
+            return self.apply(connection, events)
+        finally:
+            self._now = False
 
     def revert(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
         """Reverses what was posted for orphaned events (and forgets what they told about contracts and assets)."""
@@ -197,30 +207,38 @@ class AccountingHandler:
             self._remember(contract_no, (args["partyA"], args["partyB"], args["asset"]))
         return self._contracts[contract_no]
 
-    def _listed(self, connection: Connection, before: int) -> None:
-        """Reads the asset listings stored before row ``before`` once (later ones arrive as events)."""
-        if self._listings is not None:
+    def _listed(self, connection: Connection, before: int, *, all_stored: bool = False) -> None:
+        """Reads the asset listings stored before row ``before`` once (later ones arrive as events in store order);
+        ``all_stored``: also those stored since (an operator's retry judges by the latest)."""
+        if self._listings is not None and not all_stored:
             return
         log = chain_log.c
+        known = self._listings or {}
+        after = max(known, default=0) if all_stored else 0
         rows = connection.execute(
             select(log.id, log.args).where(
                 and_(
                     log.contract_no.is_(None),  # the index on (contract_no, event) finds these few rows
                     log.event == "AssetAcceptanceChanged",
                     log.orphaned.is_(False),
-                    log.id < before,
+                    log.id > after,
+                    log.id < before if self._listings is None else log.id > after,
                 )
             )
         ).all()
-        self._listings = {int(row.id): (str(row.args["asset"]), bool(row.args["accepted"])) for row in rows}
+        self._listings = known | {int(row.id): (str(row.args["asset"]), bool(row.args["accepted"])) for row in rows}
         self._listing_ids = sorted(self._listings)
 
     def _check_asset(self, connection: Connection, stored: StoredEvent, asset: str) -> None:
-        """Raises :class:`AssetNotAccepted` unless governance accepted ``asset`` as of the event."""
+        """Raises :class:`AssetNotAccepted` unless governance accepted ``asset`` as of the event (as of now, for an
+        operator's retry)."""
         self._listed(connection, stored.id)
+        if self._now:
+            self._listed(connection, stored.id, all_stored=True)
         assert self._listings is not None
         accepted = False
-        for row_id in self._listing_ids[: bisect.bisect_left(self._listing_ids, stored.id)]:
+        until = len(self._listing_ids) if self._now else bisect.bisect_left(self._listing_ids, stored.id)
+        for row_id in self._listing_ids[:until]:
             listed, value = self._listings[row_id]
             if listed == asset:
                 accepted = value

@@ -32,11 +32,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from hexbytes import HexBytes
 from sqlalchemy import Connection, and_, func, insert, select, update
 
 from collab_py.chain.build import load_artifact
 from collab_py.chain.enums import VoucherStatus
 from collab_py.chain.logs import EVENT_SOURCES, EventCodec
+from collab_py.chain.transactor import TransactionFailed
 from collab_py.domain.models import OrgRecord, PaymentRecord
 from collab_py.domain.types import contract_number_text
 from collab_py.exceptions import CollabError, ContractError
@@ -61,6 +63,8 @@ class InstitutionBot:
     seconds, then after twice as long each time, up to ``recheck_max``."""
 
     events: tuple[str, ...] = ("PaymentRequested", "AssignmentConfirmed", "BeneficiaryTreasuryPinned")
+    #: Most requests in one batch: each may send a release, and the batch's transaction lasts until they are mined.
+    batch = 50
 
     def __init__(
         self,
@@ -79,7 +83,7 @@ class InstitutionBot:
 
     def apply(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
         """Decides every request and records the decisions; returns how many."""
-        decisions = self._decide(events)
+        decisions = self._decide(connection, events)
         connection.execute(insert(institution_actions), decisions)
         return len(decisions)
 
@@ -104,7 +108,7 @@ class InstitutionBot:
         rows = store.rows_by_id(connection, [int(row.event_id) for row in due])
         events = [StoredEvent(int(row.event_id), rows[int(row.event_id)].chain_event(self.codec)) for row in due]
         decided = 0
-        for row, decision in zip(due, self._decide(events), strict=True):
+        for row, decision in zip(due, self._decide(connection, events), strict=True):
             action_id = int(row.id)
             connection.execute(
                 update(institution_actions)
@@ -128,9 +132,33 @@ class InstitutionBot:
         return decided
 
     # ------------------------------------------------------------------ deciding
-    def _decide(self, events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
-        """A decision for each request: checked, released together, each outcome recorded on its own."""
+    def _decide(self, connection: Connection, events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
+        """A decision for each request: checked, released together, each outcome recorded on its own. A request
+        whose payment the store already shows paid or returned (a history being caught up with) is decided from
+        that event, without reading the chain."""
         decisions = [_undecided(stored) for stored in events]
+        settled = self._settled(connection, [decision["voucher_id"] for decision in decisions])
+        for decision in decisions:
+            if decision["voucher_id"] in settled:
+                decision.update(settled[decision["voucher_id"]])
+        pending = [(stored, d) for stored, d in zip(events, decisions, strict=True) if d["voucher_id"] not in settled]
+        if pending:
+            self._check_and_release([stored for stored, _ in pending], [decision for _, decision in pending])
+        return decisions
+
+    def _settled(self, connection: Connection, voucher_ids: list[bytes]) -> dict[bytes, dict[str, Any]]:
+        """The decisions the store already implies: released (a second voucher) or returned to the payer."""
+        found: dict[bytes, dict[str, Any]] = {}
+        for row in store.find_events(connection, ["SecondVoucher", "PaymentReclaimed"], voucher_ids=voucher_ids):
+            voucher_id = bytes.fromhex(row.args["voucherId"][2:])
+            if row.event == "SecondVoucher":
+                found[voucher_id] = {"action": RELEASED, "reason": "already released"}
+            else:
+                found.setdefault(voucher_id, {"action": REFUSED, "reason": "the payment went back to the payer"})
+        return found
+
+    def _check_and_release(self, events: Sequence[StoredEvent], decisions: list[dict[str, Any]]) -> None:
+        """Checks the requests on the chain's state and releases those that pass, together."""
         keys = [(stored.event.args["contractNo"], stored.event.args["seq"]) for stored in events]
         payments = self._payments(keys)
         orgs: dict[int, OrgRecord] = {}  # the beneficiaries, read once a batch
@@ -165,10 +193,22 @@ class InstitutionBot:
                 decision["tx_hash"] = outcome.tx_hash
                 if outcome.second is not None:
                     decision.update(action=RELEASED, reason="")
-                else:
-                    assert outcome.error is not None
-                    _settle(decision, outcome.error, released=True)
-        return decisions
+                    continue
+                assert outcome.error is not None
+                _settle(decision, outcome.error, released=True)
+                if decision["action"] == DEFERRED and self._reverted(outcome.tx_hash):
+                    # mined and reverted, its reason lost to a node error: a refusal all the same, never resent
+                    _refuse(decision, f"release transaction reverted ({decision['reason']})")
+
+    def _reverted(self, tx_hash: bytes | None) -> bool:
+        """Whether the release transaction was mined and reverted (False when unknown)."""
+        if tx_hash is None:
+            return False
+        try:
+            receipt = self.service.deployment.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except Exception:  # not found, or the node is away: unknown, checked again later
+            return False
+        return int(receipt["status"]) == 0
 
     def _payments(self, keys: list[tuple[bytes, int]]) -> list[PaymentRecord | Exception]:
         """The payments, in one read; one by one when that fails, so that one unreadable payment has its own
@@ -211,6 +251,8 @@ def _settle(decision: dict[str, Any], error: Exception, *, released: bool = Fals
     if isinstance(error, ContractError):
         text = f"{what} reverted: {error}" if released else f"{what}: {error}"
         (_defer if error.error_name in TEMPORARY_REVERTS else _refuse)(decision, text)
+    elif isinstance(error, TransactionFailed):  # mined and reverted, no reason recovered
+        _refuse(decision, f"{what} reverted: {error}")
     elif isinstance(error, TRANSIENT):
         _defer(decision, f"node error ({what}): {type(error).__name__}: {error}")
     elif isinstance(error, NotFound):
