@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
         print(f"tutorial steps: {time.monotonic() - started:.1f} s")
 
-        def as_org(org: str, *args: str) -> object:
+        def as_org(org: str, *args: str) -> Any:
             command = f"source orgs/{org}/env && collab --json {' '.join(args)}"
             done = subprocess.run(
                 ["bash", "-c", command], env=env, cwd=tmp_path / "collab-tutorial", capture_output=True, text=True
@@ -65,13 +66,14 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
             assert done.returncode == 0, done.stderr
             return json.loads(done.stdout)
 
-        assert as_org("org-1", "payment", "show", "HT-1", "1")["status"] == "RELEASED"  # type: ignore[index]
+        assert as_org("org-1", "payment", "show", "HT-1", "1")["status"] == "RELEASED"
         folder = tmp_path / "collab-tutorial" / "orgs"
         books = [f"--ledger-url sqlite:///{folder / org / 'ledger.db'}" for org in ("org-1", "org-2")]
         report = as_org("org-1", "reconcile", *books)
-        assert report["clean"] and len(report["contracts"]) == 1  # type: ignore[index]
+        assert report["clean"]
+        assert len(report["contracts"]) == 1
         issued, verified = as_org("org-2", "invoices"), as_org("org-1", "invoices")
-        assert [row["status"] for row in issued + verified] == ["ISSUED", "VERIFIED"]  # type: ignore[operator]
+        assert [row["status"] for row in issued + verified] == ["ISSUED", "VERIFIED"]
     finally:
         os.killpg(node.pid, 15)
         node.wait(10)
