@@ -10,7 +10,7 @@ RUNTIME_VENV ?= .venv-runtime
 # every other tool started from here looks there, never in a ~/.solcx shared with other clones
 export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 
-.PHONY: setup demo test long e2e geth gas throughput listener-bench compile compile-paris errors lock lint clean
+.PHONY: setup demo test long e2e geth gas throughput listener-bench history-bench compile compile-paris errors lock lint clean
 
 setup: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/python -m collab_py.chain.toolchain
@@ -76,6 +76,10 @@ throughput: setup
 ## backfill throughput and live latency of the accounting listeners
 listener-bench: setup
 	$(BIN)/python bench/listener.py
+
+## cost per payment on a young chain and after 2,000 payments of history (more: ARGS="--payments 100000")
+history-bench: setup
+	$(BIN)/python bench/history.py $(ARGS)
 
 compile: setup
 	$(BIN)/python -m collab_py.chain.build

@@ -375,6 +375,10 @@ class Transactor:
             self.w3.eth.call(replay, receipt["blockNumber"] - 1)
         except ContractLogicError as error:
             return decode_revert(error, self.decoder)
+        except Web3RPCError as error:  # a node without that block's state: the revert stands, its reason unknown
+            return TransactionFailed(
+                f"transaction {receipt['transactionHash'].to_0x_hex()} reverted (the node could not replay it: {error})"
+            )
         return TransactionFailed(f"transaction {receipt['transactionHash'].to_0x_hex()} reverted")
 
     def _traced_revert_data(self, tx_hash: HexBytes) -> str | None:

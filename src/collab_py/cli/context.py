@@ -83,6 +83,8 @@ HINTS = {
     "OrgSuspended": "governance suspended the org (`collab org reinstate`)",
     "EnforcedPause": "the institution paused the escrow (`collab escrow unpause`)",
     "ReorgTooDeep": "the chain reorganised deeper than the listener's window: check the network before restarting",
+    "LedgerTampered": "the journal was changed outside the services: keep the database for investigation (collab "
+    "ledger verify --json; collab listen --forensics to run on it anyway); correct books only by reversal entries",
     "DatabaseError": "check COLLAB_LEDGER_URL (sqlite:///file.db or postgresql+psycopg://user:pass@host/db)",
     "KeystoreNotPrivate": "keystores must be readable by their owner only: run the chmod above",
     "WeakKeystore": "a keystore must use at least eth-account's default key derivation",
