@@ -43,6 +43,8 @@ NONCE_RETRIES = 5
 _ALREADY_SENT = ("already known", "already imported")
 #: What they answer when a nonce is already used or pending.
 _NONCE_TAKEN = ("nonce too low", *_ALREADY_SENT, "replacement transaction underpriced")
+#: What they answer when the sender cannot pay for the gas (anvil estimating with a zero balance, geth, Besu).
+_NO_FUNDS = ("gas required exceeds allowance: 0", "insufficient funds")
 
 Call = ContractFunction | ContractConstructor
 
@@ -61,6 +63,10 @@ class TransactionReplaced(CollabError):
 
 class NodeUnreachable(CollabError):
     """No Ethereum node answers at the given URL."""
+
+
+class InsufficientFunds(CollabError):
+    """The sending account has too little ether to pay for the gas."""
 
 
 def connect(rpc_url: str, *, poa: bool | None = None, timeout: float = 30.0) -> Web3:
@@ -248,6 +254,11 @@ class Transactor:
         except ContractLogicError as error:
             self._nonces.release(nonce)
             raise decode_revert(error, self.decoder) from None
+        except Web3RPCError as error:
+            self._nonces.release(nonce)
+            if _says(error, _NO_FUNDS):
+                raise InsufficientFunds(f"{self.address} has no ether to pay for the gas") from None
+            raise
         except BaseException:
             self._nonces.release(nonce)
             raise

@@ -42,7 +42,15 @@ from collab_py.settings import CollabSettings
 console = Console()
 #: Advice shown under an error, by error name.
 HINTS = {
-    "NodeUnreachable": "start a node or pass --rpc-url (COLLAB_RPC_URL)",
+    "NodeUnreachable": "start a node (`collab dev up`) or pass --rpc-url (COLLAB_RPC_URL)",
+    "InsufficientFunds": "this account has no ether: on a development node `collab dev fund ADDRESS`, elsewhere send "
+    "it ether from a funded account",
+    "ERC20InsufficientAllowance": "the treasury has not approved the escrow: the payer's treasury key runs "
+    "`collab treasury approve`",
+    "ERC20InsufficientBalance": "the treasury holds too few deposits (`collab treasury show ORG`): the asset's admin "
+    "mints them (`collab token mint ORG AMOUNT`)",
+    "AccessControlUnauthorizedAccount": "this key may not do that on the asset: minting takes the asset admin's key "
+    "(--key)",
     "ManifestError": "deploy first (collab deploy) or pass --manifest (COLLAB_MANIFEST)",
     "WrongPassphrase": "check COLLAB_PASSPHRASE_FILE or the variable named by COLLAB_PASSPHRASE_ENV",
     "EmptyPassphrase": "the keystore passphrase is empty: it comes from the file COLLAB_PASSPHRASE_FILE names, else "
