@@ -10,9 +10,11 @@ RUNTIME_VENV ?= .venv-runtime
 # every other tool started from here looks there, never in a ~/.solcx shared with other clones
 export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 
-.PHONY: setup demo test long e2e geth gas throughput listener-bench compile compile-paris errors lock lint clean
+.PHONY: setup demo test long e2e geth gas throughput listener-bench history-bench platform-bench platform-fuzz compile compile-paris errors lock lint clean
 
-setup: $(STAMP) node_modules/.package-lock.json
+WEB_VENDOR := src/collab_py/web/static/vendor
+
+setup: $(STAMP) node_modules/.package-lock.json $(WEB_VENDOR)/.copied
 	$(BIN)/python -m collab_py.chain.toolchain
 	$(BIN)/python -m collab_py.chain.toolchain.forge
 	$(BIN)/python -m collab_py.chain.build
@@ -39,6 +41,12 @@ install-runtime:
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
+
+# the web UI's script libraries (htmx, Chart.js), from the locked npm packages: build output, git-ignored
+$(WEB_VENDOR)/.copied: node_modules/.package-lock.json
+	mkdir -p $(WEB_VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.min.js $(WEB_VENDOR)/
+	touch $@
 
 ## the main job: start anvil, deploy, run the flow S1–S7 once
 demo: setup
@@ -76,6 +84,19 @@ throughput: setup
 ## backfill throughput and live latency of the accounting listeners
 listener-bench: setup
 	$(BIN)/python bench/listener.py
+
+## cost per payment on a young chain and after 2,000 payments of history (more: ARGS="--payments 100000")
+history-bench: setup
+	$(BIN)/python bench/history.py $(ARGS)
+
+## the platform's reads with 10,000 contracts: p99 of list and inbox reads, first render of pages (Chromium)
+platform-bench: setup
+	$(BIN)/python bench/platform.py
+
+## schemathesis against a running demo platform: every operation of /openapi.json, no 500s, every refusal an
+## ErrorBody (the OpenAPI's documented error body)
+platform-fuzz: setup
+	$(BIN)/python -m collab_py.web.fuzz
 
 compile: setup
 	$(BIN)/python -m collab_py.chain.build

@@ -33,8 +33,6 @@ from support import World
 
 pytestmark = pytest.mark.usefixtures("cheap_keystores")
 
-pytestmark = pytest.mark.usefixtures("cheap_keystores")
-
 PASSPHRASE = "correct horse battery staple"
 NUMBER = "CLI-1"
 #: Party B's and Party C's accounts as the tests give them (never on chain in clear, never printed).

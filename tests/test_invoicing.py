@@ -18,13 +18,13 @@ from collab_py.listener.engine import Listener, ListenerConfig
 from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.handlers.invoicing import (
     ISSUED,
+    PENDING,
     REJECTED,
     VERIFIED,
     InvoicingHandler,
-    ReceiptNotPosted,
     tax_included,
 )
-from support import World, catch_up, released
+from support import World, catch_up, forbid_sending, released
 
 CONFIG = ListenerConfig(confirmations=0, poll_interval=0.01)
 
@@ -60,9 +60,8 @@ def test_payee_invoices_after_its_receipt_and_payer_verifies(world: World, flow:
     released(flow, world, draft)
     books = open_database(ledger_url)  # one group database here; each org's rows are its own
     b_invoicing = invoicing(world, flow, books, world.b)
-    with pytest.raises(ReceiptNotPosted, match="not posted as a receipt yet"):
-        catch_up(b_invoicing)  # the receipt is not in B's books yet: the invoice waits (the run loop retries)
-    assert recorded(books, world.b.org_id) == []
+    catch_up(b_invoicing)  # the receipt is not in B's books yet: the invoice waits, PENDING
+    assert [status for _, _, status, *_ in recorded(books, world.b.org_id)] == [PENDING]
     catch_up(listener(world, books, "accounting-b", AccountingHandler(world.b.org_id)))
     catch_up(b_invoicing)
     tax = tax_included(draft.total, Decimal("0.13"))
@@ -92,3 +91,21 @@ def test_payer_records_a_rejected_invoice_with_the_reason(world: World, flow: Fl
     ((org, direction, status, _, amount, _, reason),) = recorded(books, world.a.org_id)
     assert (org, direction, status, amount) == (world.a.org_id, "IN", REJECTED, 0)
     assert reason.startswith("DecryptionError")
+
+
+def test_an_invoice_anchored_before_the_listener_is_recorded_not_anchored_again(
+    world: World, flow: Flow, ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    draft = sample_contract("V-4")
+    released(flow, world, draft)
+    b = flow.finance(world.b)
+    anchored = b.issue_invoice("V-4", 1, invoice_no="INV-V-4-1", tax=0).invoice_hash  # a history the listener meets
+    books = open_database(ledger_url)
+    catch_up(listener(world, books, "accounting-b", AccountingHandler(world.b.org_id)))
+    forbid_sending(monkeypatch, b)
+    catch_up(listener(world, books, "invoicing-b", InvoicingHandler(b)))
+    with books.connect() as connection:
+        found = connection.execute(
+            select(invoices.c.status, invoices.c.invoice_hash).where(invoices.c.org_id == world.b.org_id)
+        ).all()
+    assert [tuple(row) for row in found] == [(ISSUED, anchored)]

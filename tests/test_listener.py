@@ -16,6 +16,7 @@ from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode, free_port
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.ledger.database import open_database
+from collab_py.ledger.integrity import ChainEvidence, require_intact
 from collab_py.ledger.queries import journal
 from collab_py.ledger.reconcile import reconcile
 from collab_py.ledger.schema import (
@@ -25,9 +26,9 @@ from collab_py.ledger.schema import (
     RECEIPT,
     RECLAIM,
     REVERSAL,
-    chain_events,
-    checkpoints,
+    chain_log,
     journal_lines,
+    sync_state,
 )
 from collab_py.listener.engine import Listener, ListenerConfig, ReorgTooDeep
 from collab_py.listener.factory import ListenerSpec, MissingService, Role, build_listener
@@ -89,12 +90,12 @@ def test_events_delivered_again_are_ignored(world: World, flow: Flow, ledger_url
     start = world.deployment.manifest.deployment_block - 1
     with database.begin() as connection:  # as if the checkpoint had not been written: the same logs come again
         connection.execute(
-            update(checkpoints).values(block_number=start, block_hash=bytes(world.w3.eth.get_block(start)["hash"]))
+            update(sync_state).values(block_number=start, block_hash=bytes(world.w3.eth.get_block(start)["hash"]))
         )
     restarted = accounting(world, database, world.a.org_id)
     catch_up(restarted)
     assert entries(database, world.a.org_id) == before
-    assert restarted.metrics.duplicates._value.get() > 0  # type: ignore[attr-defined]
+    assert restarted.sync.metrics.duplicates._value.get() > 0  # type: ignore[attr-defined]
 
 
 def test_missing_checkpoint_starts_at_the_deployment_block(world: World, ledger_url: str) -> None:
@@ -104,7 +105,7 @@ def test_missing_checkpoint_starts_at_the_deployment_block(world: World, ledger_
     assert world.w3.eth.block_number > deployed + 1
     listener.step()
     with database.connect() as connection:
-        checkpoint = connection.execute(select(checkpoints.c.block_number)).scalar_one()
+        checkpoint = connection.execute(select(sync_state.c.block_number)).scalar_one()
     assert checkpoint == deployed  # started just below the deployment block, not at the head
 
 
@@ -128,9 +129,9 @@ def test_reorg_within_the_window_reverses_and_reposts(
     catch_up(listener)
     assert entries(database, world.a.org_id)[-2:] == [(PAYMENT, "L-5", draft.total), (REVERSAL, "L-5", draft.total)]
     with database.connect() as connection:
-        orphaned = connection.execute(select(func.count()).where(chain_events.c.orphaned.is_(True))).scalar()
+        orphaned = connection.execute(select(func.count()).where(chain_log.c.orphaned.is_(True))).scalar()
     assert orphaned == 1
-    assert listener.metrics.reorgs._value.get() == 1  # type: ignore[attr-defined]
+    assert listener.sync.metrics.reorgs._value.get() == 1  # type: ignore[attr-defined]
 
     flow.institution(world.bank).tx.resync()
     flow.institution(world.bank).release(draft.number, seq)  # the release is mined again on the new chain: posted again
@@ -138,6 +139,8 @@ def test_reorg_within_the_window_reverses_and_reposts(
     assert entries(database, world.a.org_id)[-1] == (PAYMENT, "L-5", draft.total)
     report = reconcile(ChainReader(world.deployment).second_vouchers(), database, database)
     assert [contract.payable_posted for contract in report.contracts] == [draft.total]
+    # FREEZE, the orphaned PAYMENT and its REVERSAL (whose log is no longer on chain), the PAYMENT mined again
+    assert require_intact(database, ChainEvidence.of(world.deployment)).entries == 4
 
 
 def test_reorg_deeper_than_the_window_halts(world: World, node: AnvilNode, ledger_url: str) -> None:

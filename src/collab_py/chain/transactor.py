@@ -52,6 +52,8 @@ NONCE_RETRIES = 5
 _ALREADY_SENT = ("already known", "already imported")
 #: What they answer when a nonce is already used or pending.
 _NONCE_TAKEN = ("nonce too low", *_ALREADY_SENT, "replacement transaction underpriced")
+#: What they answer when the sender cannot pay for the gas (anvil estimating with a zero balance, geth, Besu).
+_NO_FUNDS = ("gas required exceeds allowance: 0", "insufficient funds")
 
 #: What nodes answer when a transaction pays less than they accept (geth, Besu, Nethermind); never a replacement.
 _UNDERPRICED = ("transaction underpriced", "below configured minimum", "gas price too low", "feetoolow", "tip needed")
@@ -78,6 +80,10 @@ class TransactionReplaced(CollabError):
 
 class NodeUnreachable(CollabError):
     """No Ethereum node answers at the given URL."""
+
+
+class InsufficientFunds(CollabError):
+    """The sending account has too little ether to pay for the gas."""
 
 
 class FeeError(CollabError):
@@ -432,12 +438,16 @@ class Transactor:
     def sign(self, call: Call, *, gas: int | None = None) -> PendingTx:
         """Builds and signs ``call`` with the next nonce, without sending it (see :meth:`send_signed`)."""
         nonce = self._nonces.reserve()
-        params = self._params(nonce, gas)
         try:
-            tx = call.build_transaction(params)
+            tx = call.build_transaction(self._params(nonce, gas))
         except ContractLogicError as error:
             self._nonces.release(nonce)
             raise decode_revert(error, self.decoder) from None
+        except Web3RPCError as error:
+            self._nonces.release(nonce)
+            if _says(error, _NO_FUNDS):
+                raise InsufficientFunds(f"{self.address} has no ether to pay for the gas") from None
+            raise
         except BaseException:
             self._nonces.release(nonce)
             raise
@@ -579,6 +589,10 @@ class Transactor:
             self.w3.eth.call(replay, receipt["blockNumber"] - 1)
         except ContractLogicError as error:
             return decode_revert(error, self.decoder)
+        except Web3RPCError as error:  # a node without that block's state: the revert stands, its reason unknown
+            return TransactionFailed(
+                f"transaction {receipt['transactionHash'].to_0x_hex()} reverted (the node could not replay it: {error})"
+            )
         return TransactionFailed(f"transaction {receipt['transactionHash'].to_0x_hex()} reverted")
 
     def _traced_revert_data(self, tx_hash: HexBytes) -> str | None:

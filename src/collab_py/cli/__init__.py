@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from collab_py.cli import admin, books, contract, demo, payment
+from collab_py.cli import admin, books, contract, demo, deposits, dev, invoices, payment, quarantine, serve
 from collab_py.cli.context import state
 
 app = typer.Typer(
@@ -42,3 +42,8 @@ admin.register(app)
 contract.register(app)
 payment.register(app)
 books.register(app)
+serve.register(app)
+quarantine.register(app)
+deposits.register(app)
+dev.register(app)
+app.command()(invoices.invoices)

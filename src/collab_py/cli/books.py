@@ -1,4 +1,5 @@
-"""``collab listen``, ``collab reconcile``, ``collab ledger``: the long-running services and the books (S6.2, S8)."""
+"""``collab listen``, ``collab reconcile``, ``collab ledger`` (and ``ledger verify``): the long-running services and
+the books (S6.2, S8)."""
 
 from __future__ import annotations
 
@@ -13,24 +14,29 @@ from rich.table import Table
 from collab_py.cli.context import InvalidInput, console, money, readable_errors, show, state, token_decimals
 from collab_py.files import write_private
 from collab_py.ledger.database import open_database
+from collab_py.ledger.integrity import ChainEvidence, LedgerTampered, Verification, verify_journal
 from collab_py.ledger.queries import JournalLine, export, journal
 from collab_py.ledger.reconcile import Reconciliation, reconcile
-from collab_py.listener.engine import ListenerConfig
-from collab_py.listener.factory import ListenerSpec, Role, build_listener
+from collab_py.listener.factory import ListenerSpec, Role, build_engine
 from collab_py.listener.handlers.accounting import ChartOfAccounts
 from collab_py.listener.handlers.invoicing import DEFAULT_TAX_RATE
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.health import serve
 from collab_py.listener.runtime import run_until_signalled
+from collab_py.listener.sync import ListenerConfig
 from collab_py.services import FinanceService, InstitutionService
 from collab_py.services.reader import ChainReader
+
+ledger_app = typer.Typer(help="The journal of the ledger database (COLLAB_LEDGER_URL).")
 
 
 def register(app: typer.Typer) -> None:
     """Adds these commands to ``app``."""
     app.command()(listen)
     app.command("reconcile")(reconcile_command)
-    app.command()(ledger)
+    ledger_app.callback(invoke_without_command=True)(ledger)
+    ledger_app.command("verify")(verify_command)
+    app.add_typer(ledger_app, name="ledger")
 
 
 def parse_rate(text: str) -> Decimal:
@@ -55,9 +61,12 @@ def _org(org: int | None) -> int:
 def listen(
     org: Annotated[int | None, typer.Option(help="The org whose books or requests to handle (COLLAB_ORG_ID).")] = None,
     role: Annotated[
-        Role,
-        typer.Option(help="accounting: post the books; institution: release payments; invoicing: e-invoices."),
-    ] = Role.accounting,
+        list[Role] | None,
+        typer.Option(
+            help="accounting: post the books; institution: release payments; invoicing: e-invoices. Repeat it to run "
+            "several on one ledger in this process (one sync, one writer): --role accounting --role invoicing."
+        ),
+    ] = None,
     tax_rate: Annotated[str, typer.Option(help="Tax rate included in invoiced amounts (invoicing).")] = str(
         DEFAULT_TAX_RATE
     ),
@@ -70,26 +79,39 @@ def listen(
         str | None, typer.Option(help="WebSocket URL whose newHeads wake the listener (default: the RPC URL if ws).")
     ] = None,
     once: Annotated[bool, typer.Option(help="Catch up with the chain, then exit.")] = False,
+    forensics: Annotated[
+        bool,
+        typer.Option(
+            help="Start even if the journal fails verification (to examine a tampered ledger; it posts on top of it)."
+        ),
+    ] = False,
 ) -> None:
-    """Runs a listener until SIGTERM or Ctrl-C (COLLAB_LEDGER_URL, COLLAB_CONFIRMATIONS, COLLAB_REORG_WINDOW)."""
+    """Runs the org's listeners on its ledger until SIGTERM or Ctrl-C (COLLAB_LEDGER_URL, COLLAB_CONFIRMATIONS,
+    COLLAB_REORG_WINDOW): one sync of the chain into the ledger's event store and a consumer per role, stepped in
+    turn. Refuses to start on a journal whose hash chain, balances or lines fail verification (LedgerTampered), unless
+    --forensics."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     org_id = _org(org)
+    roles = list(dict.fromkeys(role or [Role.accounting]))
     deployment = state.deployment  # the node and the manifest first: nothing is created for a listener that cannot run
     config = ListenerConfig(
         confirmations=state.settings.confirmations, poll_interval=poll_interval, chunk_blocks=chunk_blocks,
         window=state.settings.reorg_window,
-    )  # fmt: skip
-    spec = ListenerSpec(
-        role,
-        org_id,
-        chart=ChartOfAccounts.load(chart) if role is Role.accounting else ChartOfAccounts(),
-        tax_rate=parse_rate(tax_rate) if role is Role.invoicing else DEFAULT_TAX_RATE,
-        config=config,
     )
+    specs = [
+        ListenerSpec(
+            each,
+            org_id,
+            chart=ChartOfAccounts.load(chart) if each is Role.accounting else ChartOfAccounts(),
+            tax_rate=parse_rate(tax_rate) if each is Role.invoicing else DEFAULT_TAX_RATE,
+            config=config,
+        )
+        for each in roles
+    ]
     ws = ws_url or (state.settings.rpc_url if state.settings.rpc_url.startswith(("ws://", "wss://")) else None)
     heads = HeadWatcher(ws).start() if ws and not once else None
-    listener = build_listener(
-        spec,
+    engine = build_engine(
+        specs,
         deployment,
         lambda: open_database(state.settings.ledger_url),
         finance=lambda: FinanceService(
@@ -99,15 +121,18 @@ def listen(
             deployment, state.transactor("operator"), encryption_key=state.encryption_key(), org_id=org_id
         ),
         heads=heads,
+        forensics=forensics,
     )
     if health_port is not None:
-        serve(health_port, [listener.metrics], max_lag)
+        serve(health_port, engine.all_metrics, max_lag)
     if once:
-        while not listener.step():
+        while not engine.step():
             pass
-        show({"consumer": listener.consumer, "checkpoint": int(listener.metrics.checkpoint.value)})
+        checkpoint = min(int(consumer.metrics.checkpoint.value) for consumer in engine.consumers)
+        quarantined = sum(int(consumer.metrics.quarantined.value) for consumer in engine.consumers)
+        show({"consumer": engine.name, "checkpoint": checkpoint, "quarantined": quarantined})
         return
-    run_until_signalled([listener])
+    run_until_signalled([engine])
 
 
 @readable_errors
@@ -116,27 +141,40 @@ def reconcile_command(
         list[str] | None, typer.Option("--ledger-url", help="Ledger database(s): payer's, then payee's.")
     ] = None,
 ) -> None:
-    """Reconciles the chain's second vouchers with the payers' and payees' books, contract by contract (S8.4)."""
+    """Reconciles the chain's second vouchers with the payers' and payees' books, contract by contract, at line level
+    (S8.4); clean only if each journal also passes ``collab ledger verify``."""
     urls = ledger_url or [state.settings.ledger_url]
     if len(urls) > 2:
         raise InvalidInput("give one ledger (a group ledger) or two (payer's, then payee's)")
     books = [open_database(url) for url in urls]
-    report = reconcile(ChainReader(state.deployment).second_vouchers(), books[0], books[-1])
+    deployment = state.deployment
+    report = reconcile(ChainReader(deployment).second_vouchers(), books[0], books[-1], ChainEvidence.of(deployment))
     if state.as_json:
-        show({"clean": report.clean, "contracts": [c.model_dump() for c in report.contracts]})
+        show(
+            {
+                "clean": report.clean,
+                "contracts": [c.model_dump() for c in report.contracts],
+                "journals": [journal.model_dump() for journal in report.journals],
+            }
+        )
     else:
         console.print(reconciliation_table(report, token_decimals()))
+        for journal in report.journals:
+            console.print(verification_line(journal))
     if not report.clean:
         raise typer.Exit(3)
 
 
 @readable_errors
 def ledger(
+    context: typer.Context,
     org: Annotated[int | None, typer.Option(help="Only this org's entries.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     out: Annotated[Path | None, typer.Option(help="Write the export here instead of printing it.")] = None,
 ) -> None:
     """Shows or exports the journal entries of the ledger database (COLLAB_LEDGER_URL)."""
+    if context.invoked_subcommand is not None:
+        return
     if fmt not in ("table", "csv", "json"):
         raise InvalidInput(f"unknown format {fmt!r}: table, csv or json")
     lines = journal(open_database(state.settings.ledger_url), org)
@@ -149,6 +187,33 @@ def ledger(
     else:
         write_private(out, text)  # mode 0600: the books are the org's alone
         show({"lines": len(lines), "written_to": str(out)})
+
+
+@readable_errors
+def verify_command(
+    local: Annotated[
+        bool, typer.Option(help="Only the hash chains, balances and lines: no chain evidence read from the node.")
+    ] = False,
+) -> None:
+    """Verifies the journal: recomputes each org's hash chain, checks every entry balances and its lines sum to it,
+    and that its chain evidence (block hash, tx hash, log index) is on chain; names the first entry that fails
+    (LedgerTampered, exit 1)."""
+    database = open_database(state.settings.ledger_url)
+    verification = verify_journal(database, None if local else ChainEvidence.of(state.deployment))
+    if state.as_json:
+        show(verification.model_dump())
+    else:
+        console.print(verification_line(verification))
+    if verification.failure is not None:
+        raise LedgerTampered(verification.failure)
+
+
+def verification_line(verification: Verification) -> str:
+    """One line on a journal's verification."""
+    evidence = "with" if verification.evidence_checked else "without"
+    heads = ", ".join(f"org {org} {digest}" for org, digest in verification.heads.items()) or "no entries"
+    state_text = "FAILS" if verification.failure else "verified"
+    return f"journal {state_text} ({verification.entries} entries {evidence} chain evidence; heads: {heads})"
 
 
 def reconciliation_table(report: Reconciliation, decimals: int) -> Table:

@@ -9,8 +9,8 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Context, Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -26,10 +26,13 @@ from web3 import Web3
 from collab_py.chain.deploy import Deployment, contract_at
 from collab_py.chain.errors import ContractError
 from collab_py.chain.transactor import Transactor
+from collab_py.domain import presentation
 from collab_py.domain.crypto import EncryptionKey
 from collab_py.domain.documents import DocumentStore
 from collab_py.domain.keys import Keyring
-from collab_py.domain.models import jsonable
+from collab_py.domain.presentation import InvalidAmount, amount, local_time, money, plain
+
+__all__ = ["amount", "local_time", "money"]
 from collab_py.domain.types import contract_number
 from collab_py.exceptions import CollabError
 from collab_py.files import MAX_DOCUMENT_BYTES, MAX_SMALL_FILE_BYTES, read_bounded, write_private
@@ -39,7 +42,15 @@ from collab_py.settings import CollabSettings
 console = Console()
 #: Advice shown under an error, by error name.
 HINTS = {
-    "NodeUnreachable": "start a node or pass --rpc-url (COLLAB_RPC_URL)",
+    "NodeUnreachable": "start a node (`collab dev up`) or pass --rpc-url (COLLAB_RPC_URL)",
+    "InsufficientFunds": "this account has no ether: on a development node `collab dev fund ADDRESS`, elsewhere send "
+    "it ether from a funded account",
+    "ERC20InsufficientAllowance": "the treasury has not approved the escrow: the payer's treasury key runs "
+    "`collab treasury approve`",
+    "ERC20InsufficientBalance": "the treasury holds too few deposits (`collab treasury show ORG`): the asset's admin "
+    "mints them (`collab token mint ORG AMOUNT`)",
+    "AccessControlUnauthorizedAccount": "this key may not do that on the asset: minting takes the asset admin's key "
+    "(--key)",
     "ManifestError": "deploy first (collab deploy) or pass --manifest (COLLAB_MANIFEST)",
     "WrongPassphrase": "check COLLAB_PASSPHRASE_FILE or the variable named by COLLAB_PASSPHRASE_ENV",
     "EmptyPassphrase": "the keystore passphrase is empty: it comes from the file COLLAB_PASSPHRASE_FILE names, else "
@@ -75,6 +86,8 @@ HINTS = {
     "OrgSuspended": "governance suspended the org (`collab org reinstate`)",
     "EnforcedPause": "the institution paused the escrow (`collab escrow unpause`)",
     "ReorgTooDeep": "the chain reorganised deeper than the listener's window: check the network before restarting",
+    "LedgerTampered": "the journal was changed outside the services: keep the database for investigation (collab "
+    "ledger verify --json; collab listen --forensics to run on it anyway); correct books only by reversal entries",
     "DatabaseError": "check COLLAB_LEDGER_URL (sqlite:///file.db or postgresql+psycopg://user:pass@host/db)",
     "FeeError": "set the gas price transactions pay, in wei (COLLAB_GAS_PRICE; 0 on a zero-gas chain), or "
     "COLLAB_ZERO_GAS=auto",
@@ -237,7 +250,7 @@ def show(
     next) is printed under the table."""
     data = record.model_dump(mode="json") if isinstance(record, BaseModel) else record
     if state.as_json:
-        print(json.dumps(_json(data), indent=2))
+        print(json.dumps(plain(data), indent=2))
         return
     if isinstance(data, list):
         for item in data:
@@ -251,18 +264,6 @@ def show(
     console.print(table)
     if next_step:
         console.print(f"next: {next_step}", highlight=False, markup=False, soft_wrap=True)
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: _json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(item) for item in value]
-    return jsonable(value)
 
 
 def _cell(value: Any) -> str:
@@ -287,31 +288,9 @@ def command(*words: str | Path) -> str:
 def parse_amount(text: str, decimals: int) -> int:
     """A decimal amount in currency units (``1000.50``) as token units; refuses what the token cannot hold."""
     try:
-        value = Decimal(text.replace(",", "").replace("_", ""))
-    except InvalidOperation:
-        raise InvalidInput(f"malformed amount {text!r}: use a number such as 1000.50") from None
-    try:  # exactly: with the default 28 digits of precision, 10000000000.000000000000000001 (18 decimals) loses a unit
-        units = value.scaleb(decimals, Context(prec=max(28, len(value.as_tuple().digits))))
-    except ArithmeticError:  # sNaN (InvalidOperation), an exponent beyond the decimal context (Overflow)
-        raise InvalidInput(f"invalid amount {text!r}: positive, at most {decimals} decimals") from None
-    if not value.is_finite() or units <= 0 or units != units.to_integral_value() or units >= 2**128:
-        raise InvalidInput(f"invalid amount {text!r}: positive, at most {decimals} decimals")
-    return int(units)
-
-
-def amount(units: int, decimals: int) -> Decimal:
-    """Token units as an exact amount in currency units: ``amount(300050, 2) == Decimal("3000.50")``."""
-    return Decimal(f"{units}E-{decimals}")
-
-
-def money(units: int, decimals: int) -> str:
-    """Token units shown in currency units: ``money(123456, 2) == "1,234.56"``."""
-    return f"{amount(units, decimals):,f}"
-
-
-def local_time(timestamp: int | None) -> datetime | None:
-    """A block time (Unix seconds) in the user's time zone (``TZ``)."""
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).astimezone()
+        return presentation.parse_amount(text, decimals)
+    except InvalidAmount as error:
+        raise InvalidInput(str(error)) from None
 
 
 def parse_address(text: str) -> ChecksumAddress:

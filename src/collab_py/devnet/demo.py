@@ -1,7 +1,8 @@
 """The main job: the whole SPEC on a node (anvil, or any JSON-RPC node), through the role services and the listeners.
 
-Deploys, registers Party A, B, C and a bank, mints deposits to A, and starts the listeners: the accounting of A, B
-and C (each with its own ledger database), the invoicing of A and B, and the institution's bot. Then, for a 3-stage
+Deploys, registers Party A, B, C and a bank, mints deposits to A, and starts the listeners, one engine per ledger
+database (its sync and its consumers): the accounting and invoicing of A and of B, the accounting of C, and the
+institution's bot. Then, for a 3-stage
 contract, runs S2–S6 with two payments — the first redeemed by Party B, the second assigned to Party C (S6.3) —
 which the bot checks and releases (S6.2, S7); for a second contract a payment key with the escrow's shortest lifetime
 expires — the demo waits for the chain's clock to pass it, no time travel — and Party A reclaims it (S6.4). Once
@@ -30,9 +31,9 @@ from collab_py.exceptions import CollabError
 from collab_py.ledger.database import open_database
 from collab_py.ledger.queries import JournalLine, invoice_rows, journal
 from collab_py.ledger.reconcile import Reconciliation, reconcile
-from collab_py.listener.engine import ListenerConfig
-from collab_py.listener.factory import ListenerSpec, Role, build_listener
+from collab_py.listener.factory import ListenerSpec, Role, build_engine
 from collab_py.listener.runtime import ListenerThread
+from collab_py.listener.sync import ListenerConfig
 from collab_py.services import StepObserver, StepRecord
 from collab_py.services.reader import ChainReader
 
@@ -86,20 +87,21 @@ def run_demo(
     books = {party.name: open_database(f"sqlite:///{workdir / f'ledger-{party.org_id}.db'}") for party in (a, b, c)}
     config = ListenerConfig(confirmations=0, poll_interval=0.1)
 
-    def start(role: Role, party: Party, database: Engine) -> ListenerThread:
-        listener = build_listener(
-            ListenerSpec(role, party.org_id, config=config),
+    def start(roles: tuple[Role, ...], party: Party, database: Engine) -> ListenerThread:
+        engine = build_engine(
+            [ListenerSpec(role, party.org_id, config=config) for role in roles],
             sandbox.deployment,
             database,
             finance=lambda: flow.finance(party),
             operator=lambda: flow.institution(party),
         )
-        return ListenerThread(listener).start()
+        return ListenerThread(engine).start()
 
-    listeners = [start(Role.accounting, p, books[p.name]) for p in (a, b, c)]
-    listeners += [start(Role.invoicing, p, books[p.name]) for p in (a, b)]
+    books_and_invoices = (Role.accounting, Role.invoicing)
+    listeners = [start(books_and_invoices, p, books[p.name]) for p in (a, b)]
+    listeners.append(start((Role.accounting,), c, books[c.name]))
     bot_books = open_database(f"sqlite:///{workdir / 'institution.db'}")
-    listeners.append(start(Role.institution, bank, bot_books))
+    listeners.append(start((Role.institution,), bank, bot_books))
     try:
         _flow(flow, sandbox, phase)
         phase("S8: waiting for the listeners to post the books and exchange the e-invoices")

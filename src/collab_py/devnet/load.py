@@ -18,6 +18,8 @@ from collab_py.devnet.pipeline import ManualMining, Outbox, PipelinedTransactor,
 from collab_py.devnet.sandbox import Sandbox
 from collab_py.domain import crypto
 from collab_py.domain.drafts import ContractDraft, StageDraft
+from collab_py.domain.models import Evidence, SecondVoucherRecord
+from collab_py.domain.types import payment_voucher_id
 from collab_py.services import (
     BusinessService,
     FinanceService,
@@ -50,11 +52,13 @@ def released_payments(
     per_contract: int = 200,
     prefix: str = "LOAD",
     release: bool = True,
+    invoiced: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> list[Payment]:
     """Creates ``count`` released payments (so ``count`` second vouchers) between Party A and Party B; with
-    ``release`` False they stay requested, for the institution to release. ``progress`` hears how many of the
-    ``count`` payments are done, after each block of the last round."""
+    ``release`` False they stay requested, for the institution to release; with ``invoiced`` Party B also anchors
+    each one's e-invoice (a history the listeners find complete). ``progress`` hears how many of the ``count``
+    payments are done, after each block of the release round."""
     if not 1 <= per_contract <= MAX_PAYMENTS_PER_CONTRACT:
         raise ValueError(f"per_contract must be 1 to {MAX_PAYMENTS_PER_CONTRACT}")
     contracts = math.ceil(count / per_contract)
@@ -135,4 +139,28 @@ def released_payments(
                 **options(bank),
             )
             run(operator, [operator.prepare_release(p.draft.contract_no, p.seq) for p in payments], report=True)
+            if invoiced:
+                run(finance_b, [_invoice(sandbox, finance_b, p) for p in payments])
     return payments
+
+
+def _invoice(sandbox: Sandbox, finance_b: FinanceService, payment: Payment) -> PreparedStep:
+    """Party B's anchoring of the e-invoice of a released load payment (one unit, no tax)."""
+    raw = payment.draft.contract_no
+    second = SecondVoucherRecord(
+        voucher_id=payment_voucher_id(raw, payment.seq),
+        contract_no=payment.draft.number,
+        seq=payment.seq,
+        payer_org=sandbox.a.org_id,
+        payee_org=sandbox.b.org_id,
+        beneficiary_org=sandbox.b.org_id,
+        beneficiary=sandbox.b.treasury.address,
+        asset=sandbox.deployment.asset.address,
+        amount=1,
+        paid_at=0,
+        released_by=sandbox.bank.account(Department.OPERATOR).address,
+        evidence=Evidence(tx_hash=bytes(32), block_number=0, block_hash=bytes(32), log_index=0),
+    )
+    number = f"INV-{payment.draft.number}-{payment.seq}"
+    prepared, _ = finance_b.prepare_invoice(raw, payment.seq, invoice_no=number, tax=0, issued_at=0, second=second)
+    return prepared

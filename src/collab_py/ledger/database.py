@@ -2,7 +2,10 @@
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout, so a reader never blocks the writer and a
 briefly locked database is waited for; a new database file is created with mode 0600 (SQLite gives its WAL and
-shared-memory files the same mode). PostgreSQL is the production target (``postgresql+psycopg://...``).
+shared-memory files the same mode). SQLAlchemy, not the sqlite3 module, begins its transactions (the recipe of
+SQLAlchemy's SQLite dialect documentation), so that savepoints work and a writer can take the write lock when it
+begins (:func:`writer`: ``BEGIN IMMEDIATE``) instead of failing to upgrade a read lock another writer overtook.
+PostgreSQL is the production target (``postgresql+psycopg://...``).
 
 A URL is only ever shown masked (:func:`collab_py.redaction.mask_url`), and Alembic gets the connection, never the
 URL: a password that needs URL escaping (``%40``) is no interpolation syntax for Alembic's configuration.
@@ -10,7 +13,10 @@ URL: a password that needs URL escaping (``%40``) is no interpolation syntax for
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +24,6 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import StaticPool
 
 from collab_py.exceptions import CollabError
 from collab_py.files import create_private
@@ -27,6 +32,8 @@ from collab_py.redaction import mask_url, remember_url, scrub
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: How long SQLite waits for a lock held by another connection.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: SQLite's page cache per connection (KiB).
+SQLITE_CACHE_KIB = 65_536
 
 
 class DatabaseError(CollabError):
@@ -34,7 +41,8 @@ class DatabaseError(CollabError):
 
 
 def open_database(url: str, *, migrate: bool = True) -> Engine:
-    """An engine for ``url`` (``sqlite:///file.db``, ``postgresql+psycopg://user@host/db``), migrated to head."""
+    """An engine for ``url`` (``sqlite:///file.db``, ``postgresql+psycopg://user@host/db``), migrated to head.
+    ``sqlite://`` (in memory) is a private file removed at exit, so that threads share it as they share a file."""
     remember_url(url)
     try:
         parsed = make_url(url)
@@ -45,8 +53,8 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
     options: dict[str, Any] = {"future": True}
     if parsed.get_backend_name() == "sqlite":
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
-        if parsed.database in (None, "", ":memory:"):  # one in-memory database shared by every thread
-            options["poolclass"] = StaticPool
+        if parsed.database in (None, "", ":memory:"):  # a private file instead: one database for every thread,
+            parsed = parsed.set(database=_scratch_file())  # each with its own connection and transactions
         elif not parsed.database.startswith("file:"):
             _create_private(Path(parsed.database))
     else:
@@ -57,9 +65,17 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
         raise DatabaseError(f"cannot open {mask_url(url)}: {type(error).__name__}: {scrub(str(error))}") from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     if migrate:
         upgrade(engine)
     return engine
+
+
+def _scratch_file() -> str:
+    """A file for an "in-memory" SQLite database, removed when the process exits."""
+    folder = tempfile.mkdtemp(prefix="collab-ledger-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return str(Path(folder) / "ledger.db")
 
 
 def _create_private(path: Path) -> None:
@@ -69,28 +85,44 @@ def _create_private(path: Path) -> None:
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    connection.isolation_level = None  # the driver begins nothing itself: _sqlite_begin does
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # the store's indexes stay in memory during a backfill
     cursor.close()
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """Alembic's configuration for the package's migrations, run on ``connection`` when given (never a URL)."""
+def _sqlite_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writer(database: Engine) -> Engine:
+    """``database`` for transactions that write: on SQLite they take the write lock when they begin (waiting up to
+    the busy timeout for another writer), on PostgreSQL nothing changes."""
+    if database.dialect.name != "sqlite":
+        return database
+    return database.execution_options(sqlite_immediate=True)
+
+
+def alembic_config(connection: Connection | None = None, migrations: Path = MIGRATIONS) -> Config:
+    """Alembic's configuration for ``migrations`` (default: the ledger's), run on ``connection`` when given (never a
+    URL)."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations))
     if connection is not None:
         config.attributes["connection"] = connection
     return config
 
 
-def upgrade(engine: Engine) -> None:
-    """Applies every migration not yet applied (idempotent)."""
+def upgrade(engine: Engine, migrations: Path = MIGRATIONS) -> None:
+    """Applies every migration of ``migrations`` (default: the ledger's) not yet applied (idempotent)."""
     try:
         with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "head")
+            command.upgrade(alembic_config(connection, migrations), "head")
     except CollabError:
         raise
     except Exception as error:

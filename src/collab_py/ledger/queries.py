@@ -19,8 +19,9 @@ Postings = dict[tuple[int, int, int], int]
 
 
 def posted_totals(database: Engine, kind: str) -> dict[str, Postings]:
-    """Net amounts posted as ``kind`` per contract, payment seq, posting org and counterparty, reversals deducted."""
-    entries = journal_entries.c
+    """Net amounts posted as ``kind`` per contract, payment seq, posting org and counterparty, reversals deducted:
+    each entry counts for the sum of its debit lines (what the books show), not for its ``amount`` column."""
+    entries, lines = journal_entries.c, journal_lines.c
     totals: dict[str, Postings] = defaultdict(lambda: defaultdict(int))
     with database.connect() as connection:
         rows = connection.execute(
@@ -30,16 +31,18 @@ def posted_totals(database: Engine, kind: str) -> dict[str, Postings]:
                 entries.kind,
                 entries.contract_no,
                 entries.seq,
-                entries.amount,
                 entries.counterparty_org,
                 entries.reverses_id,
-            ).order_by(entries.id)
+                lines.debit,
+            )
+            .outerjoin(journal_lines, lines.entry_id == entries.id)
+            .order_by(entries.id)
         ).all()
     kinds = {row.id: row.kind for row in rows}
     reversed_ids = {row.reverses_id for row in rows if row.kind == REVERSAL and kinds.get(row.reverses_id) == kind}
     for row in rows:
         if row.kind == kind and row.id not in reversed_ids:
-            totals[row.contract_no][(row.seq, row.org_id, row.counterparty_org)] += row.amount
+            totals[row.contract_no][(row.seq, row.org_id, row.counterparty_org)] += row.debit or 0
     return {contract_no: dict(postings) for contract_no, postings in totals.items()}
 
 

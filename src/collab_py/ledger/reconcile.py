@@ -1,5 +1,6 @@
 """Reconciliation (S8.4): per contract, Party A's payable postings against Party B's receivable postings against the
-second vouchers on chain, every mismatch named."""
+second vouchers on chain, every mismatch named; at line level (what the lines post, not the entries' amounts), and
+only clean if each ledger's journal passes verification (:mod:`collab_py.ledger.integrity`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine
 
 from collab_py.domain.models import SecondVoucherRecord
+from collab_py.ledger.integrity import ChainEvidence, Verification, verify_journal
 from collab_py.ledger.queries import Postings, posted_totals
 from collab_py.ledger.schema import PAYMENT, RECEIPT
 
@@ -30,27 +32,33 @@ class ContractReconciliation(BaseModel):
 
 
 class Reconciliation(BaseModel):
-    """The group's reconciliation: clean when no contract has a mismatch."""
+    """The group's reconciliation: clean when no contract has a mismatch and every journal verifies."""
 
     model_config = ConfigDict(frozen=True)
 
     contracts: tuple[ContractReconciliation, ...]
+    journals: tuple[Verification, ...]
 
     @property
     def clean(self) -> bool:
-        """No mismatch anywhere."""
-        return all(not contract.mismatches for contract in self.contracts)
+        """No mismatch anywhere, no entry failing verification."""
+        return all(journal.ok for journal in self.journals) and all(not c.mismatches for c in self.contracts)
 
 
 def reconcile(
-    vouchers: Iterable[SecondVoucherRecord], payer_books: Engine, payee_books: Engine | None = None
+    vouchers: Iterable[SecondVoucherRecord],
+    payer_books: Engine,
+    payee_books: Engine | None = None,
+    evidence: ChainEvidence | None = None,
 ) -> Reconciliation:
     """Compares the chain's second vouchers with the payers' PAYMENT and the payees' RECEIPT postings: every
-    contract that has either, each read once.
+    contract that has either, each read once; and verifies each ledger's journal (its entries' chain evidence too,
+    given ``evidence``).
 
     ``payer_books`` and ``payee_books`` are the two companies' ledger databases (the same one when both post to a
     group ledger).
     """
+    ledgers = [payer_books] if payee_books in (None, payer_books) else [payer_books, payee_books]
     by_contract: dict[str, list[SecondVoucherRecord]] = defaultdict(list)
     for voucher in vouchers:
         by_contract[voucher.contract_no].append(voucher)
@@ -81,7 +89,8 @@ def reconcile(
                 mismatches=tuple(mismatches),
             )
         )
-    return Reconciliation(contracts=tuple(results))
+    journals = tuple(verify_journal(books, evidence) for books in ledgers)
+    return Reconciliation(contracts=tuple(results), journals=journals)
 
 
 def _mismatches(vouchers: Sequence[SecondVoucherRecord], side: tuple[str, Postings, int, int]) -> list[str]:

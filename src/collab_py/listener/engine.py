@@ -1,10 +1,14 @@
-"""The listener engine every long-running service runs on (S8.2).
+"""The listener engine every long-running service runs on (S8.2): one sync and the consumers of one ledger
+database, stepped in turn in one loop.
 
-One :class:`Listener` is one consumer: it reads our contracts' logs from its checkpoint, acts only on blocks
-``confirmations`` deep, and writes the raw events, what its handler posts and the new checkpoint in one database
-transaction, so that a replay after a crash changes nothing. It keeps the hashes of recent blocks; after a reorg it
-walks back to the common ancestor and has the handler compensate what it had posted on orphaned blocks (reversal
-entries, never deletes). A reorg deeper than its window halts it with :class:`ReorgTooDeep`.
+Each round the sync stores one chunk of confirmed blocks (:mod:`collab_py.listener.sync`), then every consumer
+handles one batch of the store (:mod:`collab_py.listener.consumer`): on SQLite the database then has one writer,
+each transaction short, so that no consumer can starve another; on PostgreSQL several engines (processes) may share
+a database, their syncs appending one after the other. The loop wakes on ``newHeads`` where the node offers them,
+polls in any case, backs off on node and database errors (retrying from the store and the cursors, nothing skipped)
+and lets the batch in hand commit before it stops. A reorg deeper than the sync's window halts it.
+
+:class:`Listener` is the engine of one consumer (its sync included), as tests and simple callers build it.
 """
 
 from __future__ import annotations
@@ -13,21 +17,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
+from sqlalchemy import Engine as Database
 from web3 import Web3
 
-from collab_py.chain.build import load_artifact
 from collab_py.chain.deploy import Deployment
-from collab_py.chain.logs import EVENT_SOURCES, ChainEvent, EventCodec, LogReader
-from collab_py.domain.models import jsonable
-from collab_py.exceptions import CollabError
-from collab_py.ledger.schema import block_window, chain_events, checkpoints
+from collab_py.listener.consumer import Consumer, Handler, StoredEvent
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.metrics import ListenerMetrics
+from collab_py.listener.sync import ListenerConfig, ReorgTooDeep, Sync
 from collab_py.redaction import scrub
+
+__all__ = ["Engine", "Handler", "Listener", "ListenerConfig", "ReorgTooDeep", "StoredEvent"]
 
 log = logging.getLogger("collab.listener")
 
@@ -35,95 +36,71 @@ log = logging.getLogger("collab.listener")
 BACKOFF_START, BACKOFF_MAX = 0.1, 10.0
 
 
-class ReorgTooDeep(CollabError):
-    """The chain reorganised deeper than the listener's block window: it halts rather than guess."""
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """A chain event as recorded in the database, with its row id (what postings reference)."""
-
-    id: int
-    event: ChainEvent
-
-
-class Handler(Protocol):
-    """What a service built on the engine does with the events it listens to."""
-
-    #: Names of the events (of the registry or the escrow) the handler wants.
-    events: tuple[str, ...]
-
-    def apply(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
-        """Acts on newly confirmed events in the listener's transaction; returns the postings written."""
-
-    def revert(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
-        """Compensates what :meth:`apply` posted for events whose blocks were orphaned (found by event id; their
-        args are as stored, bytes in 0x hex); returns the reversals written."""
-
-
-@dataclass(frozen=True)
-class ListenerConfig:
-    """How a listener reads the chain."""
-
-    confirmations: int = 12
-    window: int = 128
-    chunk_blocks: int = 5_000
-    poll_interval: float = 1.0
-
-
-class Listener:
-    """One consumer of our contracts' events: checkpointed, reorg-aware, exactly-once."""
+class Engine:
+    """A sync and the consumers of its store, stepped in turn."""
 
     def __init__(
         self,
-        w3: Web3,
-        deployment: Deployment,
-        database: Engine,
-        consumer: str,
-        handler: Handler,
-        config: ListenerConfig | None = None,
-        metrics: ListenerMetrics | None = None,
+        sync: Sync,
+        consumers: Sequence[Consumer],
+        *,
         heads: HeadWatcher | None = None,
-        on_commit: Callable[[Sequence[StoredEvent]], None] | None = None,
+        poll_interval: float = 1.0,
     ) -> None:
-        """``heads`` wakes the listener on new blocks; ``on_commit`` sees the events of each committed batch."""
-        self.w3 = w3
-        self.deployment = deployment
-        self.database = database
-        self.consumer = consumer
-        self.handler = handler
-        self.config = config or ListenerConfig()
-        self.metrics = metrics or ListenerMetrics(consumer)
+        self.sync = sync
+        self.consumers = list(consumers)
         self.heads = heads
-        self.on_commit = on_commit
-        self.chain_id = deployment.manifest.chain_id
-        abis = [load_artifact(name).abi for name in EVENT_SOURCES]
-        self.codec = EventCodec(abis, handler.events)
-        addresses = [deployment.registry.address, deployment.escrow.address]
-        self.reader = LogReader(w3, addresses, self.codec.topics, self.config.chunk_blocks)
+        self.poll_interval = poll_interval
         self.halted: ReorgTooDeep | None = None
-        self._position: tuple[int, bytes] | None = None  # the checkpoint, once read: this listener is its only writer
-        self._idle_at: tuple[int, bytes] | None = None  # the head at which the listener last found nothing to do
 
-    # ------------------------------------------------------------------ the loop
+    @property
+    def all_metrics(self) -> list[ListenerMetrics]:
+        """The sync's metrics and each consumer's (shared objects counted once), for ``/healthz`` and
+        ``/metrics``."""
+        found = [self.sync.metrics, *(consumer.metrics for consumer in self.consumers)]
+        return list({id(item): item for item in found}.values())
+
+    def step(self) -> bool:
+        """One chunk of the chain into the store, then one batch for each consumer; True when all are caught up
+        and the chain did not grow meanwhile (a consumer's transactions bring new events)."""
+        synced = self.sync.step()
+        caught_up = [consumer.step() for consumer in self.consumers]
+        sync = self.sync.metrics
+        for consumer in self.consumers:
+            if consumer.metrics is not sync:
+                consumer.metrics.head.set(sync.head.value)
+                consumer.metrics.rpc_up.set(1)
+                consumer.metrics.lag.set(
+                    max(0, sync.lag.value + sync.checkpoint.value - consumer.metrics.checkpoint.value)
+                )
+        return synced and all(caught_up) and not self.sync.moved()
+
     def run(self, stop: threading.Event) -> None:
-        """Processes confirmed blocks until ``stop`` is set (finishing the batch in hand); backs off on RPC and
-        database errors without skipping anything; raises :class:`ReorgTooDeep` when it must halt."""
+        """Steps until ``stop`` is set (finishing the round in hand); backs off on node and database errors without
+        skipping anything; raises :class:`ReorgTooDeep` when it must halt."""
+        try:
+            self._run(stop)
+        finally:
+            self.sync.close()
+
+    def _run(self, stop: threading.Event) -> None:
         delay = BACKOFF_START
         while not stop.is_set():
             try:
                 caught_up = self.step()
                 delay = BACKOFF_START
             except ReorgTooDeep as error:
-                self.halted = error
-                self.metrics.halted.set(1)
-                log.critical("listener %s halted: %s", self.consumer, error)
+                self.halted = self.sync.halted = error
+                for metrics in self.all_metrics:
+                    metrics.halted.set(1)
+                log.critical("listener halted: %s", error)
                 raise
-            except Exception as error:  # RPC outage, database restart or lock: wait and resume from the checkpoint
-                self.metrics.errors.inc()
-                self.metrics.rpc_up.set(0)
+            except Exception as error:  # node outage, database restart or lock: wait, resume from store and cursors
+                for metrics in self.all_metrics:
+                    metrics.errors.inc()
+                    metrics.rpc_up.set(0)
                 reason = f"{type(error).__name__}: {scrub(str(error))}"  # it may quote the node's or database's URL
-                log.warning("listener %s: %s; retrying in %.1f s", self.consumer, reason, delay)
+                log.warning("listener: %s; retrying in %.1f s", reason, delay)
                 stop.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue
@@ -133,214 +110,50 @@ class Listener:
     def _wait_for_head(self, stop: threading.Event) -> None:
         """Sleeps for the poll interval, less when the head subscription announces a block or ``stop`` is set."""
         if self.heads is None:
-            stop.wait(self.config.poll_interval)
+            stop.wait(self.poll_interval)
             return
-        deadline = time.monotonic() + self.config.poll_interval
+        deadline = time.monotonic() + self.poll_interval
         while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
             if self.heads.woken.wait(min(remaining, 0.1)):
                 break
         self.heads.woken.clear()
 
-    def step(self) -> bool:
-        """Processes one batch of confirmed blocks; returns True when the listener is caught up."""
-        latest = self.w3.eth.get_block("latest")
-        head = (int(latest["number"]), bytes(latest["hash"]))
-        self.metrics.rpc_up.set(1)
-        self.metrics.head.set(head[0])
-        if head == self._idle_at:  # nothing new since the last poll: one request per poll while idle
-            return True
-        target = head[0] - self.config.confirmations
-        number, known_hash = self._position or self._checkpoint()
-        self.metrics.checkpoint.set(number)
-        self.metrics.lag.set(max(0, target - number))
-        if self._hash_of(number) != known_hash:
-            self._unwind(number)
-            return False
-        if number >= target:
-            self._idle_at = head
-            return True
-        end = min(target, number + self.config.chunk_blocks)
-        end_hash = self._hash_of(end)
-        logs = self.reader.fetch(number + 1, end)
-        if self._hash_of(end) != end_hash:  # the chain moved under the query: read it again
-            return False
-        self._commit(number, end, end_hash, [self.codec.decode(entry) for entry in logs])
-        self.metrics.lag.set(target - end)
-        return end >= target
+    @property
+    def name(self) -> str:
+        """The consumers' names, for logs and thread names."""
+        return "+".join(consumer.name for consumer in self.consumers) or "sync"
 
-    # ------------------------------------------------------------------ one batch, one transaction
-    def _commit(self, previous: int, end: int, end_hash: bytes, events: list[ChainEvent]) -> None:
-        with self.database.begin() as connection:
-            stored, duplicates = self._store(connection, events)
-            postings = self.handler.apply(connection, stored) if stored else 0
-            moved = connection.execute(
-                update(checkpoints)
-                .where(and_(checkpoints.c.consumer == self.consumer, checkpoints.c.block_number == previous))
-                .values(block_number=end, block_hash=end_hash)
-            )
-            if moved.rowcount != 1:
-                raise CollabError(f"checkpoint of {self.consumer} moved under us (another instance running?)")
-            self._remember_blocks(connection, previous, end, end_hash, events)
-        self.metrics.events.inc(len(stored))
-        self.metrics.postings.inc(postings)
-        self.metrics.duplicates.inc(duplicates)
-        self.metrics.checkpoint.set(end)
-        self._position = (end, end_hash)
-        if self.on_commit is not None and stored:
-            self.on_commit(stored)
 
-    def _remember_blocks(
-        self, connection: Connection, previous: int, end: int, end_hash: bytes, events: list[ChainEvent]
+class Listener(Engine):
+    """The engine of one consumer, ``consumer`` its name: its own sync of ``database``'s store and its handler.
+    ``heads`` wakes it on new blocks; ``on_commit`` sees the events of each committed batch."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        deployment: Deployment,
+        database: Database,
+        consumer: str,
+        handler: Handler,
+        config: ListenerConfig | None = None,
+        metrics: ListenerMetrics | None = None,
+        heads: HeadWatcher | None = None,
+        on_commit: Callable[[Sequence[StoredEvent]], None] | None = None,
     ) -> None:
-        """Keeps the hash of the batch's last block and of every block with an event, for :meth:`_unwind`."""
-        blocks = {event.block_number: event.block_hash for event in events} | {end: end_hash}
-        mine = block_window.c.consumer == self.consumer
-        stale = (block_window.c.block_number > previous) | (block_window.c.block_number <= end - self.config.window)
-        connection.execute(delete(block_window).where(and_(mine, stale)))
-        rows = [{"consumer": self.consumer, "block_number": n, "block_hash": h} for n, h in sorted(blocks.items())]
-        connection.execute(insert(block_window), rows)
-
-    def _store(self, connection: Connection, events: list[ChainEvent]) -> tuple[list[StoredEvent], int]:
-        if not events:
-            return [], 0
-        key = chain_events.c
-        seen = {
-            (row.tx_hash, row.log_index, row.block_hash)
-            for row in connection.execute(
-                select(key.tx_hash, key.log_index, key.block_hash).where(
-                    and_(
-                        key.consumer == self.consumer,
-                        key.block_number.between(events[0].block_number, events[-1].block_number),
-                    )
-                )
-            )
-        }
-        fresh: list[ChainEvent] = []
-        for event in events:
-            identity = (event.tx_hash, event.log_index, event.block_hash)
-            if identity not in seen:
-                seen.add(identity)
-                fresh.append(event)
-        if not fresh:
-            return [], len(events)
-        rows = [
-            {
-                "consumer": self.consumer,
-                "chain_id": self.chain_id,
-                "tx_hash": event.tx_hash,
-                "log_index": event.log_index,
-                "block_number": event.block_number,
-                "block_hash": event.block_hash,
-                "event": event.name,
-                "voucher_id": event.args.get("voucherId"),
-                "args": jsonable(event.args),
-                "orphaned": False,
-            }
-            for event in fresh
-        ]
-        # a plain executemany, then the ids read back by the unique key: SQLite cannot return the ids of a bulk
-        # insert in order, and SQLAlchemy would fall back to one INSERT per row
-        connection.execute(insert(chain_events), rows)
-        first, last = fresh[0].block_number, fresh[-1].block_number
-        ids = {
-            (row.tx_hash, row.log_index, row.block_hash): row.id
-            for row in connection.execute(
-                select(key.id, key.tx_hash, key.log_index, key.block_hash).where(
-                    and_(key.consumer == self.consumer, key.block_number.between(first, last))
-                )
-            )
-        }
-        stored = [StoredEvent(ids[(event.tx_hash, event.log_index, event.block_hash)], event) for event in fresh]
-        return stored, len(events) - len(fresh)
-
-    # ------------------------------------------------------------------ checkpoint and reorgs
-    def _checkpoint(self) -> tuple[int, bytes]:
-        with self.database.begin() as connection:
-            row = connection.execute(
-                select(checkpoints.c.block_number, checkpoints.c.block_hash).where(
-                    checkpoints.c.consumer == self.consumer
-                )
-            ).first()
-            if row is not None:
-                return int(row.block_number), bytes(row.block_hash)
-            start = max(0, self.deployment.manifest.deployment_block - 1)  # never the head: start at the deployment
-            start_hash = self._hash_of(start)
-            connection.execute(
-                insert(checkpoints).values(
-                    consumer=self.consumer, chain_id=self.chain_id, block_number=start, block_hash=start_hash
-                )
-            )
-            connection.execute(
-                insert(block_window).values(consumer=self.consumer, block_number=start, block_hash=start_hash)
-            )
-            return start, start_hash
-
-    def _unwind(self, checkpoint: int) -> None:
-        """After a reorg: back to the newest remembered block still on the chain, compensating what was posted."""
-        with self.database.begin() as connection:
-            window = connection.execute(
-                select(block_window.c.block_number, block_window.c.block_hash)
-                .where(block_window.c.consumer == self.consumer)
-                .order_by(block_window.c.block_number.desc())
-            ).all()
-            ancestor = next(
-                (row for row in window if checkpoint - row.block_number <= self.config.window
-                 and self._hash_of(row.block_number) == bytes(row.block_hash)),
-                None,
-            )  # fmt: skip
-            if ancestor is None:
-                raise ReorgTooDeep(
-                    f"block {checkpoint} of {self.consumer}'s checkpoint was reorganised away and no block of the "
-                    f"last {self.config.window} matches the chain: operator action needed"
-                )
-            orphaned = connection.execute(
-                select(chain_events)
-                .where(
-                    and_(
-                        chain_events.c.consumer == self.consumer,
-                        chain_events.c.block_number > ancestor.block_number,
-                        chain_events.c.orphaned.is_(False),
-                    )
-                )
-                .order_by(chain_events.c.id)
-            ).all()
-            reversals = self.handler.revert(connection, [_stored(row) for row in orphaned]) if orphaned else 0
-            connection.execute(
-                update(chain_events).where(chain_events.c.id.in_([row.id for row in orphaned])).values(orphaned=True)
-            )
-            connection.execute(
-                delete(block_window).where(
-                    and_(
-                        block_window.c.consumer == self.consumer,
-                        block_window.c.block_number > ancestor.block_number,
-                    )
-                )
-            )
-            connection.execute(
-                update(checkpoints)
-                .where(checkpoints.c.consumer == self.consumer)
-                .values(block_number=ancestor.block_number, block_hash=bytes(ancestor.block_hash))
-            )
-        self._position = (int(ancestor.block_number), bytes(ancestor.block_hash))
-        self.metrics.reorgs.inc()
-        self.metrics.postings.inc(reversals)
-        log.warning(
-            "listener %s: reorg below block %d; back to block %d, %d events orphaned, %d reversals",
-            self.consumer, checkpoint, ancestor.block_number, len(orphaned), reversals,
+        config = config or ListenerConfig()
+        metrics = metrics or ListenerMetrics(consumer)
+        sync = Sync(w3, deployment, database, config, ListenerMetrics("sync", metrics.registry))
+        this = Consumer(
+            database, consumer, handler, sync.codec, sync.chain_id,
+            batch=config.batch_events, metrics=metrics, on_commit=on_commit,
         )  # fmt: skip
-
-    def _hash_of(self, number: int) -> bytes:
-        return bytes(self.w3.eth.get_block(number)["hash"])
-
-
-def _stored(row: Any) -> StoredEvent:
-    """A stored event back from its row (args as stored: bytes as 0x hex)."""
-    event = ChainEvent(
-        name=row.event,
-        args=dict(row.args),
-        block_number=row.block_number,
-        block_hash=bytes(row.block_hash),
-        tx_hash=bytes(row.tx_hash),
-        log_index=row.log_index,
-    )
-    return StoredEvent(row.id, event)
+        super().__init__(sync, [this], heads=heads, poll_interval=config.poll_interval)
+        self.w3 = w3
+        self.deployment = deployment
+        self.database = database
+        self.config = config
+        self.consumer = consumer
+        self.handler = handler
+        self.metrics = metrics
+        self.reader = sync.reader
+        self.codec = sync.codec

@@ -1,4 +1,10 @@
-"""A listener's ``/healthz`` (200 or 503) and Prometheus ``/metrics`` endpoints, served over HTTP."""
+"""A listener's ``/healthz`` (200 or 503) and Prometheus ``/metrics`` endpoints, served over HTTP.
+
+``/healthz`` answers 503 when the node is unreachable, the sync halted (a reorg deeper than its window) or a
+consumer lags more than ``max_lag`` blocks; its body has a line per sync and consumer, which names quarantined
+events: those leave the status at 200 (the consumer carries on past them), the body and the
+``collab_listener_quarantined`` gauge flag them for an operator.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +19,14 @@ from collab_py.listener.metrics import ListenerMetrics
 
 def serve(port: int, metrics: list[ListenerMetrics], max_lag: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """Serves ``/healthz`` (200 or 503) and ``/metrics`` for ``metrics`` in a daemon thread; returns the server."""
-    registries = [item.registry for item in metrics]
+    registries = list({id(item.registry): item.registry for item in metrics}.values())
 
     def health() -> tuple[bool, str]:
         states = [item.healthy(max_lag) for item in metrics]
-        return all(ok for ok, _ in states), "; ".join(text for _, text in states)
+        if len(states) == 1:
+            return states[0]
+        lines = [f"{item.consumer}: {text}" for item, (_, text) in zip(metrics, states, strict=True)]
+        return all(ok for ok, _ in states), "\n".join(lines)
 
     server = ThreadingHTTPServer((host, port), _handler(registries, health))
     threading.Thread(target=server.serve_forever, name="collab-health", daemon=True).start()

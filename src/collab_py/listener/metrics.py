@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class TrackedGauge:
     """A gauge that also keeps its last value, for the health check."""
 
-    def __init__(self, gauge: Gauge) -> None:
+    def __init__(self, gauge: Any) -> None:
         self._gauge = gauge
         self.value = 0.0
 
@@ -18,38 +22,74 @@ class TrackedGauge:
         self._gauge.set(value)
 
 
+_GAUGES = {
+    "head_block": "Latest block of the node.",
+    "checkpoint_block": "Last block processed.",
+    "lag_blocks": "Confirmed blocks not processed yet.",
+    "rpc_up": "1 while the node answers.",
+    "halted": "1 once a reorg deeper than the window halted the listener.",
+    "quarantined": "Events the consumer could not process, waiting in quarantine.",
+}
+_COUNTERS = {
+    "events": "Chain events processed (stored, for the sync).",
+    "postings": "Journal entries (and other records) written, reversals included.",
+    "duplicates": "Events delivered again and ignored.",
+    "reorgs": "Reorgs unwound.",
+    "rpc_errors": "RPC and database errors retried.",
+}
+_families: weakref.WeakKeyDictionary[CollectorRegistry, dict[str, Any]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def _family(registry: CollectorRegistry, name: str) -> Any:
+    """The metric family ``name`` of ``registry``, made once (consumers of one process share a registry)."""
+    with _lock:
+        families = _families.setdefault(registry, {})
+        if name not in families:
+            kind, text = (Gauge, _GAUGES[name]) if name in _GAUGES else (Counter, _COUNTERS[name])
+            families[name] = kind(f"collab_listener_{name}", text, ["consumer"], registry=registry)
+        return families[name]
+
+
 class ListenerMetrics:
-    """The gauges and counters of one consumer, in a registry of its own."""
+    """The gauges and counters of one consumer (or of the sync, ``consumer="sync"``), labelled by its name; the
+    consumers of one process may share a registry."""
 
     def __init__(self, consumer: str, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        labels = {"consumer": consumer}
+        self.consumer = consumer
 
-        def gauge(name: str, text: str) -> TrackedGauge:
-            child = Gauge(f"collab_listener_{name}", text, labels.keys(), registry=self.registry).labels(**labels)
-            return TrackedGauge(child)
+        def gauge(name: str) -> TrackedGauge:
+            return TrackedGauge(_family(self.registry, name).labels(consumer=consumer))
 
-        def counter(name: str, text: str) -> Counter:
-            return Counter(f"collab_listener_{name}", text, labels.keys(), registry=self.registry).labels(**labels)
+        def counter(name: str) -> Counter:
+            child: Counter = _family(self.registry, name).labels(consumer=consumer)
+            return child
 
-        self.head = gauge("head_block", "Latest block of the node.")
-        self.checkpoint = gauge("checkpoint_block", "Last block processed.")
-        self.lag = gauge("lag_blocks", "Confirmed blocks not processed yet.")
-        self.rpc_up = gauge("rpc_up", "1 while the node answers.")
-        self.halted = gauge("halted", "1 once a reorg deeper than the window halted the listener.")
-        self.events = counter("events", "Chain events processed.")
-        self.postings = counter("postings", "Journal entries (and other records) written, reversals included.")
-        self.duplicates = counter("duplicates", "Events delivered again and ignored.")
-        self.reorgs = counter("reorgs", "Reorgs unwound.")
-        self.errors = counter("rpc_errors", "RPC and database errors retried.")
+        self.head = gauge("head_block")
+        self.checkpoint = gauge("checkpoint_block")
+        self.lag = gauge("lag_blocks")
+        self.rpc_up = gauge("rpc_up")
+        self.halted = gauge("halted")
+        self.quarantined = gauge("quarantined")
+        self.events = counter("events")
+        self.postings = counter("postings")
+        self.duplicates = counter("duplicates")
+        self.reorgs = counter("reorgs")
+        self.errors = counter("rpc_errors")
 
     def healthy(self, max_lag: int) -> tuple[bool, str]:
-        """Whether the node answers, the listener is not halted and its lag is at most ``max_lag`` blocks."""
+        """Whether the node answers, the listener is not halted and its lag is at most ``max_lag`` blocks.
+
+        Quarantined events are flagged in the text but leave it healthy: the consumer carries on past them (they
+        wait for an operator, ``collab quarantine list``), whereas a halted or lagging one needs attention now."""
         lag = int(self.lag.value)
+        quarantined = int(self.quarantined.value)
+        flag = f"; {quarantined} events quarantined (collab quarantine list)" if quarantined else ""
         if self.halted.value:
-            return False, "halted: reorg deeper than the window"
+            return False, "halted: reorg deeper than the window" + flag
         if not self.rpc_up.value:
-            return False, "node unreachable"
+            return False, "node unreachable" + flag
         if lag > max_lag:
-            return False, f"lag {lag} blocks > {max_lag}"
-        return True, f"ok, lag {lag} blocks"
+            return False, f"lag {lag} blocks > {max_lag}" + flag
+        return True, f"ok, lag {lag} blocks" + flag

@@ -10,19 +10,19 @@ import time
 from collections.abc import Iterable
 from types import FrameType
 
-from collab_py.listener.engine import Listener
+from collab_py.listener.engine import Engine
 
 log = logging.getLogger("collab.listener")
 
 
 class ListenerThread:
-    """A listener running in a daemon thread until :meth:`stop`."""
+    """An engine (a listener) running in a daemon thread until :meth:`stop`."""
 
-    def __init__(self, listener: Listener) -> None:
+    def __init__(self, listener: Engine) -> None:
         self.listener = listener
         self._stop = threading.Event()
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=f"listener-{listener.consumer}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"listener-{listener.name}", daemon=True)
 
     def start(self) -> ListenerThread:
         """Starts the thread."""
@@ -36,25 +36,25 @@ class ListenerThread:
             self.error = error
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Asks the listener to finish its batch and waits for it; re-raises an error it stopped with."""
+        """Asks the listener to finish its round and waits for it; re-raises an error it stopped with."""
         self._stop.set()
         self._thread.join(timeout)
         if self.error is not None:
             raise self.error
 
     def wait_until(self, block: int, timeout: float = 30.0) -> None:
-        """Waits until the listener has processed ``block`` (confirmations included)."""
+        """Waits until every consumer of the engine has processed ``block`` (confirmations included)."""
         deadline = time.monotonic() + timeout
-        while self.listener.metrics.checkpoint.value < block:
+        while any(consumer.metrics.checkpoint.value < block for consumer in self.listener.consumers):
             if self.error is not None:
                 raise self.error
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.listener.consumer} did not reach block {block} in {timeout} s")
+                raise TimeoutError(f"{self.listener.name} did not reach block {block} in {timeout} s")
             time.sleep(0.01)
 
 
-def run_until_signalled(listeners: Iterable[Listener]) -> None:
-    """Runs listeners in threads until SIGTERM or SIGINT, then lets each finish its batch and returns."""
+def run_until_signalled(listeners: Iterable[Engine]) -> None:
+    """Runs engines in threads until SIGTERM or SIGINT, then lets each finish its round and returns."""
     threads = [ListenerThread(listener).start() for listener in listeners]
     stop = threading.Event()
 

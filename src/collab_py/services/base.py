@@ -49,6 +49,16 @@ class PreparedStep:
     gas_limit: int
 
 
+@dataclass(frozen=True)
+class StepOutcome:
+    """What became of one step sent with :meth:`Service.execute_each`: its transaction (None if it was not sent),
+    and its receipt or its error."""
+
+    tx_hash: bytes | None
+    receipt: TxReceipt | None
+    error: Exception | None
+
+
 #: Observer of every step a service sends (the demo's timeline, the gas benchmark).
 StepObserver = Callable[[StepRecord], None]
 
@@ -129,6 +139,33 @@ class Service:
         if refusal is not None:
             raise refusal
         return receipts
+
+    def execute_each(self, steps: Sequence[PreparedStep]) -> list[StepOutcome]:
+        """Sends ``steps`` as :meth:`execute_all` does (pipelined, independent of one another), but decides nothing
+        for the caller: each step's outcome is its own, its receipt or its error (the decoded refusal of a reverted
+        transaction, a node error), so that one failure leaves the others' results intact."""
+        outcomes: list[StepOutcome] = []
+        for start in range(0, len(steps), PIPELINE_WINDOW):
+            window = steps[start : start + PIPELINE_WINDOW]
+            sent: list[tuple[PreparedStep, PendingTx | Exception]] = []
+            for prepared in window:
+                try:
+                    sent.append((prepared, self.send(prepared)))
+                except Exception as error:  # refused before sending, or the node did not take it
+                    sent.append((prepared, error))
+            for prepared, pending in sent:
+                if isinstance(pending, Exception):
+                    outcomes.append(StepOutcome(None, None, pending))
+                    continue
+                tx_hash = bytes(pending.tx_hash)
+                try:
+                    receipt = pending.wait()
+                except Exception as error:
+                    outcomes.append(StepOutcome(tx_hash, None, error))
+                    continue
+                self._observe(prepared, receipt)
+                outcomes.append(StepOutcome(tx_hash, receipt, None))
+        return outcomes
 
     def send(self, prepared: PreparedStep) -> PendingTx:
         """Sends a prepared step with its gas limit, without waiting (pipelining)."""

@@ -16,7 +16,7 @@ from collab_py.domain import einvoice as invoices
 from collab_py.domain.crypto import BankAccount, PaymentKey
 from collab_py.domain.documents import DocumentStore
 from collab_py.domain.einvoice import Invoice, InvoiceLine
-from collab_py.domain.models import InvoiceRecord, PaymentRecord
+from collab_py.domain.models import InvoiceRecord, PaymentRecord, SecondVoucherRecord
 from collab_py.domain.types import as_contract_no, payment_voucher_id
 from collab_py.exceptions import CollabError
 from collab_py.services.base import KeyedService, PreparedStep
@@ -351,12 +351,36 @@ class FinanceService(KeyedService):
         documents: DocumentStore | None = None,
         lines: tuple[InvoiceLine, ...] = (),
         issued_at: int | None = None,
+        second: SecondVoucherRecord | None = None,
     ) -> InvoiceRecord:
         """Party B invoices released payment ``seq`` (S8.3): builds the invoice from the chain's second voucher (amount
-        tax included, asset, parties), keeps the document in ``documents`` if given, signs it and anchors its hash with
-        the document sealed to the payer's finance key. ``issued_at`` defaults to the latest block's time."""
+        tax included, asset, parties; ``second`` when the caller has it in hand), keeps the document in ``documents``
+        if given, signs it and anchors its hash with the document sealed to the payer's finance key. ``issued_at``
+        defaults to the latest block's time. Returns the invoice the anchoring transaction logged."""
         raw = as_contract_no(number)
-        second = self.reader.second_voucher_of(raw, seq)
+        prepared, _ = self.prepare_invoice(
+            raw, seq, invoice_no=invoice_no, tax=tax, documents=documents, lines=lines, issued_at=issued_at,
+            second=second,
+        )  # fmt: skip
+        receipt = self.execute(prepared)
+        return self.reader.invoice_in(receipt, payment_voucher_id(raw, seq))
+
+    def prepare_invoice(
+        self,
+        number: str | bytes,
+        seq: int,
+        *,
+        invoice_no: str,
+        tax: int,
+        documents: DocumentStore | None = None,
+        lines: tuple[InvoiceLine, ...] = (),
+        issued_at: int | None = None,
+        second: SecondVoucherRecord | None = None,
+    ) -> tuple[PreparedStep, Invoice]:
+        """:meth:`issue_invoice`'s invoice and its anchoring transaction, built and signed but not sent (a
+        listener pipelines many)."""
+        raw = as_contract_no(number)
+        second = second or self.reader.second_voucher_of(raw, seq)
         invoice = Invoice(
             invoice_no=invoice_no,
             contract_no=second.contract_no,
@@ -382,18 +406,26 @@ class FinanceService(KeyedService):
             ciphertext=invoices.seal_invoice(payer_key, self.binding(raw, seq), document),
             signature=self.sign_invoice(raw, seq, invoice.invoice_hash),
         )
-        self.execute(prepared)
-        return self.reader.invoice(raw, seq)
+        return prepared, invoice
 
-    def receive_invoice(self, number: str | bytes, seq: int, *, documents: DocumentStore | None = None) -> Invoice:
+    def receive_invoice(
+        self,
+        number: str | bytes,
+        seq: int,
+        *,
+        documents: DocumentStore | None = None,
+        record: InvoiceRecord | None = None,
+        second: SecondVoucherRecord | None = None,
+    ) -> Invoice:
         """Party A reads the e-invoice anchored for payment ``seq`` and verifies it (S8.3): the payee's signature
         (ERC-1271 for contract signers), the ciphertext's binding, the document's hash against the chain and its
-        terms against the second voucher. The verified document is kept in ``documents`` if given."""
+        terms against the second voucher (``record`` and ``second`` when the caller has them in hand). The verified
+        document is kept in ``documents`` if given."""
         raw = as_contract_no(number)
-        record = self.reader.invoice(raw, seq)
+        record = record or self.reader.invoice(raw, seq)
         invoice = invoices.verify_invoice(
             record,
-            self.reader.second_voucher_of(raw, seq),
+            second or self.reader.second_voucher_of(raw, seq),
             self.encryption_key,
             chain_id=self.chain_id,
             escrow=self.deployment.escrow.address,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from collab_py.chain.enums import Department, VoucherStatus
 from collab_py.domain import crypto
@@ -26,6 +27,16 @@ class ReleaseRefused(CollabError):
         self.reason = reason
         self.temporary = temporary
         super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class Release:
+    """The outcome of one release sent by :meth:`InstitutionService.release_each`: the second voucher, or the error,
+    and the release transaction (None when none was sent)."""
+
+    second: SecondVoucherRecord | None
+    error: Exception | None
+    tx_hash: bytes | None
 
 
 class InstitutionService(KeyedService):
@@ -101,6 +112,24 @@ class InstitutionService(KeyedService):
             self.reader.second_voucher_in(receipt, payment_voucher_id(raw, seq))
             for receipt, (raw, seq) in zip(receipts, payments, strict=True)
         ]
+
+    def release_each(self, payments: Sequence[tuple[bytes, int]]) -> list[Release]:
+        """Releases many requested payments ``(contract_no, seq)`` that passed :meth:`check_release`, their
+        transactions pipelined, each with its own outcome (its second voucher, or its error: the decoded refusal of
+        a reverted release, a node error), in order: one failure leaves the others' results intact."""
+        outcomes = self.execute_each([self.prepare_release(raw, seq) for raw, seq in payments])
+        results = []
+        for outcome, (raw, seq) in zip(outcomes, payments, strict=True):
+            if outcome.receipt is None:
+                results.append(Release(None, outcome.error or CollabError("not sent"), outcome.tx_hash))
+                continue
+            try:
+                second = self.reader.second_voucher_in(outcome.receipt, payment_voucher_id(raw, seq))
+            except NotFound as error:
+                results.append(Release(None, error, outcome.tx_hash))
+                continue
+            results.append(Release(second, None, outcome.tx_hash))
+        return results
 
     def pause(self) -> bool:
         """Stops freezing and releasing funds in the escrow; returns the paused state read back."""

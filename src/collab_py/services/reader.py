@@ -1,4 +1,10 @@
-"""Reading the chain's state and events of one deployment into :mod:`collab_py.domain.models` records."""
+"""Reading the chain's state and events of one deployment into :mod:`collab_py.domain.models` records.
+
+State comes from calls (a key, at the latest block); events from a log source: the chain through the one capped
+log reader (:class:`~collab_py.chain.logs.ChainLogSource`, from the deployment block: what a command without a
+ledger does), or a ledger's event store (:class:`~collab_py.ledger.store.StoreLogSource`, indexed by voucher id and
+contract number: what the services beside a ledger use, whose cost does not grow with the chain's history).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from web3.types import TxReceipt
 from collab_py.chain.build import load_artifact
 from collab_py.chain.deploy import Deployment
 from collab_py.chain.enums import ContractStatus, Department, OrgKind, StageStatus, VoucherStatus
-from collab_py.chain.logs import EVENT_SOURCES, ChainEvent, EventCodec
+from collab_py.chain.logs import EVENT_SOURCES, ChainEvent, ChainLogSource, EventCodec, LogSource
 from collab_py.domain.models import (
     AgreementRecord,
     AssetRecord,
@@ -27,9 +33,6 @@ from collab_py.domain.models import (
 )
 from collab_py.domain.types import contract_number, contract_number_text, payment_voucher_id
 from collab_py.exceptions import CollabError
-
-#: Vouchers named in one ``eth_getLogs`` (a topic list; nodes bound the size of a request).
-VOUCHERS_PER_QUERY = 500
 
 
 class NotFound(CollabError):
@@ -63,13 +66,26 @@ def evidence(event: ChainEvent) -> Evidence:
     )
 
 
-class ChainReader:
-    """Reads orgs, members, e-contracts, payments and second vouchers of ``deployment``."""
+def chain_source(deployment: Deployment, max_range: int = 5_000) -> ChainLogSource:
+    """The events of ``deployment``'s contracts on its chain, from its deployment block, through the capped reader."""
+    return ChainLogSource(
+        deployment.w3,
+        [deployment.registry.address, deployment.escrow.address],
+        [load_artifact(name).abi for name in EVENT_SOURCES],
+        deployment.manifest.deployment_block,
+        max_range,
+    )
 
-    def __init__(self, deployment: Deployment) -> None:
+
+class ChainReader:
+    """Reads orgs, members, e-contracts, payments and second vouchers of ``deployment``; events from ``source``
+    (default: the chain, through the capped log reader)."""
+
+    def __init__(self, deployment: Deployment, source: LogSource | None = None) -> None:
         self.deployment = deployment
         self._registry = deployment.registry
         self._escrow = deployment.escrow
+        self.source: LogSource = source or chain_source(deployment)
         self._abis = [load_artifact(name).abi for name in EVENT_SOURCES]
         self._codecs: dict[tuple[str, ...], EventCodec] = {}
         self._release_window: int | None = None
@@ -104,7 +120,7 @@ class ChainReader:
     def assets(self) -> list[AssetRecord]:
         """Every asset governance ever listed (``AssetAcceptanceChanged``), in the order first listed, and whether it
         is accepted now."""
-        events = self._query(["AssetAcceptanceChanged"], None, self.deployment.manifest.deployment_block, "latest")
+        events = self.source.query(["AssetAcceptanceChanged"])
         return [self.asset(asset) for asset in dict.fromkeys(event.args["asset"] for event in events)]
 
     # ------------------------------------------------------------------ S2–S4
@@ -151,9 +167,9 @@ class ChainReader:
         return record
 
     def payments(self, keys: Sequence[tuple[bytes, int]]) -> list[PaymentRecord]:
-        """Many payments ``(contract_no, seq)`` at once, in order: one JSON-RPC batch of ``voucherOf`` calls and one
-        ``eth_getLogs`` per :data:`VOUCHERS_PER_QUERY` vouchers; :class:`UnknownPaymentError` if one was never
-        applied for."""
+        """Many payments ``(contract_no, seq)`` at once, in order: one JSON-RPC batch of ``voucherOf`` and
+        ``commitmentOf`` calls and one read of their events from the log source; :class:`UnknownPaymentError` if one
+        was never applied for."""
         ids = [payment_voucher_id(raw, seq) for raw, seq in keys]
         calls = [self._escrow.functions.voucherOf(voucher_id) for voucher_id in ids]
         calls += [self._escrow.functions.commitmentOf(voucher_id) for voucher_id in ids]
@@ -167,10 +183,8 @@ class ChainReader:
         states, commitments = answers[: len(ids)], answers[len(ids) :]
         names = ("PaymentApplied", "PaymentVoucherIssued", "AssignmentConfirmed")
         events: dict[bytes, dict[str, list[ChainEvent]]] = {voucher_id: {n: [] for n in names} for voucher_id in ids}
-        for start in range(0, len(ids), VOUCHERS_PER_QUERY):
-            chunk = ids[start : start + VOUCHERS_PER_QUERY]
-            for event in self._query(names, chunk, self.deployment.manifest.deployment_block, "latest"):
-                events[event.args["voucherId"]][event.name].append(event)
+        for event in self.source.query(names, ids):
+            events[event.args["voucherId"]][event.name].append(event)
         records = []
         for (raw, seq), voucher_id, state, commitment in zip(keys, ids, states, commitments, strict=True):
             if state[1] == VoucherStatus.NONE:
@@ -189,12 +203,9 @@ class ChainReader:
         return self._release_window
 
     # ------------------------------------------------------------------ S7
-    def second_vouchers(
-        self, from_block: int | None = None, to_block: int | str = "latest"
-    ) -> list[SecondVoucherRecord]:
-        """Every second voucher in the block range (default: since the deployment)."""
-        start = self.deployment.manifest.deployment_block if from_block is None else from_block
-        return [second_voucher(event) for event in self._query(["SecondVoucher"], None, start, to_block)]
+    def second_vouchers(self, from_block: int | None = None, to_block: int | None = None) -> list[SecondVoucherRecord]:
+        """Every second voucher in the block range (default: from the deployment to the head)."""
+        return [second_voucher(event) for event in self.source.query(["SecondVoucher"], None, from_block, to_block)]
 
     def second_voucher_in(self, receipt: TxReceipt, voucher_id: bytes) -> SecondVoucherRecord:
         """The second voucher of ``voucher_id`` that the transaction of ``receipt`` emitted."""
@@ -206,6 +217,17 @@ class ChainReader:
                 if event.args["voucherId"] == voucher_id:
                     return second_voucher(event)
         raise PaymentNotReleasedError(f"the transaction emitted no second voucher for 0x{voucher_id.hex()}")
+
+    def invoice_in(self, receipt: TxReceipt, voucher_id: bytes) -> InvoiceRecord:
+        """The e-invoice of ``voucher_id`` that the transaction of ``receipt`` anchored."""
+        codec = self._codec("InvoiceAnchored")
+        topic = codec.topics[0]
+        for entry in receipt["logs"]:
+            if entry["topics"] and bytes(entry["topics"][0]) == topic and entry["address"] == self._escrow.address:
+                event = codec.decode(entry)
+                if event.args["voucherId"] == voucher_id:
+                    return invoice_record(event)
+        raise UnknownInvoiceError(f"the transaction anchored no e-invoice for 0x{voucher_id.hex()}")
 
     def second_voucher_of(self, number: str | bytes, seq: int) -> SecondVoucherRecord:
         """The second voucher of payment ``seq`` of e-contract ``number``; :class:`PaymentNotReleasedError` if none."""
@@ -224,43 +246,15 @@ class ChainReader:
         found = self._events(voucher_id, "InvoiceAnchored")["InvoiceAnchored"] if any(anchored) else []
         if not found:
             raise UnknownInvoiceError(f"no e-invoice is anchored for payment {seq} of {contract_number_text(raw)!r}")
-        args = found[-1].args
-        return InvoiceRecord(
-            voucher_id=voucher_id,
-            contract_no=contract_number_text(raw),
-            seq=seq,
-            payee_org=args["payeeOrg"],
-            invoice_hash=args["invoiceHash"],
-            ciphertext=args["invoiceCiphertext"],
-            signature=Signature(signer=args["signer"], signature=args["signature"]),
-            evidence=evidence(found[-1]),
-        )
+        return invoice_record(found[-1])
 
     def _events(self, first_topic: bytes, *names: str) -> dict[str, list[ChainEvent]]:
         """The named events of the registry and escrow whose first indexed argument is ``first_topic``, by name,
-        in chain order: one ``eth_getLogs`` for all of them."""
+        in chain order: one read of the log source for all of them."""
         found: dict[str, list[ChainEvent]] = {name: [] for name in names}
-        for event in self._query(names, [first_topic], self.deployment.manifest.deployment_block, "latest"):
+        for event in self.source.query(names, [first_topic]):
             found[event.name].append(event)
         return found
-
-    def _query(
-        self, names: Sequence[str], first_topics: Sequence[bytes] | None, from_block: int, to_block: int | str
-    ) -> list[ChainEvent]:
-        """The named events in the block range, those whose first indexed argument is one of ``first_topics``."""
-        codec = self._codec(*names)
-        topics: list[Any] = [["0x" + topic.hex() for topic in codec.topics]]
-        if first_topics is not None:
-            topics.append(["0x" + topic.hex() for topic in first_topics])
-        logs = self.deployment.w3.eth.get_logs(
-            {
-                "fromBlock": from_block,
-                "toBlock": to_block,  # type: ignore[typeddict-item]
-                "address": [self._registry.address, self._escrow.address],
-                "topics": topics,
-            }
-        )
-        return [codec.decode(entry) for entry in logs]
 
     def _codec(self, *names: str) -> EventCodec:
         if names not in self._codecs:
@@ -321,6 +315,21 @@ def _one(events: dict[str, list[ChainEvent]], name: str) -> dict[str, Any]:
     if not events[name]:
         raise NotFound(f"no {name} event on chain")
     return events[name][-1].args
+
+
+def invoice_record(event: ChainEvent) -> InvoiceRecord:
+    """The record of one ``InvoiceAnchored`` event."""
+    args = event.args
+    return InvoiceRecord(
+        voucher_id=args["voucherId"],
+        contract_no=contract_number_text(args["contractNo"]),
+        seq=args["seq"],
+        payee_org=args["payeeOrg"],
+        invoice_hash=args["invoiceHash"],
+        ciphertext=args["invoiceCiphertext"],
+        signature=Signature(signer=args["signer"], signature=args["signature"]),
+        evidence=evidence(event),
+    )
 
 
 def second_voucher(event: ChainEvent) -> SecondVoucherRecord:

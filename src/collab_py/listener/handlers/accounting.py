@@ -6,34 +6,48 @@ For the payer (Party A): the freeze (Dr deposits frozen in escrow / Cr bank), th
 was assigned to a third member, Dr intercompany payable – that member / Cr receivable – payer. For that member
 (Party C): Dr bank / Cr intercompany receivable – payee. Each entry links to the chain event it comes from. After a
 reorg, entries of orphaned events are compensated by reversal entries (debit and credit swapped).
+
+Only payments in an asset the deployment accepts are posted: the asset of a freeze or reclaim is its contract's (from
+the contract's ``ContractProposed`` event in the store), a second voucher names its own, and whether governance
+accepted it at that point of the chain comes from the ``AssetAcceptanceChanged`` events before it in the store. An
+event in any other asset is not posted: it raises :class:`AssetNotAccepted`, so the consumer quarantines it for an
+operator. Everything is read from the event in hand and the store (indexed by contract number), never from the
+chain.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import json
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-from sqlalchemy import Connection, and_, insert, select
+from sqlalchemy import Connection, and_, select
 
 from collab_py.domain.types import contract_number_text
 from collab_py.exceptions import CollabError
 from collab_py.files import MAX_SMALL_FILE_BYTES, read_bounded
-from collab_py.ledger.schema import (
-    ASSIGNMENT,
-    FREEZE,
-    PAYMENT,
-    RECEIPT,
-    RECLAIM,
-    REVERSAL,
-    chain_events,
-    journal_entries,
-    journal_lines,
-)
-from collab_py.listener.engine import StoredEvent
+from collab_py.ledger.journal import Posting, reverse_postings, write_postings
+from collab_py.ledger.schema import ASSIGNMENT, FREEZE, PAYMENT, RECEIPT, RECLAIM, chain_log
+from collab_py.ledger.store import find_events
+from collab_py.listener.consumer import StoredEvent
+
+#: Contracts whose parties and asset an accounting handler keeps in memory (the others are read from the store).
+CONTRACTS_CACHED = 10_000
+
+#: A contract number's text, decoded once per contract.
+_number_text = functools.lru_cache(maxsize=CONTRACTS_CACHED)(contract_number_text)
+
+
+class AssetNotAccepted(CollabError):
+    """A payment in an asset the deployment does not accept (never listed, or withdrawn): not posted."""
+
+
+class UnknownContract(CollabError):
+    """The store holds no ``ContractProposed`` event for the contract a payment event names."""
 
 
 class ChartError(CollabError):
@@ -71,176 +85,166 @@ class ChartOfAccounts(BaseModel):
             raise ChartError(f"invalid chart of accounts {path}: {type(error).__name__}") from None
 
 
-@dataclass(frozen=True)
-class Posting:
-    """A balanced entry to write: what, for whom, and its two lines."""
-
-    kind: str
-    event_id: int
-    contract_no: str
-    seq: int
-    voucher_id: bytes
-    amount: int
-    counterparty: int
-    debit: str
-    credit: str
-    memo: str
-
-
 class AccountingHandler:
     """Posts org ``org_id``'s books from the events of the payments it is party to."""
 
-    events: tuple[str, ...] = ("ContractProposed", "PaymentVoucherIssued", "SecondVoucher", "PaymentReclaimed")
+    events: tuple[str, ...] = (
+        "ContractProposed",
+        "AssetAcceptanceChanged",
+        "PaymentVoucherIssued",
+        "SecondVoucher",
+        "PaymentReclaimed",
+    )
 
     def __init__(self, org_id: int, chart: ChartOfAccounts | None = None) -> None:
         self.org_id = org_id
         self.chart = chart or ChartOfAccounts()
-        self._parties: dict[bytes, tuple[int, int]] = {}
+        self._contracts: OrderedDict[bytes, tuple[int, int, str]] = OrderedDict()  # payer, payee, asset
+        self._listings: dict[int, tuple[str, bool]] | None = None  # asset listings by store id, once read
+        self._listing_ids: list[int] = []
+        self._accounts: dict[tuple[str, int], str] = {}
+        self._now = False  # judge assets by the latest listing (an operator's retry), not as of the event
 
     def apply(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
-        """Writes the postings of newly confirmed events."""
+        """Writes the postings of newly stored events."""
         postings = [posting for stored in events for posting in self._postings(connection, stored)]
         write_postings(connection, self.org_id, postings)
         return len(postings)
 
+    def retry(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
+        """Posts quarantined events an operator asked to retry: an asset is judged by the deployment's listing as it
+        stands now (governance may have accepted it since), not as it stood at the event."""
+        self._now = True
+        try:
+            return self.apply(connection, events)
+        finally:
+            self._now = False
+
     def revert(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
-        """Reverses what was posted for orphaned events."""
+        """Reverses what was posted for orphaned events (and forgets what they told about contracts and assets)."""
+        for stored in events:
+            if stored.event.name == "ContractProposed":
+                self._contracts.pop(stored.event.args["contractNo"], None)
+            elif stored.event.name == "AssetAcceptanceChanged" and self._listings is not None:
+                self._listings.pop(stored.id, None)
+                self._listing_ids = sorted(self._listings)
         return reverse_postings(connection, self.org_id, [stored.id for stored in events])
 
     def _postings(self, connection: Connection, stored: StoredEvent) -> Iterator[Posting]:
         event, args = stored.event, stored.event.args
         if event.name == "ContractProposed":
-            self._parties[args["contractNo"]] = (args["partyA"], args["partyB"])
+            self._remember(args["contractNo"], (args["partyA"], args["partyB"], args["asset"]))
             return
-        chart, me = self.chart, self.org_id
+        if event.name == "AssetAcceptanceChanged":
+            self._listed(connection, stored.id)
+            assert self._listings is not None
+            self._listings[stored.id] = (args["asset"], args["accepted"])
+            self._listing_ids = sorted(self._listings)
+            return
+        chart, me, account = self.chart, self.org_id, self._account
 
         def posting(kind: str, counterparty: int, debit: str, credit: str, memo: str) -> Posting:
             return Posting(
-                kind=kind,
-                event_id=stored.id,
-                contract_no=contract_number_text(args["contractNo"]),
-                seq=args["seq"],
-                voucher_id=args["voucherId"],
-                amount=args["amount"],
-                counterparty=counterparty,
-                debit=debit.format(org=counterparty),
-                credit=credit.format(org=counterparty),
-                memo=memo,
+                kind,
+                stored.id,
+                _number_text(args["contractNo"]),
+                args["seq"],
+                args["voucherId"],
+                args["amount"],
+                counterparty,
+                account(debit, counterparty),
+                account(credit, counterparty),
+                memo,
             )
 
-        if event.name == "PaymentVoucherIssued":
-            payer, payee = self._parties_of(connection, args["contractNo"])
-            if payer == me:
+        if event.name in ("PaymentVoucherIssued", "PaymentReclaimed"):
+            payer, payee, asset = self._contract(connection, args["contractNo"])
+            if payer != me:
+                return
+            self._check_asset(connection, stored, asset)
+            if event.name == "PaymentVoucherIssued":
                 yield posting(FREEZE, payee, chart.frozen, chart.bank, "payment voucher issued, funds frozen (S5.4)")
-        elif event.name == "PaymentReclaimed":
-            payer, payee = self._parties_of(connection, args["contractNo"])
-            if payer == me:
+            else:
                 yield posting(RECLAIM, payee, chart.bank, chart.frozen, "frozen funds returned (S6.4, S6.5)")
         elif event.name == "SecondVoucher":
             payer, payee, beneficiary = args["payerOrg"], args["payeeOrg"], args["beneficiaryOrg"]
+            if me not in (payer, payee, beneficiary):
+                return
+            self._check_asset(connection, stored, args["asset"])
             if payer == me:
                 yield posting(PAYMENT, payee, chart.payable, chart.frozen, "second voucher: paid (S8.1)")
             if payee == me:
                 if beneficiary == me:
                     yield posting(RECEIPT, payer, chart.bank, chart.receivable, "second voucher: received (S8.1)")
                 else:
-                    debit = chart.payable.format(org=beneficiary)
+                    debit = account(chart.payable, beneficiary)
                     yield posting(RECEIPT, payer, debit, chart.receivable, f"paid to org {beneficiary} (S6.3)")
             if beneficiary == me and payee != me:
                 yield posting(ASSIGNMENT, payee, chart.bank, chart.receivable, "assigned payment received (S6.3)")
 
-    def _parties_of(self, connection: Connection, contract_no: bytes) -> tuple[int, int]:
-        if contract_no not in self._parties:
-            row = connection.execute(
-                select(chain_events.c.args).where(
-                    and_(
-                        chain_events.c.event == "ContractProposed",
-                        chain_events.c.orphaned.is_(False),
-                        chain_events.c.args["contractNo"].as_string() == "0x" + contract_no.hex(),
-                    )
+    def _account(self, template: str, org: int) -> str:
+        """An account name of the chart for counterparty ``org`` (formatted once)."""
+        key = (template, org)
+        name = self._accounts.get(key)
+        if name is None:
+            name = self._accounts[key] = template.format(org=org)
+        return name
+
+    # ------------------------------------------------------------------ contracts and assets, from the store
+    def _remember(self, contract_no: bytes, contract: tuple[int, int, str]) -> None:
+        self._contracts[contract_no] = contract
+        self._contracts.move_to_end(contract_no)
+        if len(self._contracts) > CONTRACTS_CACHED:
+            self._contracts.popitem(last=False)
+
+    def _contract(self, connection: Connection, contract_no: bytes) -> tuple[int, int, str]:
+        """Payer, payee and asset of a contract: from memory, else its ``ContractProposed`` row in the store."""
+        if contract_no not in self._contracts:
+            found = find_events(connection, ["ContractProposed"], contract_nos=[contract_no])
+            if not found:
+                raise UnknownContract(f"no ContractProposed event for contract 0x{contract_no.hex()} in the store")
+            args = found[-1].args
+            self._remember(contract_no, (args["partyA"], args["partyB"], args["asset"]))
+        return self._contracts[contract_no]
+
+    def _listed(self, connection: Connection, before: int, *, all_stored: bool = False) -> None:
+        """Reads the asset listings stored before row ``before`` once (later ones arrive as events in store order);
+        ``all_stored``: also those stored since (an operator's retry judges by the latest)."""
+        if self._listings is not None and not all_stored:
+            return
+        log = chain_log.c
+        known = self._listings or {}
+        after = max(known, default=0) if all_stored else 0
+        rows = connection.execute(
+            select(log.id, log.args).where(
+                and_(
+                    log.contract_no.is_(None),  # the index on (contract_no, event) finds these few rows
+                    log.event == "AssetAcceptanceChanged",
+                    log.orphaned.is_(False),
+                    log.id > after,
+                    log.id < before if self._listings is None else log.id > after,
                 )
-            ).first()
-            if row is None:
-                raise CollabError(f"no ContractProposed event for contract 0x{contract_no.hex()} in the database")
-            self._parties[contract_no] = (row.args["partyA"], row.args["partyB"])
-        return self._parties[contract_no]
-
-
-def write_postings(connection: Connection, org_id: int, postings: Sequence[Posting]) -> None:
-    """Inserts balanced entries (one debit and one credit line each) for ``org_id`` in bulk."""
-    if not postings:
-        return
-    rows = [
-        {
-            "org_id": org_id,
-            "kind": p.kind,
-            "contract_no": p.contract_no,
-            "seq": p.seq,
-            "voucher_id": p.voucher_id,
-            "amount": p.amount,
-            "counterparty_org": p.counterparty,
-            "event_id": p.event_id,
-            "reverses_id": None,
-            "memo": p.memo,
-        }
-        for p in postings
-    ]
-    # a plain executemany, then the ids read back by the unique key (as the listener stores its events)
-    connection.execute(insert(journal_entries), rows)
-    entries = journal_entries.c
-    event_ids = [p.event_id for p in postings]
-    ids = {
-        (row.event_id, row.kind): row.id
-        for row in connection.execute(
-            select(entries.id, entries.event_id, entries.kind).where(
-                and_(entries.org_id == org_id, entries.event_id.between(min(event_ids), max(event_ids)))
             )
-        )
-    }
-    lines: list[dict[str, Any]] = []
-    for p in postings:
-        entry_id = ids[(p.event_id, p.kind)]
-        lines.append({"entry_id": entry_id, "account": p.debit, "debit": p.amount, "credit": 0})
-        lines.append({"entry_id": entry_id, "account": p.credit, "debit": 0, "credit": p.amount})
-    connection.execute(insert(journal_lines), lines)
+        ).all()
+        self._listings = known | {int(row.id): (str(row.args["asset"]), bool(row.args["accepted"])) for row in rows}
+        self._listing_ids = sorted(self._listings)
 
-
-def reverse_postings(connection: Connection, org_id: int, event_ids: Sequence[int]) -> int:
-    """Posts a reversal (lines swapped) of every entry of ``org_id`` caused by ``event_ids``; returns the count."""
-    if not event_ids:
-        return 0
-    entries = connection.execute(
-        select(journal_entries).where(
-            and_(
-                journal_entries.c.org_id == org_id,
-                journal_entries.c.event_id.in_(event_ids),
-                journal_entries.c.kind != REVERSAL,
+    def _check_asset(self, connection: Connection, stored: StoredEvent, asset: str) -> None:
+        """Raises :class:`AssetNotAccepted` unless governance accepted ``asset`` as of the event (as of now, for an
+        operator's retry)."""
+        self._listed(connection, stored.id)
+        if self._now:
+            self._listed(connection, stored.id, all_stored=True)
+        assert self._listings is not None
+        accepted = False
+        until = len(self._listing_ids) if self._now else bisect.bisect_left(self._listing_ids, stored.id)
+        for row_id in self._listing_ids[:until]:
+            listed, value = self._listings[row_id]
+            if listed == asset:
+                accepted = value
+        if not accepted:
+            number = contract_number_text(stored.event.args["contractNo"])
+            raise AssetNotAccepted(
+                f"asset not accepted: {stored.event.name} of payment {number}/{stored.event.args['seq']} is in "
+                f"{asset}, which the deployment does not accept: not posted"
             )
-        )
-    ).all()
-    for entry in entries:
-        reversal = connection.execute(
-            insert(journal_entries)
-            .values(
-                org_id=org_id,
-                kind=REVERSAL,
-                contract_no=entry.contract_no,
-                seq=entry.seq,
-                voucher_id=entry.voucher_id,
-                amount=entry.amount,
-                counterparty_org=entry.counterparty_org,
-                event_id=entry.event_id,
-                reverses_id=entry.id,
-                memo=f"reversal of {entry.kind} entry {entry.id}: its block was orphaned by a reorg",
-            )
-            .returning(journal_entries.c.id)
-        ).scalar_one()
-        lines = connection.execute(select(journal_lines).where(journal_lines.c.entry_id == entry.id)).all()
-        connection.execute(
-            insert(journal_lines),
-            [
-                {"entry_id": reversal, "account": line.account, "debit": line.credit, "credit": line.debit}
-                for line in lines
-            ],
-        )
-    return len(entries)

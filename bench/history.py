@@ -1,0 +1,214 @@
+"""Cost per event against the chain's history: the same payments processed on a young chain and after a long one.
+
+Run: ``make history-bench`` (or ``.venv/bin/python bench/history.py [--payments 2000] [--timed 5]``). Starts its
+own anvil and a JSON-RPC proxy in front of it that counts ``eth_getLogs`` calls reading from the deployment block.
+The services run as in production: the institution's bot, Party A's accounting and invoicing, Party B's accounting
+and invoicing, each org an engine (a sync and its consumers) on its own SQLite ledger, in threads woken by
+``newHeads``, confirmations 0, every read through the proxy. Then, on one chain:
+
+1. young chain: M payments (default 5), one at a time, each timed from B's redemption to the end of its journey —
+   released by the bot, posted in A's and in B's books, invoiced by B and the invoice verified by A;
+2. the services stop; N payments (default 2,000, so that a run takes about three minutes; the issue's profiles are
+   10,000 and 100,000) are made released and invoiced (``devnet/load.py``, straight to the node);
+3. the services start again on their ledgers and catch up with the N (timed), then M more payments are timed as in 1.
+
+Ends with one JSON line ``{"payments_history": N, "latency_fresh_ms": a, "latency_loaded_ms": b, "ratio": b/a,
+"getlogs_full_range": k, ...}``: a and b are medians, k the ``eth_getLogs`` from the deployment block made while the
+M payments of step 3 were processed (target 0), the ratio's target at most 1.25.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy import Engine, and_, select
+
+from collab_py.chain.deploy import Deployment
+from collab_py.chain.transactor import connect
+from collab_py.devnet.flow import Flow
+from collab_py.devnet.load import BANK_ACCOUNT, released_payments
+from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.parties import Party
+from collab_py.devnet.proxy import RpcProxy
+from collab_py.devnet.sandbox import Sandbox, bootstrap
+from collab_py.domain import crypto
+from collab_py.domain.drafts import ContractDraft, StageDraft
+from collab_py.domain.types import payment_voucher_id
+from collab_py.ledger.database import open_database
+from collab_py.ledger.schema import PAYMENT, RECEIPT, invoices, journal_entries
+from collab_py.listener.engine import Engine as ListenerEngine
+from collab_py.listener.engine import ListenerConfig
+from collab_py.listener.factory import ListenerSpec, Role, build_engine
+from collab_py.listener.handlers.invoicing import VERIFIED
+from collab_py.listener.heads import HeadWatcher
+from collab_py.listener.runtime import ListenerThread
+
+TARGET_RATIO = 1.25
+#: Longest wait for one payment's journey.
+JOURNEY_TIMEOUT_S = 60.0
+CONFIG = ListenerConfig(confirmations=0, poll_interval=0.2)
+
+
+class Services:
+    """The bot and both parties' books and invoicing, running on their ledgers in ``folder``."""
+
+    def __init__(self, sandbox: Sandbox, deployment: Deployment, ws_url: str, folder: Path) -> None:
+        self.heads = HeadWatcher(ws_url).start()
+        flow = Flow(deployment)  # new services, so new transactors: nonces read afresh
+        self.ledgers = {name: open_database(f"sqlite:///{folder / name}.db") for name in ("bank", "a", "b")}
+        books = (Role.accounting, Role.invoicing)
+        parties = {"bank": (sandbox.bank, (Role.institution,)), "a": (sandbox.a, books), "b": (sandbox.b, books)}
+
+        def engine(party: Party, roles: tuple[Role, ...], ledger: Engine) -> ListenerEngine:
+            return build_engine(
+                [ListenerSpec(role, party.org_id, config=CONFIG) for role in roles],
+                deployment,
+                ledger,
+                finance=lambda: flow.finance(party),
+                operator=lambda: flow.institution(party),
+                heads=self.heads,
+                config=CONFIG,
+            )
+
+        self.threads = [
+            ListenerThread(engine(party, roles, self.ledgers[name])).start() for name, (party, roles) in parties.items()
+        ]
+
+    def wait_until(self, block: int, timeout: float) -> None:
+        for thread in self.threads:
+            thread.wait_until(block, timeout)
+
+    def stop(self) -> None:
+        for thread in self.threads:
+            thread.stop()
+        self.heads.stop()
+
+
+def done(a: Engine, b: Engine, a_org: int, b_org: int, voucher: bytes) -> bool:
+    """Whether the payment ``voucher`` is posted in both books and its invoice verified by A."""
+    entries, invoice = journal_entries.c, invoices.c
+    with a.connect() as connection:
+        paid = connection.execute(
+            select(entries.id).where(
+                and_(entries.org_id == a_org, entries.kind == PAYMENT, entries.voucher_id == voucher)
+            )
+        ).first()
+        verified = connection.execute(
+            select(invoice.id).where(
+                and_(invoice.org_id == a_org, invoice.voucher_id == voucher, invoice.status == VERIFIED)
+            )
+        ).first()
+    if paid is None or verified is None:
+        return False
+    with b.connect() as connection:
+        received = connection.execute(
+            select(entries.id).where(
+                and_(entries.org_id == b_org, entries.kind == RECEIPT, entries.voucher_id == voucher)
+            )
+        ).first()
+    return received is not None
+
+
+def timed_payments(
+    sandbox: Sandbox, deployment: Deployment, services: Services, prefix: str, count: int
+) -> list[float]:
+    """Milliseconds from B's redemption to the end of each payment's journey, for ``count`` payments in turn."""
+    flow = Flow(deployment)
+    a, b, bank = sandbox.a, sandbox.b, sandbox.bank
+    finance_b = flow.finance(b)
+    issued = []
+    for index in range(count):
+        draft = ContractDraft(f"{prefix}-{index}", f"timed payment {index}", (StageDraft(f"{prefix}-{index}", 100),))
+        seq, sealed = flow.issue(a, b, bank, draft, bank_account=BANK_ACCOUNT)
+        key = crypto.open_sealed(b.encryption_key, sealed, crypto.PaymentKey, finance_b.binding(draft.contract_no, seq))
+        issued.append((draft, seq, key))
+    services.wait_until(deployment.w3.eth.block_number, timeout=120)  # idle before the clock starts
+    latencies = []
+    for draft, seq, key in issued:
+        voucher = payment_voucher_id(draft.contract_no, seq)
+        started = time.perf_counter()
+        finance_b.execute(finance_b.prepare_redeem(draft.contract_no, seq, key.secret))
+        deadline = started + JOURNEY_TIMEOUT_S
+        while not done(services.ledgers["a"], services.ledgers["b"], a.org_id, b.org_id, voucher):
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"payment {draft.number} was not through in {JOURNEY_TIMEOUT_S:.0f} s")
+            time.sleep(0.005)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument(
+        "--payments",
+        type=int,
+        default=2_000,
+        help="payments of history (default 2000; the issue's profiles: 10000, 100000)",
+    )
+    parser.add_argument("--timed", type=int, default=5, help="payments timed on each chain (default 5)")
+    args = parser.parse_args(argv)
+    console = Console()
+    with AnvilNode() as node, tempfile.TemporaryDirectory(prefix="collab-history-") as scratch:
+        sandbox = bootstrap(connect(node.rpc_url))
+        manifest = sandbox.deployment.manifest
+        with RpcProxy(node.rpc_url, full_range_from=manifest.deployment_block) as proxy:
+            deployment = Deployment.attach(connect(proxy.url), manifest)
+            folder = Path(scratch)
+
+            services = Services(sandbox, deployment, node.ws_url, folder)
+            proxy.reset()
+            fresh = timed_payments(sandbox, deployment, services, "FRESH", args.timed)
+            full_range_fresh = proxy.getlogs_full_range
+            services.stop()
+            console.print(f"young chain: median {statistics.median(fresh):.0f} ms over {args.timed} payments")
+
+            started = time.perf_counter()
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("history: released and invoiced payments", total=args.payments)
+                released_payments(
+                    sandbox, args.payments, invoiced=True, progress=lambda n: progress.update(task, completed=n)
+                )
+            console.print(f"{args.payments:,} payments of history in {time.perf_counter() - started:.1f} s")
+
+            started = time.perf_counter()
+            services = Services(sandbox, deployment, node.ws_url, folder)
+            services.wait_until(deployment.w3.eth.block_number, timeout=1_800)
+            catch_up = time.perf_counter() - started
+            console.print(f"the services caught up with the history in {catch_up:.1f} s")
+            proxy.reset()
+            loaded = timed_payments(sandbox, deployment, services, "LOADED", args.timed)
+            full_range_loaded = proxy.getlogs_full_range
+            services.stop()
+
+    latency_fresh, latency_loaded = statistics.median(fresh), statistics.median(loaded)
+    ratio = latency_loaded / latency_fresh
+    console.print(
+        f"redemption to invoice verified, median of {args.timed}: {latency_fresh:.0f} ms young, "
+        f"{latency_loaded:.0f} ms after {args.payments:,} payments: ratio {ratio:.2f} (target <= {TARGET_RATIO}); "
+        f"eth_getLogs from the deployment block: {full_range_fresh} young, {full_range_loaded} loaded"
+    )
+    summary = {
+        "payments_history": args.payments,
+        "latency_fresh_ms": round(latency_fresh, 1),
+        "latency_loaded_ms": round(latency_loaded, 1),
+        "ratio": round(ratio, 3),
+        "getlogs_full_range": full_range_loaded,
+        "timed_payments": args.timed,
+        "catch_up_s": round(catch_up, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
