@@ -91,7 +91,7 @@ history-bench: setup
 
 ## the platform's reads with 10,000 contracts: p99 of list and inbox reads, first render of pages (Chromium)
 platform-bench: setup
-	$(BIN)/python bench/platform.py
+	$(BIN)/python bench/web_reads.py
 
 ## schemathesis against a running demo platform: every operation of /openapi.json, no 500s, every refusal an
 ## ErrorBody (the OpenAPI's documented error body)

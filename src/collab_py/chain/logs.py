@@ -538,8 +538,9 @@ class LogReader:
         keys: Sequence[bytes] | None = None,
     ) -> list[RawLog]:
         """Every matching log in ``[from_block, to_block]``, in chain order: of the reader's events (or of
-        ``topics``), those whose first indexed argument is one of ``keys`` when given. A node that refuses a ``toBlock`` past
-        its head (as some do, where geth answers for the blocks it has) is asked again up to its head."""
+        ``topics``), those whose first indexed argument is one of ``keys`` when given. A node that refuses a
+        ``toBlock`` past its head (as some do, where geth answers for the blocks it has) is asked again up to its
+        head."""
         filters: list[Any] | None = None  # the reader's events
         if topics is not None or keys is not None:
             filters = [self._topics if topics is None else ["0x" + topic.hex() for topic in topics]]

@@ -95,7 +95,9 @@ def listen(
     roles = list(dict.fromkeys(role or [Role.accounting]))
     deployment = state.deployment  # the node and the manifest first: nothing is created for a listener that cannot run
     config = ListenerConfig(
-        confirmations=state.settings.confirmations, poll_interval=poll_interval, chunk_blocks=chunk_blocks,
+        confirmations=state.settings.confirmations,
+        poll_interval=poll_interval,
+        chunk_blocks=chunk_blocks,
         window=state.settings.reorg_window,
     )
     specs = [

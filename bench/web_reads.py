@@ -7,29 +7,23 @@ so that the reads measured are those of a platform whose store holds that many. 
 
 from __future__ import annotations
 
-import sys
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
 
-# run as a script, this file's folder comes first on the path, where its name would hide the standard library's
-# ``platform`` module from everything imported below
-sys.path[:] = [entry for entry in sys.path if entry not in ("", __file__.rsplit("/", 1)[0])]
+import httpx
+from sqlalchemy import insert
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import httpx  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
-
-from collab_py.ledger.database import writer  # noqa: E402
-from collab_py.web.accounts import Role, create_token  # noqa: E402
-from collab_py.web.demo import DEMO_PASSWORD, start_demo  # noqa: E402
-from collab_py.web.schema import contracts, payments, stages  # noqa: E402
+from collab_py.ledger.database import writer
+from collab_py.web.accounts import Role, create_token
+from collab_py.web.demo import DEMO_PASSWORD, start_demo
+from collab_py.web.schema import contracts, payments, stages
 
 STATUSES = ("PROPOSED", "SIGNED", "SETTLEMENT_REQUESTED", "SETTLED", "CANCELLED")
 PAYMENT_STATUSES = ("APPLIED", "FROZEN", "PRESENTED", "REQUESTED", "RELEASED", "RECLAIMED")
