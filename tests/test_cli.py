@@ -23,32 +23,18 @@ from collab_py.chain.enums import Department
 from collab_py.cli import app
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode
-from collab_py.devnet.parties import Party
 from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.econtract import EContract
-from collab_py.domain.keys import Keyring
 from collab_py.domain.types import contract_number
 from collab_py.services.base import PreparedStep
 from support import World
+from support.cli import PASSPHRASE, keystores
 
 pytestmark = pytest.mark.usefixtures("cheap_keystores")
 
-PASSPHRASE = "correct horse battery staple"
 NUMBER = "CLI-1"
 #: Party B's and Party C's accounts as the tests give them (never on chain in clear, never printed).
 B_ACCOUNT, C_ACCOUNT = "CN12 3456 7890", "HK33 7777 1111"
-
-
-def keystores(folder: Path, party: Party | None, governance: World | None = None) -> Path:
-    """Writes a party's department keys and encryption key (and governance's key) as cheap test keystores."""
-    ring = Keyring(folder, kdf="pbkdf2", iterations=2)
-    if party is not None:
-        for department, account in party.accounts.items():
-            ring.import_account(department.name.lower(), account.key, PASSPHRASE)
-        ring.import_encryption_key("encryption", party.encryption_key, PASSPHRASE)
-    if governance is not None:
-        ring.import_account("governance", governance.admin.account.key, PASSPHRASE)
-    return folder
 
 
 @dataclass
