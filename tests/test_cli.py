@@ -27,6 +27,7 @@ from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.econtract import EContract
 from collab_py.domain.types import contract_number
 from collab_py.services.base import PreparedStep
+from collab_py.services.reader import UnknownContractError
 from support import World
 from support.cli import PASSPHRASE, keystores
 
@@ -615,6 +616,19 @@ def test_deploy_registers_the_institution(cli: Cli, world: World, tmp_path: Path
 
 
 # ---------------------------------------------------------------------------------------------------- errors
+def test_json_and_debug_may_follow_the_command(cli: Cli, world: World) -> None:
+    proposed(cli, world)
+    before = cli("a", "contract", "show", NUMBER)
+    after = cli.result("a", "contract", "show", NUMBER, "--json", json_out=False)
+    assert after.exit_code == 0, after.stderr
+    assert json.loads(after.stdout) == before
+    debugged = cli.runner.invoke(app, ["contract", "show", "NO-SUCH-CONTRACT", "--debug"], env=cli.env["a"])
+    assert debugged.exit_code == 1
+    output = debugged.stdout + debugged.stderr
+    assert "Traceback (most recent call last)" in output  # what --debug shows, not a usage error
+    assert f"{UnknownContractError.__module__}.UnknownContractError" in output
+
+
 def test_refusals_are_one_readable_line(cli: Cli, world: World) -> None:
     unknown = cli.refused("a", "contract", "show", "NO-SUCH-CONTRACT")
     assert unknown.startswith("error: UnknownContractError")

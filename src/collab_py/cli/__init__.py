@@ -10,12 +10,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from collab_py.cli import admin, books, contract, demo, deposits, dev, invoices, payment, quarantine, serve
 from collab_py.cli.context import state
 
+#: The root's flags a user may also write after the command (``collab contract show HT-1 --json``).
+ANYWHERE = ("--json", "--debug")
+
+
+class FlagsAnywhere(TyperGroup):
+    """The root group, taking :data:`ANYWHERE` flags wherever they stand before a ``--``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        flags = [arg for arg in args[:end] if arg in ANYWHERE]
+        rest = [arg for arg in args[:end] if arg not in ANYWHERE]
+        return super().parse_args(ctx, [*flags, *rest, *args[end:]])
+
+
 app = typer.Typer(
+    cls=FlagsAnywhere,
     help="collab: intercompany transactions on a permissioned Ethereum chain.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
