@@ -29,7 +29,8 @@ def cheap_ring(cli: Cli, who: str) -> Keyring:
     return Keyring(Path(cli.env[who]["COLLAB_KEYSTORE_DIR"]), kdf="pbkdf2", iterations=2)
 
 
-def test_dev_up_serves_a_node_until_interrupted() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_dev_up_serves_a_node_until_interrupted(stop: signal.Signals) -> None:
     port = free_port()
     up = subprocess.Popen(
         [sys.executable, "-m", "collab_py.cli", "dev", "up", "--port", str(port)], stdout=subprocess.PIPE, text=True
@@ -38,7 +39,7 @@ def test_dev_up_serves_a_node_until_interrupted() -> None:
     assert up.stdout.readline().startswith(f"anvil listening on http://127.0.0.1:{port}")
     assert up.stdout.readline().strip() == f"export COLLAB_RPC_URL=http://127.0.0.1:{port}"
     assert int(rpc(f"http://127.0.0.1:{port}", "eth_chainId"), 16) == 31337
-    up.send_signal(signal.SIGINT)
+    up.send_signal(stop)
     assert up.wait(10) == 0
     with pytest.raises(urllib.error.URLError, match="refused"):
         rpc(f"http://127.0.0.1:{port}", "eth_chainId", timeout=1)

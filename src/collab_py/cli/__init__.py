@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -24,7 +23,7 @@ ANYWHERE = ("--json", "--debug")
 class FlagsAnywhere(TyperGroup):
     """The root group, taking :data:`ANYWHERE` flags wherever they stand before a ``--``."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         end = args.index("--") if "--" in args else len(args)
         flags = [arg for arg in args[:end] if arg in ANYWHERE]
         rest = [arg for arg in args[:end] if arg not in ANYWHERE]

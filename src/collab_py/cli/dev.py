@@ -4,8 +4,10 @@ with a key folder each (keys, funding, deployment, registration)."""
 from __future__ import annotations
 
 import shlex
+import signal
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -49,14 +51,19 @@ def up(
     chain_id: Annotated[int, typer.Option(help="The chain id.", min=1)] = 31337,
 ) -> None:
     """Starts anvil (from node_modules), prints its URL, and keeps it running until Ctrl-C; the chain is gone then."""
-    with AnvilNode(port=port, chain_id=chain_id) as node:
-        print(f"anvil listening on {node.rpc_url} (chain {chain_id}); Ctrl-C stops it", flush=True)
-        print(f"export COLLAB_RPC_URL={node.rpc_url}", flush=True)
-        try:
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop, like Ctrl-C, removes the node's data
+    try:
+        with AnvilNode(port=port, chain_id=chain_id) as node:
+            print(f"anvil listening on {node.rpc_url} (chain {chain_id}); Ctrl-C stops it", flush=True)
+            print(f"export COLLAB_RPC_URL={node.rpc_url}", flush=True)
             while node.pid is not None:
                 time.sleep(1)
-        except KeyboardInterrupt:
-            console.print("stopped")
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def keystore_addresses(folder: Path) -> list[ChecksumAddress]:

@@ -200,13 +200,16 @@ class Platform:
         while not self._engine.step():
             pass
 
-    def caught_up(self, block: int, timeout: float = 10.0) -> bool:
-        """Waits until the read model has taken in ``block`` (read-your-writes after an action)."""
+    def caught_up(self, block: int, timeout: float = 30.0) -> bool:
+        """Waits until the read model has taken in ``block`` (read-your-writes after an action); False, with a
+        warning, when the engine stopped or ``timeout`` passed (the answer stands, the lists catch up later)."""
         if self._thread is None:
             return self._engine is not None and not self.config.run_engine
         deadline = time.monotonic() + timeout
         while self.projection_metrics is not None and self.projection_metrics.checkpoint.value < block:
-            if time.monotonic() > deadline:
+            if self._thread.error is not None or time.monotonic() > deadline:
+                cause = type(self._thread.error).__name__ if self._thread.error else f"{timeout:g} s passed"
+                log.warning("the read model has not taken in block %d (%s)", block, cause)
                 return False
             time.sleep(0.02)
         return True
