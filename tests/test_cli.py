@@ -520,7 +520,10 @@ def test_expired_key_is_refused_with_a_hint_and_reclaimed(cli: Cli, world: World
     seq = str(applied(cli, amount="10"))
     assert cli.refused("a", "payment", "issue", NUMBER, seq, "--lifetime", "1").startswith("error: InvalidExpiry(")
     cli("a", "payment", "issue", NUMBER, seq, "--lifetime", "60")
-    assert cli.refused("a", "payment", "reclaim", NUMBER, seq).startswith("error: PaymentKeyNotExpired(")
+    early = cli.refused("a", "payment", "reclaim", NUMBER, seq)
+    assert early.startswith("error: PaymentKeyNotExpired(")
+    expiry = cli("a", "payment", "show", NUMBER, seq)["expiry"]
+    assert f"hint: the key has not expired yet: it expires at {expiry[:19].replace('T', ' ')}" in early
     travel(world, 61)
     expired = cli.refused("b", "payment", "redeem", NUMBER, seq)
     assert expired.startswith("error: PaymentKeyExpired(")

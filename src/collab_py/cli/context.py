@@ -223,12 +223,22 @@ def fail(error: BaseException) -> typer.Exit:
         text += " (run with --debug for the traceback)"
     # the text quotes user input: escaped, so that "[/]" in a contract number is shown, not parsed as markup
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(text)}", highlight=False, markup=True)
-    hint = HINTS.get(name) or next(
-        (HINTS[base.__name__] for base in type(error).__mro__ if base.__name__ in HINTS), None
+    hint = (
+        dated_hint(error)
+        or HINTS.get(name)
+        or next((HINTS[base.__name__] for base in type(error).__mro__ if base.__name__ in HINTS), None)
     )
     if hint:
         Console(stderr=True, soft_wrap=True).print(f"hint: {hint}", highlight=False)
     return typer.Exit(1)
+
+
+def dated_hint(error: BaseException) -> str | None:
+    """Advice that names the moment an error waits for: when a payment key expires (in the user's time zone)."""
+    expiry = error.args_by_name.get("expiry") if isinstance(error, ContractError) else None
+    if type(error).__name__ != "PaymentKeyNotExpired" or not isinstance(expiry, int):
+        return None
+    return f"the key has not expired yet: it expires at {local_time(expiry):%Y-%m-%d %H:%M:%S %Z}; reclaim after that"
 
 
 def problems(error: ValidationError) -> str:
