@@ -6,6 +6,7 @@ that never releases."""
 from __future__ import annotations
 
 import json
+import logging
 import stat
 import time
 from collections.abc import Iterator
@@ -681,11 +682,22 @@ def test_unreachable_node_and_missing_manifest(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- S6.2, S8
-def test_listen_reconcile_and_ledger_through_the_cli(cli: Cli, world: World, tmp_path: Path) -> None:
+def test_listen_reconcile_and_ledger_through_the_cli(
+    cli: Cli, world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     seq = requested(cli, world)
+    caplog.set_level(logging.INFO)
     assert cli("bank", "listen", "--org", str(world.bank.org_id), "--role", "institution", "--once")["checkpoint"]
     assert cli("a", "payment", "show", NUMBER, str(seq))["status"] == "RELEASED"  # released by the institution's bot
     cli("a", "listen", "--org", str(world.a.org_id), "--once")
+    said = [record.getMessage() for record in caplog.records]
+    assert sum("a new, empty ledger" in line for line in said) == 2  # the bank's and A's first start
+    assert f"released payment {NUMBER}/{seq}: 300050 token units to org {world.b.org_id}" in said
+    posted = [line for line in said if line.startswith(f"org {world.a.org_id} posted ")]
+    assert [line.split()[3] for line in posted] == ["FREEZE", "PAYMENT"]  # one line per posting
+    caplog.clear()
+    cli("a", "listen", "--org", str(world.a.org_id), "--once")
+    assert not any("empty ledger" in record.getMessage() for record in caplog.records)  # only on a new ledger
     a_books, b_books = f"sqlite:///{tmp_path / 'a' / 'ledger.db'}", f"sqlite:///{tmp_path / 'b' / 'ledger.db'}"
     missing = cli.result("a", "reconcile", "--ledger-url", a_books, "--ledger-url", b_books)
     assert missing.exit_code == 3  # B has not posted its receipt yet

@@ -17,6 +17,7 @@ from collab_py.ledger.database import open_database
 from collab_py.ledger.integrity import ChainEvidence, LedgerTampered, Verification, verify_journal
 from collab_py.ledger.queries import JournalLine, export, journal
 from collab_py.ledger.reconcile import Reconciliation, reconcile
+from collab_py.ledger.store import sync_position
 from collab_py.listener.factory import ListenerSpec, Role, build_engine
 from collab_py.listener.handlers.accounting import ChartOfAccounts
 from collab_py.listener.handlers.invoicing import DEFAULT_TAX_RATE
@@ -24,8 +25,11 @@ from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.health import serve
 from collab_py.listener.runtime import run_until_signalled
 from collab_py.listener.sync import ListenerConfig
+from collab_py.redaction import mask_url
 from collab_py.services import FinanceService, InstitutionService
 from collab_py.services.reader import ChainReader
+
+log = logging.getLogger("collab.listener")
 
 ledger_app = typer.Typer(help="The journal of the ledger database (COLLAB_LEDGER_URL).")
 
@@ -125,6 +129,10 @@ def listen(
         heads=heads,
         forensics=forensics,
     )
+    with open_database(state.settings.ledger_url).connect() as connection:
+        if sync_position(connection, deployment.manifest.chain_id) is None:
+            ledger = mask_url(state.settings.ledger_url)
+            log.warning("a new, empty ledger (%s): reading the chain from the deployment", ledger)
     if health_port is not None:
         serve(health_port, engine.all_metrics, max_lag)
     if once:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import functools
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ from collab_py.ledger.schema import ASSIGNMENT, FREEZE, PAYMENT, RECEIPT, RECLAI
 from collab_py.ledger.store import find_events
 from collab_py.listener.consumer import StoredEvent
 
+log = logging.getLogger("collab.accounting")
 #: Contracts whose parties and asset an accounting handler keeps in memory (the others are read from the store).
 CONTRACTS_CACHED = 10_000
 
@@ -109,6 +111,9 @@ class AccountingHandler:
         """Writes the postings of newly stored events."""
         postings = [posting for stored in events for posting in self._postings(connection, stored)]
         write_postings(connection, self.org_id, postings)
+        for posting in postings:
+            log.info("org %d posted %s of payment %s/%d: %d token units, Dr %s, Cr %s", self.org_id, posting.kind,
+                     posting.contract_no, posting.seq, posting.amount, posting.debit, posting.credit)  # fmt: skip
         return len(postings)
 
     def retry(self, connection: Connection, events: Sequence[StoredEvent]) -> int:

@@ -193,6 +193,8 @@ class InstitutionBot:
                 decision["tx_hash"] = outcome.tx_hash
                 if outcome.second is not None:
                     decision.update(action=RELEASED, reason="")
+                    log.info("released payment %s/%d: %d token units to org %d", decision["contract_no"],
+                             decision["seq"], outcome.second.amount, outcome.second.beneficiary_org)  # fmt: skip
                     continue
                 assert outcome.error is not None
                 _settle(decision, outcome.error, released=True)
