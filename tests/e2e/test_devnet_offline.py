@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from collab_py.devnet.clique import clique_genesis
+from collab_py.chain.network import clique_genesis
 from collab_py.devnet.geth import GETH_VERSION, GethBuildError, ensure_geth, geth_path
 
 GO_PROXY_ERROR = (

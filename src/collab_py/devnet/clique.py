@@ -36,6 +36,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from collab_py.chain.network import clique_genesis
 from collab_py.devnet.geth import (
     GethNode,
     GethNodeError,
@@ -52,57 +53,6 @@ REDIAL_AFTER = 36.0
 GENESIS_LEAD = 2
 SEALER_API = ("eth", "net", "web3", "txpool", "clique")
 RPC_API = ("eth", "net", "web3", "txpool", "admin", "debug", "clique")
-
-_FORK_BLOCKS = (
-    "homesteadBlock",
-    "eip150Block",
-    "eip155Block",
-    "eip158Block",
-    "byzantiumBlock",
-    "constantinopleBlock",
-    "petersburgBlock",
-    "istanbulBlock",
-    "muirGlacierBlock",
-    "berlinBlock",
-    "londonBlock",
-    "arrowGlacierBlock",
-    "grayGlacierBlock",
-)
-
-
-def clique_genesis(
-    *,
-    chain_id: int,
-    signers: Iterable[str],
-    period: int = 1,
-    epoch: int = 30_000,
-    gas_limit: int = 30_000_000,
-    base_fee: int | None = None,
-    alloc: Mapping[str, int] | None = None,
-    timestamp: int | None = None,
-) -> dict[str, Any]:
-    """A Clique genesis: forks through London at block 0, no Shanghai/Cancun; the sealer set in ``extraData``
-    (32 vanity bytes, the signer addresses in ascending order, 65 zero bytes for the seal); ``base_fee`` None
-    for London's initial 1 gwei; ``alloc`` maps addresses to balances in wei; ``timestamp`` defaults to now."""
-    addresses = sorted(address.lower().removeprefix("0x") for address in signers)
-    if not addresses:
-        raise ValueError("a Clique network needs at least one signer")
-    genesis: dict[str, Any] = {
-        "config": {
-            "chainId": chain_id,
-            **dict.fromkeys(_FORK_BLOCKS, 0),
-            "clique": {"period": period, "epoch": epoch},
-        },
-        "nonce": "0x0",
-        "timestamp": hex(int(time.time()) if timestamp is None else timestamp),
-        "difficulty": "0x1",
-        "gasLimit": hex(gas_limit),
-        "extraData": "0x" + "00" * 32 + "".join(addresses) + "00" * 65,
-        "alloc": {address.lower(): {"balance": hex(wei)} for address, wei in (alloc or {}).items()},
-    }
-    if base_fee is not None:
-        genesis["baseFeePerGas"] = hex(base_fee)
-    return genesis
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import coincurve
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from collab_py.chain.network import NodeKey
 from collab_py.devnet.node import _die_with_parent, free_port, rpc
 from collab_py.domain.keys import full_iv
 from collab_py.exceptions import CollabError
@@ -344,12 +344,6 @@ def _port() -> int:
             return port
 
 
-def node_key() -> tuple[str, str]:
-    """A fresh p2p node key: (private key hex, public key hex as in enode URLs)."""
-    secret = coincurve.PrivateKey()
-    return secret.secret.hex(), secret.public_key.format(compressed=False)[1:].hex()
-
-
 class GethNode:
     """One geth process with its own data folder; built by :class:`~collab_py.devnet.clique.CliqueNetwork`.
 
@@ -384,7 +378,8 @@ class GethNode:
         self.http_api = tuple(http_api)
         self.gas_limit = gas_limit
         self.extra_args = tuple(extra_args)
-        self.nodekey, self.pubkey = node_key()
+        key = NodeKey.generate()
+        self.nodekey, self.pubkey = key.hex, key.public_hex
         # chosen now, so that other nodes' static peer lists can name this node before it starts; kept on restarts
         self.p2p_port, self.http_port, self.auth_port = _port(), _port(), _port()
         self.ws_port = _port() if ws else 0
