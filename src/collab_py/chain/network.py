@@ -125,13 +125,14 @@ def qbft_extra_data(validators: Iterable[str]) -> str:
     """Besu's QBFT genesis ``extraData``: RLP of [32 zero vanity bytes, [validator addresses, in the order given],
     [] (no vote), 0 (the round), [] (no committer seals)], as in Besu's "Configure QBFT consensus" page."""
     addresses = [bytes.fromhex(address) for address in _addresses(validators)]
-    return "0x" + rlp.encode([VANITY, addresses, [], 0, []]).hex()
+    encoded: bytes = rlp.encode([VANITY, addresses, [], 0, []])
+    return "0x" + encoded.hex()
 
 
 def qbft_validators(extra_data: str) -> list[str]:
     """The validator addresses (0x, lower case) in a QBFT ``extraData``, in order."""
     _, addresses, _, _, _ = rlp.decode(bytes.fromhex(extra_data.removeprefix("0x")))
-    return ["0x" + address.hex() for address in addresses]
+    return ["0x" + bytes(address).hex() for address in addresses]
 
 
 def qbft_genesis(

@@ -13,7 +13,19 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from collab_py.cli import admin, books, contract, demo, deposits, dev, invoices, payment, quarantine, serve
+from collab_py.cli import (
+    admin,
+    books,
+    contract,
+    demo,
+    deposits,
+    dev,
+    invoices,
+    network,
+    payment,
+    quarantine,
+    serve,
+)
 from collab_py.cli.context import state
 
 #: The root's flags a user may also write after the command (``collab contract show HT-1 --json``).
@@ -62,4 +74,5 @@ serve.register(app)
 quarantine.register(app)
 deposits.register(app)
 dev.register(app)
+network.register(app)
 app.command()(invoices.invoices)
