@@ -75,9 +75,7 @@ def init(
     chain_id: Annotated[int, typer.Option(help="The chain id (and network id).", min=1)] = 1337,
     period: Annotated[int, typer.Option(help="Seconds between blocks.", min=1)] = 2,
     gas_limit: Annotated[int, typer.Option(help="The block gas limit.", min=5000)] = 30_000_000,
-    zero_gas: Annotated[
-        bool, typer.Option(help="Base fee 0, minimum gas price 0: free transactions.")
-    ] = False,
+    zero_gas: Annotated[bool, typer.Option(help="Base fee 0, minimum gas price 0: free transactions.")] = False,
     out: Annotated[Path, typer.Option(help="The folder to write (new or empty).")] = Path("network"),
 ) -> None:
     """Writes a new network's genesis, one encrypted keystore per validator (the usual passphrase), its p2p key
