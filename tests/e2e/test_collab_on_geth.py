@@ -292,6 +292,7 @@ def operator_on(sandbox: Sandbox, rpc_url: str) -> InstitutionService:
                               encryption_key=sandbox.bank.encryption_key, org_id=sandbox.bank.org_id)  # fmt: skip
 
 
+@pytest.mark.xdist_group("reorgs")  # one network, in order: the first test heals it for the second
 class TestReorgs:
     """One network and deployment for both reorg tests (the first heals the network for the second)."""
 

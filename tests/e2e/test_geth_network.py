@@ -102,6 +102,7 @@ def receipt_or_none(w3: Web3, tx_hash: HexBytes) -> TxReceipt | None:
 # --- a healthy network -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("one-network")  # one network for the class, on one worker
 class TestOneNetwork:
     """Tests that share one network and leave it as they found it (stopped before the fault tests start)."""
 
@@ -117,6 +118,7 @@ class TestOneNetwork:
         signers = {network.signer_of(block["hash"].to_0x_hex()) for block in blocks}
         assert signers <= {address.lower() for address in network.sealer_addresses}
         assert len(signers) >= 2
+        network.wait_peered(timeout=30)  # every node with the other three (geth redials a static peer it dropped)
         assert all(len(node.peer_keys()) == 3 for node in network.nodes)
         assert w3.eth.chain_id == CHAIN_ID
 

@@ -278,7 +278,7 @@ class CliqueNetwork:
             self._topology.set_static(node, self._members[index + 1 :])
         for node in reversed(self._members):
             self._boot(node)
-        self._wait_peered(self.start_timeout)
+        self.wait_peered(self.start_timeout)
         self._set_gas_price(self._members)
         self.wait_for_block(2, timeout=self.start_timeout)
         self.wait_in_sync(timeout=self.start_timeout)
@@ -374,7 +374,7 @@ class CliqueNetwork:
         self._topology.set_static(node, peers)
         target = max((peer.block_number() for peer in peers if peer.running), default=0)
         self._boot(node, timeout=timeout)
-        self._wait_peered(timeout)
+        self.wait_peered(timeout)
         self._set_gas_price([node])
         self.wait_in_sync(target, timeout, [node, *peers])
 
@@ -411,7 +411,7 @@ class CliqueNetwork:
         fork_block = self.rpc_node.block_number()
         self._partition = Partition((first, second), (), fork_block)
         self._disconnect_sides()
-        self._wait_peered(timeout)
+        self.wait_peered(timeout)
         twins: list[GethNode] = []
         limit = len(self.sealer_accounts) // 2 + 1
         for own, other in ((first, second), (second, first)):
@@ -497,7 +497,7 @@ class CliqueNetwork:
                 peers.discard(twin)
         self._partition = None
         self._reconnect(partition, [n for n in real if n.running])
-        self._wait_peered(timeout)
+        self.wait_peered(timeout)
         candidates = [head for node, head in before.items() if win is None or partition.side_of(node) == win]
         self.wait_in_sync(max(candidates, key=lambda head: (head.total_difficulty, head.number)).number, timeout)
         for node in stopped:
@@ -592,7 +592,7 @@ class CliqueNetwork:
         partition = self._partition
         return partition is None or partition.side_of(a) == partition.side_of(b)
 
-    def _wait_peered(self, timeout: float) -> None:
+    def wait_peered(self, timeout: float = 60.0) -> None:
         """Waits until every running node is connected to exactly the running nodes it is linked to."""
 
         def peered() -> bool:
