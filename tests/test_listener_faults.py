@@ -84,7 +84,7 @@ def test_listener_killed_at_random_points_loses_and_doubles_nothing(
     rng = random.Random(7)
     kills = 0
     for _ in range(5):  # SIGKILL once the listener has committed a random number of batches: mid-run, any moment
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         target = checkpoint_of(database) + 2 * rng.randint(1, 20)
         deadline = time.monotonic() + 120
         while process.poll() is None and checkpoint_of(database) < target:
