@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 from web3 import Web3
 
-from collab_py.chain.deploy import Deployment, contract_at
+from collab_py.chain.deploy import Deployment
 from collab_py.chain.errors import ContractError
 from collab_py.chain.transactor import Transactor
 from collab_py.domain import presentation
@@ -126,7 +126,6 @@ class CliState:
     _settings: CollabSettings | None = None
     _w3: Web3 | None = None
     _deployment: Deployment | None = None
-    _decimals: dict[str, int] = field(default_factory=dict)
 
     @property
     def settings(self) -> CollabSettings:
@@ -152,7 +151,6 @@ class CliState:
     def reset(self) -> None:
         """Forgets the settings, connection and deployment of a previous invocation (in-process runs)."""
         self._settings, self._w3, self._deployment = None, None, None
-        self._decimals = {}
 
     def keyring(self) -> Keyring:
         """The keystore folder."""
@@ -172,10 +170,7 @@ class CliState:
 
     def decimals(self, asset: str) -> int:
         """Decimals of the ERC-20 ``asset``, read once per invocation."""
-        if asset not in self._decimals:
-            token = contract_at(self.w3, "DepositToken", parse_address(asset))
-            self._decimals[asset] = int(token.functions.decimals().call())
-        return self._decimals[asset]
+        return self.deployment.decimals(parse_address(asset))
 
     def documents(self) -> DocumentStore:
         """The org's document store (``documents/`` beside the keystore folder)."""
@@ -403,7 +398,7 @@ def _account_text(raw: bytes, source: str) -> str:
 
 def token_decimals() -> int:
     """Decimals of the deployment's asset."""
-    return state.decimals(state.deployment.asset.address)
+    return state.deployment.decimals()
 
 
 def contract_decimals(number: str) -> int:
