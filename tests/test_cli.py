@@ -198,7 +198,7 @@ def test_propose_writes_where_asked_and_never_over_another_file(cli: Cli, world:
         ('{"number": "%s", "party_a": 1, "stages": [{"specification": "s", "amount": "1"}]}' % ("x" * 33),
          "InvalidInput: invalid terms in bad.json: number: Value error, contract number must be 1-32 UTF-8 bytes"),
         ('{"number": "CLI-1", "party_a": 1, "stages": [{"specification": "s", "amount": "1.001"}]}',
-         "InvalidInput: invalid amount '1.001': positive, at most 2 decimals"),
+         "InvalidAmount: invalid amount '1.001': positive, at most 2 decimals"),
         ('{"number": "CLI-1", "stages": []}', "InvalidInput: malformed terms file bad.json: KeyError 'party_a'"),
     ],
 )  # fmt: skip
@@ -644,7 +644,7 @@ def test_refusals_are_one_readable_line(cli: Cli, world: World) -> None:
     assert "malformed amount '12abc'" in malformed
     assert "at most 2 decimals" in cli.refused("b", "payment", "apply", NUMBER, "1.001", *account)
     negative = cli.refused("b", "payment", "apply", NUMBER, "-5", *account)
-    assert negative.startswith("error: InvalidInput: invalid amount '-5'")  # a value, not an unknown option
+    assert negative.startswith("error: InvalidAmount: invalid amount '-5'")  # a value, not an unknown option
     assert "malformed address '0x1234'" in cli.refused("gov", "org", "bind", "0x1234", "1", "business")
     assert "KeystoreError" in cli.refused("a", "org", "suspend", "2")
     usage = cli.result("b", "payment", "show", NUMBER, "256")

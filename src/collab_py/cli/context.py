@@ -26,13 +26,12 @@ from web3 import Web3
 from collab_py.chain.deploy import Deployment
 from collab_py.chain.errors import ContractError
 from collab_py.chain.transactor import Transactor
-from collab_py.domain import presentation
 from collab_py.domain.crypto import EncryptionKey
 from collab_py.domain.documents import DocumentStore
 from collab_py.domain.keys import Keyring
-from collab_py.domain.presentation import InvalidAmount, amount, local_time, money, plain
+from collab_py.domain.presentation import amount, local_time, money, parse_amount, plain
 
-__all__ = ["amount", "local_time", "money"]
+__all__ = ["amount", "local_time", "money", "parse_amount"]
 from collab_py.domain.types import contract_number
 from collab_py.exceptions import CollabError
 from collab_py.files import MAX_DOCUMENT_BYTES, MAX_SMALL_FILE_BYTES, read_bounded, write_private
@@ -103,7 +102,8 @@ ACCOUNT_MAX_LENGTH = 256
 
 
 class InvalidInput(CollabError):
-    """A command-line value is malformed (amount, address, hex, file)."""
+    """A command-line value is malformed (address, hex, file); an amount raises
+    :class:`~collab_py.domain.presentation.InvalidAmount`."""
 
 
 #: A contract number argument.
@@ -288,14 +288,6 @@ def _cell(value: Any) -> str:
 def command(*words: str | Path) -> str:
     """A ``collab`` command line, quoted for a POSIX shell (copy-pasteable)."""
     return " ".join(["collab", *(shlex.quote(str(word)) for word in words)])
-
-
-def parse_amount(text: str, decimals: int) -> int:
-    """A decimal amount in currency units (``1000.50``) as token units; refuses what the token cannot hold."""
-    try:
-        return presentation.parse_amount(text, decimals)
-    except InvalidAmount as error:
-        raise InvalidInput(str(error)) from None
 
 
 def parse_address(text: str) -> ChecksumAddress:
