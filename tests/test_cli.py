@@ -5,6 +5,7 @@ that never releases."""
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import stat
@@ -710,9 +711,13 @@ def test_listen_reconcile_and_ledger_through_the_cli(
     assert (contract["on_chain"], contract["payable_posted"], contract["receivable_posted"]) == (3000_50,) * 3
     exported = tmp_path / "a-journal.csv"
     assert cli("a", "ledger", "--format", "csv", "--out", str(exported))["lines"] == 4
-    rows = exported.read_text().splitlines()
-    assert rows[0].startswith("entry_id,org_id,kind,contract_no,seq,account,debit,credit")
-    assert [row.split(",")[2] for row in rows[1:]] == ["FREEZE", "FREEZE", "PAYMENT", "PAYMENT"]
+    header = exported.read_text().splitlines()[0]
+    assert header == "entry_id,org_id,kind,contract_no,seq,account,debit,credit,reverses,memo"
+    amounts = [(row["kind"], row["debit"], row["credit"]) for row in csv.DictReader(exported.open())]
+    paid = ("3000.50", "0.00"), ("0.00", "3000.50")  # in currency units, debit line first
+    assert amounts == [(kind, *line) for kind in ("FREEZE", "PAYMENT") for line in paid]
+    lines = json.loads(cli.result("a", "ledger", "--format", "json", json_out=False).stdout)
+    assert [(line["kind"], line["debit"], line["credit"]) for line in lines] == amounts  # strings, never floats
     assert "unknown format 'xml'" in cli.refused("a", "ledger", "--format", "xml")
     assert "pass --org or set COLLAB_ORG_ID" in cli.refused("a", "listen")
 

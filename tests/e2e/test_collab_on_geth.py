@@ -16,6 +16,7 @@ import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +67,13 @@ def collab(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.
 
 def journal(cli: Cli, who: str) -> list[dict[str, Any]]:
     """The journal entries of ``who``'s ledger, from ``collab ledger --format json``: one dict per entry with its
-    lines."""
+    lines' debits summed (``amount``, in currency units: the export's exact decimal strings)."""
     lines = json.loads(cli.result(who, "ledger", "--format", "json", json_out=False).stdout)
     entries: dict[int, dict[str, Any]] = {}
     for line in lines:
         entry = entries.setdefault(line["entry_id"], {key: line[key] for key in ("entry_id", "org_id", "kind",
-                                   "contract_no", "seq", "reverses", "memo")} | {"amount": 0})  # fmt: skip
-        entry["amount"] += line["debit"]
+                                   "contract_no", "seq", "reverses", "memo")} | {"amount": Decimal(0)})  # fmt: skip
+        entry["amount"] += Decimal(line["debit"])
     return list(entries.values())
 
 

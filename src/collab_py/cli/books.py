@@ -182,16 +182,18 @@ def ledger(
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     out: Annotated[Path | None, typer.Option(help="Write the export here instead of printing it.")] = None,
 ) -> None:
-    """Shows or exports the journal entries of the ledger database (COLLAB_LEDGER_URL)."""
+    """Shows or exports the journal entries of the ledger database (COLLAB_LEDGER_URL): debit and credit in currency
+    units of the deployment's asset (in an export, exact decimal strings such as "1000.50")."""
     if context.invoked_subcommand is not None:
         return
     if fmt not in ("table", "csv", "json"):
         raise InvalidInput(f"unknown format {fmt!r}: table, csv or json")
     lines = journal(open_database(state.settings.ledger_url), org)
+    decimals = token_decimals()
     if fmt == "table" and out is None:
-        console.print(journal_table(lines, "Journal", token_decimals()))
+        console.print(journal_table(lines, "Journal", decimals))
         return
-    text = export(lines, "json" if fmt == "table" else fmt)
+    text = export(lines, "json" if fmt == "table" else fmt, decimals)
     if out is None:
         print(text, end="" if text.endswith("\n") else "\n")
     else:

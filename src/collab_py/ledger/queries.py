@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, select
 
+from collab_py.domain.presentation import amount, plain
 from collab_py.ledger.schema import REVERSAL, invoices, journal_entries, journal_lines
 
 #: Net postings of one contract: ``(seq, org, counterparty org)`` -> amount.
@@ -102,15 +103,19 @@ def journal(database: Engine, org_id: int | None = None) -> list[JournalLine]:
         ]
 
 
-def export(lines: Sequence[JournalLine], fmt: str) -> str:
-    """The lines as CSV or JSON text."""
+def export(lines: Sequence[JournalLine], fmt: str, decimals: int) -> str:
+    """The lines as CSV or JSON text, debit and credit in currency units of an asset of ``decimals`` as exact decimal
+    strings (``"1000.50"``, ``"0.00"``)."""
+    rows = [
+        plain(line.model_dump() | {"debit": amount(line.debit, decimals), "credit": amount(line.credit, decimals)})
+        for line in lines
+    ]
     if fmt == "json":
-        return json.dumps([line.model_dump() for line in lines], indent=2)
+        return json.dumps(rows, indent=2)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(JournalLine.model_fields))
     writer.writeheader()
-    for line in lines:
-        writer.writerow(line.model_dump())
+    writer.writerows(rows)
     return buffer.getvalue()
 
 
