@@ -74,7 +74,9 @@ def backfill(sandbox: Sandbox, url: str, vouchers: int) -> tuple[float, float]:
         )
         if posted != vouchers:
             raise SystemExit(f"org {org} posted {posted} {kind} units, expected {vouchers}")
-    report = reconcile(ChainReader(sandbox.deployment).second_vouchers(), database)
+    report = reconcile(
+        ChainReader(sandbox.deployment).second_vouchers(), database, decimals=sandbox.deployment.decimals()
+    )
     if not report.clean:
         raise SystemExit(f"reconciliation is not clean on {make_url(url).get_backend_name()}")
     database.dispose()

@@ -58,6 +58,6 @@ def test_second_vouchers_backfilled_once_on_both_sides(loaded: Sandbox, ledger_u
     ]
     vouchers = ChainReader(loaded.deployment).second_vouchers()
     assert len(vouchers) == VOUCHERS
-    report = reconcile(vouchers, database)
+    report = reconcile(vouchers, database, decimals=loaded.deployment.decimals())
     assert report.clean
     assert sum(contract.on_chain for contract in report.contracts) == VOUCHERS

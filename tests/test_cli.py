@@ -703,12 +703,13 @@ def test_listen_reconcile_and_ledger_through_the_cli(
     missing = cli.result("a", "reconcile", "--ledger-url", a_books, "--ledger-url", b_books)
     assert missing.exit_code == 3  # B has not posted its receipt yet
     (mismatched,) = json.loads(missing.stdout)["contracts"]
-    assert mismatched["mismatches"] == [f"payment 1: org {world.b.org_id} posted receivable 0, chain paid 300050"]
+    assert mismatched["mismatches"] == [f"payment 1: org {world.b.org_id} posted receivable 0.00, chain paid 3,000.50"]
+    assert (mismatched["on_chain"], mismatched["receivable_posted"]) == ("3000.50", "0.00")
     cli("b", "listen", "--org", str(world.b.org_id), "--once")
     report = cli("a", "reconcile", "--ledger-url", a_books, "--ledger-url", b_books)
     assert report["clean"] is True
     (contract,) = report["contracts"]
-    assert (contract["on_chain"], contract["payable_posted"], contract["receivable_posted"]) == (3000_50,) * 3
+    assert (contract["on_chain"], contract["payable_posted"], contract["receivable_posted"]) == ("3000.50",) * 3
     exported = tmp_path / "a-journal.csv"
     assert cli("a", "ledger", "--format", "csv", "--out", str(exported))["lines"] == 4
     header = exported.read_text().splitlines()[0]

@@ -73,7 +73,7 @@ def test_both_books_posted_balanced_and_reconciled(world: World, flow: Flow, led
     b_receipt_to_c = [line for line in lines if line.org_id == world.b.org_id and line.contract_no == "L-2"]
     assert b_receipt_to_c[0].account == f"2241 Intercompany payable - org {world.c.org_id}"
 
-    report = reconcile(ChainReader(world.deployment).second_vouchers(), database)
+    report = reconcile(ChainReader(world.deployment).second_vouchers(), database, decimals=2)
     assert report.clean, report
     assert [(c.contract_no, c.on_chain, c.payable_posted, c.receivable_posted) for c in report.contracts] == [
         ("L-1", total, total, total),
@@ -137,7 +137,7 @@ def test_reorg_within_the_window_reverses_and_reposts(
     flow.institution(world.bank).release(draft.number, seq)  # the release is mined again on the new chain: posted again
     catch_up(listener)
     assert entries(database, world.a.org_id)[-1] == (PAYMENT, "L-5", draft.total)
-    report = reconcile(ChainReader(world.deployment).second_vouchers(), database, database)
+    report = reconcile(ChainReader(world.deployment).second_vouchers(), database, database, decimals=2)
     assert [contract.payable_posted for contract in report.contracts] == [draft.total]
     # FREEZE, the orphaned PAYMENT and its REVERSAL (whose log is no longer on chain), the PAYMENT mined again
     assert require_intact(database, ChainEvidence.of(world.deployment)).entries == 4

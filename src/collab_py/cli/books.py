@@ -152,23 +152,25 @@ def reconcile_command(
     ] = None,
 ) -> None:
     """Reconciles the chain's second vouchers with the payers' and payees' books, contract by contract, at line level
-    (S8.4); clean only if each journal also passes ``collab ledger verify``."""
+    (S8.4); clean only if each journal also passes ``collab ledger verify``. Amounts in currency units of the
+    deployment's asset."""
     urls = ledger_url or [state.settings.ledger_url]
     if len(urls) > 2:
         raise InvalidInput("give one ledger (a group ledger) or two (payer's, then payee's)")
     books = [open_database(url) for url in urls]
-    deployment = state.deployment
-    report = reconcile(ChainReader(deployment).second_vouchers(), books[0], books[-1], ChainEvidence.of(deployment))
+    deployment, decimals = state.deployment, token_decimals()
+    vouchers = ChainReader(deployment).second_vouchers()
+    report = reconcile(vouchers, books[0], books[-1], ChainEvidence.of(deployment), decimals=decimals)
     if state.as_json:
         show(
             {
                 "clean": report.clean,
-                "contracts": [c.model_dump() for c in report.contracts],
+                "contracts": [c.view(decimals) for c in report.contracts],
                 "journals": [journal.model_dump() for journal in report.journals],
             }
         )
     else:
-        console.print(reconciliation_table(report, token_decimals()))
+        console.print(reconciliation_table(report, decimals))
         for journal in report.journals:
             console.print(verification_line(journal))
     if not report.clean:
