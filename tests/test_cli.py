@@ -693,9 +693,10 @@ def test_listen_reconcile_and_ledger_through_the_cli(
     cli("a", "listen", "--org", str(world.a.org_id), "--once")
     said = [record.getMessage() for record in caplog.records]
     assert sum("a new, empty ledger" in line for line in said) == 2  # the bank's and A's first start
-    assert f"released payment {NUMBER}/{seq}: 300050 token units to org {world.b.org_id}" in said
+    assert f"released payment {NUMBER}/{seq}: 3,000.50 to org {world.b.org_id}" in said  # in currency units
     posted = [line for line in said if line.startswith(f"org {world.a.org_id} posted ")]
     assert [line.split()[3] for line in posted] == ["FREEZE", "PAYMENT"]  # one line per posting
+    assert all(f"of payment {NUMBER}/{seq}: 3,000.50, Dr " in line for line in posted)
     caplog.clear()
     cli("a", "listen", "--org", str(world.a.org_id), "--once")
     assert not any("empty ledger" in record.getMessage() for record in caplog.records)  # only on a new ledger

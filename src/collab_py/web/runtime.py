@@ -141,10 +141,10 @@ class Platform:
         shared = SharedBatch()
         consumers = []
         if self.org_kind is OrgKind.ENTERPRISE:
+            books = AccountingHandler(self.org_id, ChartOfAccounts(), decimals=self.deployment.decimals)
             consumers.append(
-                Consumer(self.database, f"accounting-{self.org_id}", AccountingHandler(self.org_id, ChartOfAccounts()),
-                         sync.codec, sync.chain_id, metrics=ListenerMetrics(f"accounting-{self.org_id}", registry),
-                         shared=shared)
+                Consumer(self.database, f"accounting-{self.org_id}", books, sync.codec, sync.chain_id,
+                         metrics=ListenerMetrics(f"accounting-{self.org_id}", registry), shared=shared)
             )  # fmt: skip
         self.projection_metrics = ListenerMetrics(f"web-{self.org_id}", registry)
         consumers.append(
