@@ -146,10 +146,10 @@ def order_changed(connection: Connection) -> int:  # org A's entries 2 and 4 tra
 
 
 TAMPERING: dict[str, tuple[Callable[[Connection], int], str]] = {
-    "amount edited": (amount_edited, "unbalanced: its lines debit 9999999 and credit 500"),
+    "amount edited": (amount_edited, "unbalanced: its lines debit 9999999 and credit 500 token units"),
     "amount edited everywhere": (amount_edited_everywhere, "its hash does not match"),
-    "line deleted": (line_deleted, "unbalanced: its lines debit 500 and credit 0"),
-    "lines deleted": (lines_deleted, "its lines sum to 0, the entry to 500"),
+    "line deleted": (line_deleted, "unbalanced: its lines debit 500 and credit 0 token units"),
+    "lines deleted": (lines_deleted, "its lines sum to 0 token units, the entry to 500"),
     "entry deleted": (entry_deleted, "it does not follow entry 1 in the hash chain"),
     "entry inserted": (entry_inserted, "its hash does not match"),
     "evidence edited": (evidence_edited, "its hash does not match"),
