@@ -48,7 +48,8 @@ def posted_totals(database: Engine, kind: str) -> dict[str, Postings]:
 
 
 class JournalLine(BaseModel):
-    """One line of a journal entry, for display and export."""
+    """One line of a journal entry, for display and export: debit and credit in token units (:meth:`view`: in
+    currency units)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -62,6 +63,10 @@ class JournalLine(BaseModel):
     credit: int
     reverses: int | None
     memo: str
+
+    def view(self, decimals: int) -> dict[str, Any]:
+        """The line as shown: debit and credit in currency units of an asset of ``decimals``."""
+        return self.model_dump() | {"debit": amount(self.debit, decimals), "credit": amount(self.credit, decimals)}
 
 
 def journal(database: Engine, org_id: int | None = None) -> list[JournalLine]:
@@ -106,10 +111,7 @@ def journal(database: Engine, org_id: int | None = None) -> list[JournalLine]:
 def export(lines: Sequence[JournalLine], fmt: str, decimals: int) -> str:
     """The lines as CSV or JSON text, debit and credit in currency units of an asset of ``decimals`` as exact decimal
     strings (``"1000.50"``, ``"0.00"``)."""
-    rows = [
-        plain(line.model_dump() | {"debit": amount(line.debit, decimals), "credit": amount(line.credit, decimals)})
-        for line in lines
-    ]
+    rows = [plain(line.view(decimals)) for line in lines]
     if fmt == "json":
         return json.dumps(rows, indent=2)
     buffer = io.StringIO()

@@ -279,10 +279,7 @@ def books(platform: Plat, who: Who, limit: Limit = 200) -> dict[str, Any]:
     """The org's journal (its accounting listener's postings), newest last, in currency units."""
     lines = journal(platform.database, platform.org_id)[-limit:]
     decimals = platform.decimals(platform.deployment.asset.address)
-    return {"org_id": platform.org_id, "lines": [
-        plain(line.model_dump() | {"debit": amount(line.debit, decimals), "credit": amount(line.credit, decimals)})
-        for line in lines
-    ]}  # fmt: skip
+    return {"org_id": platform.org_id, "lines": [plain(line.view(decimals)) for line in lines]}
 
 
 @router.get("/reconciliation", tags=["books"])
