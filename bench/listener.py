@@ -60,7 +60,12 @@ def backfill(sandbox: Sandbox, url: str, vouchers: int) -> tuple[float, float]:
     seconds = []
     for org, kind in ((sandbox.a.org_id, PAYMENT), (sandbox.b.org_id, RECEIPT)):
         listener = Listener(
-            sandbox.w3, sandbox.deployment, database, f"accounting-{org}", AccountingHandler(org), config
+            sandbox.w3,
+            sandbox.deployment,
+            database,
+            f"accounting-{org}",
+            AccountingHandler(org, decimals=sandbox.deployment.decimals),
+            config,
         )
         started = time.perf_counter()
         while not listener.step():
@@ -74,7 +79,9 @@ def backfill(sandbox: Sandbox, url: str, vouchers: int) -> tuple[float, float]:
         )
         if posted != vouchers:
             raise SystemExit(f"org {org} posted {posted} {kind} units, expected {vouchers}")
-    report = reconcile(ChainReader(sandbox.deployment).second_vouchers(), database)
+    report = reconcile(
+        ChainReader(sandbox.deployment).second_vouchers(), database, decimals=sandbox.deployment.decimals()
+    )
     if not report.clean:
         raise SystemExit(f"reconciliation is not clean on {make_url(url).get_backend_name()}")
     database.dispose()
@@ -100,7 +107,7 @@ def live_latencies(sandbox: Sandbox, node: AnvilNode, payments: int) -> list[flo
     heads = HeadWatcher(node.ws_url).start()
     database = open_database(f"sqlite:///{tempfile.mkdtemp(prefix='collab-live-')}/ledger.db")
     config = ListenerConfig(confirmations=0, poll_interval=0.5)
-    handler = AccountingHandler(sandbox.a.org_id)
+    handler = AccountingHandler(sandbox.a.org_id, decimals=sandbox.deployment.decimals)
     listener = Listener(
         sandbox.w3, sandbox.deployment, database, "live", handler, config, heads=heads, on_commit=on_commit
     )

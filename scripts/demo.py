@@ -14,7 +14,7 @@ from ape import networks
 
 from collab_py.chain.transactor import connect
 from collab_py.devnet.demo import run_demo
-from collab_py.devnet.sandbox import ASSET_DECIMALS
+from collab_py.domain.presentation import money
 from collab_py.services import StepRecord
 
 
@@ -30,10 +30,11 @@ def main() -> None:
     w3 = connect(networks.provider.http_uri)  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory(prefix="collab-demo-") as workdir:
         result = run_demo(w3, Path(workdir), on_step=_echo, on_phase=lambda text: click.echo(f"-- {text}"))
+    decimals = result.sandbox.deployment.decimals()
     for voucher in result.second_vouchers:
-        amount = f"{voucher.amount / 10**ASSET_DECIMALS:,.{ASSET_DECIMALS}f}"
+        amount = money(voucher.amount, decimals)
         click.echo(f"second voucher {voucher.contract_no}/{voucher.seq}: {amount} to org {voucher.beneficiary_org}")
-    for holder, amount in result.balances.items():
-        click.echo(f"{holder:18s} {amount / 10**ASSET_DECIMALS:>16,.{ASSET_DECIMALS}f}")
+    for holder, units in result.balances.items():
+        click.echo(f"{holder:18s} {money(units, decimals):>16s}")
     assert result.reconciliation is not None
     click.echo("reconciliation: " + ("clean" if result.reconciliation.clean else "MISMATCHES"))

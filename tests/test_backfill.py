@@ -41,7 +41,14 @@ def test_second_vouchers_backfilled_once_on_both_sides(loaded: Sandbox, ledger_u
     database = open_database(ledger_url)
     config = ListenerConfig(confirmations=0, chunk_blocks=2_000)
     for org in (loaded.a.org_id, loaded.b.org_id):
-        listener = Listener(loaded.w3, loaded.deployment, database, f"accounting-{org}", AccountingHandler(org), config)
+        listener = Listener(
+            loaded.w3,
+            loaded.deployment,
+            database,
+            f"accounting-{org}",
+            AccountingHandler(org, decimals=loaded.deployment.decimals),
+            config,
+        )
         while not listener.step():
             pass
     entries = journal_entries.c
@@ -58,6 +65,6 @@ def test_second_vouchers_backfilled_once_on_both_sides(loaded: Sandbox, ledger_u
     ]
     vouchers = ChainReader(loaded.deployment).second_vouchers()
     assert len(vouchers) == VOUCHERS
-    report = reconcile(vouchers, database)
+    report = reconcile(vouchers, database, decimals=loaded.deployment.decimals())
     assert report.clean
     assert sum(contract.on_chain for contract in report.contracts) == VOUCHERS

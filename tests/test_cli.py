@@ -5,6 +5,7 @@ that never releases."""
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import stat
@@ -198,7 +199,7 @@ def test_propose_writes_where_asked_and_never_over_another_file(cli: Cli, world:
         ('{"number": "%s", "party_a": 1, "stages": [{"specification": "s", "amount": "1"}]}' % ("x" * 33),
          "InvalidInput: invalid terms in bad.json: number: Value error, contract number must be 1-32 UTF-8 bytes"),
         ('{"number": "CLI-1", "party_a": 1, "stages": [{"specification": "s", "amount": "1.001"}]}',
-         "InvalidInput: invalid amount '1.001': positive, at most 2 decimals"),
+         "InvalidAmount: invalid amount '1.001': positive, at most 2 decimals"),
         ('{"number": "CLI-1", "stages": []}', "InvalidInput: malformed terms file bad.json: KeyError 'party_a'"),
     ],
 )  # fmt: skip
@@ -644,7 +645,7 @@ def test_refusals_are_one_readable_line(cli: Cli, world: World) -> None:
     assert "malformed amount '12abc'" in malformed
     assert "at most 2 decimals" in cli.refused("b", "payment", "apply", NUMBER, "1.001", *account)
     negative = cli.refused("b", "payment", "apply", NUMBER, "-5", *account)
-    assert negative.startswith("error: InvalidInput: invalid amount '-5'")  # a value, not an unknown option
+    assert negative.startswith("error: InvalidAmount: invalid amount '-5'")  # a value, not an unknown option
     assert "malformed address '0x1234'" in cli.refused("gov", "org", "bind", "0x1234", "1", "business")
     assert "KeystoreError" in cli.refused("a", "org", "suspend", "2")
     usage = cli.result("b", "payment", "show", NUMBER, "256")
@@ -692,9 +693,10 @@ def test_listen_reconcile_and_ledger_through_the_cli(
     cli("a", "listen", "--org", str(world.a.org_id), "--once")
     said = [record.getMessage() for record in caplog.records]
     assert sum("a new, empty ledger" in line for line in said) == 2  # the bank's and A's first start
-    assert f"released payment {NUMBER}/{seq}: 300050 token units to org {world.b.org_id}" in said
+    assert f"released payment {NUMBER}/{seq}: 3,000.50 to org {world.b.org_id}" in said  # in currency units
     posted = [line for line in said if line.startswith(f"org {world.a.org_id} posted ")]
     assert [line.split()[3] for line in posted] == ["FREEZE", "PAYMENT"]  # one line per posting
+    assert all(f"of payment {NUMBER}/{seq}: 3,000.50, Dr " in line for line in posted)
     caplog.clear()
     cli("a", "listen", "--org", str(world.a.org_id), "--once")
     assert not any("empty ledger" in record.getMessage() for record in caplog.records)  # only on a new ledger
@@ -702,17 +704,22 @@ def test_listen_reconcile_and_ledger_through_the_cli(
     missing = cli.result("a", "reconcile", "--ledger-url", a_books, "--ledger-url", b_books)
     assert missing.exit_code == 3  # B has not posted its receipt yet
     (mismatched,) = json.loads(missing.stdout)["contracts"]
-    assert mismatched["mismatches"] == [f"payment 1: org {world.b.org_id} posted receivable 0, chain paid 300050"]
+    assert mismatched["mismatches"] == [f"payment 1: org {world.b.org_id} posted receivable 0.00, chain paid 3,000.50"]
+    assert (mismatched["on_chain"], mismatched["receivable_posted"]) == ("3000.50", "0.00")
     cli("b", "listen", "--org", str(world.b.org_id), "--once")
     report = cli("a", "reconcile", "--ledger-url", a_books, "--ledger-url", b_books)
     assert report["clean"] is True
     (contract,) = report["contracts"]
-    assert (contract["on_chain"], contract["payable_posted"], contract["receivable_posted"]) == (3000_50,) * 3
+    assert (contract["on_chain"], contract["payable_posted"], contract["receivable_posted"]) == ("3000.50",) * 3
     exported = tmp_path / "a-journal.csv"
     assert cli("a", "ledger", "--format", "csv", "--out", str(exported))["lines"] == 4
-    rows = exported.read_text().splitlines()
-    assert rows[0].startswith("entry_id,org_id,kind,contract_no,seq,account,debit,credit")
-    assert [row.split(",")[2] for row in rows[1:]] == ["FREEZE", "FREEZE", "PAYMENT", "PAYMENT"]
+    header = exported.read_text().splitlines()[0]
+    assert header == "entry_id,org_id,kind,contract_no,seq,account,debit,credit,reverses,memo"
+    amounts = [(row["kind"], row["debit"], row["credit"]) for row in csv.DictReader(exported.open())]
+    paid = ("3000.50", "0.00"), ("0.00", "3000.50")  # in currency units, debit line first
+    assert amounts == [(kind, *line) for kind in ("FREEZE", "PAYMENT") for line in paid]
+    lines = json.loads(cli.result("a", "ledger", "--format", "json", json_out=False).stdout)
+    assert [(line["kind"], line["debit"], line["credit"]) for line in lines] == amounts  # strings, never floats
     assert "unknown format 'xml'" in cli.refused("a", "ledger", "--format", "xml")
     assert "pass --org or set COLLAB_ORG_ID" in cli.refused("a", "listen")
 

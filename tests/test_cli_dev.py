@@ -101,8 +101,8 @@ def test_token_mint_refusals_name_the_cause(cli: Cli, world: World) -> None:
     not_minter = cli.refused("a", "token", "mint", str(world.b.org_id), "5", "--key", "finance")
     assert not_minter.startswith("error: AccessControlUnauthorizedAccount")
     assert "minting takes the asset admin's key" in not_minter
-    assert cli.refused("bank", "token", "mint", "2", "1.001").startswith("error: InvalidInput: invalid amount")
-    assert cli.refused("bank", "token", "mint", "2", "-5").startswith("error: InvalidInput: invalid amount")
+    assert cli.refused("bank", "token", "mint", "2", "1.001").startswith("error: InvalidAmount: invalid amount")
+    assert cli.refused("bank", "token", "mint", "2", "-5").startswith("error: InvalidAmount: invalid amount")
     assert "UnknownOrgError" in cli.refused("bank", "token", "mint", "77", "5")
 
 

@@ -23,10 +23,9 @@ from collab_py.ledger.schema import ORPHANED, PAYMENT, REVERSAL, chain_log, jour
 from collab_py.ledger.store import StoreLogSource
 from collab_py.listener.consumer import Consumer
 from collab_py.listener.engine import Engine as ListenerEngine
-from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.sync import ListenerConfig, Sync
 from collab_py.services.reader import ChainReader, chain_source
-from support import World, catch_up, issued, released
+from support import World, bookkeeper, catch_up, issued, released
 
 CONFIG = ListenerConfig(confirmations=0, poll_interval=0.01)
 
@@ -93,7 +92,7 @@ def test_a_reorg_flags_rows_and_appends_markers_and_reaches_consumers_in_sequenc
     flow.finance(world.b).redeem(draft.number, seq)
     database = open_database(ledger_url)
     sync = Sync(world.w3, world.deployment, database, CONFIG)
-    a_books = Consumer(database, "accounting-a", AccountingHandler(world.a.org_id), sync.codec, sync.chain_id)
+    a_books = Consumer(database, "accounting-a", bookkeeper(world, world.a.org_id), sync.codec, sync.chain_id)
     engine = ListenerEngine(sync, [a_books])
     fork = node.snapshot()
     flow.institution(world.bank).release(draft.number, seq)
@@ -125,7 +124,7 @@ def test_a_reorg_flags_rows_and_appends_markers_and_reaches_consumers_in_sequenc
     assert posted(database, world.a.org_id) == ["FREEZE", PAYMENT, REVERSAL, PAYMENT]
 
     # a consumer that starts now meets the same history in order: posted, reversed, posted again
-    late = Consumer(database, "accounting-late", AccountingHandler(world.a.org_id), sync.codec, sync.chain_id)
+    late = Consumer(database, "accounting-late", bookkeeper(world, world.a.org_id), sync.codec, sync.chain_id)
     while not late.step():
         pass
     entries = journal_entries.c
@@ -178,7 +177,7 @@ def test_a_consumer_added_later_reads_the_store_not_the_chain(
     database = open_database(ledger_url)
     sync = synced(world, database, deployment)
     counting.reset()
-    b_books = Consumer(database, "accounting-b", AccountingHandler(world.b.org_id), sync.codec, sync.chain_id)
+    b_books = Consumer(database, "accounting-b", bookkeeper(world, world.b.org_id), sync.codec, sync.chain_id)
     catch_up(ListenerEngine(sync, [b_books]))
     assert posted(database, world.b.org_id) == ["RECEIPT"]
     assert counting.getlogs == 0  # the store had everything

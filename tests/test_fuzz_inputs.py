@@ -40,15 +40,16 @@ What is tried, per target:
   with one field anywhere replaced by a random JSON value or deleted, read with the right and a wrong passphrase;
   key derivations asking for hours of work or terabytes of memory (pbkdf2 ``c`` of 10**9, scrypt ``n`` of 2**30,
   ``dklen`` of 10**9); JSON nested 100,000 deep.
-- ``cli.context.parse_amount`` / ``parse_address`` / ``parse_hex`` (→ ``InvalidInput``): any text; decimal
-  notations (signs, separators, exponents up to 10**10, sNaN, NaN, Infinity, more decimals than the token has,
-  up to 80 significant digits, which must convert exactly); addresses of every length, with and without 0x, in
-  every case (bad checksums); hex of odd lengths, with whitespace, of the wrong length.
+- ``presentation.parse_amount`` (→ ``InvalidAmount``), ``cli.context.parse_address`` / ``parse_hex`` (→
+  ``InvalidInput``): any text; decimal notations (signs, separators, exponents up to 10**10, sNaN, NaN, Infinity,
+  more decimals than the token has, up to 80 significant digits, which must convert exactly); addresses of every
+  length, with and without 0x, in every case (bad checksums); hex of odd lengths, with whitespace, of the wrong
+  length.
 - ``types.contract_number`` (→ ``InvalidContractNumber``): any text, lone surrogates (the bytes of a command-line
   argument that are not UTF-8), empty, NUL, more than 32 bytes, rich markup.
-- the CLI's file parsers (→ ``InvalidInput``, ``ChartError``): terms files (``contract propose``), account files
-  (``payment confirm-assignment``) and charts of accounts (``listen --chart``) of random bytes, random JSON, or
-  their own keys with random values (a chart that loads must also format every account name).
+- the CLI's file parsers (→ ``InvalidInput``, ``InvalidAmount``, ``ChartError``): terms files (``contract
+  propose``), account files (``payment confirm-assignment``) and charts of accounts (``listen --chart``) of random
+  bytes, random JSON, or their own keys with random values (a chart that loads must also format every account name).
 - whole ``collab`` invocations (``typer.testing.CliRunner``) against no node (``http://127.0.0.1:9``): 24
   commands (contract, stage, settlement, payment, org, keys, deploy, vouchers, ledger, escrow, demo) with random
   contract numbers (rich markup such as ``[/]``, arguments that are not UTF-8), amounts, addresses, sequence and
@@ -82,7 +83,7 @@ from web3 import Web3
 from collab_py.chain.manifest import Manifest, ManifestError
 from collab_py.cli import app
 from collab_py.cli import contract as cli_contract
-from collab_py.cli.context import InvalidInput, parse_address, parse_amount, parse_hex
+from collab_py.cli.context import InvalidInput, parse_address, parse_hex
 from collab_py.cli.payment import _assignee_account
 from collab_py.domain import crypto, keys
 from collab_py.domain.crypto import (
@@ -105,6 +106,7 @@ from collab_py.domain.documents import (
 from collab_py.domain.econtract import EContract, EContractError, EContractStage
 from collab_py.domain.einvoice import Invoice, InvoiceLine, InvoiceMalformed
 from collab_py.domain.keys import Keyring, KeystoreError, load_keystore
+from collab_py.domain.presentation import InvalidAmount, parse_amount
 from collab_py.domain.types import InvalidContractNumber, contract_number, contract_number_text
 from collab_py.files import FileTooLarge
 from collab_py.listener.handlers.accounting import ChartError, ChartOfAccounts
@@ -848,7 +850,7 @@ def test_keystores_with_a_field_replaced(mutated: tuple[str, dict[str, Any]], wr
 def test_parse_amount(text: str, decimals: int) -> None:
     try:
         units = parse_amount(text, decimals)
-    except InvalidInput:
+    except InvalidAmount:
         return
     assert 0 < units < 2**128
     assert units == Fraction(Decimal(text.replace(",", "").replace("_", ""))) * 10**decimals  # exact: no rounding
@@ -921,7 +923,7 @@ def test_cli_file_parsers(data: bytes, document: bytes) -> None:
     with _folder() as folder, pytest.MonkeyPatch.context() as patch:
         patch.setattr(cli_contract, "token_decimals", lambda: 2)  # what the deployment's asset would say
         path, doc = _write(folder, "input.json", data), _write(folder, "document.txt", document)
-        with contextlib.suppress(InvalidInput):
+        with contextlib.suppress(InvalidInput, InvalidAmount):
             draft, party_a = cli_contract.load_draft(path, doc)
             assert isinstance(party_a, int)
             assert all(stage.amount > 0 for stage in draft.stages)

@@ -24,7 +24,7 @@ from collab_py.listener.handlers.invoicing import (
     InvoicingHandler,
     tax_included,
 )
-from support import World, catch_up, forbid_sending, released
+from support import World, bookkeeper, catch_up, forbid_sending, released
 
 CONFIG = ListenerConfig(confirmations=0, poll_interval=0.01)
 
@@ -62,7 +62,7 @@ def test_payee_invoices_after_its_receipt_and_payer_verifies(world: World, flow:
     b_invoicing = invoicing(world, flow, books, world.b)
     catch_up(b_invoicing)  # the receipt is not in B's books yet: the invoice waits, PENDING
     assert [status for _, _, status, *_ in recorded(books, world.b.org_id)] == [PENDING]
-    catch_up(listener(world, books, "accounting-b", AccountingHandler(world.b.org_id)))
+    catch_up(listener(world, books, "accounting-b", bookkeeper(world, world.b.org_id)))
     catch_up(b_invoicing)
     tax = tax_included(draft.total, Decimal("0.13"))
     assert recorded(books, world.b.org_id) == [(world.b.org_id, "OUT", ISSUED, "INV-V-1-1", draft.total, tax, "")]
@@ -101,7 +101,7 @@ def test_an_invoice_anchored_before_the_listener_is_recorded_not_anchored_again(
     b = flow.finance(world.b)
     anchored = b.issue_invoice("V-4", 1, invoice_no="INV-V-4-1", tax=0).invoice_hash  # a history the listener meets
     books = open_database(ledger_url)
-    catch_up(listener(world, books, "accounting-b", AccountingHandler(world.b.org_id)))
+    catch_up(listener(world, books, "accounting-b", bookkeeper(world, world.b.org_id)))
     forbid_sending(monkeypatch, b)
     catch_up(listener(world, books, "invoicing-b", InvoicingHandler(b)))
     with books.connect() as connection:

@@ -146,10 +146,10 @@ def order_changed(connection: Connection) -> int:  # org A's entries 2 and 4 tra
 
 
 TAMPERING: dict[str, tuple[Callable[[Connection], int], str]] = {
-    "amount edited": (amount_edited, "unbalanced: its lines debit 9999999 and credit 500"),
+    "amount edited": (amount_edited, "unbalanced: its lines debit 9999999 and credit 500 token units"),
     "amount edited everywhere": (amount_edited_everywhere, "its hash does not match"),
-    "line deleted": (line_deleted, "unbalanced: its lines debit 500 and credit 0"),
-    "lines deleted": (lines_deleted, "its lines sum to 0, the entry to 500"),
+    "line deleted": (line_deleted, "unbalanced: its lines debit 500 and credit 0 token units"),
+    "lines deleted": (lines_deleted, "its lines sum to 0 token units, the entry to 500"),
     "entry deleted": (entry_deleted, "it does not follow entry 1 in the hash chain"),
     "entry inserted": (entry_inserted, "its hash does not match"),
     "evidence edited": (evidence_edited, "its hash does not match"),
@@ -214,14 +214,14 @@ def test_postgres_service_role_may_only_append(ledger_url: str) -> None:
 
 def test_reconciliation_reads_lines_and_needs_a_verified_journal(ledger_url: str) -> None:
     database = books(ledger_url)
-    assert reconcile([voucher("R-1", 1, 500)], database).clean
+    assert reconcile([voucher("R-1", 1, 500)], database, decimals=2).clean
     with database.begin() as connection:
         as_insider(connection)
         amount_edited(connection)
-    report = reconcile([voucher("R-1", 1, 500)], database)
+    report = reconcile([voucher("R-1", 1, 500)], database, decimals=2)
     assert not report.clean
     (contract,) = [c for c in report.contracts if c.contract_no == "R-1"]
-    assert contract.mismatches == (f"payment 1: org {A} posted payable 9999999, chain paid 500",)
+    assert contract.mismatches == (f"payment 1: org {A} posted payable 99,999.99, chain paid 5.00",)
     ((journal),) = report.journals
     assert journal.failure is not None
     assert journal.failure.entry_id == 2
@@ -251,7 +251,8 @@ def test_chain_evidence_and_the_listener_start_check(world: World, flow: Flow, l
     catch_up(build_listener(spec, world.deployment, database))
     evidence = ChainEvidence.of(world.deployment)
     assert require_intact(database, evidence).entries == 2  # FREEZE and PAYMENT, both found on chain
-    assert reconcile(ChainReader(world.deployment).second_vouchers(), database, None, evidence).journals[0].ok
+    vouchers = ChainReader(world.deployment).second_vouchers()
+    assert reconcile(vouchers, database, None, evidence, decimals=2).journals[0].ok
 
     # an insider appends an entry chained exactly as the services would, for an event that never happened
     with database.begin() as connection:

@@ -32,13 +32,14 @@ from collab_py.ledger.schema import (
 )
 from collab_py.listener.engine import Listener, ListenerConfig, ReorgTooDeep
 from collab_py.listener.factory import ListenerSpec, MissingService, Role, build_listener
+from collab_py.listener.handlers import LoggedAmounts
 from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.health import serve
 from collab_py.listener.runtime import ListenerThread
 from collab_py.services import FinanceService
 from collab_py.services.reader import ChainReader
-from support import World, accounting, advance, assigned, catch_up, entries, issued, released
+from support import World, accounting, advance, assigned, bookkeeper, catch_up, entries, issued, released
 
 
 def test_both_books_posted_balanced_and_reconciled(world: World, flow: Flow, ledger_url: str) -> None:
@@ -73,7 +74,7 @@ def test_both_books_posted_balanced_and_reconciled(world: World, flow: Flow, led
     b_receipt_to_c = [line for line in lines if line.org_id == world.b.org_id and line.contract_no == "L-2"]
     assert b_receipt_to_c[0].account == f"2241 Intercompany payable - org {world.c.org_id}"
 
-    report = reconcile(ChainReader(world.deployment).second_vouchers(), database)
+    report = reconcile(ChainReader(world.deployment).second_vouchers(), database, decimals=2)
     assert report.clean, report
     assert [(c.contract_no, c.on_chain, c.payable_posted, c.receivable_posted) for c in report.contracts] == [
         ("L-1", total, total, total),
@@ -137,7 +138,7 @@ def test_reorg_within_the_window_reverses_and_reposts(
     flow.institution(world.bank).release(draft.number, seq)  # the release is mined again on the new chain: posted again
     catch_up(listener)
     assert entries(database, world.a.org_id)[-1] == (PAYMENT, "L-5", draft.total)
-    report = reconcile(ChainReader(world.deployment).second_vouchers(), database, database)
+    report = reconcile(ChainReader(world.deployment).second_vouchers(), database, database, decimals=2)
     assert [contract.payable_posted for contract in report.contracts] == [draft.total]
     # FREEZE, the orphaned PAYMENT and its REVERSAL (whose log is no longer on chain), the PAYMENT mined again
     assert require_intact(database, ChainEvidence.of(world.deployment)).entries == 4
@@ -221,7 +222,7 @@ def test_new_heads_wake_a_listener_before_its_next_poll(world: World, node: Anvi
     heads = HeadWatcher(node.ws_url).start()
     database = open_database("sqlite://")
     config = ListenerConfig(confirmations=0, poll_interval=30.0)  # it would not poll again within the test
-    handler = AccountingHandler(world.a.org_id)
+    handler = bookkeeper(world, world.a.org_id)
     thread = ListenerThread(
         Listener(world.w3, world.deployment, database, "accounting", handler, config, heads=heads)
     ).start()
@@ -254,3 +255,19 @@ def test_a_listener_is_built_from_its_role_with_only_that_roles_service(world: W
     assert (invoicing.consumer, made) == ("invoicing-2", ["finance"])
     with pytest.raises(MissingService):
         build_listener(ListenerSpec(Role.institution, world.bank.org_id), world.deployment, database, finance=finance)
+
+
+def test_log_lines_show_amounts_in_currency_units_or_name_token_units() -> None:
+    asked: list[str] = []
+
+    def decimals(asset: str) -> int:
+        asked.append(asset)
+        if asset == "0xbad":
+            raise Web3RPCError("execution reverted")  # a token without decimals(), or a node error
+        return 2
+
+    shown = LoggedAmounts(decimals)
+    assert (shown(100050, "0xaa"), shown(7, "0xaa")) == ("1,000.50", "0.07")
+    assert shown(100050, "0xbad") == "100050 token units"  # the posting is logged all the same
+    assert shown(1, "0xbad") == "1 token units"
+    assert asked == ["0xaa", "0xbad"]  # each asset asked once

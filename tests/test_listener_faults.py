@@ -22,9 +22,8 @@ from collab_py.devnet.sandbox import Sandbox, bootstrap, sample_contract
 from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import FREEZE, PAYMENT, chain_log, journal_entries, sync_state
 from collab_py.listener.engine import Listener, ListenerConfig
-from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.runtime import ListenerThread
-from support import BANK_ACCOUNT, World
+from support import BANK_ACCOUNT, World, bookkeeper
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +83,7 @@ def test_listener_killed_at_random_points_loses_and_doubles_nothing(
     rng = random.Random(7)
     kills = 0
     for _ in range(5):  # SIGKILL once the listener has committed a random number of batches: mid-run, any moment
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         target = checkpoint_of(database) + 2 * rng.randint(1, 20)
         deadline = time.monotonic() + 120
         while process.poll() is None and checkpoint_of(database) < target:
@@ -113,7 +112,7 @@ def test_node_outage_under_a_running_listener(tmp_path: Path) -> None:
         database = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
         config = ListenerConfig(confirmations=0, poll_interval=0.05)
         listener = Listener(
-            sandbox.w3, sandbox.deployment, database, "accounting", AccountingHandler(sandbox.a.org_id), config
+            sandbox.w3, sandbox.deployment, database, "accounting", bookkeeper(sandbox, sandbox.a.org_id), config
         )
         thread = ListenerThread(listener).start()
         thread.wait_until(sandbox.w3.eth.block_number)
@@ -166,7 +165,7 @@ def test_locked_or_restarted_ledger_database_under_a_running_listener(
     connections (as in a database restart). The listener waits or reconnects; every voucher is posted once."""
     database = open_database(ledger_url)
     config = ListenerConfig(confirmations=0, poll_interval=0.05)
-    listener = Listener(world.w3, world.deployment, database, "accounting", AccountingHandler(world.a.org_id), config)
+    listener = Listener(world.w3, world.deployment, database, "accounting", bookkeeper(world, world.a.org_id), config)
     thread = ListenerThread(listener).start()
     try:
         pay(world, flow, "D-1")

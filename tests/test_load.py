@@ -72,7 +72,8 @@ def test_flows_under_load_with_listeners_and_bot_reconcile(tmp_path: Path, capsy
                 "COLLAB_PASSPHRASE": PASSPHRASE,
             }
             command = [sys.executable, "-m", "collab_py.cli", "listen", *options, "--poll-interval", "0.2"]
-            processes[name] = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            with (tmp_path / f"{name}.log").open("wb") as log:  # a file, not a pipe: a listener logs every posting
+                processes[name] = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
         try:
             released_payments(sandbox, FLOWS, per_contract=1, release=False)  # complete flows, up to the request
             # from here a block a second, as on a PoA network, so that the bot's releases share blocks: anvil
@@ -86,7 +87,7 @@ def test_flows_under_load_with_listeners_and_bot_reconcile(tmp_path: Path, capsy
                 or count(ledgers["b"], select(func.count()).where(entries.kind == RECEIPT)) < FLOWS
             ):
                 for name, process in processes.items():
-                    assert process.poll() is None, f"{name} died: {process.stderr.read() if process.stderr else ''}"
+                    assert process.poll() is None, f"{name} died: {(tmp_path / f'{name}.log').read_text()}"
                 assert time.monotonic() < deadline, "the services did not catch up"
                 time.sleep(1)
             settled = time.monotonic() - started

@@ -4,6 +4,7 @@ including postings for payments the chain never paid."""
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 
 from sqlalchemy import Engine, insert
 
@@ -42,10 +43,12 @@ def test_books_that_match_the_chain_reconcile_clean(ledger_url: str) -> None:
     database = open_database(ledger_url)
     post(database, A, PAYMENT, "R-1", 1, 500, B)
     post(database, B, RECEIPT, "R-1", 1, 500, A)
-    report = reconcile([voucher("R-1", 1, 500)], database)
+    report = reconcile([voucher("R-1", 1, 500)], database, decimals=2)
     assert report.clean
     ((contract,),) = [report.contracts]
     assert (contract.on_chain, contract.payable_posted, contract.receivable_posted) == (500, 500, 500)
+    shown = contract.view(decimals=2)
+    assert (shown["on_chain"], shown["payable_posted"], shown["receivable_posted"]) == (Decimal("5.00"),) * 3
 
 
 def test_every_difference_is_named(ledger_url: str) -> None:
@@ -60,21 +63,21 @@ def test_every_difference_is_named(ledger_url: str) -> None:
     with database.begin() as connection:
         reverse_postings(connection, B, [reversed_event])
 
-    report = reconcile([voucher("R-1", 1, 500), voucher("R-2", 1, 200)], database)
+    report = reconcile([voucher("R-1", 1, 500), voucher("R-2", 1, 200)], database, decimals=2)
     assert not report.clean
     assert report.journals[0].ok  # the books are as posted: only the figures differ
     named = {contract.contract_no: contract.mismatches for contract in report.contracts}
     assert named == {
         "R-1": (
-            f"payment 1: org {A} posted payable 400, chain paid 500",
-            f"payment 1: org {B} posted receivable 0, chain paid 500",
+            f"payment 1: org {A} posted payable 4.00, chain paid 5.00",
+            f"payment 1: org {B} posted receivable 0.00, chain paid 5.00",
         ),
         "R-2": (
-            f"payment 2: org {A} posted payable 300 with no second voucher",
-            f"payment 1: org {B} posted receivable 0, chain paid 200",
-            f"payment 1: org {B} posted receivable 200 against org {C}, not its party",
+            f"payment 2: org {A} posted payable 3.00 with no second voucher",
+            f"payment 1: org {B} posted receivable 0.00, chain paid 2.00",
+            f"payment 1: org {B} posted receivable 2.00 against org {C}, not its party",
         ),
-        "R-9": (f"payment 1: org {A} posted payable 900 with no second voucher",),
+        "R-9": (f"payment 1: org {A} posted payable 9.00 with no second voucher",),
     }
     (orphan,) = [contract for contract in report.contracts if contract.contract_no == "R-9"]
     assert (orphan.payer_org, orphan.payee_org, orphan.on_chain, orphan.payable_posted) == (A, B, 0, 900)

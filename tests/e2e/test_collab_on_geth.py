@@ -16,6 +16,7 @@ import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +67,13 @@ def collab(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.
 
 def journal(cli: Cli, who: str) -> list[dict[str, Any]]:
     """The journal entries of ``who``'s ledger, from ``collab ledger --format json``: one dict per entry with its
-    lines."""
+    lines' debits summed (``amount``, in currency units: the export's exact decimal strings)."""
     lines = json.loads(cli.result(who, "ledger", "--format", "json", json_out=False).stdout)
     entries: dict[int, dict[str, Any]] = {}
     for line in lines:
         entry = entries.setdefault(line["entry_id"], {key: line[key] for key in ("entry_id", "org_id", "kind",
-                                   "contract_no", "seq", "reverses", "memo")} | {"amount": 0})  # fmt: skip
-        entry["amount"] += line["debit"]
+                                   "contract_no", "seq", "reverses", "memo")} | {"amount": Decimal(0)})  # fmt: skip
+        entry["amount"] += Decimal(line["debit"])
     return list(entries.values())
 
 
@@ -211,8 +212,8 @@ def test_the_flow_through_the_cli_with_listener_processes_a_sealer_killed_and_th
             report = reconciled(cli)
             assert report["clean"]
             (row,) = report["contracts"]
-            assert (row["contract_no"], row["on_chain"], row["payable_posted"], row["receivable_posted"]) == (
-                number, 300050, 300050, 300050)  # fmt: skip
+            figures = (Decimal(row[name]) for name in ("on_chain", "payable_posted", "receivable_posted"))
+            assert (row["contract_no"], *figures) == (number, *(Decimal("3000.50"),) * 3)
             assert not [entry for entry in journal(cli, "a") + journal(cli, "b") if entry["kind"] == "REVERSAL"]
             for listener in listeners:
                 assert listener.health()[0] == 200, listener.health()
@@ -381,8 +382,8 @@ class TestReorgs:
             wait_for(all_posted, POSTING_TIMEOUT, lambda: f"A: {journal(cli, 'a')}\nB: {journal(cli, 'b')}", every=0.5)
             report = reconciled(cli)
             assert report["clean"]
-            assert {row["contract_no"]: row["on_chain"] for row in report["contracts"]} == {
-                kept.number: kept.total, lost.number: lost.total}  # fmt: skip
+            assert {row["contract_no"]: Decimal(row["on_chain"]) for row in report["contracts"]} == {
+                kept.number: Decimal("1234.00"), lost.number: Decimal("5678.00")}  # fmt: skip
             for listener in listeners:
                 assert listener.health()[0] == 200, listener.health()
         finally:

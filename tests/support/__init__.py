@@ -4,7 +4,7 @@ issued``), never from ``conftest``."""
 
 from support.chain import advance, balance, forbid_sending, nonce, now, stage_digest
 from support.keystores import CHEAP_KDF
-from support.listeners import accounting, bot_actions, catch_up, entries, institution_bot
+from support.listeners import accounting, bookkeeper, bot_actions, catch_up, entries, institution_bot
 from support.steps import (
     BANK_ACCOUNT,
     applied,
@@ -33,6 +33,7 @@ __all__ = [
     "applied",
     "assigned",
     "balance",
+    "bookkeeper",
     "bot_actions",
     "catch_up",
     "econtract",

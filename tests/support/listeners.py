@@ -21,10 +21,15 @@ def catch_up(listener: Listener) -> None:
     raise AssertionError("listener did not catch up")
 
 
+def bookkeeper(world: World, org_id: int) -> AccountingHandler:
+    """Org ``org_id``'s accounting handler, its log lines in currency units of the world's asset."""
+    return AccountingHandler(org_id, decimals=world.deployment.decimals)
+
+
 def accounting(world: World, database: Engine, org_id: int, **config: int) -> Listener:
     """Org ``org_id``'s accounting listener, acting on every block at once."""
     options = ListenerConfig(confirmations=0, poll_interval=0.01, **config)  # type: ignore[arg-type]
-    return Listener(world.w3, world.deployment, database, f"accounting-{org_id}", AccountingHandler(org_id), options)
+    return Listener(world.w3, world.deployment, database, f"accounting-{org_id}", bookkeeper(world, org_id), options)
 
 
 def entries(database: Engine, org_id: int) -> list[tuple[str, str, int]]:

@@ -7,7 +7,7 @@ Besu), unless ``COLLAB_EVM_VERSION`` or the caller says which (:func:`chain_evm_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eth_typing import ChecksumAddress
 from web3 import Web3
@@ -51,6 +51,7 @@ class Deployment:
     registry: Contract
     escrow: Contract
     asset: Contract
+    _decimals: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def attach(cls, w3: Web3, manifest: Manifest) -> Deployment:
@@ -63,6 +64,13 @@ class Deployment:
             escrow=contract_at(w3, "PaymentEscrow", manifest.escrow),
             asset=contract_at(w3, "DepositToken", manifest.asset),
         )
+
+    def decimals(self, asset: str | None = None) -> int:
+        """Decimals of the ERC-20 ``asset`` (by default the deployment's), read from the token once."""
+        address = Web3.to_checksum_address(asset or self.manifest.asset)
+        if address not in self._decimals:
+            self._decimals[address] = int(contract_at(self.w3, "DepositToken", address).functions.decimals().call())
+        return self._decimals[address]
 
 
 def contract_at(w3: Web3, name: str, address: ChecksumAddress) -> Contract:

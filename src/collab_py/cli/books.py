@@ -152,23 +152,25 @@ def reconcile_command(
     ] = None,
 ) -> None:
     """Reconciles the chain's second vouchers with the payers' and payees' books, contract by contract, at line level
-    (S8.4); clean only if each journal also passes ``collab ledger verify``."""
+    (S8.4); clean only if each journal also passes ``collab ledger verify``. Amounts in currency units of the
+    deployment's asset."""
     urls = ledger_url or [state.settings.ledger_url]
     if len(urls) > 2:
         raise InvalidInput("give one ledger (a group ledger) or two (payer's, then payee's)")
     books = [open_database(url) for url in urls]
-    deployment = state.deployment
-    report = reconcile(ChainReader(deployment).second_vouchers(), books[0], books[-1], ChainEvidence.of(deployment))
+    deployment, decimals = state.deployment, token_decimals()
+    vouchers = ChainReader(deployment).second_vouchers()
+    report = reconcile(vouchers, books[0], books[-1], ChainEvidence.of(deployment), decimals=decimals)
     if state.as_json:
         show(
             {
                 "clean": report.clean,
-                "contracts": [c.model_dump() for c in report.contracts],
+                "contracts": [c.view(decimals) for c in report.contracts],
                 "journals": [journal.model_dump() for journal in report.journals],
             }
         )
     else:
-        console.print(reconciliation_table(report, token_decimals()))
+        console.print(reconciliation_table(report, decimals))
         for journal in report.journals:
             console.print(verification_line(journal))
     if not report.clean:
@@ -182,16 +184,18 @@ def ledger(
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     out: Annotated[Path | None, typer.Option(help="Write the export here instead of printing it.")] = None,
 ) -> None:
-    """Shows or exports the journal entries of the ledger database (COLLAB_LEDGER_URL)."""
+    """Shows or exports the journal entries of the ledger database (COLLAB_LEDGER_URL): debit and credit in currency
+    units of the deployment's asset (in an export, exact decimal strings such as "1000.50")."""
     if context.invoked_subcommand is not None:
         return
     if fmt not in ("table", "csv", "json"):
         raise InvalidInput(f"unknown format {fmt!r}: table, csv or json")
     lines = journal(open_database(state.settings.ledger_url), org)
+    decimals = token_decimals()
     if fmt == "table" and out is None:
-        console.print(journal_table(lines, "Journal", token_decimals()))
+        console.print(journal_table(lines, "Journal", decimals))
         return
-    text = export(lines, "json" if fmt == "table" else fmt)
+    text = export(lines, "json" if fmt == "table" else fmt, decimals)
     if out is None:
         print(text, end="" if text.endswith("\n") else "\n")
     else:

@@ -23,16 +23,15 @@ from rich.markup import escape
 from rich.table import Table
 from web3 import Web3
 
-from collab_py.chain.deploy import Deployment, contract_at
+from collab_py.chain.deploy import Deployment
 from collab_py.chain.errors import ContractError
 from collab_py.chain.transactor import Transactor
-from collab_py.domain import presentation
 from collab_py.domain.crypto import EncryptionKey
 from collab_py.domain.documents import DocumentStore
 from collab_py.domain.keys import Keyring
-from collab_py.domain.presentation import InvalidAmount, amount, local_time, money, plain
+from collab_py.domain.presentation import amount, local_time, money, parse_amount, plain
 
-__all__ = ["amount", "local_time", "money"]
+__all__ = ["amount", "local_time", "money", "parse_amount"]
 from collab_py.domain.types import contract_number
 from collab_py.exceptions import CollabError
 from collab_py.files import MAX_DOCUMENT_BYTES, MAX_SMALL_FILE_BYTES, read_bounded, write_private
@@ -103,7 +102,8 @@ ACCOUNT_MAX_LENGTH = 256
 
 
 class InvalidInput(CollabError):
-    """A command-line value is malformed (amount, address, hex, file)."""
+    """A command-line value is malformed (address, hex, file); an amount raises
+    :class:`~collab_py.domain.presentation.InvalidAmount`."""
 
 
 #: A contract number argument.
@@ -126,7 +126,6 @@ class CliState:
     _settings: CollabSettings | None = None
     _w3: Web3 | None = None
     _deployment: Deployment | None = None
-    _decimals: dict[str, int] = field(default_factory=dict)
 
     @property
     def settings(self) -> CollabSettings:
@@ -152,7 +151,6 @@ class CliState:
     def reset(self) -> None:
         """Forgets the settings, connection and deployment of a previous invocation (in-process runs)."""
         self._settings, self._w3, self._deployment = None, None, None
-        self._decimals = {}
 
     def keyring(self) -> Keyring:
         """The keystore folder."""
@@ -172,10 +170,7 @@ class CliState:
 
     def decimals(self, asset: str) -> int:
         """Decimals of the ERC-20 ``asset``, read once per invocation."""
-        if asset not in self._decimals:
-            token = contract_at(self.w3, "DepositToken", parse_address(asset))
-            self._decimals[asset] = int(token.functions.decimals().call())
-        return self._decimals[asset]
+        return self.deployment.decimals(parse_address(asset))
 
     def documents(self) -> DocumentStore:
         """The org's document store (``documents/`` beside the keystore folder)."""
@@ -295,14 +290,6 @@ def command(*words: str | Path) -> str:
     return " ".join(["collab", *(shlex.quote(str(word)) for word in words)])
 
 
-def parse_amount(text: str, decimals: int) -> int:
-    """A decimal amount in currency units (``1000.50``) as token units; refuses what the token cannot hold."""
-    try:
-        return presentation.parse_amount(text, decimals)
-    except InvalidAmount as error:
-        raise InvalidInput(str(error)) from None
-
-
 def parse_address(text: str) -> ChecksumAddress:
     """A checksummed address; refuses anything else."""
     if not Web3.is_address(text):
@@ -403,7 +390,7 @@ def _account_text(raw: bytes, source: str) -> str:
 
 def token_decimals() -> int:
     """Decimals of the deployment's asset."""
-    return state.decimals(state.deployment.asset.address)
+    return state.deployment.decimals()
 
 
 def contract_decimals(number: str) -> int:

@@ -32,6 +32,7 @@ from collab_py.cli.views import contract_view, stage_view
 from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.econtract import EContract, TermsMismatch
 from collab_py.domain.models import AgreementRecord
+from collab_py.domain.presentation import InvalidAmount
 from collab_py.services import BusinessService
 from collab_py.services.reader import ChainReader
 
@@ -74,6 +75,8 @@ def load_draft(terms_file: Path, document: Path) -> tuple[ContractDraft, int]:
         )
         text = read_document(document).decode("utf-8")
         return ContractDraft(str(terms["number"]), text, stages), int(terms["party_a"])
+    except InvalidAmount:  # a ValueError, named as it is
+        raise
     # OverflowError: party_a given as Infinity; RecursionError: JSON nested too deeply
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as error:
         raise InvalidInput(f"malformed terms file {terms_file}: {type(error).__name__} {error}") from None

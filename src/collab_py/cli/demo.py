@@ -18,7 +18,6 @@ from collab_py.cli.context import InvalidInput, console, money, readable_errors,
 from collab_py.devnet.demo import run_demo
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import FUND_EACH, FUNDER_KEY_ENV, Funding, ether, funder_account
-from collab_py.devnet.sandbox import ASSET_DECIMALS
 from collab_py.redaction import mask_url
 from collab_py.services import StepRecord
 
@@ -67,7 +66,7 @@ def demo(
         console.print(f"node {mask_url(url)}, chain {w3.eth.chain_id}; funding: {funding.describe(w3)}")
         with console.status("starting") as status:
             result = run_demo(w3, Path(workdir), on_step=add, on_phase=status.update, funding=funding)
-        manifest = result.sandbox.deployment.manifest
+        manifest, decimals = result.sandbox.deployment.manifest, result.sandbox.deployment.decimals()
         if manifest_out is not None:
             manifest.save(manifest_out)
         console.print(f"chain {manifest.chain_id}: registry {manifest.registry}, escrow {manifest.escrow}")
@@ -80,7 +79,7 @@ def demo(
         for v in result.second_vouchers:
             vouchers.add_row(
                 v.contract_no, str(v.seq), str(v.payer_org), str(v.payee_org), str(v.beneficiary_org),
-                money(v.amount, ASSET_DECIMALS), "0x" + v.evidence.tx_hash.hex()[:8] + "…",
+                money(v.amount, decimals), "0x" + v.evidence.tx_hash.hex()[:8] + "…",
             )  # fmt: skip
         console.print(vouchers)
 
@@ -88,21 +87,21 @@ def demo(
         balances.add_column("holder")
         balances.add_column("balance", justify="right")
         for name, amount in result.balances.items():
-            balances.add_row(name, money(amount, ASSET_DECIMALS))
+            balances.add_row(name, money(amount, decimals))
         console.print(balances)
         for name, lines in result.journals.items():
-            console.print(journal_table(lines, f"{name}: journal (S8.1)", ASSET_DECIMALS))
+            console.print(journal_table(lines, f"{name}: journal (S8.1)", decimals))
         invoices = Table(title="E-invoices (S8.3)")
         for column in ("org", "direction", "status", "contract", "seq", "invoice", "amount", "tax"):
             invoices.add_column(column, justify="right" if column in ("amount", "tax", "seq") else "left")
         for row in result.invoices:
             invoices.add_row(
                 str(row["org_id"]), row["direction"], row["status"], row["contract_no"], str(row["seq"]),
-                row["invoice_no"], money(row["amount"], ASSET_DECIMALS), money(row["tax"], ASSET_DECIMALS),
+                row["invoice_no"], money(row["amount"], decimals), money(row["tax"], decimals),
             )  # fmt: skip
         console.print(invoices)
         assert result.reconciliation is not None
-        console.print(reconciliation_table(result.reconciliation, ASSET_DECIMALS))
+        console.print(reconciliation_table(result.reconciliation, decimals))
         if not result.reconciliation.clean:
             raise typer.Exit(3)
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s ({len(result.steps)} transactions)")

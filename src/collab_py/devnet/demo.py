@@ -113,7 +113,8 @@ def run_demo(
     result.second_vouchers = reader.second_vouchers()
     result.journals = {name: journal(database) for name, database in books.items()}
     result.invoices = [row for database in books.values() for row in invoice_rows(database)]
-    result.reconciliation = reconcile(result.second_vouchers, books[a.name], books[b.name])
+    decimals = sandbox.deployment.decimals()
+    result.reconciliation = reconcile(result.second_vouchers, books[a.name], books[b.name], decimals=decimals)
     asset = sandbox.deployment.asset.functions
     for name, address in (
         ("Party A treasury", a.treasury.address),

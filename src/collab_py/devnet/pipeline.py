@@ -63,6 +63,7 @@ from collab_py.devnet.parties import Party, fund_on_dev_node
 from collab_py.devnet.sandbox import B_BANK_ACCOUNT, Sandbox, bootstrap
 from collab_py.domain import crypto
 from collab_py.domain.drafts import ContractDraft, StageDraft
+from collab_py.domain.presentation import money
 from collab_py.domain.types import contract_number, payment_voucher_id
 from collab_py.exceptions import CollabError
 from collab_py.redaction import mask_url
@@ -990,12 +991,15 @@ def measure_raw(w3: Web3, node: AnvilNode, plan: Plan, senders: int, progress: P
 
 # ---------------------------------------------------------------------------------------------------- checks
 def verify(consortium: Consortium, url: str, numbers: list[str], from_block: int, b_balance_before: int) -> str:
-    """Checks on chain that every flow's payment was released to Party B; returns a summary."""
+    """Checks on chain that every flow's payment was released to Party B; returns a summary (amounts in currency
+    units)."""
     sandbox = consortium.sandbox
     deployment, w3 = sandbox.deployment, sandbox.w3
+    decimals = deployment.decimals()
+    each = money(AMOUNT, decimals)
     paid = int(deployment.asset.functions.balanceOf(sandbox.b.treasury.address).call()) - b_balance_before
     if paid != len(numbers) * AMOUNT:
-        raise PipelineError(f"Party B's treasury received {paid}, expected {len(numbers)} x {AMOUNT}")
+        raise PipelineError(f"Party B's treasury received {money(paid, decimals)}, expected {len(numbers)} x {each}")
     event = deployment.escrow.events.SecondVoucher()
     logs = w3.eth.get_logs(
         {
@@ -1011,7 +1015,8 @@ def verify(consortium: Consortium, url: str, numbers: list[str], from_block: int
     for log in logs:
         args = event.process_log(log)["args"]
         if args["amount"] != AMOUNT or args["beneficiary"] != sandbox.b.treasury.address:
-            raise PipelineError(f"second voucher 0x{bytes(args['voucherId']).hex()} pays {args['amount']} elsewhere")
+            voucher, shown = bytes(args["voucherId"]).hex(), money(args["amount"], decimals)
+            raise PipelineError(f"second voucher 0x{voucher} pays {shown} elsewhere")
     # every payment's state, read in one batch of eth_call: voucherOf(id) = (amount, status, expiry, ...)
     view = deployment.escrow.functions.voucherOf
     outputs = [collapse_if_tuple(output) for output in view(next(iter(expected))).abi["outputs"]]
@@ -1040,7 +1045,8 @@ def verify(consortium: Consortium, url: str, numbers: list[str], from_block: int
             raise PipelineError(f"voucherOf of {numbers[item['id']]}: {item['error'].get('message', item['error'])}")
         ((amount, status, *_),) = abi_decode(outputs, bytes.fromhex(item["result"][2:]))
         if status != VoucherStatus.RELEASED or amount != AMOUNT:
-            raise PipelineError(f"payment of {numbers[item['id']]} is {VoucherStatus(status).name} for {amount}")
+            shown = money(amount, decimals)
+            raise PipelineError(f"payment of {numbers[item['id']]} is {VoucherStatus(status).name} for {shown}")
     # and through the project's reader, for the first and the last flow
     reader = ChainReader(deployment)
     for number in {numbers[0], numbers[-1]}:
@@ -1048,7 +1054,7 @@ def verify(consortium: Consortium, url: str, numbers: list[str], from_block: int
             raise PipelineError(f"the reader sees the payment of {number} as {status.name}")
     return (
         f"all {len(numbers)} payments RELEASED (voucherOf of each), Party B's treasury received {len(numbers)} x "
-        f"{AMOUNT}, {len(logs)} SecondVoucher events, one per flow, with the right amount and beneficiary"
+        f"{each}, {len(logs)} SecondVoucher events, one per flow, with the right amount and beneficiary"
     )
 
 

@@ -24,8 +24,6 @@ A_FUNDS = 10_000_000_00
 #: The shortest payment-key lifetime of a sandbox (seconds): short, so that an expired key can be shown on a node
 #: without time travel.
 SANDBOX_MIN_KEY_LIFETIME = 2
-#: Decimals of the DepositToken a sandbox pays with (cents).
-ASSET_DECIMALS = 2
 #: Where Party B and Party C are paid (their bank accounts, never on chain in clear).
 B_BANK_ACCOUNT = "CN12 ICBC 6222 0200 0000 1234"
 C_BANK_ACCOUNT = "HK33 HSBC 0000 7777 1111"

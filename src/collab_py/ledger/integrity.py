@@ -132,14 +132,15 @@ def stored_entries(connection: Connection) -> Iterator[StoredEntry]:
 
 
 def _problem(entry: StoredEntry, previous: bytes, previous_id: int | None) -> str | None:
-    """What is wrong with ``entry`` on its own and in its org's chain (``previous``: the hash before it)."""
+    """What is wrong with ``entry`` on its own and in its org's chain (``previous``: the hash before it); amounts as
+    the journal stores them, in token units (verification reads no token's decimals: it runs without a node)."""
     sealed = entry.sealed
     debits = sum(line[1] for line in sealed.lines)
     credits = sum(line[2] for line in sealed.lines)
     if debits != credits:
-        return f"unbalanced: its lines debit {debits} and credit {credits}"
+        return f"unbalanced: its lines debit {debits} and credit {credits} token units"
     if debits != sealed.amount:
-        return f"its lines sum to {debits}, the entry to {sealed.amount}"
+        return f"its lines sum to {debits} token units, the entry to {sealed.amount}"
     if sealed.evidence is None:
         return f"its chain event {entry.event_id} is not in the event store"
     if entry.prev_hash != previous:

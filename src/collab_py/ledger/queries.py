@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, select
 
+from collab_py.domain.presentation import amount, plain
 from collab_py.ledger.schema import REVERSAL, invoices, journal_entries, journal_lines
 
 #: Net postings of one contract: ``(seq, org, counterparty org)`` -> amount.
@@ -47,7 +48,8 @@ def posted_totals(database: Engine, kind: str) -> dict[str, Postings]:
 
 
 class JournalLine(BaseModel):
-    """One line of a journal entry, for display and export."""
+    """One line of a journal entry, for display and export: debit and credit in token units (:meth:`view`: in
+    currency units)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -61,6 +63,10 @@ class JournalLine(BaseModel):
     credit: int
     reverses: int | None
     memo: str
+
+    def view(self, decimals: int) -> dict[str, Any]:
+        """The line as shown: debit and credit in currency units of an asset of ``decimals``."""
+        return self.model_dump() | {"debit": amount(self.debit, decimals), "credit": amount(self.credit, decimals)}
 
 
 def journal(database: Engine, org_id: int | None = None) -> list[JournalLine]:
@@ -102,15 +108,16 @@ def journal(database: Engine, org_id: int | None = None) -> list[JournalLine]:
         ]
 
 
-def export(lines: Sequence[JournalLine], fmt: str) -> str:
-    """The lines as CSV or JSON text."""
+def export(lines: Sequence[JournalLine], fmt: str, decimals: int) -> str:
+    """The lines as CSV or JSON text, debit and credit in currency units of an asset of ``decimals`` as exact decimal
+    strings (``"1000.50"``, ``"0.00"``)."""
+    rows = [plain(line.view(decimals)) for line in lines]
     if fmt == "json":
-        return json.dumps([line.model_dump() for line in lines], indent=2)
+        return json.dumps(rows, indent=2)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(JournalLine.model_fields))
     writer.writeheader()
-    for line in lines:
-        writer.writerow(line.model_dump())
+    writer.writerows(rows)
     return buffer.getvalue()
 
 

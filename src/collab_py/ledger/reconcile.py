@@ -6,18 +6,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine
 
 from collab_py.domain.models import SecondVoucherRecord
+from collab_py.domain.presentation import amount, money
 from collab_py.ledger.integrity import ChainEvidence, Verification, verify_journal
 from collab_py.ledger.queries import Postings, posted_totals
 from collab_py.ledger.schema import PAYMENT, RECEIPT
 
 
 class ContractReconciliation(BaseModel):
-    """One contract's three figures and what does not match."""
+    """One contract's three figures (in token units) and what does not match (in words, amounts in currency
+    units)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -29,6 +32,12 @@ class ContractReconciliation(BaseModel):
     receivable_posted: int
     vouchers: int
     mismatches: tuple[str, ...]
+
+    def view(self, decimals: int) -> dict[str, Any]:
+        """The contract as shown: its three figures in currency units of an asset of ``decimals``."""
+        return self.model_dump() | {
+            name: amount(getattr(self, name), decimals) for name in ("on_chain", "payable_posted", "receivable_posted")
+        }
 
 
 class Reconciliation(BaseModel):
@@ -50,10 +59,12 @@ def reconcile(
     payer_books: Engine,
     payee_books: Engine | None = None,
     evidence: ChainEvidence | None = None,
+    *,
+    decimals: int,
 ) -> Reconciliation:
     """Compares the chain's second vouchers with the payers' PAYMENT and the payees' RECEIPT postings: every
     contract that has either, each read once; and verifies each ledger's journal (its entries' chain evidence too,
-    given ``evidence``).
+    given ``evidence``). Mismatches name amounts in currency units of an asset of ``decimals``.
 
     ``payer_books`` and ``payee_books`` are the two companies' ledger databases (the same one when both post to a
     group ledger).
@@ -74,8 +85,8 @@ def reconcile(
             _, payer, payee = next(iter(paid))
         else:
             _, payee, payer = next(iter(received))
-        mismatches = _mismatches(items, ("payable", paid, payer, payee)) + _mismatches(
-            items, ("receivable", received, payee, payer)
+        mismatches = _mismatches(items, ("payable", paid, payer, payee), decimals) + _mismatches(
+            items, ("receivable", received, payee, payer), decimals
         )
         results.append(
             ContractReconciliation(
@@ -93,18 +104,24 @@ def reconcile(
     return Reconciliation(contracts=tuple(results), journals=journals)
 
 
-def _mismatches(vouchers: Sequence[SecondVoucherRecord], side: tuple[str, Postings, int, int]) -> list[str]:
+def _mismatches(
+    vouchers: Sequence[SecondVoucherRecord], side: tuple[str, Postings, int, int], decimals: int
+) -> list[str]:
     """What one side's postings of a contract do not share with its second vouchers."""
     name, postings, org, counterparty = side
     found = []
     for voucher in vouchers:
-        amount = postings.get((voucher.seq, org, counterparty), 0)
-        if amount != voucher.amount:
-            found.append(f"payment {voucher.seq}: org {org} posted {name} {amount}, chain paid {voucher.amount}")
+        posted = postings.get((voucher.seq, org, counterparty), 0)
+        if posted != voucher.amount:
+            found.append(
+                f"payment {voucher.seq}: org {org} posted {name} {money(posted, decimals)}, "
+                f"chain paid {money(voucher.amount, decimals)}"
+            )
     paid = {voucher.seq for voucher in vouchers}
-    for (seq, poster, other), amount in postings.items():
+    for (seq, poster, other), posted in postings.items():
+        shown = money(posted, decimals)
         if seq not in paid:
-            found.append(f"payment {seq}: org {poster} posted {name} {amount} with no second voucher")
+            found.append(f"payment {seq}: org {poster} posted {name} {shown} with no second voucher")
         elif (poster, other) != (org, counterparty):
-            found.append(f"payment {seq}: org {poster} posted {name} {amount} against org {other}, not its party")
+            found.append(f"payment {seq}: org {poster} posted {name} {shown} against org {other}, not its party")
     return found

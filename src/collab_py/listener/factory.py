@@ -79,11 +79,12 @@ def store_reader(deployment: Deployment, database: Database, codec: EventCodec, 
 
 def _handler(
     spec: ListenerSpec,
+    deployment: Deployment,
     finance: Callable[[], FinanceService] | None,
     operator: Callable[[], InstitutionService] | None,
 ) -> Handler:
     if spec.role is Role.accounting:
-        return AccountingHandler(spec.org_id, spec.chart)
+        return AccountingHandler(spec.org_id, spec.chart, decimals=deployment.decimals)
     if spec.role is Role.invoicing:
         if finance is None:
             raise MissingService("an invoicing listener needs the org's finance service")
@@ -127,7 +128,7 @@ def build_engine(
     if not specs:
         raise ValueError("an engine needs at least one listener")
     ordered = sorted(specs, key=lambda spec: ROLE_ORDER.index(spec.role))
-    handlers = [_handler(spec, finance, operator) for spec in ordered]
+    handlers = [_handler(spec, deployment, finance, operator) for spec in ordered]
     opened = _open(database, forensics)
     config = config or ordered[0].config
     registry = CollectorRegistry()
@@ -157,7 +158,7 @@ def build_listener(
 ) -> Listener:
     """The listener of ``spec`` alone on ``deployment``, writing to ``database`` (an engine of one consumer);
     ``forensics`` starts it on a journal that fails verification."""
-    handler = _handler(spec, finance, operator)
+    handler = _handler(spec, deployment, finance, operator)
     opened = _open(database, forensics)
     listener = Listener(deployment.w3, deployment, opened, spec.consumer, handler, spec.config, heads=heads)
     _connect(handler, deployment, opened, listener.codec, spec.config)

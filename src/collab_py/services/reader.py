@@ -209,25 +209,28 @@ class ChainReader:
 
     def second_voucher_in(self, receipt: TxReceipt, voucher_id: bytes) -> SecondVoucherRecord:
         """The second voucher of ``voucher_id`` that the transaction of ``receipt`` emitted."""
-        codec = self._codec("SecondVoucher")
-        topic = codec.topics[0]
-        for entry in receipt["logs"]:
-            if entry["topics"] and bytes(entry["topics"][0]) == topic and entry["address"] == self._escrow.address:
-                event = codec.decode(entry)
-                if event.args["voucherId"] == voucher_id:
-                    return second_voucher(event)
+        event = self._escrow_event_in(receipt, "SecondVoucher", voucher_id)
+        if event is not None:
+            return second_voucher(event)
         raise PaymentNotReleasedError(f"the transaction emitted no second voucher for 0x{voucher_id.hex()}")
 
     def invoice_in(self, receipt: TxReceipt, voucher_id: bytes) -> InvoiceRecord:
         """The e-invoice of ``voucher_id`` that the transaction of ``receipt`` anchored."""
-        codec = self._codec("InvoiceAnchored")
+        event = self._escrow_event_in(receipt, "InvoiceAnchored", voucher_id)
+        if event is not None:
+            return invoice_record(event)
+        raise UnknownInvoiceError(f"the transaction anchored no e-invoice for 0x{voucher_id.hex()}")
+
+    def _escrow_event_in(self, receipt: TxReceipt, name: str, voucher_id: bytes) -> ChainEvent | None:
+        """The escrow's event ``name`` about ``voucher_id`` among the logs of ``receipt``, if it emitted one."""
+        codec = self._codec(name)
         topic = codec.topics[0]
         for entry in receipt["logs"]:
             if entry["topics"] and bytes(entry["topics"][0]) == topic and entry["address"] == self._escrow.address:
                 event = codec.decode(entry)
                 if event.args["voucherId"] == voucher_id:
-                    return invoice_record(event)
-        raise UnknownInvoiceError(f"the transaction anchored no e-invoice for 0x{voucher_id.hex()}")
+                    return event
+        return None
 
     def second_voucher_of(self, number: str | bytes, seq: int) -> SecondVoucherRecord:
         """The second voucher of payment ``seq`` of e-contract ``number``; :class:`PaymentNotReleasedError` if none."""

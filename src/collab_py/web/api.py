@@ -279,10 +279,7 @@ def books(platform: Plat, who: Who, limit: Limit = 200) -> dict[str, Any]:
     """The org's journal (its accounting listener's postings), newest last, in currency units."""
     lines = journal(platform.database, platform.org_id)[-limit:]
     decimals = platform.decimals(platform.deployment.asset.address)
-    return {"org_id": platform.org_id, "lines": [
-        plain(line.model_dump() | {"debit": amount(line.debit, decimals), "credit": amount(line.credit, decimals)})
-        for line in lines
-    ]}  # fmt: skip
+    return {"org_id": platform.org_id, "lines": [plain(line.view(decimals)) for line in lines]}
 
 
 @router.get("/reconciliation", tags=["books"])
@@ -327,13 +324,9 @@ def reconciliation_of(platform: Platform) -> dict[str, Any]:
                 }
             )
             continue
-        report = reconcile(items, ledgers[payer], ledgers[payee])
+        report = reconcile(items, ledgers[payer], ledgers[payee], decimals=decimals)
         mine = [c for c in report.contracts if c.payer_org == payer and c.payee_org == payee]
-        for item in mine:
-            contracts.append(item.model_dump() | {
-                "on_chain": amount(item.on_chain, decimals), "payable_posted": amount(item.payable_posted, decimals),
-                "receivable_posted": amount(item.receivable_posted, decimals), "clean": not item.mismatches,
-            })  # fmt: skip
+        contracts += [item.view(decimals) | {"clean": not item.mismatches} for item in mine]
         pairs.append({"payer_org": payer, "payee_org": payee, "vouchers": sum(c.vouchers for c in mine),
                       "on_chain": amount(sum(c.on_chain for c in mine), decimals),
                       "payable_posted": amount(sum(c.payable_posted for c in mine), decimals),

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Connection, Engine, select
 from web3 import Web3
 
-from collab_py.chain.deploy import Deployment, contract_at
+from collab_py.chain.deploy import Deployment
 from collab_py.chain.enums import Department, OrgKind
 from collab_py.chain.logs import EventCodec
 from collab_py.chain.transactor import connect
@@ -104,7 +104,6 @@ class Platform:
         self.database = database or open_platform_database(config.database_url)
         self.documents = DocumentStore(config.documents_dir)
         self.runner = IdempotentRunner(self.database)
-        self._decimals: dict[str, int] = {}
         self._locks = {role: threading.Lock() for role in ROLE_KEYS}
         self.codec: EventCodec | None = None
         self._engine: ListenerEngine | None = None
@@ -142,10 +141,10 @@ class Platform:
         shared = SharedBatch()
         consumers = []
         if self.org_kind is OrgKind.ENTERPRISE:
+            books = AccountingHandler(self.org_id, ChartOfAccounts(), decimals=self.deployment.decimals)
             consumers.append(
-                Consumer(self.database, f"accounting-{self.org_id}", AccountingHandler(self.org_id, ChartOfAccounts()),
-                         sync.codec, sync.chain_id, metrics=ListenerMetrics(f"accounting-{self.org_id}", registry),
-                         shared=shared)
+                Consumer(self.database, f"accounting-{self.org_id}", books, sync.codec, sync.chain_id,
+                         metrics=ListenerMetrics(f"accounting-{self.org_id}", registry), shared=shared)
             )  # fmt: skip
         self.projection_metrics = ListenerMetrics(f"web-{self.org_id}", registry)
         consumers.append(
@@ -223,10 +222,7 @@ class Platform:
 
     def decimals(self, asset: str) -> int:
         """Decimals of an ERC-20, read once."""
-        if asset not in self._decimals:
-            token = contract_at(self.w3, "DepositToken", Web3.to_checksum_address(asset))
-            self._decimals[asset] = int(token.functions.decimals().call())
-        return self._decimals[asset]
+        return self.deployment.decimals(asset)
 
     def org_name(self, org_id: int) -> str:
         """An org's name from the read model (its id when unknown)."""

@@ -12,7 +12,7 @@ the contract's ``ContractProposed`` event in the store), a second voucher names 
 accepted it at that point of the chain comes from the ``AssetAcceptanceChanged`` events before it in the store. An
 event in any other asset is not posted: it raises :class:`AssetNotAccepted`, so the consumer quarantines it for an
 operator. Everything is read from the event in hand and the store (indexed by contract number), never from the
-chain.
+chain; only the log line of a posting asks for its asset's decimals, to show the amount in currency units.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import functools
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -35,6 +35,7 @@ from collab_py.ledger.journal import Posting, reverse_postings, write_postings
 from collab_py.ledger.schema import ASSIGNMENT, FREEZE, PAYMENT, RECEIPT, RECLAIM, chain_log
 from collab_py.ledger.store import find_events
 from collab_py.listener.consumer import StoredEvent
+from collab_py.listener.handlers import LoggedAmounts
 
 log = logging.getLogger("collab.accounting")
 #: Contracts whose parties and asset an accounting handler keeps in memory (the others are read from the store).
@@ -88,7 +89,8 @@ class ChartOfAccounts(BaseModel):
 
 
 class AccountingHandler:
-    """Posts org ``org_id``'s books from the events of the payments it is party to."""
+    """Posts org ``org_id``'s books from the events of the payments it is party to; ``decimals`` gives an asset's
+    decimals (:meth:`~collab_py.chain.deploy.Deployment.decimals`) for the amounts its log lines show."""
 
     events: tuple[str, ...] = (
         "ContractProposed",
@@ -98,9 +100,10 @@ class AccountingHandler:
         "PaymentReclaimed",
     )
 
-    def __init__(self, org_id: int, chart: ChartOfAccounts | None = None) -> None:
+    def __init__(self, org_id: int, chart: ChartOfAccounts | None = None, *, decimals: Callable[[str], int]) -> None:
         self.org_id = org_id
         self.chart = chart or ChartOfAccounts()
+        self.decimals = decimals
         self._contracts: OrderedDict[bytes, tuple[int, int, str]] = OrderedDict()  # payer, payee, asset
         self._listings: dict[int, tuple[str, bool]] | None = None  # asset listings by store id, once read
         self._listing_ids: list[int] = []
@@ -109,12 +112,14 @@ class AccountingHandler:
 
     def apply(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
         """Writes the postings of newly stored events."""
-        postings = [posting for stored in events for posting in self._postings(connection, stored)]
-        write_postings(connection, self.org_id, postings)
-        for posting in postings:
-            log.info("org %d posted %s of payment %s/%d: %d token units, Dr %s, Cr %s", self.org_id, posting.kind,
-                     posting.contract_no, posting.seq, posting.amount, posting.debit, posting.credit)  # fmt: skip
-        return len(postings)
+        found = [item for stored in events for item in self._postings(connection, stored)]
+        write_postings(connection, self.org_id, [posting for posting, _ in found])
+        shown = LoggedAmounts(self.decimals)
+        for posting, asset in found:
+            log.info("org %d posted %s of payment %s/%d: %s, Dr %s, Cr %s", self.org_id, posting.kind,
+                     posting.contract_no, posting.seq, shown(posting.amount, asset), posting.debit,
+                     posting.credit)  # fmt: skip
+        return len(found)
 
     def retry(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
         """Posts quarantined events an operator asked to retry: an asset is judged by the deployment's listing as it
@@ -135,7 +140,8 @@ class AccountingHandler:
                 self._listing_ids = sorted(self._listings)
         return reverse_postings(connection, self.org_id, [stored.id for stored in events])
 
-    def _postings(self, connection: Connection, stored: StoredEvent) -> Iterator[Posting]:
+    def _postings(self, connection: Connection, stored: StoredEvent) -> Iterator[tuple[Posting, str]]:
+        """The postings of one stored event, each with the asset it is in."""
         event, args = stored.event, stored.event.args
         if event.name == "ContractProposed":
             self._remember(args["contractNo"], (args["partyA"], args["partyB"], args["asset"]))
@@ -148,7 +154,7 @@ class AccountingHandler:
             return
         chart, me, account = self.chart, self.org_id, self._account
 
-        def posting(kind: str, counterparty: int, debit: str, credit: str, memo: str) -> Posting:
+        def posting(kind: str, counterparty: int, debit: str, credit: str, memo: str) -> tuple[Posting, str]:
             return Posting(
                 kind,
                 stored.id,
@@ -160,7 +166,7 @@ class AccountingHandler:
                 account(debit, counterparty),
                 account(credit, counterparty),
                 memo,
-            )
+            ), asset
 
         if event.name in ("PaymentVoucherIssued", "PaymentReclaimed"):
             payer, payee, asset = self._contract(connection, args["contractNo"])
@@ -175,7 +181,8 @@ class AccountingHandler:
             payer, payee, beneficiary = args["payerOrg"], args["payeeOrg"], args["beneficiaryOrg"]
             if me not in (payer, payee, beneficiary):
                 return
-            self._check_asset(connection, stored, args["asset"])
+            asset = args["asset"]
+            self._check_asset(connection, stored, asset)
             if payer == me:
                 yield posting(PAYMENT, payee, chart.payable, chart.frozen, "second voucher: paid (S8.1)")
             if payee == me:

@@ -45,6 +45,7 @@ from collab_py.exceptions import CollabError, ContractError
 from collab_py.ledger import store
 from collab_py.ledger.schema import institution_actions
 from collab_py.listener.consumer import TRANSIENT, StoredEvent
+from collab_py.listener.handlers import LoggedAmounts
 from collab_py.services import InstitutionService, ReleaseRefused
 from collab_py.services.reader import ChainReader, NotFound
 
@@ -189,12 +190,14 @@ class InstitutionBot:
                     releases[decision["voucher_id"]] = (decision, *key)
         if releases:
             outcomes = self.service.release_each([(raw, seq) for _, raw, seq in releases.values()])
+            shown = LoggedAmounts(self.service.deployment.decimals)
             for (decision, _, _), outcome in zip(releases.values(), outcomes, strict=True):
                 decision["tx_hash"] = outcome.tx_hash
                 if outcome.second is not None:
                     decision.update(action=RELEASED, reason="")
-                    log.info("released payment %s/%d: %d token units to org %d", decision["contract_no"],
-                             decision["seq"], outcome.second.amount, outcome.second.beneficiary_org)  # fmt: skip
+                    log.info("released payment %s/%d: %s to org %d", decision["contract_no"], decision["seq"],
+                             shown(outcome.second.amount, outcome.second.asset),
+                             outcome.second.beneficiary_org)  # fmt: skip
                     continue
                 assert outcome.error is not None
                 _settle(decision, outcome.error, released=True)
