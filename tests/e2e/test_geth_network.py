@@ -71,7 +71,12 @@ def mined(w3: Web3, tx_hash: HexBytes, timeout: float = 30.0, net: CliqueNetwork
     except TimeExhausted:
         if net is None:
             raise
-        heads = [f"{node.name}: {net.head(node)}, txpool {node.call('txpool_status')}" for node in net.nodes]
+        heads = [
+            f"{node.name}: {net.head(node)}, txpool {node.call('txpool_status')}, peers {len(node.peer_keys())}"
+            if node.running
+            else f"{node.name}: stopped"
+            for node in net.nodes
+        ]
         report = [f"{tx_hash.to_0x_hex()} not mined in {timeout} s", *heads, net.log_tails(30)]
         raise AssertionError("\n".join(report)) from None
     assert receipt["status"] == 1
