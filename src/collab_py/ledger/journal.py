@@ -33,8 +33,18 @@ GENESIS = bytes(32)
 _LOCK_SPACE = 0x636F6C6C  # "coll"
 
 
+class Evidence(NamedTuple):
+    """Where on chain the event behind an entry is: chain, block hash, transaction hash, log index."""
+
+    chain_id: int
+    block_hash: bytes
+    tx_hash: bytes | None
+    log_index: int | None
+
+
 class Posting(NamedTuple):
-    """A balanced entry to write: what, for whom, and its two lines (a reversal names the entry it reverses)."""
+    """A balanced entry to write: what, for whom, and its two lines (a reversal names the entry it reverses); the
+    chain evidence of its event when the writer has it in hand (else it is read from the store)."""
 
     kind: str
     event_id: int
@@ -47,15 +57,7 @@ class Posting(NamedTuple):
     credit: str
     memo: str
     reverses: int | None = None
-
-
-class Evidence(NamedTuple):
-    """Where on chain the event behind an entry is: chain, block hash, transaction hash, log index."""
-
-    chain_id: int
-    block_hash: bytes
-    tx_hash: bytes | None
-    log_index: int | None
+    evidence: Evidence | None = None
 
 
 #: A line as the hash covers it: account, debit, credit.
@@ -108,12 +110,12 @@ def write_postings(connection: Connection, org_id: int, postings: Sequence[Posti
         return
     postgres = connection.dialect.name == "postgresql"
     previous = _head(connection, org_id)
-    evidence = _evidence(connection, [p.event_id for p in postings])
+    stored = _evidence(connection, [p.event_id for p in postings if p.evidence is None])
     chained: list[tuple[bytes, bytes]] = []
     for p in postings:
         sealed = Sealed(
             org_id, p.kind, p.contract_no, p.seq, p.voucher_id, p.amount, p.counterparty, p.reverses, p.memo,
-            evidence.get(p.event_id), ((p.debit, p.amount, 0), (p.credit, 0, p.amount)),
+            p.evidence or stored.get(p.event_id), ((p.debit, p.amount, 0), (p.credit, 0, p.amount)),
         )  # fmt: skip
         digest = entry_digest(previous, sealed)
         chained.append((previous, digest))
@@ -169,7 +171,9 @@ def _head(connection: Connection, org_id: int) -> bytes:
 
 
 def _evidence(connection: Connection, event_ids: Sequence[int]) -> dict[int, Evidence]:
-    """The chain evidence of the stored events ``event_ids`` (one range read of the store)."""
+    """The chain evidence of the stored events ``event_ids`` (one range read of the store; none without ids)."""
+    if not event_ids:
+        return {}
     log = chain_log.c
     wanted = set(event_ids)
     rows = connection.execute(

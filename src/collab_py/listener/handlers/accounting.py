@@ -160,6 +160,7 @@ class AccountingHandler:
                 account(debit, counterparty),
                 account(credit, counterparty),
                 memo,
+                evidence=stored.evidence,
             )
 
         if event.name in ("PaymentVoucherIssued", "PaymentReclaimed"):
