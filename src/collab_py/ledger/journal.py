@@ -27,6 +27,9 @@ _ENTRY_COLUMNS = (
     "prev_hash, entry_hash"
 )
 _LINE_COLUMNS = "entry_id, account, debit, credit"
+#: The canonical encoding of an entry's fields: compact JSON, non-ASCII characters as they are (one encoder for
+#: every entry: ``json.dumps`` with options builds one per call).
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 #: The previous hash of an org's first entry.
 GENESIS = bytes(32)
 #: Advisory lock namespace of the journal's writers on PostgreSQL (with the org id as the second key).
@@ -100,8 +103,7 @@ def entry_digest(previous: bytes, entry: Sealed) -> bytes:
         else [evidence.chain_id, evidence.block_hash.hex(), (evidence.tx_hash or b"").hex(), evidence.log_index],
         [list(line) for line in entry.lines],
     ]
-    encoded = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
-    return hashlib.sha256(previous + encoded).digest()
+    return hashlib.sha256(previous + _CANONICAL.encode(fields).encode()).digest()
 
 
 def write_postings(connection: Connection, org_id: int, postings: Sequence[Posting]) -> None:
