@@ -2,8 +2,9 @@
 read after their cursor, the block hashes and position of the sync, and the quarantine of events a consumer could
 not process. Also a log source over the store for the chain reader.
 
-The write paths of the sync are the backfill's hot loop: rows go in with the driver's own ``executemany`` (SQLite)
-or ``COPY`` (PostgreSQL, psycopg), one transaction per chunk; everything else is SQLAlchemy Core.
+The write paths of the sync and the consumers' reads are the backfill's hot loop: rows go in with the driver's own
+``executemany`` (SQLite) or ``COPY`` (PostgreSQL, psycopg), one transaction per chunk, and a consumer's batch comes
+back as the driver's tuples; everything else is SQLAlchemy Core.
 """
 
 from __future__ import annotations
