@@ -255,6 +255,31 @@ def _restorer(item: dict[str, Any]) -> _Restorer | None:
     return None
 
 
+#: Restores every stored argument of one event: (arguments as stored) -> the typed arguments, a new dict.
+_ArgsRestorer = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _compile_restorer(name: str, inputs: Sequence[dict[str, Any]]) -> _ArgsRestorer:
+    """Python source restoring one event's stored arguments, compiled once: a bytes argument converted inline, an
+    array or struct by its :func:`_restorer` (a consumer restores every event of its batches)."""
+    scope: dict[str, Any] = {"_fromhex": bytes.fromhex}
+    lines = ["def restore(args):", "    typed = dict(args)"]
+    for index, item in enumerate(inputs):
+        restore = _restorer(item)
+        if restore is None:
+            continue
+        key = repr(item["name"])
+        if item["type"].startswith("bytes") and not item["type"].endswith("]"):
+            lines.append(f"    typed[{key}] = _fromhex(typed[{key}][2:])")
+        else:
+            scope[f"_restore{index}"] = restore
+            lines.append(f"    typed[{key}] = _restore{index}(typed[{key}])")
+    lines.append("    return typed")
+    exec(compile("\n".join(lines) + "\n", f"<restorer of {name}>", "exec"), scope)
+    restorer: _ArgsRestorer = scope["restore"]
+    return restorer
+
+
 def _from_json(value: Any) -> Any:
     """bytes as ``0x`` hex and tuples as lists (the JSON form of the typed decoder's values)."""
     if isinstance(value, bytes):
@@ -278,7 +303,7 @@ class _EventShape:
     data_types: tuple[str, ...]
     data_readers: tuple[_Reader, ...] | None  # None: decode the data with eth-abi
     data_hex: tuple[_HexReader, ...] | None
-    restorers: tuple[tuple[str, _Restorer], ...]
+    restore: _ArgsRestorer
     #: JSON text writers of the indexed arguments and the data words, each with its ``"name":`` prefix (None when
     #: the data holds tuples or arrays: those go through eth-abi and ``json.dumps``)
     indexed_json: tuple[tuple[str, _JsonWriter], ...]
@@ -388,9 +413,6 @@ class EventCodec:
                 ]
                 if any(read is None or read_hex is None for _, read, read_hex in indexed):
                     raise ValueError(f"event {item['name']} indexes a type this codec does not decode")
-                restorers = tuple(
-                    (arg["name"], restore) for arg in item["inputs"] if (restore := _restorer(arg)) is not None
-                )
                 indexed_names = [arg["name"] for arg, _ in inputs if arg["indexed"]]
                 data_names = [arg["name"] for arg, _ in inputs if not arg["indexed"]]
                 writers = tuple(_json_writer(kind) for kind in data_types)
@@ -409,7 +431,7 @@ class EventCodec:
                     data_types=data_types,
                     data_readers=None if any(read is None for read in readers) else readers,  # type: ignore[arg-type]
                     data_hex=None if any(read is None for read in hex_readers) else hex_readers,  # type: ignore[arg-type]
-                    restorers=restorers,
+                    restore=_compile_restorer(item["name"], item["inputs"]),
                     indexed_json=tuple(
                         (f'"{arg["name"]}":', writer)
                         for arg, kind in inputs
@@ -509,10 +531,7 @@ class EventCodec:
         shape = self._by_name.get(name)
         if shape is None:
             raise ValueError(f"cannot decode a stored {name} event: {args.get('error', 'not an event of ours')}")
-        typed = dict(args)
-        for key, restore in shape.restorers:
-            typed[key] = restore(typed[key])
-        return typed
+        return shape.restore(args)
 
 
 class LogReader:

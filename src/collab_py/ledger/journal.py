@@ -27,14 +27,27 @@ _ENTRY_COLUMNS = (
     "prev_hash, entry_hash"
 )
 _LINE_COLUMNS = "entry_id, account, debit, credit"
+#: The canonical encoding of an entry's fields: compact JSON, non-ASCII characters as they are (one encoder for
+#: every entry: ``json.dumps`` with options builds one per call).
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 #: The previous hash of an org's first entry.
 GENESIS = bytes(32)
 #: Advisory lock namespace of the journal's writers on PostgreSQL (with the org id as the second key).
 _LOCK_SPACE = 0x636F6C6C  # "coll"
 
 
+class Evidence(NamedTuple):
+    """Where on chain the event behind an entry is: chain, block hash, transaction hash, log index."""
+
+    chain_id: int
+    block_hash: bytes
+    tx_hash: bytes | None
+    log_index: int | None
+
+
 class Posting(NamedTuple):
-    """A balanced entry to write: what, for whom, and its two lines (a reversal names the entry it reverses)."""
+    """A balanced entry to write: what, for whom, and its two lines (a reversal names the entry it reverses); the
+    chain evidence of its event when the writer has it in hand (else it is read from the store)."""
 
     kind: str
     event_id: int
@@ -47,15 +60,7 @@ class Posting(NamedTuple):
     credit: str
     memo: str
     reverses: int | None = None
-
-
-class Evidence(NamedTuple):
-    """Where on chain the event behind an entry is: chain, block hash, transaction hash, log index."""
-
-    chain_id: int
-    block_hash: bytes
-    tx_hash: bytes | None
-    log_index: int | None
+    evidence: Evidence | None = None
 
 
 #: A line as the hash covers it: account, debit, credit.
@@ -98,8 +103,7 @@ def entry_digest(previous: bytes, entry: Sealed) -> bytes:
         else [evidence.chain_id, evidence.block_hash.hex(), (evidence.tx_hash or b"").hex(), evidence.log_index],
         [list(line) for line in entry.lines],
     ]
-    encoded = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
-    return hashlib.sha256(previous + encoded).digest()
+    return hashlib.sha256(previous + _CANONICAL.encode(fields).encode()).digest()
 
 
 def write_postings(connection: Connection, org_id: int, postings: Sequence[Posting]) -> None:
@@ -108,12 +112,12 @@ def write_postings(connection: Connection, org_id: int, postings: Sequence[Posti
         return
     postgres = connection.dialect.name == "postgresql"
     previous = _head(connection, org_id)
-    evidence = _evidence(connection, [p.event_id for p in postings])
+    stored = _evidence(connection, [p.event_id for p in postings if p.evidence is None])
     chained: list[tuple[bytes, bytes]] = []
     for p in postings:
         sealed = Sealed(
             org_id, p.kind, p.contract_no, p.seq, p.voucher_id, p.amount, p.counterparty, p.reverses, p.memo,
-            evidence.get(p.event_id), ((p.debit, p.amount, 0), (p.credit, 0, p.amount)),
+            p.evidence or stored.get(p.event_id), ((p.debit, p.amount, 0), (p.credit, 0, p.amount)),
         )  # fmt: skip
         digest = entry_digest(previous, sealed)
         chained.append((previous, digest))
@@ -169,7 +173,9 @@ def _head(connection: Connection, org_id: int) -> bytes:
 
 
 def _evidence(connection: Connection, event_ids: Sequence[int]) -> dict[int, Evidence]:
-    """The chain evidence of the stored events ``event_ids`` (one range read of the store)."""
+    """The chain evidence of the stored events ``event_ids`` (one range read of the store; none without ids)."""
+    if not event_ids:
+        return {}
     log = chain_log.c
     wanted = set(event_ids)
     rows = connection.execute(

@@ -2,8 +2,9 @@
 read after their cursor, the block hashes and position of the sync, and the quarantine of events a consumer could
 not process. Also a log source over the store for the chain reader.
 
-The write paths of the sync are the backfill's hot loop: rows go in with the driver's own ``executemany`` (SQLite)
-or ``COPY`` (PostgreSQL, psycopg), one transaction per chunk; everything else is SQLAlchemy Core.
+The write paths of the sync and the consumers' reads are the backfill's hot loop: rows go in with the driver's own
+``executemany`` (SQLite) or ``COPY`` (PostgreSQL, psycopg), one transaction per chunk, and a consumer's batch comes
+back as the driver's tuples; everything else is SQLAlchemy Core.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, in
 
 from collab_py.chain.logs import ChainEvent, ChainLogSource, EventCodec, StoreRow
 from collab_py.exceptions import CollabError
+from collab_py.ledger.journal import Evidence
 from collab_py.ledger.schema import (
     ORPHANED,
     chain_blocks,
@@ -190,7 +192,7 @@ def last_id(connection: Connection) -> int:
 class LogRow:
     """A row of the store as a consumer reads it: ``args`` as stored (JSON, bytes as ``0x`` hex). Read-only."""
 
-    __slots__ = ("_event", "args", "block_hash", "block_number", "event", "id", "log_index", "tx_hash")
+    __slots__ = ("_event", "args", "block_hash", "block_number", "chain_id", "event", "id", "log_index", "tx_hash")
 
     def __init__(
         self,
@@ -201,6 +203,7 @@ class LogRow:
         tx_hash: bytes | None,
         log_index: int | None,
         args: dict[str, Any],
+        chain_id: int,
     ) -> None:
         self.id = row_id
         self.event = event
@@ -209,7 +212,13 @@ class LogRow:
         self.tx_hash = tx_hash
         self.log_index = log_index
         self.args = args
+        self.chain_id = chain_id
         self._event: ChainEvent | None = None
+
+    @property
+    def evidence(self) -> Evidence:
+        """Where on chain the row's log is: what a journal entry posted for it seals."""
+        return Evidence(self.chain_id, self.block_hash, self.tx_hash, self.log_index)
 
     def chain_event(self, codec: EventCodec) -> ChainEvent:
         """The event with its typed arguments (bytes as bytes), made once; ValueError when it does not decode."""
@@ -225,7 +234,12 @@ class LogRow:
         return self._event
 
 
-_READ = "SELECT id, event, block_number, block_hash, tx_hash, log_index, args FROM chain_log"
+_READ = "SELECT id, event, block_number, block_hash, tx_hash, log_index, args, chain_id FROM chain_log"
+#: The columns of :data:`_READ`, for queries built with SQLAlchemy.
+_READ_COLUMNS = tuple(
+    chain_log.c[name]
+    for name in ("id", "event", "block_number", "block_hash", "tx_hash", "log_index", "args", "chain_id")
+)
 
 
 def _rows(found: Iterable[Any]) -> list[LogRow]:
@@ -238,9 +252,21 @@ def _rows(found: Iterable[Any]) -> list[LogRow]:
             None if tx_hash is None else bytes(tx_hash),
             log_index,
             args if isinstance(args, dict) else json.loads(args),
+            int(chain_id),
         )
-        for row_id, event, number, block_hash, tx_hash, log_index, args in found
+        for row_id, event, number, block_hash, tx_hash, log_index, args, chain_id in found
     ]
+
+
+def _driver_rows(connection: Connection, query: str, parameters: Sequence[Any]) -> list[Any]:
+    """Every row of ``query`` as the driver's tuples, in ``connection``'s transaction: a consumer's batch is
+    thousands of rows, where SQLAlchemy's row objects cost more than the read."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(query, parameters)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def read_after(
@@ -251,7 +277,8 @@ def read_after(
     mark = _mark(connection)
     events = ", ".join([mark] * len(names))
     found = _rows(
-        connection.exec_driver_sql(
+        _driver_rows(
+            connection,
             f"{_READ} WHERE id > {mark} AND id <= {mark} AND event IN ({events}) ORDER BY id LIMIT {int(limit)}",
             (after, until, *names),
         )
@@ -331,7 +358,7 @@ def find_events(
     if not keys:
         return []
     found = connection.execute(
-        select(log.id, log.event, log.block_number, log.block_hash, log.tx_hash, log.log_index, log.args)
+        select(*_READ_COLUMNS)
         .where(and_(log.event.in_(list(names)), log.orphaned.is_(False), or_(*keys)))
         .order_by(log.id)
     )
@@ -509,11 +536,7 @@ class StoreLogSource:
             conditions.append(log.block_number >= from_block)
         if to_block is not None:
             conditions.append(log.block_number <= to_block)
-        found = connection.execute(
-            select(log.id, log.event, log.block_number, log.block_hash, log.tx_hash, log.log_index, log.args)
-            .where(and_(*conditions))
-            .order_by(log.id)
-        )
+        found = connection.execute(select(*_READ_COLUMNS).where(and_(*conditions)).order_by(log.id))
         return _rows(found)
 
 

@@ -28,6 +28,7 @@ from collab_py.chain.logs import UNDECODABLE, ChainEvent, EventCodec
 from collab_py.chain.transactor import NodeUnreachable, TransactionTimeout
 from collab_py.ledger import store
 from collab_py.ledger.database import writer
+from collab_py.ledger.journal import Evidence
 from collab_py.ledger.schema import ORPHANED
 from collab_py.listener.metrics import ListenerMetrics
 
@@ -54,6 +55,8 @@ class StoredEvent:
 
     id: int
     event: ChainEvent
+    #: where on chain the store's row says the event is (None: not given, a journal writer reads it from the store)
+    evidence: Evidence | None = None
 
 
 class Handler(Protocol):
@@ -215,7 +218,7 @@ class Consumer:
                 if row.args.get("event") in self.wanted:
                     raise UndecodableEvent(f"log {row.args.get('event')} does not decode: {row.args.get('error')}")
             elif row.event in self.wanted:
-                pending.append(StoredEvent(row.id, row.chain_event(self.codec)))
+                pending.append(StoredEvent(row.id, row.chain_event(self.codec), row.evidence))
         flush()
         return applied, written
 

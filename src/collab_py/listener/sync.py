@@ -19,10 +19,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, update
 from web3 import Web3
+from web3.exceptions import BlockNotFound
 
 from collab_py.chain.build import load_artifact
 from collab_py.chain.deploy import Deployment
 from collab_py.chain.logs import EVENT_SOURCES, EventCodec, LogReader, RawLog
+from collab_py.chain.transactor import rpc_request
 from collab_py.exceptions import CollabError
 from collab_py.ledger import store
 from collab_py.ledger.database import writer
@@ -95,8 +97,7 @@ class Sync:
 
     def step(self) -> bool:
         """Stores one chunk of confirmed blocks; returns True when the store holds every confirmed block."""
-        latest = self.w3.eth.get_block("latest")
-        head = (int(latest["number"]), bytes(latest["hash"]))
+        head = self._block("latest")
         self.metrics.rpc_up.set(1)
         self.metrics.head.set(head[0])
         if head == self._idle_at:  # nothing new since the last poll: one request per poll while idle
@@ -215,4 +216,12 @@ class Sync:
         log.warning("sync: reorg below block %d; back to block %d, %d events orphaned", position, ancestor[0], orphaned)
 
     def _hash_of(self, number: int) -> bytes:
-        return bytes(self.w3.eth.get_block(number)["hash"])
+        return self._block(hex(number))[1]
+
+    def _block(self, tag: str) -> tuple[int, bytes]:
+        """A block's number and hash, from the header as the node sends it: web3's block formatter would convert
+        each of the block's transaction hashes (thousands in a backfill's blocks) that the sync never looks at."""
+        block = rpc_request(self.w3, "eth_getBlockByNumber", [tag, False])
+        if block is None:
+            raise BlockNotFound(f"block {tag} not found")
+        return int(block["number"], 16), bytes.fromhex(block["hash"][2:])

@@ -166,6 +166,7 @@ class AccountingHandler:
                 account(debit, counterparty),
                 account(credit, counterparty),
                 memo,
+                evidence=stored.evidence,
             ), asset
 
         if event.name in ("PaymentVoucherIssued", "PaymentReclaimed"):
