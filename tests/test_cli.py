@@ -711,6 +711,10 @@ def test_listen_reconcile_and_ledger_through_the_cli(
     assert report["clean"] is True
     (contract,) = report["contracts"]
     assert (contract["on_chain"], contract["payable_posted"], contract["receivable_posted"]) == ("3000.50",) * 3
+    caplog.clear()
+    cli("b", "listen", "--org", str(world.b.org_id), "--role", "accounting", "--role", "invoicing", "--once")
+    said = [record.getMessage() for record in caplog.records]
+    assert f"issued invoice INV-{NUMBER}-{seq} of payment {NUMBER}/{seq}" in said  # its receipt was posted before
     exported = tmp_path / "a-journal.csv"
     assert cli("a", "ledger", "--format", "csv", "--out", str(exported))["lines"] == 4
     header = exported.read_text().splitlines()[0]

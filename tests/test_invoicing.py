@@ -3,6 +3,7 @@ the invoice or records why it rejected it."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import pytest
@@ -55,7 +56,10 @@ def test_tax_included_in_an_amount() -> None:
     assert tax_included(100, Decimal(0)) == 0
 
 
-def test_payee_invoices_after_its_receipt_and_payer_verifies(world: World, flow: Flow, ledger_url: str) -> None:
+def test_payee_invoices_after_its_receipt_and_payer_verifies(
+    world: World, flow: Flow, ledger_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="collab.invoicing")
     draft = sample_contract("V-1")
     released(flow, world, draft)
     books = open_database(ledger_url)  # one group database here; each org's rows are its own
@@ -71,6 +75,11 @@ def test_payee_invoices_after_its_receipt_and_payer_verifies(world: World, flow:
 
     catch_up(invoicing(world, flow, books, world.a))
     assert recorded(books, world.a.org_id) == [(world.a.org_id, "IN", VERIFIED, "INV-V-1-1", draft.total, tax, "")]
+    assert [record.getMessage() for record in caplog.records] == [  # one line per invoice and step
+        "the invoice of payment V-1/1 waits for its receipt to be posted (PENDING)",
+        "issued invoice INV-V-1-1 of payment V-1/1: its receipt is posted now",
+        "verified invoice INV-V-1-1 of payment V-1/1",
+    ]
     with books.connect() as connection:
         document = connection.execute(
             select(invoices.c.document).where(invoices.c.org_id == world.a.org_id)

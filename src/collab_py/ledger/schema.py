@@ -194,6 +194,7 @@ journal_entries = Table(
     Column("entry_hash", LargeBinary(32), nullable=False),
     UniqueConstraint("org_id", "event_id", "kind", name="uq_journal_entries_posting"),
     Index("ix_journal_entries_org_chain", "org_id", "id"),  # an org's last entry, its chain in order
+    Index("ix_journal_entries_voucher", "voucher_id", "org_id", "kind"),  # a payment's postings (e.g. its receipt)
 )
 
 #: The lines of a journal entry; debits equal credits. Append-only, like the entries.

@@ -90,6 +90,7 @@ class InvoicingHandler:
                 )
             else:
                 rows.append(self._row(stored, ISSUED, result))
+            log.info("issued invoice %s of payment %s", self._terms(stored)[0], _name(stored))
         if rows:
             connection.execute(insert(invoice_table), rows)
         return len(rows) + sum(1 for _, failed in to_issue if failed is not None)
@@ -123,7 +124,7 @@ class InvoicingHandler:
             connection.execute(
                 update(invoice_table).where(columns.id == row.id).values(status=ISSUED, reason="", invoice_hash=result)
             )
-            log.info("issued the invoice of payment %s: its receipt is posted now", _name(event))
+            log.info("issued invoice %s of payment %s: its receipt is posted now", self._terms(event)[0], _name(event))
             issued += 1
         return issued
 
@@ -245,6 +246,7 @@ class InvoicingHandler:
             stored, self.finance.org_id, "IN", VERIFIED, invoice.invoice_no, invoice.invoice_hash, invoice.amount,
             invoice.tax,
         )  # fmt: skip
+        log.info("verified invoice %s of payment %s", invoice.invoice_no, _name(stored))
         return row | {"document": invoice.model_dump(mode="json")}
 
     def _receipt_posted(self, connection: Connection, voucher_id: bytes) -> bool:
