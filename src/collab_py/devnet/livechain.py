@@ -42,9 +42,10 @@ class LiveChain:
     ws_url: str | None
     funding: Funding
 
-    def connect(self) -> Web3:
-        """A client for :attr:`rpc_url` honouring the settings (PoA, fees) of the environment."""
-        return CollabSettings.load(rpc_url=self.rpc_url).connect()
+    def connect(self, rpc_url: str | None = None) -> Web3:
+        """A client for :attr:`rpc_url` (or ``rpc_url``: a proxy in front of it) honouring the settings (PoA, fees)
+        of the environment."""
+        return CollabSettings.load(rpc_url=rpc_url or self.rpc_url).connect()
 
 
 def add_live_arguments(
