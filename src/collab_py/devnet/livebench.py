@@ -51,8 +51,7 @@ from collab_py.devnet.pipeline import (
     PipelinedTransactor,
     PipelineError,
     Rpc,
-    check_sent,
-    raw_request,
+    ship,
 )
 from collab_py.devnet.sandbox import B_BANK_ACCOUNT, Sandbox, bootstrap
 from collab_py.domain import crypto
@@ -70,8 +69,6 @@ GAS_MARGIN = 0.12
 WARMUP_FLOWS = 2
 #: Seconds between two looks at the head.
 POLL = 0.02
-#: Most transactions in one JSON-RPC batch.
-BATCH = 500
 #: Amount of each flow's contract, in token units (cents).
 FLOW_AMOUNT = 100_00
 STEP_NAMES = (
@@ -476,16 +473,11 @@ def _block(rpc: Rpc, number: int) -> tuple[BlockStat, list[dict[str, Any]]] | No
 
 
 def _ship(rpc: Rpc, pending: Sequence[PendingTx]) -> None:
-    """Sends ``pending`` in ``eth_sendRawTransaction`` batches of at most :data:`BATCH` (geth refuses batches of more
-    than 1,000 requests) and checks that the node took every one."""
-    for start in range(0, len(pending), BATCH):
-        chunk = pending[start : start + BATCH]
-        hashes = [p.tx_hash.to_0x_hex() for p in chunk]
-        requests = [raw_request(h, p.signed.raw_transaction.to_0x_hex()) for h, p in zip(hashes, chunk, strict=True)]
-        try:
-            check_sent(rpc.post(b"[" + b",".join(requests) + b"]"), hashes)
-        except PipelineError as error:
-            raise BenchError(str(error)) from None
+    """Sends ``pending`` in batches (:func:`~collab_py.devnet.pipeline.ship`); a refusal is a :class:`BenchError`."""
+    try:
+        ship(rpc, pending)
+    except PipelineError as error:
+        raise BenchError(str(error)) from None
 
 
 class _PostingWatcher:
