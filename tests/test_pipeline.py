@@ -129,12 +129,12 @@ class _FakeRpc:
         raise AssertionError(f"{method} called")
 
 
-def test_rounds_on_a_live_node_fit_two_blocks_and_make_no_development_call() -> None:
+def test_rounds_on_a_live_node_fit_the_sealers_pools_and_two_blocks_and_make_no_development_call() -> None:
     rpc = _FakeRpc("Geth/v1.13.15-stable/linux-amd64/go1.22")
     with Rounds(rpc) as rounds:  # type: ignore[arg-type]
         assert rounds.live
-        assert rounds.size(100_000) == 600  # two blocks of 30M gas
-        assert rounds.size(10_000) == 1_000  # at most a development round
+        assert rounds.size(100_000) == 64  # what a sealer keeps of one account's transactions not yet due
+        assert rounds.size(2_000_000) == 30  # two blocks of 30M gas
         assert rounds.size(90_000_000) == 1
     assert rpc.methods == ["web3_clientVersion", "eth_getBlockByNumber"]
 

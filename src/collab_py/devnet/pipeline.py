@@ -86,6 +86,11 @@ DEV_ROUND = 1_000
 #: Block gas limits a round may fill on a live chain: a max fee of twice the base fee, read when the round is signed,
 #: still pays after that many full blocks (the base fee grows by 1/8 a full block).
 LIVE_ROUND_BLOCKS = 2
+#: Most transactions of one account in flight on a live chain: geth's ``--txpool.accountqueue`` default. The RPC node
+#: passes transactions on to the sealers in no particular order; a sealer keeps at most this many of an account's
+#: transactions whose nonce is not yet due and drops the rest, which then wait in the RPC node's pool for ever
+#: (seen on a 3-sealer Clique network with rounds of 300 transactions of one account).
+LIVE_ACCOUNT_WINDOW = 64
 #: Blocks of a live chain without any of a round's transactions, while some are pending, before it is declared stuck.
 LIVE_STUCK_BLOCKS = 10
 #: Seconds between two looks at a live chain's head.
@@ -427,7 +432,9 @@ def await_round(
             with contextlib.suppress(PipelineError):  # a node without the txpool API
                 label += f" (pool: {rpc.call('txpool_status')})"
             raise PipelineError(
-                f"{label}: {len(waiting)} transactions not mined in {idle} blocks, e.g. {next(iter(waiting))}"
+                f"{label}: {len(waiting)} transactions not mined in {idle} blocks, e.g. {next(iter(waiting))}; a "
+                f"node that holds them may not have passed them on to the block producers (more than "
+                f"{LIVE_ACCOUNT_WINDOW} of one account in flight?)"
             )
         time.sleep(poll)
 
@@ -436,7 +443,8 @@ class Rounds:
     """Rounds of independent transactions on whichever node ``rpc`` talks to, for the ``with`` block: on a
     development node (anvil, Hardhat) automine is off (:class:`ManualMining`) and each round is mined as one block
     (:func:`mine_round`); on any other node the chain's own blocks carry each round (:func:`await_round`), no
-    ``anvil_*`` or ``evm_*`` call made. :meth:`size` says how many transactions a round takes."""
+    ``anvil_*`` or ``evm_*`` call made. :meth:`size` says how many transactions of one account a round takes: on a
+    live chain few enough that the sealers get every one and that their fees still pay when the last is mined."""
 
     def __init__(self, rpc: Rpc) -> None:
         self._rpc = rpc
@@ -465,11 +473,11 @@ class Rounds:
             self._manual.__exit__(kind, error, traceback)
 
     def size(self, gas_limit: int) -> int:
-        """Transactions with gas limit ``gas_limit`` in one round: :data:`DEV_ROUND` on a development node; on a live
-        chain what :data:`LIVE_ROUND_BLOCKS` blocks hold, at most :data:`DEV_ROUND`."""
+        """Transactions of one account with gas limit ``gas_limit`` in one round: :data:`DEV_ROUND` on a development
+        node; on a live chain what :data:`LIVE_ROUND_BLOCKS` blocks hold, at most :data:`LIVE_ACCOUNT_WINDOW`."""
         if not self.live:
             return DEV_ROUND
-        return max(1, min(DEV_ROUND, LIVE_ROUND_BLOCKS * self.block_gas_limit // max(1, gas_limit)))
+        return max(1, min(LIVE_ACCOUNT_WINDOW, LIVE_ROUND_BLOCKS * self.block_gas_limit // max(1, gas_limit)))
 
     def mine(self, pending: Sequence[PendingTx], label: str) -> None:
         """Sends one round and returns once every transaction of it is mined with success."""
