@@ -411,32 +411,54 @@ def await_round(
     stuck_blocks: int = LIVE_STUCK_BLOCKS,
     poll: float = LIVE_POLL,
 ) -> None:
-    """Sends ``pending`` in batches to a node that mines by itself and follows its blocks (their receipts, by
-    ``eth_getBlockReceipts``) until every one was mined with success; a reverted one raises its decoded refusal, and
-    ``stuck_blocks`` blocks in a row without any of them while some wait are a :class:`PipelineError`."""
+    """Sends ``pending`` in batches to a node that mines by itself and waits until every one was mined with success
+    in a block with another on top; a reverted one raises its decoded refusal, and ``stuck_blocks`` new blocks
+    without any of them mined while some wait are a :class:`PipelineError`.
+
+    Each new head, the receipts of the transactions still waiting are asked for by hash (one batch): a chain whose
+    sealers take turns (Clique, QBFT's round changes) replaces its latest block now and then, so a block read once
+    may not be the one that ends up carrying a transaction. A receipt counts once its block is below the head, so a
+    round's successor never goes out on a block that is then replaced without it."""
     waiting = {tx.tx_hash.to_0x_hex(): tx for tx in pending}
-    checked = int(rpc.call("eth_blockNumber"), 16)
     ship(rpc, pending)
-    idle = 0
+    seen = progress = int(rpc.call("eth_blockNumber"), 16)
     while waiting:
+        time.sleep(poll)
         head = int(rpc.call("eth_blockNumber"), 16)
-        for block in range(checked + 1, head + 1):
-            receipts = rpc.call("eth_getBlockReceipts", hex(block))
-            if receipts is None:  # geth answers a new head's number a moment before its receipts: next look
-                break
-            checked = block
-            idle = 0 if _check_mined(receipts, waiting, label) else idle + 1
-            if not waiting:
-                return
-        if idle >= stuck_blocks:
+        if head == seen:
+            continue
+        seen = head
+        settled = [receipt for receipt in _receipts(rpc, list(waiting)) if int(receipt["blockNumber"], 16) < head]
+        if _check_mined(settled, waiting, label):
+            progress = head
+        elif head - progress >= stuck_blocks:
             with contextlib.suppress(PipelineError):  # a node without the txpool API
                 label += f" (pool: {rpc.call('txpool_status')})"
             raise PipelineError(
-                f"{label}: {len(waiting)} transactions not mined in {idle} blocks, e.g. {next(iter(waiting))}; a "
-                f"node that holds them may not have passed them on to the block producers (more than "
-                f"{LIVE_ACCOUNT_WINDOW} of one account in flight?)"
+                f"{label}: {len(waiting)} transactions not mined in {head - progress} blocks, e.g. "
+                f"{next(iter(waiting))}; a node that holds them may not have passed them on to the block producers "
+                f"(more than {LIVE_ACCOUNT_WINDOW} of one account in flight?)"
             )
-        time.sleep(poll)
+
+
+def _receipts(rpc: Rpc, hashes: Sequence[str]) -> list[dict[str, Any]]:
+    """The receipts of the transactions ``hashes`` that are mined, in batches of :data:`BATCH_REQUESTS`."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(hashes), BATCH_REQUESTS):
+        requests = [
+            b'{"jsonrpc":"2.0","id":"%s","method":"eth_getTransactionReceipt","params":["%s"]}'
+            % (tx_hash.encode(), tx_hash.encode())
+            for tx_hash in hashes[start : start + BATCH_REQUESTS]
+        ]
+        reply = rpc.post(b"[" + b",".join(requests) + b"]")
+        if not isinstance(reply, list):
+            raise PipelineError(f"receipts asked for, reply {reply!r:.300}")
+        for item in reply:
+            if "error" in item:
+                raise PipelineError(f"receipt of {item.get('id')}: {item['error'].get('message', item['error'])}")
+            if item.get("result") is not None:
+                found.append(item["result"])
+    return found
 
 
 class Rounds:
