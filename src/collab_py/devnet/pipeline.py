@@ -428,7 +428,7 @@ def await_round(
         if head == seen:
             continue
         seen = head
-        settled = [receipt for receipt in _receipts(rpc, list(waiting)) if int(receipt["blockNumber"], 16) < head]
+        settled = [receipt for receipt in receipts_of(rpc, list(waiting)) if int(receipt["blockNumber"], 16) < head]
         if _check_mined(settled, waiting, label):
             progress = head
         elif head - progress >= stuck_blocks:
@@ -441,7 +441,7 @@ def await_round(
             )
 
 
-def _receipts(rpc: Rpc, hashes: Sequence[str]) -> list[dict[str, Any]]:
+def receipts_of(rpc: Rpc, hashes: Sequence[str]) -> list[dict[str, Any]]:
     """The receipts of the transactions ``hashes`` that are mined, in batches of :data:`BATCH_REQUESTS`."""
     found: list[dict[str, Any]] = []
     for start in range(0, len(hashes), BATCH_REQUESTS):
