@@ -5,8 +5,8 @@ department's service (``prepare_*``) and signed by a :class:`~collab_py.devnet.p
 steps go out in rounds, one step for every payment: a round's transactions never depend on one another, each depends
 only on rounds already mined, and every receipt is checked before the next round. On a development node automine is
 off and a round is one block mined on request; on any other node (geth, Besu) the chain's blocks carry the rounds,
-each at most two blocks' gas and 64 transactions (:class:`~collab_py.devnet.pipeline.Rounds`): about 64 transactions
-a second on a chain of 1 s blocks, as each step is sent by one account.
+each at most two blocks' gas and 64 transactions (:class:`~collab_py.devnet.pipeline.Rounds`), as each step is sent by
+one account: on 1 s Clique blocks, 64 transactions every 3 blocks or so (2,000 payments in 9 minutes).
 """
 
 from __future__ import annotations
