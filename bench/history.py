@@ -15,6 +15,14 @@ and invoicing, each org an engine (a sync and its consumers) on its own SQLite l
 Ends with one JSON line ``{"payments_history": N, "latency_fresh_ms": a, "latency_loaded_ms": b, "ratio": b/a,
 "getlogs_full_range": k, ...}``: a and b are medians, k the ``eth_getLogs`` from the deployment block made while the
 M payments of step 3 were processed (target 0), the ratio's target at most 1.25.
+
+On a live chain (:mod:`collab_py.devnet.livechain`): ``bench/history.py --rpc-url URL [--ws-url WS]`` does the same
+against a fresh deployment there, with no anvil-only call: the fresh accounts get ether by transfers from
+``--funder-keystore`` or ``COLLAB_FUNDER_KEY`` (or none on a zero-gas chain) instead of ``anvil_setBalance``, and the N
+payments of history go out in rounds that the chain's own blocks carry (each at most two blocks' gas) instead of
+rounds mined by ``evm_mine`` with automine off (:class:`~collab_py.devnet.pipeline.Rounds`). ``--clique`` does it on
+3 geth sealers and an RPC node started here (1 s blocks). The latencies then include the wait for each block (about
+three blocks a journey: the redemption, the release, the invoice); the JSON line adds ``"node"``.
 """
 
 from __future__ import annotations
@@ -25,19 +33,22 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy import Engine, and_, select
+from web3 import Web3
 
 from collab_py.chain.deploy import Deployment
-from collab_py.chain.transactor import connect
+from collab_py.chain.transactor import connect, rpc_request
 from collab_py.devnet.flow import Flow
+from collab_py.devnet.livechain import LiveChain, add_live_arguments, is_live, live_chain
 from collab_py.devnet.load import BANK_ACCOUNT, released_payments
 from collab_py.devnet.node import AnvilNode
-from collab_py.devnet.parties import Party
+from collab_py.devnet.parties import Funding, Party
 from collab_py.devnet.proxy import RpcProxy
 from collab_py.devnet.sandbox import Sandbox, bootstrap
 from collab_py.domain import crypto
@@ -61,8 +72,8 @@ CONFIG = ListenerConfig(confirmations=0, poll_interval=0.2)
 class Services:
     """The bot and both parties' books and invoicing, running on their ledgers in ``folder``."""
 
-    def __init__(self, sandbox: Sandbox, deployment: Deployment, ws_url: str, folder: Path) -> None:
-        self.heads = HeadWatcher(ws_url).start()
+    def __init__(self, sandbox: Sandbox, deployment: Deployment, ws_url: str | None, folder: Path) -> None:
+        self.heads = HeadWatcher(ws_url).start() if ws_url else None  # without one, the engines poll
         flow = Flow(deployment)  # new services, so new transactors: nonces read afresh
         self.ledgers = {name: open_database(f"sqlite:///{folder / name}.db") for name in ("bank", "a", "b")}
         books = (Role.accounting, Role.invoicing)
@@ -90,7 +101,8 @@ class Services:
     def stop(self) -> None:
         for thread in self.threads:
             thread.stop()
-        self.heads.stop()
+        if self.heads is not None:
+            self.heads.stop()
 
 
 def done(a: Engine, b: Engine, a_org: int, b_org: int, voucher: bytes) -> bool:
@@ -155,16 +167,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="payments of history (default 2000; the issue's profiles: 10000, 100000)",
     )
     parser.add_argument("--timed", type=int, default=5, help="payments timed on each chain (default 5)")
+    add_live_arguments(parser)
     args = parser.parse_args(argv)
+    if args.payments < 1 or args.timed < 1:
+        parser.error("--payments and --timed must be positive")
+    if args.ws_url and not args.rpc_url:
+        parser.error("--ws-url goes with --rpc-url")
     console = Console()
-    with AnvilNode() as node, tempfile.TemporaryDirectory(prefix="collab-history-") as scratch:
-        sandbox = bootstrap(connect(node.rpc_url))
+    run_started = time.perf_counter()
+    with _chain(args, console) as chain, tempfile.TemporaryDirectory(prefix="collab-history-") as scratch:
+        w3 = chain.connect()
+        node = str(rpc_request(w3, "web3_clientVersion"))
+        console.print(f"node {node}; funding: {chain.funding.describe(w3)}", highlight=False)
+        sandbox = bootstrap(w3, funding=chain.funding)
         manifest = sandbox.deployment.manifest
-        with RpcProxy(node.rpc_url, full_range_from=manifest.deployment_block) as proxy:
-            deployment = Deployment.attach(connect(proxy.url), manifest)
+        with RpcProxy(chain.rpc_url, full_range_from=manifest.deployment_block) as proxy:
+            deployment = Deployment.attach(chain.connect(proxy.url), manifest)
             folder = Path(scratch)
 
-            services = Services(sandbox, deployment, node.ws_url, folder)
+            services = Services(sandbox, deployment, chain.ws_url, folder)
             proxy.reset()
             fresh = timed_payments(sandbox, deployment, services, "FRESH", args.timed)
             full_range_fresh = proxy.getlogs_full_range
@@ -177,10 +198,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 released_payments(
                     sandbox, args.payments, invoiced=True, progress=lambda n: progress.update(task, completed=n)
                 )
-            console.print(f"{args.payments:,} payments of history in {time.perf_counter() - started:.1f} s")
+            history_s = time.perf_counter() - started
+            console.print(f"{args.payments:,} payments of history in {history_s:.1f} s")
 
             started = time.perf_counter()
-            services = Services(sandbox, deployment, node.ws_url, folder)
+            services = Services(sandbox, deployment, chain.ws_url, folder)
             services.wait_until(deployment.w3.eth.block_number, timeout=1_800)
             catch_up = time.perf_counter() - started
             console.print(f"the services caught up with the history in {catch_up:.1f} s")
@@ -204,10 +226,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         "getlogs_full_range": full_range_loaded,
         "timed_payments": args.timed,
         "catch_up_s": round(catch_up, 1),
+        "history_s": round(history_s, 1),
+        "seconds": round(time.perf_counter() - run_started, 1),
+        "node": node,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     print(json.dumps(summary))
     return 0
+
+
+@contextmanager
+def _chain(args: argparse.Namespace, console: Console) -> Iterator[LiveChain]:
+    """The chain of ``--rpc-url`` or ``--clique``, else an anvil started here (its accounts funded by
+    ``anvil_setBalance``)."""
+    if is_live(args):
+        with live_chain(args, lambda line: console.print(line, highlight=False)) as chain:
+            yield chain
+        return
+    with AnvilNode() as node:
+        yield _AnvilChain(node.rpc_url, node.ws_url, Funding())
+
+
+class _AnvilChain(LiveChain):
+    """An anvil started here, used as the live chains are (plain client: no settings read from the environment)."""
+
+    def connect(self, rpc_url: str | None = None) -> Web3:
+        return connect(rpc_url or self.rpc_url)
 
 
 if __name__ == "__main__":

@@ -58,26 +58,21 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 
 # keccak through safe-pysha3 when installed (eth-hash's pysha3 backend; this venv has it): same digests, ~7x faster
 # than pycryptodome's. eth-hash picks its backend at the first hash, so this comes before anything hashes.
 if importlib.util.find_spec("sha3") is not None:
     os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")
 
-from eth_account import Account
 from rich.console import Console
 from rich.table import Table
 
-from collab_py.devnet.clique import CliqueNetwork
 from collab_py.devnet.livebench import LiveResult, run_live
+from collab_py.devnet.livechain import add_live_arguments, is_live, live_chain
 from collab_py.devnet.node import AnvilNode
-from collab_py.devnet.parties import Funding, funder_account
 from collab_py.devnet.pipeline import ROUND_GAS_LIMIT, Plan, measure_throughput, report
 from collab_py.exceptions import CollabError
-from collab_py.settings import CollabSettings
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -92,24 +87,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile-flows", type=int, default=40, help="flows profiled after the run for the breakdown (0: none)"
     )
-    live = parser.add_argument_group("a live chain")
-    live.add_argument("--rpc-url", help="measure on this node (geth, Besu, ...) against its gas ceiling")
-    live.add_argument("--ws-url", help="WebSocket endpoint whose newHeads wake the listeners (optional)")
-    live.add_argument(
-        "--clique", action="store_true", help="start a geth Clique network here (3 sealers, an RPC node, 1 s blocks)"
-    )
-    live.add_argument(
-        "--gas-limit",
-        type=int,
-        default=6_000_000,
-        help="block gas limit of --clique (default 6M: what one conveyor on 2 cores fills)",
-    )
-    live.add_argument(
-        "--funder-keystore", type=Path, default=os.environ.get("COLLAB_FUNDER_KEYSTORE"),
-        help="keystore of a funded account (else COLLAB_FUNDER_KEY; neither on a zero-gas chain)",
-    )  # fmt: skip
-    live.add_argument(
-        "--fill", type=float, default=3.0, help="gas in flight, in block gas limits (default 3: steps queue)"
+    add_live_arguments(parser, gas_limit=6_000_000, gas_limit_help=": what one conveyor on 2 cores fills")
+    parser.add_argument(
+        "--fill",
+        type=float,
+        default=3.0,
+        help="on a live chain: gas in flight, in block gas limits (default 3: steps queue)",
     )
     args = parser.parse_args(argv)
     if min(args.flows, args.chunk, args.accounts, args.workers) < 1 or min(args.profile_flows, args.taper) < 0:
@@ -126,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=True)
     if not console.is_terminal:
         console.width = 120
-    if args.rpc_url or args.clique:
+    if is_live(args):
         return live_main(args, console)
     plan = Plan(flows=args.flows, chunk=args.chunk, desks=args.accounts, workers=args.workers, taper=args.taper)
     try:
@@ -158,26 +141,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-@contextmanager
-def _chain(args: argparse.Namespace, console: Console) -> Iterator[tuple[str, str | None, Funding]]:
-    """The node to measure on: --rpc-url with its funding, or a Clique network started here with a funded key."""
-    if args.rpc_url:
-        settings = CollabSettings.load(rpc_url=args.rpc_url)
-        yield args.rpc_url, args.ws_url, Funding(funder_account(args.funder_keystore, settings.passphrase), 10**18)
-        return
-    funder = Account.create()
-    console.print(f"starting a geth Clique network: 3 sealers, an RPC node, 1 s blocks, gas limit {args.gas_limit:,}")
-    with CliqueNetwork(sealers=3, gas_limit=args.gas_limit, prefund={funder.address: 10**24}) as net:
-        yield net.rpc_url, net.ws_url, Funding(funder, 10**18)
-
-
 def live_main(args: argparse.Namespace, console: Console) -> int:
+    def say(line: str) -> None:
+        console.print(line, highlight=False)
+
     try:
-        with _chain(args, console) as (rpc_url, ws_url, funding):
-            w3 = CollabSettings.load(rpc_url=rpc_url).connect()
+        with live_chain(args, say) as chain:
             result = run_live(
-                w3, rpc_url=rpc_url, ws_url=ws_url, funding=funding, flows=args.flows, desks=args.accounts,
-                fill=args.fill, say=lambda line: console.print(line, highlight=False),
+                chain.connect(), rpc_url=chain.rpc_url, ws_url=chain.ws_url, funding=chain.funding,
+                flows=args.flows, desks=args.accounts, fill=args.fill, say=say,
             )  # fmt: skip
     except CollabError as error:
         console.print(f"[bold red]error:[/] {error}")

@@ -1,17 +1,34 @@
 """The pipelined path of the load generator: the same transactions as the standard path, rounds mined as blocks,
-and a refusal in a round raised by its name with the node's mining settings restored."""
+and a refusal in a round raised by its name with the node's mining settings restored; on a node that mines by itself,
+rounds carried by its blocks without any development call."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from collab_py.chain import errors
+from collab_py.chain.deploy import deploy_contract
 from collab_py.chain.enums import Department
-from collab_py.chain.transactor import Transactor
+from collab_py.chain.transactor import Transactor, connect
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode
-from collab_py.devnet.pipeline import ManualMining, Outbox, PipelinedTransactor, PipelineError, Rpc, mine_round
+from collab_py.devnet.parties import fund_on_dev_node
+from collab_py.devnet.pipeline import (
+    ManualMining,
+    Outbox,
+    PipelinedTransactor,
+    PipelineError,
+    Rounds,
+    Rpc,
+    await_round,
+    mine_round,
+)
 from collab_py.devnet.sandbox import sample_contract
+from collab_py.exceptions import CollabError
 from collab_py.services import BusinessService, InstitutionService
 from support import World, econtract, issued
 
@@ -67,3 +84,66 @@ def test_a_node_mining_at_an_interval_gets_its_interval_back() -> None:
 def test_batches_need_an_http_node() -> None:
     with pytest.raises(PipelineError, match="http://"):
         Rpc("ws://127.0.0.1:8545")
+
+
+@pytest.fixture(scope="module")
+def ticking() -> Iterator[AnvilNode]:
+    """A node that mines a block every second by itself, as a live chain does."""
+    with AnvilNode(block_time=1) as node:
+        yield node
+
+
+def test_a_round_on_a_node_that_mines_by_itself_waits_for_its_blocks(ticking: AnvilNode) -> None:
+    w3 = connect(ticking.rpc_url)
+    admin: LocalAccount = Account.create()
+    fund_on_dev_node(w3, [admin])  # the test's setup; the round below makes no anvil_* or evm_* call
+    token, _ = deploy_contract(Transactor(w3, admin), "DepositToken", "T", "T", admin.address)
+    outbox = Outbox()
+    fast = PipelinedTransactor(w3, admin, outbox=outbox)
+    holders = [Account.create().address for _ in range(3)]
+    for holder in holders:
+        fast.send(token.functions.mint(holder, 5), gas=100_000)
+    with Rpc(ticking.rpc_url) as rpc:
+        await_round(rpc, outbox.take(), "mint")
+        assert rpc.call("anvil_getAutomine") is False  # the node's mining was left alone
+    assert [token.functions.balanceOf(holder).call() for holder in holders] == [5, 5, 5]
+
+    fast.send(token.functions.transfer(holders[0], 10**9), gas=100_000)  # more than the admin holds
+    with Rpc(ticking.rpc_url) as rpc, pytest.raises(CollabError, match="ERC20InsufficientBalance"):
+        await_round(rpc, outbox.take(), "transfer")
+
+
+class _FakeRpc:
+    """A node's answers to what :class:`Rounds` asks when it starts."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.methods: list[str] = []
+
+    def call(self, method: str, *params: object) -> object:
+        self.methods.append(method)
+        if method == "web3_clientVersion":
+            return self.version
+        if method == "eth_getBlockByNumber":
+            return {"gasLimit": hex(30_000_000)}
+        raise AssertionError(f"{method} called")
+
+
+def test_rounds_on_a_live_node_fit_the_sealers_pools_and_two_blocks_and_make_no_development_call() -> None:
+    rpc = _FakeRpc("Geth/v1.13.15-stable/linux-amd64/go1.22")
+    with Rounds(rpc) as rounds:  # type: ignore[arg-type]
+        assert rounds.live
+        assert rounds.size(100_000) == 64  # what a sealer keeps of one account's transactions not yet due
+        assert rounds.size(2_000_000) == 30  # two blocks of 30M gas
+        assert rounds.size(90_000_000) == 1
+    assert rpc.methods == ["web3_clientVersion", "eth_getBlockByNumber"]
+
+
+def test_rounds_on_anvil_are_mined_on_request(ticking: AnvilNode) -> None:
+    with Rpc(ticking.rpc_url) as rpc:
+        with Rounds(rpc) as rounds:
+            assert not rounds.live
+            assert rpc.call("anvil_getAutomine") is False
+            assert rpc.call("anvil_getIntervalMining") is None
+            assert rounds.size(100_000) == 1_000
+        assert rpc.call("anvil_getIntervalMining") == 1

@@ -51,8 +51,8 @@ from collab_py.devnet.pipeline import (
     PipelinedTransactor,
     PipelineError,
     Rpc,
-    check_sent,
-    raw_request,
+    receipts_of,
+    ship,
 )
 from collab_py.devnet.sandbox import B_BANK_ACCOUNT, Sandbox, bootstrap
 from collab_py.domain import crypto
@@ -70,8 +70,8 @@ GAS_MARGIN = 0.12
 WARMUP_FLOWS = 2
 #: Seconds between two looks at the head.
 POLL = 0.02
-#: Most transactions in one JSON-RPC batch.
-BATCH = 500
+#: Blocks after which a step sent and not seen in any block read is looked up by its hash.
+REPLACED_AFTER = 3
 #: Amount of each flow's contract, in token units (cents).
 FLOW_AMOUNT = 100_00
 STEP_NAMES = (
@@ -359,6 +359,7 @@ def measure(
     watcher = _PostingWatcher(ledgers) if ledgers is not None else None
     states = [conveyor.new_flow(i, desks) for i in range(flows)]
     inflight: dict[bytes, tuple[FlowState, int]] = {}
+    sent_in: dict[bytes, int] = {}  # the head when each step was sent
     pending_gas = 0
     admitted = 0
     done: list[FlowState] = []
@@ -373,7 +374,49 @@ def measure(
         nonlocal pending_gas
         pending, gas = conveyor.send(flow)
         inflight[bytes(pending.tx_hash)] = (flow, gas)
+        sent_in[bytes(pending.tx_hash)] = seen
         pending_gas += gas
+
+    def settle(receipt: dict[str, Any], number: int) -> None:
+        """Moves the flow whose step ``receipt`` is (if one in flight) on: done, or ready for its next step."""
+        nonlocal pending_gas
+        entry = inflight.pop(bytes.fromhex(receipt["transactionHash"][2:]), None)
+        if entry is None:
+            return
+        flow, gas = entry
+        pending_gas -= gas
+        if int(receipt["status"], 16) != 1:
+            raise BenchError(
+                f"{STEP_NAMES[flow.step]} of flow {flow.draft.number} failed in block {number} "
+                f"(gas used {int(receipt['gasUsed'], 16):,} of {gas:,})"
+            )
+        flow.gas += int(receipt["gasUsed"], 16)
+        if flow.step == REDEEM:
+            flow.redeem_seen = time.monotonic()
+        flow.step += 1
+        if flow.step == len(STEP_NAMES):
+            flow.release_block = number
+            done.append(flow)
+        else:
+            ready.append(flow)
+
+    def recover_replaced(rpc: Rpc, head: int) -> None:
+        """Steps sent :data:`REPLACED_AFTER` blocks ago and not seen mined: their receipts by hash. Sealers that take
+        turns replace the latest block now and then, and the block read once may not be the one that carried them;
+        the blocks that did are read again for their figures."""
+        stale = [tx_hash for tx_hash in inflight if sent_in[tx_hash] < head - REPLACED_AFTER]
+        if not stale:
+            return
+        replaced = set()
+        for receipt in receipts_of(rpc, ["0x" + tx_hash.hex() for tx_hash in stale]):
+            number = int(receipt["blockNumber"], 16)
+            if number < head:
+                settle(receipt, number)
+                replaced.add(number)
+        for number in sorted(replaced):
+            mined = _block(rpc, number)
+            if mined is not None:
+                blocks.append(mined[0])
 
     with Rpc(rpc_url) as shipper:
         while len(done) < flows:
@@ -388,25 +431,8 @@ def measure(
                     stat, receipts = mined
                     blocks.append(stat)
                     for receipt in receipts:
-                        entry = inflight.pop(bytes.fromhex(receipt["transactionHash"][2:]), None)
-                        if entry is None:
-                            continue
-                        flow, gas = entry
-                        pending_gas -= gas
-                        if int(receipt["status"], 16) != 1:
-                            raise BenchError(
-                                f"{STEP_NAMES[flow.step]} of flow {flow.draft.number} failed in block {number} "
-                                f"(gas used {int(receipt['gasUsed'], 16):,} of {gas:,})"
-                            )
-                        flow.gas += int(receipt["gasUsed"], 16)
-                        if flow.step == REDEEM:
-                            flow.redeem_seen = time.monotonic()
-                        flow.step += 1
-                        if flow.step == len(STEP_NAMES):
-                            flow.release_block = number
-                            done.append(flow)
-                        else:
-                            ready.append(flow)
+                        settle(receipt, number)
+                recover_replaced(shipper, seen)
                 for flow in ready:
                     send(flow)
                 ready.clear()
@@ -441,7 +467,7 @@ def measure(
     before = by_number.get(first_release - 1)
     span = steady[-1].timestamp - (before.timestamp if before else steady[0].timestamp - period)
     last_release = max(flow.release_block or 0 for flow in done)
-    whole = [stat for stat in blocks if stat.number <= last_release]
+    whole = [by_number[n] for n in sorted(by_number) if n <= last_release]  # a block read again counts once
     whole_span = whole[-1].timestamp - (whole[0].timestamp - period)
     gas_per_flow = statistics.mean(flow.gas for flow in done)
     return LiveResult(
@@ -476,16 +502,11 @@ def _block(rpc: Rpc, number: int) -> tuple[BlockStat, list[dict[str, Any]]] | No
 
 
 def _ship(rpc: Rpc, pending: Sequence[PendingTx]) -> None:
-    """Sends ``pending`` in ``eth_sendRawTransaction`` batches of at most :data:`BATCH` (geth refuses batches of more
-    than 1,000 requests) and checks that the node took every one."""
-    for start in range(0, len(pending), BATCH):
-        chunk = pending[start : start + BATCH]
-        hashes = [p.tx_hash.to_0x_hex() for p in chunk]
-        requests = [raw_request(h, p.signed.raw_transaction.to_0x_hex()) for h, p in zip(hashes, chunk, strict=True)]
-        try:
-            check_sent(rpc.post(b"[" + b",".join(requests) + b"]"), hashes)
-        except PipelineError as error:
-            raise BenchError(str(error)) from None
+    """Sends ``pending`` in batches (:func:`~collab_py.devnet.pipeline.ship`); a refusal is a :class:`BenchError`."""
+    try:
+        ship(rpc, pending)
+    except PipelineError as error:
+        raise BenchError(str(error)) from None
 
 
 class _PostingWatcher:

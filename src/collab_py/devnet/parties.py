@@ -103,10 +103,16 @@ def fund_on_dev_node(w3: Web3, accounts: Iterable[LocalAccount], wei: int = 10**
 def is_dev_node(w3: Web3) -> bool:
     """Whether the node is a development node that sets balances on request (anvil, Hardhat)."""
     try:
-        version = str(rpc_request(w3, "web3_clientVersion")).lower()
+        version = str(rpc_request(w3, "web3_clientVersion"))
     except Exception:  # a node without web3_clientVersion is no development node we know
         return False
-    return version.startswith(DEV_NODES)
+    return is_dev_client(version)
+
+
+def is_dev_client(version: str) -> bool:
+    """Whether a node's ``web3_clientVersion`` names a development node (anvil, Hardhat): one with the ``anvil_*`` and
+    ``evm_*`` calls (set balances, mine on request, switch automine)."""
+    return version.lower().startswith(DEV_NODES)
 
 
 def funder_account(keystore: Path | None, passphrase: Callable[[], str]) -> LocalAccount | None:

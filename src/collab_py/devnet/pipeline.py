@@ -5,7 +5,9 @@ For load on a development node (the load generator, the benchmarks), where thous
 (the first calldata of each function and the first signature of each account are checked against web3's and
 eth-account's) but leaves them in an :class:`Outbox` instead of sending each one; :class:`Rpc` ships them as
 batches; :class:`ManualMining` switches the node's automine off so that :func:`mine_round` mines a whole round of
-independent transactions as one block and checks every receipt.
+independent transactions as one block and checks every receipt. On a node that mines by itself (geth, Besu: no
+``evm_*`` calls), :func:`await_round` sends a round and follows the chain's blocks until every receipt is checked;
+:class:`Rounds` picks one or the other for the node it talks to.
 
 The throughput benchmark (``bench/throughput.py``) runs complete flows on a conveyor: :class:`Workers`, processes
 forked after setup, prepare and sign each flow's ten steps through the role services (:func:`prepare_flow`), a round
@@ -59,7 +61,7 @@ from web3.types import RPCEndpoint, RPCResponse, TxParams
 from collab_py.chain.enums import Department, VoucherStatus
 from collab_py.chain.transactor import Call, FeeOracle, PendingTx, Transactor, connect, decode_revert
 from collab_py.devnet.node import AnvilNode
-from collab_py.devnet.parties import Party, fund_on_dev_node
+from collab_py.devnet.parties import Party, fund_on_dev_node, is_dev_client
 from collab_py.devnet.sandbox import B_BANK_ACCOUNT, Sandbox, bootstrap
 from collab_py.domain import crypto
 from collab_py.domain.drafts import ContractDraft, StageDraft
@@ -78,6 +80,22 @@ BATCH_BYTES = 1_000_000
 ROUND_GAS_LIMIT = 2_000_000_000
 #: ``evm_mine`` calls without any of a round's transactions in the block before the round is declared stuck.
 STUCK_BLOCKS = 3
+#: Most requests in one JSON-RPC batch: geth refuses batches of more than 1,000.
+BATCH_REQUESTS = 500
+#: Transactions of a round on a development node (one block): anvil's pool slows down with thousands pending.
+DEV_ROUND = 1_000
+#: Block gas limits a round may fill on a live chain: a max fee of twice the base fee, read when the round is signed,
+#: still pays after that many full blocks (the base fee grows by 1/8 a full block).
+LIVE_ROUND_BLOCKS = 2
+#: Most transactions of one account in flight on a live chain: geth's ``--txpool.accountqueue`` default. The RPC node
+#: passes transactions on to the sealers in no particular order; a sealer keeps at most this many of an account's
+#: transactions whose nonce is not yet due and drops the rest, which then wait in the RPC node's pool for ever
+#: (seen on a 3-sealer Clique network with rounds of 300 transactions of one account).
+LIVE_ACCOUNT_WINDOW = 64
+#: Blocks of a live chain without any of a round's transactions, while some are pending, before it is declared stuck.
+LIVE_STUCK_BLOCKS = 10
+#: Seconds between two looks at a live chain's head.
+LIVE_POLL = 0.05
 
 
 class PipelineError(CollabError):
@@ -90,10 +108,15 @@ class Rpc:
 
     def __init__(self, url: str, timeout: float = 120.0) -> None:
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "http" or parts.hostname is None:
-            raise PipelineError(f"batched JSON-RPC needs an http:// URL, not {mask_url(url)}")
-        self._conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
-        self._path = parts.path or "/"
+        if parts.scheme not in ("http", "https") or parts.hostname is None:
+            raise PipelineError(f"batched JSON-RPC needs an http:// or https:// URL, not {mask_url(url)}")
+        if parts.scheme == "https":
+            self._conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                parts.hostname, parts.port or 443, timeout=timeout
+            )
+        else:
+            self._conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._ids = 0
 
     def post(self, body: bytes) -> Any:
@@ -324,44 +347,167 @@ class ManualMining:
         self._rpc.call("evm_mine")
 
 
-def mine_round(rpc: Rpc, pending: Sequence[PendingTx], label: str) -> None:
-    """Sends ``pending`` in batches, mines them (one block, unless other senders filled it) and checks that every one
-    was mined with success; a reverted one raises its decoded refusal. Needs :class:`ManualMining`."""
-    hashes = {tx.tx_hash.to_0x_hex(): tx for tx in pending}
-    checked = int(rpc.call("eth_blockNumber"), 16)
+def ship(rpc: Rpc, pending: Sequence[PendingTx]) -> None:
+    """Sends ``pending`` in ``eth_sendRawTransaction`` batches (at most :data:`BATCH_BYTES` and :data:`BATCH_REQUESTS`
+    each) and checks that the node took every one under the hash computed here."""
     sent: list[str] = []
     requests: list[bytes] = []
     size = 0
-    for index, (tx_hash, tx) in enumerate(hashes.items()):
+    for index, tx in enumerate(pending):
+        tx_hash = tx.tx_hash.to_0x_hex()
         requests.append(raw_request(tx_hash, tx.signed.raw_transaction.to_0x_hex()))
         sent.append(tx_hash)
         size += len(requests[-1])
-        if index == len(hashes) - 1 or size >= BATCH_BYTES:
+        if index == len(pending) - 1 or size >= BATCH_BYTES or len(requests) == BATCH_REQUESTS:
             check_sent(rpc.post(b"[" + b",".join(requests) + b"]"), sent)
             sent, requests, size = [], [], 0
+
+
+def _check_mined(receipts: Sequence[dict[str, Any]], waiting: dict[str, PendingTx], label: str) -> int:
+    """Takes the receipts of ``waiting``'s transactions out of it; raises the decoded refusal of a reverted one.
+    Returns how many of them the receipts held."""
+    found = 0
+    for receipt in receipts:
+        tx = waiting.pop(receipt["transactionHash"], None)
+        if tx is None:
+            continue
+        found += 1
+        if receipt["status"] != "0x1":
+            tx.wait()  # raises the decoded refusal
+            raise PipelineError(f"{label}: {receipt['transactionHash']} reverted")
+    return found
+
+
+def mine_round(rpc: Rpc, pending: Sequence[PendingTx], label: str) -> None:
+    """Sends ``pending`` in batches, mines them (one block, unless other senders filled it) and checks that every one
+    was mined with success; a reverted one raises its decoded refusal. Needs :class:`ManualMining`."""
+    waiting = {tx.tx_hash.to_0x_hex(): tx for tx in pending}
+    checked = int(rpc.call("eth_blockNumber"), 16)
+    ship(rpc, pending)
     idle = 0
-    while hashes:
+    while waiting:
         rpc.call("evm_mine")
         head = int(rpc.call("eth_blockNumber"), 16)
-        mined = []
+        mined = 0
         for block in range(checked + 1, head + 1):  # ours, and any another miner made meanwhile
             receipts = rpc.call("eth_getBlockReceipts", hex(block))
             if receipts is None:
                 raise PipelineError(f"{label}: block {block} has no receipts")
-            mined += [receipt for receipt in receipts if receipt["transactionHash"] in hashes]
+            mined += _check_mined(receipts, waiting, label)
         checked = head
         idle = 0 if mined else idle + 1
         if idle == STUCK_BLOCKS:
             pool = rpc.call("txpool_status")
             raise PipelineError(
-                f"{label}: {len(hashes)} transactions not mined in {STUCK_BLOCKS} blocks, e.g. {next(iter(hashes))} "
+                f"{label}: {len(waiting)} transactions not mined in {STUCK_BLOCKS} blocks, e.g. {next(iter(waiting))} "
                 f"(pool: {pool})"
             )
-        for receipt in mined:
-            tx = hashes.pop(receipt["transactionHash"])
-            if receipt["status"] != "0x1":
-                tx.wait()  # raises the decoded refusal
-                raise PipelineError(f"{label}: {receipt['transactionHash']} reverted")
+
+
+def await_round(
+    rpc: Rpc,
+    pending: Sequence[PendingTx],
+    label: str,
+    *,
+    stuck_blocks: int = LIVE_STUCK_BLOCKS,
+    poll: float = LIVE_POLL,
+) -> None:
+    """Sends ``pending`` in batches to a node that mines by itself and waits until every one was mined with success
+    in a block with another on top; a reverted one raises its decoded refusal, and ``stuck_blocks`` new blocks
+    without any of them mined while some wait are a :class:`PipelineError`.
+
+    Each new head, the receipts of the transactions still waiting are asked for by hash (one batch): a chain whose
+    sealers take turns (Clique, QBFT's round changes) replaces its latest block now and then, so a block read once
+    may not be the one that ends up carrying a transaction. A receipt counts once its block is below the head, so a
+    round's successor never goes out on a block that is then replaced without it."""
+    waiting = {tx.tx_hash.to_0x_hex(): tx for tx in pending}
+    ship(rpc, pending)
+    seen = progress = int(rpc.call("eth_blockNumber"), 16)
+    while waiting:
+        time.sleep(poll)
+        head = int(rpc.call("eth_blockNumber"), 16)
+        if head == seen:
+            continue
+        seen = head
+        settled = [receipt for receipt in receipts_of(rpc, list(waiting)) if int(receipt["blockNumber"], 16) < head]
+        if _check_mined(settled, waiting, label):
+            progress = head
+        elif head - progress >= stuck_blocks:
+            with contextlib.suppress(PipelineError):  # a node without the txpool API
+                label += f" (pool: {rpc.call('txpool_status')})"
+            raise PipelineError(
+                f"{label}: {len(waiting)} transactions not mined in {head - progress} blocks, e.g. "
+                f"{next(iter(waiting))}; a node that holds them may not have passed them on to the block producers "
+                f"(more than {LIVE_ACCOUNT_WINDOW} of one account in flight?)"
+            )
+
+
+def receipts_of(rpc: Rpc, hashes: Sequence[str]) -> list[dict[str, Any]]:
+    """The receipts of the transactions ``hashes`` that are mined, in batches of :data:`BATCH_REQUESTS`."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(hashes), BATCH_REQUESTS):
+        requests = [
+            b'{"jsonrpc":"2.0","id":"%s","method":"eth_getTransactionReceipt","params":["%s"]}'
+            % (tx_hash.encode(), tx_hash.encode())
+            for tx_hash in hashes[start : start + BATCH_REQUESTS]
+        ]
+        reply = rpc.post(b"[" + b",".join(requests) + b"]")
+        if not isinstance(reply, list):
+            raise PipelineError(f"receipts asked for, reply {reply!r:.300}")
+        for item in reply:
+            if "error" in item:
+                raise PipelineError(f"receipt of {item.get('id')}: {item['error'].get('message', item['error'])}")
+            if item.get("result") is not None:
+                found.append(item["result"])
+    return found
+
+
+class Rounds:
+    """Rounds of independent transactions on whichever node ``rpc`` talks to, for the ``with`` block: on a
+    development node (anvil, Hardhat) automine is off (:class:`ManualMining`) and each round is mined as one block
+    (:func:`mine_round`); on any other node the chain's own blocks carry each round (:func:`await_round`), no
+    ``anvil_*`` or ``evm_*`` call made. :meth:`size` says how many transactions of one account a round takes: on a
+    live chain few enough that the sealers get every one and that their fees still pay when the last is mined."""
+
+    def __init__(self, rpc: Rpc) -> None:
+        self._rpc = rpc
+        self._manual: ManualMining | None = None
+        self.block_gas_limit = 0
+
+    @property
+    def live(self) -> bool:
+        """Whether the node mines by itself (no development node)."""
+        return self._manual is None
+
+    def __enter__(self) -> Rounds:
+        try:
+            version = str(self._rpc.call("web3_clientVersion"))
+        except PipelineError:  # a node without web3_clientVersion is no development node we know
+            version = ""
+        if is_dev_client(version):
+            self._manual = ManualMining(self._rpc).__enter__()
+        self.block_gas_limit = int(self._rpc.call("eth_getBlockByNumber", "latest", False)["gasLimit"], 16)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._manual is not None:
+            self._manual.__exit__(kind, error, traceback)
+
+    def size(self, gas_limit: int) -> int:
+        """Transactions of one account with gas limit ``gas_limit`` in one round: :data:`DEV_ROUND` on a development
+        node; on a live chain what :data:`LIVE_ROUND_BLOCKS` blocks hold, at most :data:`LIVE_ACCOUNT_WINDOW`."""
+        if not self.live:
+            return DEV_ROUND
+        return max(1, min(LIVE_ACCOUNT_WINDOW, LIVE_ROUND_BLOCKS * self.block_gas_limit // max(1, gas_limit)))
+
+    def mine(self, pending: Sequence[PendingTx], label: str) -> None:
+        """Sends one round and returns once every transaction of it is mined with success."""
+        if self.live:
+            await_round(self._rpc, pending, label)
+        else:
+            mine_round(self._rpc, pending, label)
 
 
 # ---------------------------------------------------------------------------------------------------- throughput

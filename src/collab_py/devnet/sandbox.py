@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from eth_account import Account
 from web3 import Web3
 
-from collab_py.chain.deploy import Deployment, deploy
+from collab_py.chain.deploy import AUTO_EVM, Deployment, deploy
 from collab_py.chain.enums import Department, OrgKind
 from collab_py.chain.transactor import PendingTx, Transactor
 from collab_py.devnet.parties import Funding, Party
@@ -51,11 +51,14 @@ class Sandbox:
         return (self.a, self.b, self.c, self.bank)
 
 
-def bootstrap(w3: Web3, *, a_funds: int = A_FUNDS, funding: Funding | None = None) -> Sandbox:
+def bootstrap(
+    w3: Web3, *, a_funds: int = A_FUNDS, funding: Funding | None = None, evm_version: str | None = AUTO_EVM
+) -> Sandbox:
     """Deploys on the node behind ``w3``, registers A, B, C and a bank, and gives A deposits to pay with.
 
     Every key is fresh and given ether by ``funding`` (default: ``anvil_setBalance`` on a development node, nothing on
-    a zero-gas chain); A's treasury approves the escrow once.
+    a zero-gas chain); A's treasury approves the escrow once. The contracts are compiled for ``evm_version`` (default:
+    ``COLLAB_EVM_VERSION``, else what the chain runs; see :func:`~collab_py.chain.deploy.deploy`).
     """
     governance = Account.create()
     a = Party.generate(1, "Party A Holdings")
@@ -71,6 +74,7 @@ def bootstrap(w3: Web3, *, a_funds: int = A_FUNDS, funding: Funding | None = Non
         institution=bank.registration(),
         asset_admin=bank_operator.address,
         min_key_lifetime=SANDBOX_MIN_KEY_LIFETIME,
+        evm_version=evm_version,
     )
     register_parties(admin, deployment, parties)
     _wait_all(

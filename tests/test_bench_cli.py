@@ -1,0 +1,77 @@
+"""The benchmarks' command lines on a live chain (issue 10): ``--rpc-url`` or ``--clique``, never both; options that
+only make sense on anvil refused with them; the funding of ``--rpc-url`` from the funder's key. A run on a real node
+is the e2e suite's (``make e2e``) and the figures are in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from eth_account import Account
+
+from collab_py.devnet.livechain import add_live_arguments, is_live, live_chain
+from collab_py.devnet.parties import FUNDER_KEY_ENV
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def bench(name: str) -> ModuleType:
+    """``bench/<name>.py`` as a module (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gas_runs_on_anvil_unless_a_live_chain_is_named() -> None:
+    gas = bench("gas")
+    assert not is_live(gas.parse_args(["--check", "bench/gas-baseline.json"]))
+    live = gas.parse_args(["--rpc-url", "http://node:8545", "--check", "bench/gas-baseline.json"])
+    assert is_live(live)
+    assert live.rpc_url == "http://node:8545"
+    assert is_live(gas.parse_args(["--clique"]))
+
+
+@pytest.mark.parametrize("where", [["--rpc-url", "http://node:8545"], ["--clique"]])
+def test_gas_refuses_to_write_the_anvil_baseline_from_a_live_chain(
+    where: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        bench("gas").parse_args([*where, "--write", "bench/gas-baseline.json"])
+    assert exit_.value.code == 2
+    assert "--write records the anvil baseline" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--rpc-url", "http://node:8545", "--clique"], "not allowed with argument --rpc-url"),
+        (["--clique", "--ws-url", "ws://node:8546"], "--ws-url goes with --rpc-url"),
+        (["--payments", "0"], "must be positive"),
+    ],
+)
+def test_history_refuses_arguments_that_do_not_go_together(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        bench("history").main(argv)
+    assert exit_.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_a_node_by_url_is_funded_by_the_funders_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    funder = Account.create()
+    monkeypatch.setenv(FUNDER_KEY_ENV, funder.key.hex())
+    monkeypatch.delenv("COLLAB_FUNDER_KEYSTORE", raising=False)
+    parser = argparse.ArgumentParser()
+    add_live_arguments(parser)
+    args = parser.parse_args(["--rpc-url", "http://node:8545", "--ws-url", "ws://node:8546"])
+    with live_chain(args) as chain:  # nothing started, nothing asked of the node yet
+        assert (chain.rpc_url, chain.ws_url) == ("http://node:8545", "ws://node:8546")
+        assert chain.funding.funder is not None
+        assert chain.funding.funder.address == funder.address
