@@ -475,8 +475,16 @@ class CliqueNetwork:
             stopped = [n for n in partition.sides[1 - win] if n.signer is not None and n.running]
             for node in stopped:
                 node.stop_sealing()
-            time.sleep(0.5)  # a block sealed just before reaches the rest of its side
-            losing = max(Head.of(n).total_difficulty for n in partition.sides[1 - win] if n in real and n.running)
+            # the losing side's chain as all its nodes (twins included) hold it once a block sealed just before the
+            # stop has reached every one of them: under load that takes more than a moment
+            losers = [n for n in partition.sides[1 - win] if n.running]
+            wait_until(
+                lambda: len({Head.of(n).hash for n in losers}) == 1,
+                timeout,
+                lambda: f"the losing side's nodes did not agree on a head within {timeout} s\n{self.log_tails()}",
+            )
+            time.sleep(1.0)  # and no later block comes (a seal under way when its sealer stopped)
+            losing = max(Head.of(n).total_difficulty for n in losers)
             winning = [n for n in partition.sides[win] if n in real and n.running]
             wait_until(
                 lambda: max(Head.of(n).total_difficulty for n in winning) > losing,
