@@ -1,6 +1,6 @@
 """Cost per event against the chain's history: the same payments processed on a young chain and after a long one.
 
-Run: ``make history-bench`` (or ``.venv/bin/python bench/history.py [--payments 2000] [--timed 5]``). Starts its
+Run: ``make history-bench`` (or ``.venv/bin/python bench/history.py [--payments 10000] [--timed 5]``). Starts its
 own anvil and a JSON-RPC proxy in front of it that counts ``eth_getLogs`` calls reading from the deployment block.
 The services run as in production: the institution's bot, Party A's accounting and invoicing, Party B's accounting
 and invoicing, each org an engine (a sync and its consumers) on its own SQLite ledger, in threads woken by
@@ -8,8 +8,8 @@ and invoicing, each org an engine (a sync and its consumers) on its own SQLite l
 
 1. young chain: M payments (default 5), one at a time, each timed from B's redemption to the end of its journey —
    released by the bot, posted in A's and in B's books, invoiced by B and the invoice verified by A;
-2. the services stop; N payments (default 2,000, so that a run takes about three minutes; the issue's profiles are
-   10,000 and 100,000) are made released and invoiced (``devnet/load.py``, straight to the node);
+2. the services stop; N payments (default 10,000, about four minutes on anvil; ``--payments 100000`` for the long
+   profile) are made released and invoiced (``devnet/load.py``, straight to the node);
 3. the services start again on their ledgers and catch up with the N (timed), then M more payments are timed as in 1.
 
 Ends with one JSON line ``{"payments_history": N, "latency_fresh_ms": a, "latency_loaded_ms": b, "ratio": b/a,
@@ -163,8 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--payments",
         type=int,
-        default=2_000,
-        help="payments of history (default 2000; the issue's profiles: 10000, 100000)",
+        default=10_000,
+        help="payments of history (default 10000; the long profile: 100000)",
     )
     parser.add_argument("--timed", type=int, default=5, help="payments timed on each chain (default 5)")
     add_live_arguments(parser)
