@@ -51,7 +51,10 @@ def up(
     chain_id: Annotated[int, typer.Option(help="The chain id.", min=1)] = 31337,
 ) -> None:
     """Starts anvil (from node_modules), prints its URL, and keeps it running until Ctrl-C; the chain is gone then."""
-    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop, like Ctrl-C, removes the node's data
+    # Ctrl-C, and a service manager's stop, remove the node's data; SIGINT is set here too because a process started
+    # in the background of a script inherits it ignored, and Python then raises no KeyboardInterrupt for it
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, _interrupt)
     try:
         with AnvilNode(port=port, chain_id=chain_id) as node:
             print(f"anvil listening on {node.rpc_url} (chain {chain_id}); Ctrl-C stops it", flush=True)
