@@ -327,7 +327,14 @@ def test_interrupted_runs_leave_no_geth_and_no_data() -> None:
     data folders go at once (SIGINT, SIGTERM) or at the next start of a network (SIGKILL: sweep_stale)."""
     children = {
         signum: subprocess.Popen(
-            [sys.executable, "-c", _CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+            [sys.executable, "-c", _CHILD],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            # Ctrl-C as at a terminal, also when this run was started in the background of a script (which
+            # starts it with SIGINT ignored, and a child inherits that)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
     }
