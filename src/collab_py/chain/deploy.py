@@ -51,7 +51,7 @@ class Deployment:
     registry: Contract
     escrow: Contract
     asset: Contract
-    _decimals: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    _decimals: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def attach(cls, w3: Web3, manifest: Manifest) -> Deployment:

@@ -380,9 +380,11 @@ def measure(
     def settle(receipt: dict[str, Any], number: int) -> None:
         """Moves the flow whose step ``receipt`` is (if one in flight) on: done, or ready for its next step."""
         nonlocal pending_gas
-        entry = inflight.pop(bytes.fromhex(receipt["transactionHash"][2:]), None)
+        tx_hash = bytes.fromhex(receipt["transactionHash"][2:])
+        entry = inflight.pop(tx_hash, None)
         if entry is None:
             return
+        del sent_in[tx_hash]
         flow, gas = entry
         pending_gas -= gas
         if int(receipt["status"], 16) != 1:

@@ -119,9 +119,11 @@ def _mismatches(
             )
     paid = {voucher.seq for voucher in vouchers}
     for (seq, poster, other), posted in postings.items():
-        shown = money(posted, decimals)
         if seq not in paid:
-            found.append(f"payment {seq}: org {poster} posted {name} {shown} with no second voucher")
+            found.append(f"payment {seq}: org {poster} posted {name} {money(posted, decimals)} with no second voucher")
         elif (poster, other) != (org, counterparty):
-            found.append(f"payment {seq}: org {poster} posted {name} {shown} against org {other}, not its party")
+            found.append(
+                f"payment {seq}: org {poster} posted {name} {money(posted, decimals)} against org {other}, "
+                "not its party"
+            )
     return found

@@ -114,11 +114,12 @@ class AccountingHandler:
         """Writes the postings of newly stored events."""
         found = [item for stored in events for item in self._postings(connection, stored)]
         write_postings(connection, self.org_id, [posting for posting, _ in found])
-        shown = LoggedAmounts(self.decimals)
-        for posting, asset in found:
-            log.info("org %d posted %s of payment %s/%d: %s, Dr %s, Cr %s", self.org_id, posting.kind,
-                     posting.contract_no, posting.seq, shown(posting.amount, asset), posting.debit,
-                     posting.credit)  # fmt: skip
+        if log.isEnabledFor(logging.INFO):  # a backfill posts thousands: no amount formatted for a silent log
+            shown = LoggedAmounts(self.decimals)
+            for posting, asset in found:
+                log.info("org %d posted %s of payment %s/%d: %s, Dr %s, Cr %s", self.org_id, posting.kind,
+                         posting.contract_no, posting.seq, shown(posting.amount, asset), posting.debit,
+                         posting.credit)  # fmt: skip
         return len(found)
 
     def retry(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
