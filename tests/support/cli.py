@@ -9,13 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +16,14 @@ from typing import Any
 from typer.testing import CliRunner, Result
 
 from collab_py.cli import app
-from collab_py.devnet.node import free_port
 from collab_py.devnet.parties import Party
+from collab_py.devnet.processes import COLLAB, ListenerProcess, import_party, wait_for
 from collab_py.devnet.sandbox import Sandbox
 from collab_py.domain.keys import Keyring
 
 PASSPHRASE = "correct horse battery staple"
-#: The ``collab`` entry point of this interpreter.
-COLLAB = [sys.executable, "-m", "collab_py.cli"]
+
+__all__ = ["COLLAB", "PASSPHRASE", "Cli", "ListenerProcess", "keystores", "party_settings", "wait_for"]
 
 
 def keystores(folder: Path, party: Party | None, governance: Sandbox | None = None, *, strong: bool = False) -> Path:
@@ -39,9 +32,7 @@ def keystores(folder: Path, party: Party | None, governance: Sandbox | None = No
     derivation (about a second each to write and to load), for a ``collab`` process of its own."""
     ring = Keyring(folder) if strong else Keyring(folder, kdf="pbkdf2", iterations=2)
     if party is not None:
-        for department, account in party.accounts.items():
-            ring.import_account(department.name.lower(), account.key, PASSPHRASE)
-        ring.import_encryption_key("encryption", party.encryption_key, PASSPHRASE)
+        import_party(ring, party, PASSPHRASE)
     if governance is not None:
         ring.import_account("governance", governance.admin.account.key, PASSPHRASE)
     return folder
@@ -98,62 +89,3 @@ class Cli:
         path = self.cwd / name
         path.write_text(text)
         return path
-
-
-class ListenerProcess:
-    """``collab listen`` as its own process with ``env``, serving ``/healthz`` on a free port; its output goes to
-    ``log`` (shown when a test fails). Stopped with SIGTERM (it drains), SIGKILL if it lingers."""
-
-    def __init__(self, name: str, env: dict[str, str], log: Path, *args: str) -> None:
-        self.name = name
-        self.port = free_port()
-        self.log = log
-        self.args = ["listen", "--health-port", str(self.port), "--poll-interval", "0.2", *args]
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [*COLLAB, *self.args],
-                env={**os.environ, **env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-
-    def health(self) -> tuple[int | None, str]:
-        """``/healthz``: (status, body), (None, reason) when nothing answers."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-        except OSError as error:
-            return None, str(error)
-
-    def wait_healthy(self, timeout: float = 60.0) -> None:
-        wait_for(lambda: self.health()[0] == 200, timeout, lambda: f"{self.name} not healthy: {self.health()}")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    @property
-    def exit_code(self) -> int | None:
-        return self.process.poll()
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, describe: Callable[[], str], every: float = 0.2) -> None:
-    """Waits until ``condition()`` holds; AssertionError with ``describe()`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(describe())
-        time.sleep(every)
