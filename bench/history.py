@@ -3,8 +3,9 @@
 Run: ``make history-bench`` (or ``.venv/bin/python bench/history.py [--payments 10000] [--timed 5]``). Starts its
 own anvil and a JSON-RPC proxy in front of it that counts ``eth_getLogs`` calls reading from the deployment block.
 The services run as in production: the institution's bot, Party A's accounting and invoicing, Party B's accounting
-and invoicing, each org an engine (a sync and its consumers) on its own SQLite ledger, in threads woken by
-``newHeads``, confirmations 0, every read through the proxy. Then, on one chain:
+and invoicing, each org a ``collab listen`` process of its own (a sync and its consumers) on its own SQLite ledger,
+with keystores of eth-account's default key derivation, woken by ``newHeads``, confirmations 0, every read through
+the proxy. Then, on one chain:
 
 1. young chain: M payments (default 5), one at a time, each timed from B's redemption to the end of its journey —
    released by the bot, posted in A's and in B's books, invoiced by B and the invoice verified by A;
@@ -14,7 +15,8 @@ and invoicing, each org an engine (a sync and its consumers) on its own SQLite l
 
 Ends with one JSON line ``{"payments_history": N, "latency_fresh_ms": a, "latency_loaded_ms": b, "ratio": b/a,
 "getlogs_full_range": k, ...}``: a and b are medians, k the ``eth_getLogs`` from the deployment block made while the
-M payments of step 3 were processed (target 0), the ratio's target at most 1.25.
+M payments of step 3 were processed (target 0), the ratio's target at most 1.25; ``peak_rss_mb`` gives each service's
+peak resident memory in MiB after its keys are loaded (catch-up included).
 
 On a live chain (:mod:`collab_py.devnet.livechain`): ``bench/history.py --rpc-url URL [--ws-url WS]`` does the same
 against a fresh deployment there, with no anvil-only call: the fresh accounts get ether by transfers from
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import tempfile
 import time
@@ -39,70 +40,85 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, and_, create_engine, select
 from web3 import Web3
 
 from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import Department
 from collab_py.chain.transactor import connect, rpc_request
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.livechain import LiveChain, add_live_arguments, is_live, live_chain
 from collab_py.devnet.load import BANK_ACCOUNT, released_payments
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import Funding, Party
+from collab_py.devnet.processes import ListenerProcess, import_party
 from collab_py.devnet.proxy import RpcProxy
 from collab_py.devnet.sandbox import Sandbox, bootstrap
 from collab_py.domain import crypto
 from collab_py.domain.drafts import ContractDraft, StageDraft
+from collab_py.domain.keys import Keyring
 from collab_py.domain.types import payment_voucher_id
-from collab_py.ledger.database import open_database
 from collab_py.ledger.schema import PAYMENT, RECEIPT, invoices, journal_entries
-from collab_py.listener.engine import Engine as ListenerEngine
-from collab_py.listener.engine import ListenerConfig
-from collab_py.listener.factory import ListenerSpec, Role, build_engine
+from collab_py.listener.factory import Role
 from collab_py.listener.handlers.invoicing import VERIFIED
-from collab_py.listener.heads import HeadWatcher
-from collab_py.listener.runtime import ListenerThread
 
 TARGET_RATIO = 1.25
 #: Longest wait for one payment's journey.
 JOURNEY_TIMEOUT_S = 60.0
-CONFIG = ListenerConfig(confirmations=0, poll_interval=0.2)
+#: The passphrase of the services' keystores (a benchmark's throwaway keys).
+PASSPHRASE = "history benchmark"
 
 
 class Services:
-    """The bot and both parties' books and invoicing, running on their ledgers in ``folder``."""
+    """The bot and both parties' books and invoicing, each org a ``collab listen`` process of its own on its ledger
+    in ``folder`` (keystores written there once by :meth:`prepare`), reading the chain through ``rpc_url``."""
 
-    def __init__(self, sandbox: Sandbox, deployment: Deployment, ws_url: str | None, folder: Path) -> None:
-        self.heads = HeadWatcher(ws_url).start() if ws_url else None  # without one, the engines poll
-        flow = Flow(deployment)  # new services, so new transactors: nonces read afresh
-        self.ledgers = {name: open_database(f"sqlite:///{folder / name}.db") for name in ("bank", "a", "b")}
-        books = (Role.accounting, Role.invoicing)
-        parties = {"bank": (sandbox.bank, (Role.institution,)), "a": (sandbox.a, books), "b": (sandbox.b, books)}
+    def __init__(self, sandbox: Sandbox, manifest: Path, rpc_url: str, ws_url: str | None, folder: Path) -> None:
+        self.processes: dict[str, ListenerProcess] = {}
+        for name, (party, roles) in _services(sandbox).items():
+            env = {
+                "COLLAB_RPC_URL": rpc_url,
+                "COLLAB_MANIFEST": str(manifest),
+                "COLLAB_KEYSTORE_DIR": str(folder / name / "keys"),
+                "COLLAB_PASSPHRASE": PASSPHRASE,
+                "COLLAB_LEDGER_URL": f"sqlite:///{folder / name}.db",
+                "COLLAB_ORG_ID": str(party.org_id),
+                "COLLAB_CONFIRMATIONS": "0",
+            }
+            args = [word for role in roles for word in ("--role", role.value)]
+            args += ["--ws-url", ws_url] if ws_url else []  # without one, the listeners poll
+            self.processes[name] = ListenerProcess(name, env, folder / f"{name}.log", *args)
+        for process in self.processes.values():
+            process.wait_serving()
+            process.reset_peak()  # what the service's work needs, not its keystore's scrypt
+        self.ledgers = {name: create_engine(f"sqlite:///{folder / name}.db") for name in ("a", "b")}
 
-        def engine(party: Party, roles: tuple[Role, ...], ledger: Engine) -> ListenerEngine:
-            return build_engine(
-                [ListenerSpec(role, party.org_id, config=CONFIG) for role in roles],
-                deployment,
-                ledger,
-                finance=lambda: flow.finance(party),
-                operator=lambda: flow.institution(party),
-                heads=self.heads,
-                config=CONFIG,
-            )
-
-        self.threads = [
-            ListenerThread(engine(party, roles, self.ledgers[name])).start() for name, (party, roles) in parties.items()
-        ]
+    @staticmethod
+    def prepare(sandbox: Sandbox, folder: Path) -> None:
+        """Writes each service's keystores (eth-account's default key derivation, as in production)."""
+        for name, (party, roles) in _services(sandbox).items():
+            departments = [Department.OPERATOR] if Role.institution in roles else [Department.FINANCE]
+            import_party(Keyring(folder / name / "keys"), party, PASSPHRASE, departments)
 
     def wait_until(self, block: int, timeout: float) -> None:
-        for thread in self.threads:
-            thread.wait_until(block, timeout)
+        for process in self.processes.values():
+            process.wait_until(block, timeout)
 
-    def stop(self) -> None:
-        for thread in self.threads:
-            thread.stop()
-        if self.heads is not None:
-            self.heads.stop()
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stops the services, noting each one's peak resident memory in MiB (:attr:`peaks`)."""
+        self.peaks = {name: process.peak_rss_mb() or 0.0 for name, process in self.processes.items()}
+        for process in self.processes.values():
+            process.stop()
+        for ledger in self.ledgers.values():
+            ledger.dispose()
+
+
+def _services(sandbox: Sandbox) -> dict[str, tuple[Party, tuple[Role, ...]]]:
+    books = (Role.accounting, Role.invoicing)
+    return {"bank": (sandbox.bank, (Role.institution,)), "a": (sandbox.a, books), "b": (sandbox.b, books)}
 
 
 def done(a: Engine, b: Engine, a_org: int, b_org: int, voucher: bytes) -> bool:
@@ -184,12 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with RpcProxy(chain.rpc_url, full_range_from=manifest.deployment_block) as proxy:
             deployment = Deployment.attach(chain.connect(proxy.url), manifest)
             folder = Path(scratch)
+            saved = manifest.save(folder / "manifest.json")
+            Services.prepare(sandbox, folder)
 
-            services = Services(sandbox, deployment, chain.ws_url, folder)
-            proxy.reset()
-            fresh = timed_payments(sandbox, deployment, services, "FRESH", args.timed)
-            full_range_fresh = proxy.getlogs_full_range
-            services.stop()
+            with Services(sandbox, saved, proxy.url, chain.ws_url, folder) as young:
+                proxy.reset()
+                fresh = timed_payments(sandbox, deployment, young, "FRESH", args.timed)
+                full_range_fresh = proxy.getlogs_full_range
             console.print(f"young chain: median {statistics.median(fresh):.0f} ms over {args.timed} payments")
 
             started = time.perf_counter()
@@ -202,14 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(f"{args.payments:,} payments of history in {history_s:.1f} s")
 
             started = time.perf_counter()
-            services = Services(sandbox, deployment, chain.ws_url, folder)
-            services.wait_until(deployment.w3.eth.block_number, timeout=1_800)
-            catch_up = time.perf_counter() - started
-            console.print(f"the services caught up with the history in {catch_up:.1f} s")
-            proxy.reset()
-            loaded = timed_payments(sandbox, deployment, services, "LOADED", args.timed)
-            full_range_loaded = proxy.getlogs_full_range
-            services.stop()
+            with Services(sandbox, saved, proxy.url, chain.ws_url, folder) as loaded_services:
+                loaded_services.wait_until(deployment.w3.eth.block_number, timeout=1_800)
+                catch_up = time.perf_counter() - started
+                console.print(f"the services caught up with the history in {catch_up:.1f} s")
+                proxy.reset()
+                loaded = timed_payments(sandbox, deployment, loaded_services, "LOADED", args.timed)
+                full_range_loaded = proxy.getlogs_full_range
 
     latency_fresh, latency_loaded = statistics.median(fresh), statistics.median(loaded)
     ratio = latency_loaded / latency_fresh
@@ -218,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{latency_loaded:.0f} ms after {args.payments:,} payments: ratio {ratio:.2f} (target <= {TARGET_RATIO}); "
         f"eth_getLogs from the deployment block: {full_range_fresh} young, {full_range_loaded} loaded"
     )
+    shown = ", ".join(f"{name} {mib:.0f} MiB" for name, mib in loaded_services.peaks.items())
+    console.print(f"peak memory of each service (catch-up and loaded payments): {shown}")
     summary = {
         "payments_history": args.payments,
         "latency_fresh_ms": round(latency_fresh, 1),
@@ -229,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "history_s": round(history_s, 1),
         "seconds": round(time.perf_counter() - run_started, 1),
         "node": node,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": {name: round(mib, 1) for name, mib in loaded_services.peaks.items()},
+        "peak_rss_mb_young": {name: round(mib, 1) for name, mib in young.peaks.items()},
     }
     print(json.dumps(summary))
     return 0
