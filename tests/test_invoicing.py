@@ -14,8 +14,9 @@ from collab_py.devnet.parties import Party
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.domain.types import payment_voucher_id
 from collab_py.ledger.database import open_database
-from collab_py.ledger.schema import invoices
+from collab_py.ledger.schema import invoices, quarantine
 from collab_py.listener.engine import Listener, ListenerConfig
+from collab_py.listener.factory import ListenerSpec, Role, build_engine
 from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.handlers.invoicing import (
     ISSUED,
@@ -118,3 +119,32 @@ def test_an_invoice_anchored_before_the_listener_is_recorded_not_anchored_again(
             select(invoices.c.status, invoices.c.invoice_hash).where(invoices.c.org_id == world.b.org_id)
         ).all()
     assert [tuple(row) for row in found] == [(ISSUED, anchored)]
+
+
+def test_a_history_read_block_by_block_is_invoiced_without_a_transaction(
+    world: World, flow: Flow, ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Catching up with a history, B's invoicing meets a second voucher before the store holds the block that
+    anchored its invoice (the sync reads one block at a time here): it asks the escrow and records the invoice, and
+    sends nothing (it once sent a transaction the escrow refused, at a fee, for every invoiced payment)."""
+    draft = sample_contract("V-5")
+    released(flow, world, draft)
+    b = flow.finance(world.b)
+    anchored = b.issue_invoice("V-5", 1, invoice_no="INV-V-5-1", tax=0).invoice_hash  # a block after the payment
+    forbid_sending(monkeypatch, b)
+    config = ListenerConfig(confirmations=0, poll_interval=0.01, chunk_blocks=1)
+    engine = build_engine(
+        [ListenerSpec(role, world.b.org_id, config=config) for role in (Role.accounting, Role.invoicing)],
+        world.deployment,
+        open_database(ledger_url),
+        finance=lambda: b,
+    )
+    catch_up(engine)
+    books = engine.sync.database
+    with books.connect() as connection:
+        found = connection.execute(
+            select(invoices.c.status, invoices.c.invoice_hash).where(invoices.c.org_id == world.b.org_id)
+        ).all()
+        quarantined = connection.execute(select(quarantine.c.event_id)).all()
+    assert [tuple(row) for row in found] == [(ISSUED, anchored)]
+    assert quarantined == []

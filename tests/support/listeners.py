@@ -7,14 +7,15 @@ from sqlalchemy import Engine, select
 
 from collab_py.devnet.flow import Flow
 from collab_py.ledger.schema import institution_actions, journal_entries
+from collab_py.listener.engine import Engine as ListenerEngine
 from collab_py.listener.engine import Listener, ListenerConfig
 from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.handlers.institution import InstitutionBot
 from support.world import World
 
 
-def catch_up(listener: Listener) -> None:
-    """Steps ``listener`` until it has processed the chain's head."""
+def catch_up(listener: ListenerEngine) -> None:
+    """Steps ``listener`` (an engine: its sync and consumers) until it has processed the chain's head."""
     for _ in range(1_000):
         if listener.step():
             return

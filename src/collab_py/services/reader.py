@@ -245,11 +245,16 @@ class ChainReader:
         """The e-invoice anchored for payment ``seq`` of e-contract ``number``; :class:`UnknownInvoiceError` if none."""
         raw = contract_number(number) if isinstance(number, str) else number
         voucher_id = payment_voucher_id(raw, seq)
-        anchored = bytes(self._escrow.functions.invoiceOf(voucher_id).call())
-        found = self._events(voucher_id, "InvoiceAnchored")["InvoiceAnchored"] if any(anchored) else []
+        anchored = self.anchored_invoice(voucher_id) is not None
+        found = self._events(voucher_id, "InvoiceAnchored")["InvoiceAnchored"] if anchored else []
         if not found:
             raise UnknownInvoiceError(f"no e-invoice is anchored for payment {seq} of {contract_number_text(raw)!r}")
         return invoice_record(found[-1])
+
+    def anchored_invoice(self, voucher_id: bytes) -> bytes | None:
+        """The hash of the e-invoice the escrow holds for ``voucher_id`` now, None if none: one key read."""
+        anchored = bytes(self._escrow.functions.invoiceOf(voucher_id).call())
+        return anchored if any(anchored) else None
 
     def _events(self, first_topic: bytes, *names: str) -> dict[str, list[ChainEvent]]:
         """The named events of the registry and escrow whose first indexed argument is ``first_topic``, by name,

@@ -5,7 +5,9 @@ Run beside the org's accounting on the same ledger (``collab listen --role accou
 engine steps accounting first, so the receipt is posted when invoicing sees the second voucher. If it is not (yet),
 the invoice is recorded PENDING, logged once, and issued by a later step once the receipt is in the books; one that
 cannot be issued then is recorded FAILED with the reason, and its second voucher quarantined for an operator. The
-second voucher and the invoice come from the events in hand and the store, never from a scan of the chain.
+second voucher and the invoice come from the events in hand and the store, never from a scan of the chain; before it
+sends an invoice, one key read of the escrow makes sure that none is anchored (a history caught up with: the store may
+not hold the anchoring block yet).
 """
 
 from __future__ import annotations
@@ -71,11 +73,12 @@ class InvoicingHandler:
         posted) and verifies anchored invoices; returns the invoices recorded."""
         rows: list[dict[str, Any]] = []
         to_issue: list[tuple[StoredEvent, int | None]] = []  # and the id of a FAILED row to issue again
+        updated = 0
         anchored = self._anchored_in_store(connection, events)
         for stored in events:
             if stored.event.name == "SecondVoucher":
                 if stored.event.args["payeeOrg"] == self.finance.org_id:
-                    self._sort(connection, stored, anchored, rows, to_issue)
+                    updated += self._sort(connection, stored, anchored, rows, to_issue)
             elif (row := self._verify(connection, stored)) is not None:
                 rows.append(row)
         columns = invoice_table.c
@@ -93,7 +96,7 @@ class InvoicingHandler:
             log.info("issued invoice %s of payment %s", self._terms(stored)[0], _name(stored))
         if rows:
             connection.execute(insert(invoice_table), rows)
-        return len(rows) + sum(1 for _, failed in to_issue if failed is not None)
+        return len(rows) + updated + sum(1 for _, failed in to_issue if failed is not None)
 
     def revert(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
         """Nothing to compensate: an anchored invoice stays a fact; a payment mined again is invoiced once."""
@@ -136,30 +139,45 @@ class InvoicingHandler:
         anchored: dict[bytes, bytes],
         rows: list[dict[str, Any]],
         to_issue: list[tuple[StoredEvent, int | None]],
-    ) -> None:
+    ) -> int:
         """A second voucher that pays this org: issue its invoice now, or record it PENDING, or nothing (done);
-        ``anchored`` holds the invoices the store shows anchored already, by voucher."""
+        ``anchored`` holds the invoices the store shows anchored already, by voucher. Returns the rows it updated."""
         columns = invoice_table.c
+        voucher_id = stored.event.args["voucherId"]
         existing = connection.execute(
             select(columns.id, columns.status).where(
                 and_(
                     columns.org_id == self.finance.org_id,
                     columns.direction == "OUT",
-                    columns.voucher_id == stored.event.args["voucherId"],
+                    columns.voucher_id == voucher_id,
                 )
             )
         ).first()
         if existing is not None and existing.status in (ISSUED, PENDING):
-            return  # already issued, or waiting for its receipt
-        invoice_hash = anchored.get(stored.event.args["voucherId"])
+            return 0  # already issued, or waiting for its receipt
+        invoice_hash = anchored.get(voucher_id)
         if invoice_hash is not None and existing is None:  # anchored before (a history caught up with): record it
             rows.append(self._row(stored, ISSUED, invoice_hash))
-            return
-        if self._receipt_posted(connection, stored.event.args["voucherId"]):
-            to_issue.append((stored, None if existing is None else int(existing.id)))
-            return
+            return 0
+        if self._receipt_posted(connection, voucher_id):
+            # Catching up with a history, the store may not hold the anchoring block yet: ask the escrow (one key
+            # read) rather than send a transaction that it refuses, at a fee, once for every invoiced payment.
+            invoice_hash = self.finance.reader.anchored_invoice(voucher_id)
+            if invoice_hash is None:
+                to_issue.append((stored, None if existing is None else int(existing.id)))
+            elif existing is None:
+                rows.append(self._row(stored, ISSUED, invoice_hash))
+            else:  # a FAILED attempt whose invoice the chain holds after all
+                connection.execute(
+                    update(invoice_table)
+                    .where(columns.id == existing.id)
+                    .values(status=ISSUED, reason="", invoice_hash=invoice_hash)
+                )
+                return 1
+            return 0
         log.info("the invoice of payment %s waits for its receipt to be posted (PENDING)", _name(stored))
         rows.append(self._row(stored, PENDING, None) | {"reason": "waiting for the receipt to be posted"})
+        return 0
 
     def _anchored_in_store(self, connection: Connection, events: Sequence[StoredEvent]) -> dict[bytes, bytes]:
         """The invoices the store shows anchored for this org's second vouchers among ``events``: hash by voucher."""
