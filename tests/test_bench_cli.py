@@ -1,11 +1,13 @@
 """The benchmarks' command lines on a live chain (issue 10): ``--rpc-url`` or ``--clique``, never both; options that
-only make sense on anvil refused with them; the funding of ``--rpc-url`` from the funder's key. A run on a real node
-is the e2e suite's (``make e2e``) and the figures are in docs/benchmarks.md."""
+only make sense on anvil refused with them; the funding of ``--rpc-url`` from the funder's key; and the history
+benchmark run whole on anvil at a small size. A run on a real node is the e2e suite's (``make e2e``) and the figures
+are in docs/benchmarks.md."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -75,3 +77,20 @@ def test_a_node_by_url_is_funded_by_the_funders_key(monkeypatch: pytest.MonkeyPa
         assert (chain.rpc_url, chain.ws_url) == ("http://node:8545", "ws://node:8546")
         assert chain.funding.funder is not None
         assert chain.funding.funder.address == funder.address
+
+
+@pytest.mark.slow
+def test_history_runs_its_services_as_processes_and_reports_each_ones_memory(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The whole benchmark at a small size (about a minute): the young and the loaded payments go through the
+    services as ``collab listen`` processes, no read of the whole history, each service's peak memory reported."""
+    assert bench("history").main(["--payments", "20", "--timed", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["payments_history"] == 20
+    assert summary["latency_fresh_ms"] > 0
+    assert summary["latency_loaded_ms"] > 0
+    assert summary["getlogs_full_range"] == 0
+    for phase in ("peak_rss_mb", "peak_rss_mb_young"):
+        assert set(summary[phase]) == {"bank", "a", "b"}
+        assert all(20 < mib < 1_000 for mib in summary[phase].values()), summary[phase]
