@@ -6,12 +6,14 @@ creates N released payments (second vouchers) through the services, then:
 * backfill: Party A's and Party B's accounting listeners, each with a fresh ledger, catch up from the deployment
   block; the figure is second vouchers posted to *both* ledgers per second (N / (time A + time B)), on SQLite and, when
   ``COLLAB_TEST_POSTGRES_URL`` (or ``--postgres``) names a server, on PostgreSQL; both ledgers are then reconciled
-  with the chain;
+  with the chain. Before it, the sync alone stores the chain's logs in another fresh ledger: every consumer of a
+  backfill waits for it, so N / (its time) bounds the figure whatever the consumers do;
 * live latency: Party A's listener runs (woken by ``newHeads``, confirmations 0) while payments are released one by
   one; the latency is from the moment the release's block is announced (a second ``newHeads`` subscription in this
   process notes when each head arrives) to the commit of its posting (p50, p99).
 
-Ends with one JSON line ``{"backfill_events_per_s": B, "live_latency_p99_ms": L, ...}`` (B on SQLite).
+Ends with one JSON line ``{"backfill_events_per_s": B, "sync_alone_bound_per_s": S, "live_latency_p99_ms": L, ...}``
+(B and S on SQLite).
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from collab_py.chain.transactor import connect
@@ -47,10 +50,27 @@ from collab_py.listener.engine import Listener, ListenerConfig, StoredEvent
 from collab_py.listener.handlers.accounting import AccountingHandler
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.runtime import ListenerThread
+from collab_py.listener.sync import Sync
 from collab_py.services.reader import ChainReader
 
 TARGET_BACKFILL = 10_000
 TARGET_P99_MS = 50.0
+
+
+def sync_alone(sandbox: Sandbox, url: str) -> float:
+    """Seconds for the sync alone to store the chain's logs in a fresh ledger: the part of Party A's backfill that
+    any consumer waits for, so ``vouchers / sync_alone`` bounds the backfill's rate however fast the consumers are."""
+    database = open_database(url)
+    sync = Sync(sandbox.w3, sandbox.deployment, database, ListenerConfig(confirmations=0, chunk_blocks=100_000))
+    started = time.perf_counter()
+    try:
+        while not sync.step():
+            pass
+    finally:
+        sync.close()
+    seconds = time.perf_counter() - started
+    database.dispose()
+    return seconds
 
 
 def backfill(sandbox: Sandbox, url: str, vouchers: int) -> tuple[float, float]:
@@ -132,13 +152,19 @@ def live_latencies(sandbox: Sandbox, node: AnvilNode, payments: int) -> list[flo
     return latencies
 
 
-def postgres_database(admin_url: str) -> tuple[str, Engine]:
-    """A fresh database on the PostgreSQL server of ``admin_url``: its URL and the admin engine (to drop it)."""
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A fresh database on the PostgreSQL server of ``admin_url`` (its URL), dropped afterwards."""
     name = f"collab_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), admin
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,30 +182,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             released_payments(sandbox, args.vouchers, progress=lambda done: progress.update(task, completed=done))
         console.print(f"{args.vouchers:,} second vouchers on chain in {time.perf_counter() - started:.1f} s")
 
-        results: dict[str, tuple[float, float]] = {}
+        results: dict[str, tuple[float, float, float]] = {}  # database -> Party A, Party B, the sync alone (s)
         with tempfile.TemporaryDirectory(prefix="collab-bench-") as folder:
-            results["sqlite"] = backfill(sandbox, f"sqlite:///{Path(folder) / 'ledger.db'}", args.vouchers)
+            alone = sync_alone(sandbox, f"sqlite:///{Path(folder) / 'sync.db'}")
+            results["sqlite"] = (*backfill(sandbox, f"sqlite:///{Path(folder) / 'ledger.db'}", args.vouchers), alone)
         if args.postgres:
-            url, admin = postgres_database(args.postgres)
-            try:
-                results["postgresql"] = backfill(sandbox, url, args.vouchers)
-            finally:
-                with admin.connect() as connection:
-                    connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+            with postgres_database(args.postgres) as url:
+                alone = sync_alone(sandbox, url)
+            with postgres_database(args.postgres) as url:
+                results["postgresql"] = (*backfill(sandbox, url, args.vouchers), alone)
         latencies = sorted(live_latencies(sandbox, node, args.live))
 
-    table = Table(title=f"Backfill of {args.vouchers:,} second vouchers into both ledgers")
-    for column in ("database", "Party A (s)", "Party B (s)", "vouchers/s, both ledgers", "vs target"):
+    table = Table(title=f"Backfill of {args.vouchers:,} second vouchers into both ledgers (at most: N / sync alone)")
+    columns = ("database", "Party A (s)", "Party B (s)", "vouchers/s", "vs target", "sync alone (s)", "at most /s")
+    for column in columns:
         table.add_column(column, justify="left" if column == "database" else "right")
-    rates = {}
-    for name, (seconds_a, seconds_b) in results.items():
+    rates, bounds = {}, {}
+    for name, (seconds_a, seconds_b, alone) in results.items():
         rates[name] = args.vouchers / (seconds_a + seconds_b)
+        bounds[name] = args.vouchers / alone
         table.add_row(
             name,
             f"{seconds_a:.2f}",
             f"{seconds_b:.2f}",
             f"{rates[name]:,.0f}",
             f"{rates[name] / TARGET_BACKFILL:.2f} x",
+            f"{alone:.2f}",
+            f"{bounds[name]:,.0f}",
         )
     console.print(table)
     p50 = statistics.median(latencies)
@@ -190,12 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     summary = {
         "backfill_events_per_s": round(rates["sqlite"]),
+        "sync_alone_bound_per_s": round(bounds["sqlite"]),
         "live_latency_p99_ms": round(p99, 1),
         "live_latency_p50_ms": round(p50, 1),
         "vouchers": args.vouchers,
     }
     if "postgresql" in rates:
         summary["backfill_events_per_s_postgresql"] = round(rates["postgresql"])
+        summary["sync_alone_bound_per_s_postgresql"] = round(bounds["postgresql"])
     print(json.dumps(summary))
     return 0
 
