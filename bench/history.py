@@ -35,7 +35,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from rich.console import Console
@@ -132,7 +132,12 @@ def done(a: Engine, b: Engine, a_org: int, b_org: int, voucher: bytes) -> bool:
         ).first()
         verified = connection.execute(
             select(invoice.id).where(
-                and_(invoice.org_id == a_org, invoice.voucher_id == voucher, invoice.status == VERIFIED)
+                and_(
+                    invoice.org_id == a_org,
+                    invoice.direction == "IN",  # the index of (org, direction, voucher), not a scan of the VERIFIED
+                    invoice.voucher_id == voucher,
+                    invoice.status == VERIFIED,
+                )
             )
         ).first()
     if paid is None or verified is None:
@@ -183,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="payments of history (default 10000; the long profile: 100000)",
     )
     parser.add_argument("--timed", type=int, default=5, help="payments timed on each chain (default 5)")
+    parser.add_argument(
+        "--keep", type=Path, help="leave the services' ledgers and logs (timestamped) in this folder, for a post-mortem"
+    )
     add_live_arguments(parser)
     args = parser.parse_args(argv)
     if args.payments < 1 or args.timed < 1:
@@ -191,7 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--ws-url goes with --rpc-url")
     console = Console()
     run_started = time.perf_counter()
-    with _chain(args, console) as chain, tempfile.TemporaryDirectory(prefix="collab-history-") as scratch:
+    kept: AbstractContextManager[str]
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        kept = nullcontext(str(args.keep))
+    else:
+        kept = tempfile.TemporaryDirectory(prefix="collab-history-")
+    with _chain(args, console) as chain, kept as scratch:
         w3 = chain.connect()
         node = str(rpc_request(w3, "web3_clientVersion"))
         console.print(f"node {node}; funding: {chain.funding.describe(w3)}", highlight=False)
