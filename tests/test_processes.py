@@ -23,7 +23,9 @@ def _settings(node: AnvilNode, world: World, folder: Path, manifest: Path) -> di
     }
 
 
-def test_a_listener_process_reports_its_progress_and_its_peak_memory(node: AnvilNode, world: World, tmp_path: Path) -> None:
+def test_a_listener_process_reports_its_progress_and_its_peak_memory(
+    node: AnvilNode, world: World, tmp_path: Path
+) -> None:
     env = _settings(node, world, tmp_path, world.deployment.manifest.save(tmp_path / "manifest.json"))
     process = ListenerProcess("accounting-a", env, tmp_path / "a.log", "--role", "accounting")
     try:
@@ -35,14 +37,17 @@ def test_a_listener_process_reports_its_progress_and_its_peak_memory(node: Anvil
         assert set(reached) == {f"accounting-{world.a.org_id}"}  # the consumer's, not the sync's
         assert min(reached.values()) >= head
         peak = process.peak_rss_mb()
-        assert peak is not None and 10 < peak < 1_000, peak
+        assert peak is not None
+        assert 10 < peak < 1_000, peak
     finally:
         assert process.stop() == 0, process.output()
     assert process.peak_rss_mb() is None
     assert process.checkpoints() == {}
 
 
-def test_waiting_for_a_listener_process_that_ended_names_its_error(node: AnvilNode, world: World, tmp_path: Path) -> None:
+def test_waiting_for_a_listener_process_that_ended_names_its_error(
+    node: AnvilNode, world: World, tmp_path: Path
+) -> None:
     env = _settings(node, world, tmp_path, tmp_path / "no-such-manifest.json")
     process = ListenerProcess("accounting-a", env, tmp_path / "a.log", "--role", "accounting")
     try:
