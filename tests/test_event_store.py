@@ -6,10 +6,12 @@ deployment block; a ledger the previous engine wrote to is refused by the migrat
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, event, func, select, text, update
 
 from collab_py.chain.deploy import Deployment
 from collab_py.chain.transactor import connect
@@ -222,3 +224,27 @@ def test_store_keys_are_the_events_own(world: World, flow: Flow, ledger_url: str
     assert [row.event for row in found] == ["PaymentApplied", "SecondVoucher"]
     assert ("SecondVoucher", seq) in [tuple(key) for key in keys]
     assert ("ContractProposed", None) in [tuple(key) for key in keys]
+
+
+def test_each_read_of_the_sync_on_sqlite_goes_through_an_index(world: World, tmp_path: Path) -> None:
+    """Cost per step independent of the store's size: every query the sync makes is planned as an index search, not
+    a scan of ``chain_log`` (SQLite did not see that ``NOT orphaned`` meets the partial index's ``orphaned = 0`` and
+    scanned 500,000 rows, 0.4 s, at every step after 100,000 payments)."""
+    database = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    released(Flow(world.deployment), world, sample_contract("IX-1"))
+    statements: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "chain_log" in statement and statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(database, "before_cursor_execute", note)
+    synced(world, database)
+    event.remove(database, "before_cursor_execute", note)
+    assert statements
+    with database.connect() as connection:
+        for statement, parameters in statements:
+            plan = " ".join(
+                str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+            assert "SCAN chain_log" not in plan, f"{statement}: {plan}"

@@ -33,6 +33,10 @@ from collab_py.ledger.schema import (
 _LOG_COLUMNS = (
     "chain_id, block_number, block_hash, tx_hash, log_index, event, contract_no, voucher_id, seq, args, orphaned"
 )
+#: "Not orphaned" spelled as the partial index ``uq_chain_log_log`` is, so that each database's planner uses it: SQLite
+#: does not see that ``NOT orphaned`` implies ``orphaned = 0`` and scanned the whole store instead, at every step of
+#: the sync (0.4 s after 100,000 payments). By dialect: SQLite, PostgreSQL.
+_NOT_ORPHANED = ("orphaned = 0", "NOT orphaned")
 #: Longest error message kept in the quarantine.
 ERROR_TEXT = 2_000
 
@@ -104,7 +108,7 @@ def _stored_identities(connection: Connection, chain_id: int, first: int, last: 
     mark = _mark(connection)
     found = connection.exec_driver_sql(
         f"SELECT block_hash, log_index FROM chain_log WHERE chain_id = {mark} AND block_number >= {mark} AND "
-        f"block_number <= {mark} AND log_index IS NOT NULL AND NOT orphaned",
+        f"block_number <= {mark} AND log_index IS NOT NULL AND {_NOT_ORPHANED[is_postgres(connection)]}",
         (chain_id, first, last),
     ).all()
     return {(bytes(block), int(index)) for block, index in found}
