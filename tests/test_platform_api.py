@@ -183,6 +183,7 @@ def test_the_whole_flow_over_http_with_each_department_s_inbox(world: World) -> 
     assert [p["seq"] for p in section(world, "a", Role.FINANCE, "applications_to_issue")] == [1]
     issued = world.post("a", Role.FINANCE, f"/api/v1/contracts/{number}/payments/1/issue-voucher", {"lifetime": 3600})
     assert issued.json()["record"]["status"] == "FROZEN", issued.text
+    _wait(lambda: section(world, "b", Role.FINANCE, "keys_to_redeem"))  # B's read model follows A's freeze by itself
     assert [p["seq"] for p in section(world, "b", Role.FINANCE, "keys_to_redeem")] == [1]
     assert [p["seq"] for p in section(world, "b", Role.FINANCE, "expiring_keys")] == [1]
     redeemed = world.post("b", Role.FINANCE, f"/api/v1/contracts/{number}/payments/1/redeem")
@@ -353,6 +354,8 @@ def test_bad_input_is_a_422_or_400_with_a_clear_message(world: World) -> None:
 def test_lists_filter_and_paginate(world: World) -> None:
     for index in range(3):
         propose(world, f"API-PAGE-{index}", ("1.00",))
+    listed = "/api/v1/contracts?status=PROPOSED&number_prefix=API-PAGE-"
+    _wait(lambda: len(world.get("a", Role.AUDITOR, listed)["items"]) == 3)  # A's read model follows B's proposals
     first = world.get("a", Role.AUDITOR, "/api/v1/contracts?status=PROPOSED&number_prefix=API-PAGE-&limit=2")
     assert len(first["items"]) == 2 and first["next_cursor"] is not None
     rest = world.get(
