@@ -16,7 +16,11 @@ the proxy. Then, on one chain:
 Ends with one JSON line ``{"payments_history": N, "latency_fresh_ms": a, "latency_loaded_ms": b, "ratio": b/a,
 "getlogs_full_range": k, ...}``: a and b are medians, k the ``eth_getLogs`` from the deployment block made while the
 M payments of step 3 were processed (target 0), the ratio's target at most 1.25; ``peak_rss_mb`` gives each service's
-peak resident memory in MiB after its keys are loaded (catch-up included).
+peak resident memory in MiB after its keys are loaded (catch-up included). The node's own part grows with the
+chain's state on anvil 1.7.1, which rebuilds its whole state trie for every block it mines (foundry-rs/foundry#15715,
+fixed after the last npm release): ``transaction_ms`` gives B's redemption from sending to its receipt, young and
+loaded (the node's part and the receipt's polling, no service involved), and ``ratio_after_redemption`` the ratio of
+the journeys from that receipt on.
 
 On a live chain (:mod:`collab_py.devnet.livechain`): ``bench/history.py --rpc-url URL [--ws-url WS]`` does the same
 against a fresh deployment there, with no anvil-only call: the fresh accounts get ether by transfers from
@@ -153,8 +157,9 @@ def done(a: Engine, b: Engine, a_org: int, b_org: int, voucher: bytes) -> bool:
 
 def timed_payments(
     sandbox: Sandbox, deployment: Deployment, services: Services, prefix: str, count: int
-) -> list[float]:
-    """Milliseconds from B's redemption to the end of each payment's journey, for ``count`` payments in turn."""
+) -> tuple[list[float], list[float]]:
+    """Milliseconds from B's redemption to the end of each payment's journey, for ``count`` payments in turn; and
+    the milliseconds from sending each redemption to its receipt (the node's part, no service involved)."""
     flow = Flow(deployment)
     a, b, bank = sandbox.a, sandbox.b, sandbox.bank
     finance_b = flow.finance(b)
@@ -165,18 +170,21 @@ def timed_payments(
         key = crypto.open_sealed(b.encryption_key, sealed, crypto.PaymentKey, finance_b.binding(draft.contract_no, seq))
         issued.append((draft, seq, key))
     services.wait_until(deployment.w3.eth.block_number, timeout=120)  # idle before the clock starts
-    latencies = []
+    latencies, transaction_ms = [], []
     for draft, seq, key in issued:
         voucher = payment_voucher_id(draft.contract_no, seq)
         started = time.perf_counter()
-        finance_b.execute(finance_b.prepare_redeem(draft.contract_no, seq, key.secret))
+        redemption = finance_b.prepare_redeem(draft.contract_no, seq, key.secret)
+        sent = time.perf_counter()
+        finance_b.execute(redemption)
+        transaction_ms.append((time.perf_counter() - sent) * 1000)
         deadline = started + JOURNEY_TIMEOUT_S
         while not done(services.ledgers["a"], services.ledgers["b"], a.org_id, b.org_id, voucher):
             if time.perf_counter() > deadline:
                 raise SystemExit(f"payment {draft.number} was not through in {JOURNEY_TIMEOUT_S:.0f} s")
             time.sleep(0.005)
         latencies.append((time.perf_counter() - started) * 1000)
-    return latencies
+    return latencies, transaction_ms
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             with Services(sandbox, saved, proxy.url, chain.ws_url, folder) as young:
                 proxy.reset()
-                fresh = timed_payments(sandbox, deployment, young, "FRESH", args.timed)
+                fresh, sent_fresh = timed_payments(sandbox, deployment, young, "FRESH", args.timed)
                 full_range_fresh = proxy.getlogs_full_range
             console.print(f"young chain: median {statistics.median(fresh):.0f} ms over {args.timed} payments")
 
@@ -238,15 +246,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 catch_up = time.perf_counter() - started
                 console.print(f"the services caught up with the history in {catch_up:.1f} s")
                 proxy.reset()
-                loaded = timed_payments(sandbox, deployment, loaded_services, "LOADED", args.timed)
+                loaded, sent_loaded = timed_payments(sandbox, deployment, loaded_services, "LOADED", args.timed)
                 full_range_loaded = proxy.getlogs_full_range
 
     latency_fresh, latency_loaded = statistics.median(fresh), statistics.median(loaded)
     ratio = latency_loaded / latency_fresh
+    tx_fresh, tx_loaded = statistics.median(sent_fresh), statistics.median(sent_loaded)
+    ratio_after_redemption = (latency_loaded - tx_loaded) / (latency_fresh - tx_fresh)
     console.print(
         f"redemption to invoice verified, median of {args.timed}: {latency_fresh:.0f} ms young, "
         f"{latency_loaded:.0f} ms after {args.payments:,} payments: ratio {ratio:.2f} (target <= {TARGET_RATIO}); "
         f"eth_getLogs from the deployment block: {full_range_fresh} young, {full_range_loaded} loaded"
+    )
+    console.print(
+        f"the redemption sent to its receipt: {tx_fresh:.0f} ms young, {tx_loaded:.0f} ms loaded; "
+        f"from its receipt to the invoice verified: ratio {ratio_after_redemption:.2f}"
     )
     shown = ", ".join(f"{name} {mib:.0f} MiB" for name, mib in loaded_services.peaks.items())
     console.print(f"peak memory of each service (catch-up and loaded payments): {shown}")
@@ -256,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "latency_loaded_ms": round(latency_loaded, 1),
         "ratio": round(ratio, 3),
         "getlogs_full_range": full_range_loaded,
+        "transaction_ms": {"young": round(tx_fresh, 1), "loaded": round(tx_loaded, 1)},
+        "ratio_after_redemption": round(ratio_after_redemption, 3),
         "timed_payments": args.timed,
         "catch_up_s": round(catch_up, 1),
         "history_s": round(history_s, 1),

@@ -91,6 +91,9 @@ def test_history_runs_its_services_as_processes_and_reports_each_ones_memory(
     assert summary["latency_fresh_ms"] > 0
     assert summary["latency_loaded_ms"] > 0
     assert summary["getlogs_full_range"] == 0
+    assert 0 < summary["transaction_ms"]["young"] < summary["latency_fresh_ms"]
+    assert 0 < summary["transaction_ms"]["loaded"] < summary["latency_loaded_ms"]
+    assert summary["ratio_after_redemption"] > 0
     for phase in ("peak_rss_mb", "peak_rss_mb_young"):
         assert set(summary[phase]) == {"bank", "a", "b"}
         assert all(20 < mib < 1_000 for mib in summary[phase].values()), summary[phase]
