@@ -27,8 +27,9 @@ against a fresh deployment there, with no anvil-only call: the fresh accounts ge
 ``--funder-keystore`` or ``COLLAB_FUNDER_KEY`` (or none on a zero-gas chain) instead of ``anvil_setBalance``, and the N
 payments of history go out in rounds that the chain's own blocks carry (each at most two blocks' gas) instead of
 rounds mined by ``evm_mine`` with automine off (:class:`~collab_py.devnet.pipeline.Rounds`). ``--clique`` does it on
-3 geth sealers and an RPC node started here (1 s blocks). The latencies then include the wait for each block (about
-three blocks a journey: the redemption, the release, the invoice); the JSON line adds ``"node"``.
+3 geth sealers and an RPC node started here (1 s blocks); ``--clique --sealers 1 --gas-limit 300000000`` builds a long
+history there in big rounds (``--payments 100000``: about an hour). The latencies then include the wait for each
+block (about three blocks a journey: the redemption, the release, the invoice); the JSON line adds ``"node"``.
 """
 
 from __future__ import annotations
@@ -235,7 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             with Progress(console=console, transient=True) as progress:
                 task = progress.add_task("history: released and invoiced payments", total=args.payments)
                 released_payments(
-                    sandbox, args.payments, invoiced=True, progress=lambda n: progress.update(task, completed=n)
+                    sandbox,
+                    args.payments,
+                    invoiced=True,
+                    progress=lambda n: progress.update(task, completed=n),
+                    account_window=chain.account_window,
                 )
             history_s = time.perf_counter() - started
             console.print(f"{args.payments:,} payments of history in {history_s:.1f} s")

@@ -51,6 +51,8 @@ from collab_py.devnet.geth import (
 REDIAL_AFTER = 36.0
 #: Seconds the genesis time lies ahead of its writing: about the time the nodes take to start and peer.
 GENESIS_LEAD = 2
+#: geth's ``--txpool.globalslots`` default: pending transactions of all accounts.
+DEFAULT_GLOBAL_SLOTS = 5120
 SEALER_API = ("eth", "net", "web3", "txpool", "clique")
 RPC_API = ("eth", "net", "web3", "txpool", "admin", "debug", "clique")
 
@@ -123,7 +125,8 @@ class CliqueNetwork:
     wei in the genesis. ``sealer_keys``: the signers' private keys (random by default). ``zero_gas``: base fee 0
     and minimum gas price 0 on every node. ``archive_sealers``: ``--gcmode archive`` for the sealers too (the RPC
     node always is): a sealer killed with SIGKILL then restarts at its head instead of rewinding to its last
-    flushed state.
+    flushed state. ``account_window``: how many transactions of one account every node's pool keeps whose nonce is
+    not yet due (geth's ``--txpool.accountqueue``, 64 by default), with room for as many pending.
     """
 
     def __init__(
@@ -138,6 +141,7 @@ class CliqueNetwork:
         prefund: Mapping[str, int] | None = None,
         sealer_keys: Sequence[str] | None = None,
         archive_sealers: bool = False,
+        account_window: int | None = None,
         start_timeout: float = 90.0,
     ) -> None:
         if sealers < 1:
@@ -153,6 +157,7 @@ class CliqueNetwork:
         self.prefund = dict(prefund or {})
         self.sealer_accounts: list[LocalAccount] = [Account.from_key(key) for key in keys]
         self.archive_sealers = archive_sealers
+        self.account_window = account_window
         self.start_timeout = start_timeout
         self.root: Path | None = None
         self.genesis: dict[str, Any] = {}
@@ -261,6 +266,8 @@ class CliqueNetwork:
         datadir = self.root / name
         datadir.mkdir()
         options.setdefault("http_api", SEALER_API)
+        if self.account_window is not None:
+            options["extra_args"] = _pool_arguments(self.account_window)
         return GethNode(name, datadir, geth=geth, network_id=self.chain_id, gas_limit=self.gas_limit, **options)
 
     def _init(self, node: GethNode) -> None:
@@ -626,6 +633,14 @@ class CliqueNetwork:
         if self.zero_gas:
             for node in nodes:
                 node.call("miner_setGasPrice", "0x0")
+
+
+def _pool_arguments(account_window: int) -> list[str]:
+    """geth's transaction pool sized to keep ``account_window`` of one account's transactions, queued or pending."""
+    slots = str(max(DEFAULT_GLOBAL_SLOTS, 4 * account_window))
+    return [
+        "--txpool.accountqueue", str(account_window), "--txpool.globalqueue", slots, "--txpool.globalslots", slots,
+    ]  # fmt: skip
 
 
 def _safe_number(node: GethNode) -> str:

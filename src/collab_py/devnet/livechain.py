@@ -5,7 +5,9 @@ started here — one set of command-line options and one way to fund the benchma
 ``--rpc-url URL`` measures on that node: fresh accounts get ether by real transfers from ``--funder-keystore`` (or
 ``COLLAB_FUNDER_KEY``), or nothing on a zero-gas chain (:class:`~collab_py.devnet.parties.Funding`); PoA and fees
 follow ``COLLAB_POA``, ``COLLAB_GAS_PRICE`` and ``COLLAB_ZERO_GAS``. ``--clique`` starts 3 geth sealers and an RPC
-node here (:class:`~collab_py.devnet.clique.CliqueNetwork`, 1 s blocks) with a fresh funder in the genesis.
+node here (:class:`~collab_py.devnet.clique.CliqueNetwork`, 1 s blocks) with a fresh funder in the genesis, and
+pools that keep :data:`CLIQUE_ACCOUNT_WINDOW` transactions of one account, so that a benchmark's rounds may be that
+big; ``--sealers 1`` halves the work of every block on a machine that runs all the nodes (long histories).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from web3 import Web3
 
 from collab_py.devnet.clique import CliqueNetwork
 from collab_py.devnet.parties import Funding, funder_account
+from collab_py.devnet.pipeline import LIVE_ACCOUNT_WINDOW
 from collab_py.settings import CollabSettings
 
 #: Ether (wei) each fresh account of a benchmark gets from the funder: 1 ether, many flows' fees.
@@ -30,6 +33,8 @@ BENCH_FUND_EACH = 10**18
 CLIQUE_FUNDER_WEI = 10**24
 #: Sealers of a ``--clique`` network: one may stop and the chain goes on.
 CLIQUE_SEALERS = 3
+#: Transactions of one account the pools of a ``--clique`` network keep out of order (geth's default: 64).
+CLIQUE_ACCOUNT_WINDOW = 1024
 #: The block gas limit of a ``--clique`` network unless a benchmark says otherwise (the harness's default).
 CLIQUE_GAS_LIMIT = 30_000_000
 
@@ -41,6 +46,8 @@ class LiveChain:
     rpc_url: str
     ws_url: str | None
     funding: Funding
+    #: Transactions of one account the node's pools keep out of order (:class:`~collab_py.devnet.pipeline.Rounds`).
+    account_window: int = LIVE_ACCOUNT_WINDOW
 
     def connect(self, rpc_url: str | None = None) -> Web3:
         """A client for :attr:`rpc_url` (or ``rpc_url``: a proxy in front of it) honouring the settings (PoA, fees)
@@ -59,7 +66,16 @@ def add_live_arguments(
     where.add_argument(
         "--clique",
         action="store_true",
-        help=f"start a geth Clique network here ({CLIQUE_SEALERS} sealers, an RPC node, 1 s blocks)",
+        help="start a geth Clique network here (--sealers sealers, an RPC node, 1 s blocks)",
+    )
+    live.add_argument(
+        "--sealers",
+        type=int,
+        choices=range(1, 8),
+        default=CLIQUE_SEALERS,
+        metavar="N",
+        help=f"sealers of --clique, 1 to 7 (default {CLIQUE_SEALERS}: one may stop and the chain goes on; 1 halves "
+        "the machine's work per block)",
     )
     live.add_argument("--ws-url", help="WebSocket endpoint of --rpc-url whose newHeads wake the listeners (optional)")
     live.add_argument(
@@ -92,9 +108,14 @@ def live_chain(args: argparse.Namespace, say: Callable[[str], None] = lambda _li
         return
     funder = Account.create()
     say(
-        f"starting a geth Clique network: {CLIQUE_SEALERS} sealers, an RPC node, 1 s blocks, "
+        f"starting a geth Clique network: {args.sealers} sealer(s), an RPC node, 1 s blocks, "
         f"gas limit {args.gas_limit:,}"
     )
-    prefund = {funder.address: CLIQUE_FUNDER_WEI}
-    with CliqueNetwork(sealers=CLIQUE_SEALERS, gas_limit=args.gas_limit, prefund=prefund) as net:
-        yield LiveChain(net.rpc_url, net.ws_url, Funding(funder, BENCH_FUND_EACH))
+    network = CliqueNetwork(
+        sealers=args.sealers,
+        gas_limit=args.gas_limit,
+        prefund={funder.address: CLIQUE_FUNDER_WEI},
+        account_window=CLIQUE_ACCOUNT_WINDOW,
+    )
+    with network as net:
+        yield LiveChain(net.rpc_url, net.ws_url, Funding(funder, BENCH_FUND_EACH), CLIQUE_ACCOUNT_WINDOW)

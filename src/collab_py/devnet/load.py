@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from collab_py.chain.enums import Department
 from collab_py.devnet.parties import Party
-from collab_py.devnet.pipeline import Outbox, PipelinedTransactor, Rounds, Rpc
+from collab_py.devnet.pipeline import LIVE_ACCOUNT_WINDOW, Outbox, PipelinedTransactor, Rounds, Rpc
 from collab_py.devnet.sandbox import Sandbox
 from collab_py.domain import crypto
 from collab_py.domain.drafts import ContractDraft, StageDraft
@@ -55,11 +55,13 @@ def released_payments(
     release: bool = True,
     invoiced: bool = False,
     progress: Callable[[int], None] | None = None,
+    account_window: int = LIVE_ACCOUNT_WINDOW,
 ) -> list[Payment]:
     """Creates ``count`` released payments (so ``count`` second vouchers) between Party A and Party B; with
     ``release`` False they stay requested, for the institution to release; with ``invoiced`` Party B also anchors
     each one's e-invoice (a history the listeners find complete). ``progress`` hears how many of the ``count``
-    payments are done, after each block of the release round."""
+    payments are done, after each block of the release round. On a live chain, rounds hold at most
+    ``account_window`` transactions of one account (:class:`~collab_py.devnet.pipeline.Rounds`)."""
     if not 1 <= per_contract <= MAX_PAYMENTS_PER_CONTRACT:
         raise ValueError(f"per_contract must be 1 to {MAX_PAYMENTS_PER_CONTRACT}")
     contracts = math.ceil(count / per_contract)
@@ -87,7 +89,7 @@ def released_payments(
         sandbox.deployment, transactor(b, Department.FINANCE), encryption_key=b.encryption_key, **options(b)
     )
     result = b"\x01" * 32
-    with Rpc(sandbox.w3.provider.endpoint_uri) as rpc, Rounds(rpc) as rounds:  # type: ignore[attr-defined]
+    with Rpc(sandbox.w3.provider.endpoint_uri) as rpc, Rounds(rpc, account_window=account_window) as rounds:  # type: ignore[attr-defined]
 
         def run(service: Service, steps: Sequence[PreparedStep], report: bool = False) -> None:
             size = rounds.size(steps[0].gas_limit)

@@ -96,6 +96,11 @@ LIVE_ACCOUNT_WINDOW = 64
 LIVE_STUCK_BLOCKS = 10
 #: Seconds between two looks at a live chain's head.
 LIVE_POLL = 0.05
+#: Seconds a live chain's head may stand still before its latest block counts as settled: a chain that seals on
+#: demand (Clique with period 0) puts no block on top of a round's last one until more transactions come.
+LIVE_SETTLE_S = 0.5
+#: Seconds without a new block while some of a round's transactions wait, before the round is declared stuck.
+LIVE_STUCK_S = 60.0
 
 
 class PipelineError(CollabError):
@@ -410,35 +415,44 @@ def await_round(
     label: str,
     *,
     stuck_blocks: int = LIVE_STUCK_BLOCKS,
+    stuck_s: float = LIVE_STUCK_S,
     poll: float = LIVE_POLL,
+    account_window: int = LIVE_ACCOUNT_WINDOW,
 ) -> None:
     """Sends ``pending`` in batches to a node that mines by itself and waits until every one was mined with success
-    in a block with another on top; a reverted one raises its decoded refusal, and ``stuck_blocks`` new blocks
-    without any of them mined while some wait are a :class:`PipelineError`.
+    in a settled block; a reverted one raises its decoded refusal, and ``stuck_blocks`` new blocks without any of
+    them mined while some wait, or ``stuck_s`` seconds without a new block, are a :class:`PipelineError` (which
+    names ``account_window``, the likely cause on a chain that goes on).
 
     Each new head, the receipts of the transactions still waiting are asked for by hash (one batch): a chain whose
     sealers take turns (Clique, QBFT's round changes) replaces its latest block now and then, so a block read once
-    may not be the one that ends up carrying a transaction. A receipt counts once its block is below the head, so a
-    round's successor never goes out on a block that is then replaced without it."""
+    may not be the one that ends up carrying a transaction. A block is settled once another is on top, so a round's
+    successor never goes out on a block that is then replaced without it, or once the head has stood still for
+    :data:`LIVE_SETTLE_S` (a chain that seals on demand)."""
     waiting = {tx.tx_hash.to_0x_hex(): tx for tx in pending}
     ship(rpc, pending)
     seen = progress = int(rpc.call("eth_blockNumber"), 16)
+    moved = time.monotonic()
     while waiting:
         time.sleep(poll)
         head = int(rpc.call("eth_blockNumber"), 16)
-        if head == seen:
+        if head != seen:
+            seen, moved, settled_below = head, time.monotonic(), head
+        elif time.monotonic() - moved >= LIVE_SETTLE_S:
+            settled_below = head + 1
+        else:
             continue
-        seen = head
-        settled = [receipt for receipt in receipts_of(rpc, list(waiting)) if int(receipt["blockNumber"], 16) < head]
-        if _check_mined(settled, waiting, label):
+        receipts = receipts_of(rpc, list(waiting))
+        if _check_mined([r for r in receipts if int(r["blockNumber"], 16) < settled_below], waiting, label):
             progress = head
-        elif head - progress >= stuck_blocks:
+        elif head - progress >= stuck_blocks or time.monotonic() - moved >= stuck_s:
             with contextlib.suppress(PipelineError):  # a node without the txpool API
                 label += f" (pool: {rpc.call('txpool_status')})"
             raise PipelineError(
-                f"{label}: {len(waiting)} transactions not mined in {head - progress} blocks, e.g. "
-                f"{next(iter(waiting))}; a node that holds them may not have passed them on to the block producers "
-                f"(more than {LIVE_ACCOUNT_WINDOW} of one account in flight?)"
+                f"{label}: {len(waiting)} transactions not mined in {head - progress} blocks and "
+                f"{time.monotonic() - moved:.0f} s without a new one, e.g. {next(iter(waiting))}; a node that holds "
+                f"them may not have passed them on to the block producers (more than {account_window} of one "
+                "account in flight?)"
             )
 
 
@@ -467,10 +481,12 @@ class Rounds:
     development node (anvil, Hardhat) automine is off (:class:`ManualMining`) and each round is mined as one block
     (:func:`mine_round`); on any other node the chain's own blocks carry each round (:func:`await_round`), no
     ``anvil_*`` or ``evm_*`` call made. :meth:`size` says how many transactions of one account a round takes: on a
-    live chain few enough that the sealers get every one and that their fees still pay when the last is mined."""
+    live chain few enough that the sealers get every one (``account_window``: how many of one account's
+    transactions the sealers' pools keep out of order) and that their fees still pay when the last is mined."""
 
-    def __init__(self, rpc: Rpc) -> None:
+    def __init__(self, rpc: Rpc, *, account_window: int = LIVE_ACCOUNT_WINDOW) -> None:
         self._rpc = rpc
+        self.account_window = account_window
         self._manual: ManualMining | None = None
         self.block_gas_limit = 0
 
@@ -497,15 +513,15 @@ class Rounds:
 
     def size(self, gas_limit: int) -> int:
         """Transactions of one account with gas limit ``gas_limit`` in one round: :data:`DEV_ROUND` on a development
-        node; on a live chain what :data:`LIVE_ROUND_BLOCKS` blocks hold, at most :data:`LIVE_ACCOUNT_WINDOW`."""
+        node; on a live chain what :data:`LIVE_ROUND_BLOCKS` blocks hold, at most :attr:`account_window`."""
         if not self.live:
             return DEV_ROUND
-        return max(1, min(LIVE_ACCOUNT_WINDOW, LIVE_ROUND_BLOCKS * self.block_gas_limit // max(1, gas_limit)))
+        return max(1, min(self.account_window, LIVE_ROUND_BLOCKS * self.block_gas_limit // max(1, gas_limit)))
 
     def mine(self, pending: Sequence[PendingTx], label: str) -> None:
         """Sends one round and returns once every transaction of it is mined with success."""
         if self.live:
-            await_round(self._rpc, pending, label)
+            await_round(self._rpc, pending, label, account_window=self.account_window)
         else:
             mine_round(self._rpc, pending, label)
 
