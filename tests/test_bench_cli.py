@@ -55,6 +55,7 @@ def test_gas_refuses_to_write_the_anvil_baseline_from_a_live_chain(
         (["--rpc-url", "http://node:8545", "--clique"], "not allowed with argument --rpc-url"),
         (["--clique", "--ws-url", "ws://node:8546"], "--ws-url goes with --rpc-url"),
         (["--payments", "0"], "must be positive"),
+        (["--clique", "--sealers", "0"], "argument --sealers: invalid choice: 0"),
     ],
 )
 def test_history_refuses_arguments_that_do_not_go_together(
@@ -77,6 +78,7 @@ def test_a_node_by_url_is_funded_by_the_funders_key(monkeypatch: pytest.MonkeyPa
         assert (chain.rpc_url, chain.ws_url) == ("http://node:8545", "ws://node:8546")
         assert chain.funding.funder is not None
         assert chain.funding.funder.address == funder.address
+        assert chain.account_window == 64  # a node we did not start: geth's default pools assumed
 
 
 @pytest.mark.slow

@@ -4,11 +4,13 @@ rounds carried by its blocks without any development call."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3.contract import Contract
 
 from collab_py.chain import errors
 from collab_py.chain.deploy import deploy_contract
@@ -93,24 +95,50 @@ def ticking() -> Iterator[AnvilNode]:
         yield node
 
 
-def test_a_round_on_a_node_that_mines_by_itself_waits_for_its_blocks(ticking: AnvilNode) -> None:
-    w3 = connect(ticking.rpc_url)
+def _minting(rpc_url: str, holders: int) -> tuple[Contract, list[str], PipelinedTransactor]:
+    """A token deployed on ``rpc_url``, and its admin's mints to ``holders`` fresh addresses signed into the admin's
+    outbox, not sent."""
+    w3 = connect(rpc_url)
     admin: LocalAccount = Account.create()
-    fund_on_dev_node(w3, [admin])  # the test's setup; the round below makes no anvil_* or evm_* call
+    fund_on_dev_node(w3, [admin])  # the test's setup; the rounds make no anvil_* or evm_* call
     token, _ = deploy_contract(Transactor(w3, admin), "DepositToken", "T", "T", admin.address)
     outbox = Outbox()
     fast = PipelinedTransactor(w3, admin, outbox=outbox)
-    holders = [Account.create().address for _ in range(3)]
-    for holder in holders:
+    addresses = [Account.create().address for _ in range(holders)]
+    for holder in addresses:
         fast.send(token.functions.mint(holder, 5), gas=100_000)
+    return token, addresses, fast
+
+
+def test_a_round_on_a_node_that_mines_by_itself_waits_for_its_blocks(ticking: AnvilNode) -> None:
+    token, holders, admin = _minting(ticking.rpc_url, 3)
     with Rpc(ticking.rpc_url) as rpc:
-        await_round(rpc, outbox.take(), "mint")
+        await_round(rpc, admin.outbox.take(), "mint")
         assert rpc.call("anvil_getAutomine") is False  # the node's mining was left alone
     assert [token.functions.balanceOf(holder).call() for holder in holders] == [5, 5, 5]
 
-    fast.send(token.functions.transfer(holders[0], 10**9), gas=100_000)  # more than the admin holds
+    admin.send(token.functions.transfer(holders[0], 10**9), gas=100_000)  # more than the admin holds
     with Rpc(ticking.rpc_url) as rpc, pytest.raises(CollabError, match="ERC20InsufficientBalance"):
-        await_round(rpc, outbox.take(), "transfer")
+        await_round(rpc, admin.outbox.take(), "transfer")
+
+
+def test_a_round_on_a_node_that_seals_on_demand_settles_once_the_head_stands_still() -> None:
+    with AnvilNode() as node:  # automine: a block per transaction, none after the last
+        token, holders, admin = _minting(node.rpc_url, 3)
+        with Rpc(node.rpc_url) as rpc:
+            started = time.monotonic()
+            await_round(rpc, admin.outbox.take(), "mint", stuck_s=30)
+            assert time.monotonic() - started < 5
+        assert [token.functions.balanceOf(holder).call() for holder in holders] == [5, 5, 5]
+
+
+def test_a_round_whose_chain_makes_no_block_fails_by_name_instead_of_waiting_for_ever() -> None:
+    with AnvilNode() as node:
+        _, _, admin = _minting(node.rpc_url, 2)
+        with Rpc(node.rpc_url) as rpc:
+            rpc.call("evm_setAutomine", False)  # the chain stops: nothing will mine the round
+            with pytest.raises(PipelineError, match=r"mint .*2 transactions not mined in 0 blocks and \d+ s"):
+                await_round(rpc, admin.outbox.take(), "mint", stuck_s=1)
 
 
 class _FakeRpc:
@@ -136,7 +164,10 @@ def test_rounds_on_a_live_node_fit_the_sealers_pools_and_two_blocks_and_make_no_
         assert rounds.size(100_000) == 64  # what a sealer keeps of one account's transactions not yet due
         assert rounds.size(2_000_000) == 30  # two blocks of 30M gas
         assert rounds.size(90_000_000) == 1
-    assert rpc.methods == ["web3_clientVersion", "eth_getBlockByNumber"]
+    with Rounds(rpc, account_window=1_024) as rounds:  # type: ignore[arg-type]
+        assert rounds.size(21_000) == 1_024  # pools sized for it (our own --clique network)
+        assert rounds.size(100_000) == 600  # then two blocks of 30M gas bound it
+    assert rpc.methods == ["web3_clientVersion", "eth_getBlockByNumber"] * 2
 
 
 def test_rounds_on_anvil_are_mined_on_request(ticking: AnvilNode) -> None:
