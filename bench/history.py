@@ -35,6 +35,7 @@ block (about three blocks a journey: the redemption, the release, the invoice); 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import tempfile
@@ -70,6 +71,9 @@ from collab_py.listener.handlers.invoicing import VERIFIED
 TARGET_RATIO = 1.25
 #: Longest wait for one payment's journey.
 JOURNEY_TIMEOUT_S = 60.0
+#: Wei one account may pay for its part of a payment on a live chain: three transactions (Party B's request,
+#: redemption and invoice) of up to 300,000 gas at 10 gwei.
+WEI_PER_PAYMENT = 3 * 300_000 * 10 * 10**9
 #: The passphrase of the services' keystores (a benchmark's throwaway keys).
 PASSPHRASE = "history benchmark"
 
@@ -217,8 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _chain(args, console) as chain, kept as scratch:
         w3 = chain.connect()
         node = str(rpc_request(w3, "web3_clientVersion"))
-        console.print(f"node {node}; funding: {chain.funding.describe(w3)}", highlight=False)
-        sandbox = bootstrap(w3, funding=chain.funding)
+        # the N payments cost Party B's finance account most: three transactions each
+        wei_each = max(chain.funding.wei_each, (args.payments + 2 * args.timed) * WEI_PER_PAYMENT)
+        funding = dataclasses.replace(chain.funding, wei_each=wei_each)
+        console.print(f"node {node}; funding: {funding.describe(w3)}", highlight=False)
+        sandbox = bootstrap(w3, funding=funding)
         manifest = sandbox.deployment.manifest
         with RpcProxy(chain.rpc_url, full_range_from=manifest.deployment_block) as proxy:
             deployment = Deployment.attach(chain.connect(proxy.url), manifest)
