@@ -89,7 +89,8 @@ def released_payments(
         sandbox.deployment, transactor(b, Department.FINANCE), encryption_key=b.encryption_key, **options(b)
     )
     result = b"\x01" * 32
-    with Rpc(sandbox.w3.provider.endpoint_uri) as rpc, Rounds(rpc, account_window=account_window) as rounds:  # type: ignore[attr-defined]
+    endpoint = sandbox.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    with Rpc(endpoint) as rpc, Rounds(rpc, account_window=account_window) as rounds:
 
         def run(service: Service, steps: Sequence[PreparedStep], report: bool = False) -> None:
             size = rounds.size(steps[0].gas_limit)

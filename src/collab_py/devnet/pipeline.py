@@ -96,8 +96,8 @@ LIVE_ACCOUNT_WINDOW = 64
 LIVE_STUCK_BLOCKS = 10
 #: Seconds between two looks at a live chain's head.
 LIVE_POLL = 0.05
-#: Seconds a live chain's head may stand still before its latest block counts as settled: a chain that seals on
-#: demand (Clique with period 0) puts no block on top of a round's last one until more transactions come.
+#: Seconds a live chain's head may stand still before its latest block counts as settled: a chain that seals only
+#: when transactions wait (anvil's automine, QBFT with a long empty-block period) puts no block on a round's last.
 LIVE_SETTLE_S = 0.5
 #: Seconds without a new block while some of a round's transactions wait, before the round is declared stuck.
 LIVE_STUCK_S = 60.0
