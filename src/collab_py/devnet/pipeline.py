@@ -98,7 +98,8 @@ LIVE_STUCK_BLOCKS = 10
 LIVE_POLL = 0.05
 #: Seconds a live chain's head may stand still before its latest block counts as settled: a chain that seals only
 #: when transactions wait (anvil's automine, QBFT with a long empty-block period) puts no block on a round's last.
-LIVE_SETTLE_S = 0.5
+#: Longer than Clique's out-of-turn sealers take to replace a head (half a second per sealer, at random).
+LIVE_SETTLE_S = 3.0
 #: Seconds without a new block while some of a round's transactions wait, before the round is declared stuck.
 LIVE_STUCK_S = 60.0
 
