@@ -4,6 +4,9 @@ rounds carried by its blocks without any development call."""
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -87,6 +90,39 @@ def test_a_node_mining_at_an_interval_gets_its_interval_back() -> None:
 def test_batches_need_an_http_node() -> None:
     with pytest.raises(PipelineError, match="http://"):
         Rpc("ws://127.0.0.1:8545")
+
+
+class _OneAnswerPerConnection(http.server.BaseHTTPRequestHandler):
+    """Answers one JSON-RPC request per connection, then closes it without saying so, as a server closes an idle
+    keep-alive connection."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": "0x1"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_connection_the_server_closed_while_idle_is_reopened() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OneAnswerPerConnection)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Rpc(f"http://127.0.0.1:{server.server_port}", reopen_after=0.1) as rpc:
+            assert rpc.call("eth_blockNumber") == "0x1"
+            time.sleep(0.3)  # idle: the server has closed the connection
+            assert rpc.call("eth_blockNumber") == "0x1"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -109,10 +109,18 @@ class PipelineError(CollabError):
 
 
 # ---------------------------------------------------------------------------------------------------- JSON-RPC
-class Rpc:
-    """JSON-RPC over one keep-alive HTTP connection, with batches; raises :class:`PipelineError` on any error."""
+#: Seconds a JSON-RPC connection may sit idle before it is reopened (geth closes it after 120 s).
+RPC_REOPEN_AFTER_S = 15.0
 
-    def __init__(self, url: str, timeout: float = 120.0) -> None:
+
+class Rpc:
+    """JSON-RPC over one keep-alive HTTP connection, with batches; raises :class:`PipelineError` on any error.
+
+    Servers close connections left idle (geth after 120 s, proxies sooner), and a request written to a closed one
+    fails with a broken pipe: one idle for ``reopen_after`` seconds is reopened first, and a request the server
+    reset before reading it whole is sent once more on a new one."""
+
+    def __init__(self, url: str, timeout: float = 120.0, *, reopen_after: float = RPC_REOPEN_AFTER_S) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or parts.hostname is None:
             raise PipelineError(f"batched JSON-RPC needs an http:// or https:// URL, not {mask_url(url)}")
@@ -124,12 +132,21 @@ class Rpc:
             self._conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._ids = 0
+        self._reopen_after = reopen_after
+        self._used = time.monotonic()
 
     def post(self, body: bytes) -> Any:
         """Posts a ready JSON body (one request or a batch) and returns the decoded reply."""
-        self._conn.request("POST", self._path, body, {"Content-Type": "application/json"})
+        if time.monotonic() - self._used > self._reopen_after:
+            self._conn.close()  # http.client opens a new one for the request
+        try:
+            self._conn.request("POST", self._path, body, {"Content-Type": "application/json"})
+        except (BrokenPipeError, ConnectionResetError):  # closed by the server: it did not read the request
+            self._conn.close()
+            self._conn.request("POST", self._path, body, {"Content-Type": "application/json"})
         response = self._conn.getresponse()
         data = response.read()
+        self._used = time.monotonic()
         if response.status != 200:
             raise PipelineError(f"HTTP {response.status} from the node: {data[:300]!r}")
         return json.loads(data)
