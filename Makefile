@@ -86,7 +86,7 @@ throughput: setup
 listener-bench: setup
 	$(BIN)/python bench/listener.py
 
-## cost per payment on a young chain and after 2,000 payments of history (more: ARGS="--payments 100000")
+## cost per payment on a young chain and after 10,000 payments of history (more: ARGS="--payments 100000")
 history-bench: setup
 	$(BIN)/python bench/history.py $(ARGS)
 
