@@ -449,16 +449,16 @@ def await_round(
     :data:`LIVE_SETTLE_S` (a chain that seals on demand)."""
     waiting = {tx.tx_hash.to_0x_hex(): tx for tx in pending}
     ship(rpc, pending)
-    seen = progress = int(rpc.call("eth_blockNumber"), 16)
+    seen = progress = settled_below = int(rpc.call("eth_blockNumber"), 16)
     moved = time.monotonic()
     while waiting:
         time.sleep(poll)
         head = int(rpc.call("eth_blockNumber"), 16)
         if head != seen:
             seen, moved, settled_below = head, time.monotonic(), head
-        elif time.monotonic() - moved >= LIVE_SETTLE_S:
-            settled_below = head + 1
-        else:
+        elif settled_below == head and time.monotonic() - moved >= LIVE_SETTLE_S:
+            settled_below = head + 1  # once per standing head, not at every poll
+        elif time.monotonic() - moved < stuck_s:
             continue
         receipts = receipts_of(rpc, list(waiting))
         if _check_mined([r for r in receipts if int(r["blockNumber"], 16) < settled_below], waiting, label):
