@@ -8,14 +8,22 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from eth_account import Account
+from sqlalchemy.engine import make_url
 
+from collab_py.chain.transactor import connect
 from collab_py.devnet.livechain import add_live_arguments, is_live, live_chain
+from collab_py.devnet.load import released_payments
+from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import FUNDER_KEY_ENV
+from collab_py.devnet.sandbox import bootstrap
+from collab_py.ledger.database import open_database
+from collab_py.ledger.integrity import verify_journal
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -99,3 +107,46 @@ def test_history_runs_its_services_as_processes_and_reports_each_ones_memory(
     for phase in ("peak_rss_mb", "peak_rss_mb_young"):
         assert set(summary[phase]) == {"bank", "a", "b"}
         assert all(20 < mib < 1_000 for mib in summary[phase].values()), summary[phase]
+
+
+@pytest.mark.slow
+def test_listener_benchmark_bounds_the_backfill_by_what_the_database_alone_takes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The whole listener benchmark at a small size: the backfill's rate beside the most its writes alone allow."""
+    assert bench("listener").main(["--vouchers", "20", "--live", "2"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["vouchers"] == 20
+    assert 0 < summary["backfill_events_per_s"] < summary["writes_alone_bound_per_s"]
+    if "backfill_events_per_s_postgresql" in summary:  # a server is configured (always in CI)
+        assert 0 < summary["backfill_events_per_s_postgresql"] < summary["writes_alone_bound_per_s_postgresql"]
+    assert summary["sync_alone_bound_per_s"] > 0
+    assert summary["live_latency_p99_ms"] > 0
+
+
+@pytest.mark.slow
+def test_the_write_floor_writes_every_row_the_backfill_wrote(ledger_url: str, tmp_path: Path) -> None:
+    """What the floor times is the backfill's own writes: the copy holds the same store and the same journal, whose
+    hash chains still verify."""
+    listener = bench("listener")
+    with AnvilNode() as node:
+        sandbox = bootstrap(connect(node.rpc_url))
+        released_payments(sandbox, 12)
+        listener.backfill(sandbox, ledger_url, 12)
+    with ExitStack() as stack:
+        if ledger_url.startswith("sqlite"):
+            copy = f"sqlite:///{tmp_path / 'copy.db'}"
+        else:
+            server = make_url(ledger_url).set(database="postgres").render_as_string(hide_password=False)
+            copy = stack.enter_context(listener.postgres_database(server))
+        assert listener.writes_alone(ledger_url, copy) > 0
+        source, written = open_database(ledger_url), open_database(copy)
+        for table, columns in listener.WRITTEN.items():
+            query = f"SELECT {columns.replace('args', 'CAST(args AS TEXT)')} FROM {table} ORDER BY id"
+            with source.connect() as one, written.connect() as other:
+                rows = one.exec_driver_sql(query).all()
+                assert rows
+                assert other.exec_driver_sql(query).all() == rows
+        assert verify_journal(written).ok
+        source.dispose()
+        written.dispose()
