@@ -246,9 +246,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results["postgresql"] = (*both, alone, writes_alone(url, fresh))
         latencies = sorted(live_latencies(sandbox, node, args.live))
 
-    table = Table(title=f"Backfill of {args.vouchers:,} second vouchers into both ledgers (at most: N / each alone)")
-    columns = ("database", "Party A (s)", "Party B (s)", "vouchers/s", "vs target", "sync alone (s)", "at most /s",
-               "writes alone (s)", "at most /s")  # fmt: skip
+    table = Table(
+        title=f"Backfill of {args.vouchers:,} second vouchers into both ledgers, per second; at most: N / the sync "
+        "alone, N / the writes alone"
+    )
+    columns = ("database", "A (s)", "B (s)", "per s", "of target", "sync (s)", "at most", "writes (s)", "at most")
     for index, column in enumerate(columns):
         table.add_column(column, justify="left" if index == 0 else "right")
     rates, bounds, floors = {}, {}, {}
