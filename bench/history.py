@@ -16,7 +16,8 @@ the proxy. Then, on one chain:
 Ends with one JSON line ``{"payments_history": N, "latency_fresh_ms": a, "latency_loaded_ms": b, "ratio": b/a,
 "getlogs_full_range": k, ...}``: a and b are medians, k the ``eth_getLogs`` from the deployment block made while the
 M payments of step 3 were processed (target 0), the ratio's target at most 1.25; ``peak_rss_mb`` gives each service's
-peak resident memory in MiB after its keys are loaded (catch-up included). The node's own part grows with the
+peak resident memory in MiB after its keys are loaded (catch-up included), ``largest_read_logs`` the most logs one
+read of its sync held (what a read holds in memory grows with it). The node's own part grows with the
 chain's state on anvil 1.7.1, which rebuilds its whole state trie for every block it mines (foundry-rs/foundry#15715,
 fixed after the last npm release): ``transaction_ms`` gives B's redemption from sending to its receipt, young and
 loaded (the node's part and the receipt's polling, no service involved), and ``ratio_after_redemption`` the ratio of
@@ -117,8 +118,12 @@ class Services:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """Stops the services, noting each one's peak resident memory in MiB (:attr:`peaks`)."""
+        """Stops the services, noting each one's peak resident memory in MiB (:attr:`peaks`) and the most logs one
+        read of its sync held (:attr:`largest_reads`)."""
         self.peaks = {name: process.peak_rss_mb() or 0.0 for name, process in self.processes.items()}
+        self.largest_reads = {
+            name: int(process.gauge("read_logs_max").get("sync", 0)) for name, process in self.processes.items()
+        }
         for process in self.processes.values():
             process.stop()
         for ledger in self.ledgers.values():
@@ -274,7 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"the redemption sent to its receipt: {tx_fresh:.0f} ms young, {tx_loaded:.0f} ms loaded; "
         f"from its receipt to the invoice verified: ratio {ratio_after_redemption:.2f}"
     )
-    shown = ", ".join(f"{name} {mib:.0f} MiB" for name, mib in loaded_services.peaks.items())
+    shown = ", ".join(
+        f"{name} {mib:.0f} MiB (largest read {loaded_services.largest_reads[name]:,} logs)"
+        for name, mib in loaded_services.peaks.items()
+    )
     console.print(f"peak memory of each service (catch-up and loaded payments): {shown}")
     summary = {
         "payments_history": args.payments,
@@ -291,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "node": node,
         "peak_rss_mb": {name: round(mib, 1) for name, mib in loaded_services.peaks.items()},
         "peak_rss_mb_young": {name: round(mib, 1) for name, mib in young.peaks.items()},
+        "largest_read_logs": loaded_services.largest_reads,
     }
     print(json.dumps(summary))
     return 0

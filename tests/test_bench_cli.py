@@ -107,6 +107,8 @@ def test_history_runs_its_services_as_processes_and_reports_each_ones_memory(
     for phase in ("peak_rss_mb", "peak_rss_mb_young"):
         assert set(summary[phase]) == {"bank", "a", "b"}
         assert all(20 < mib < 1_000 for mib in summary[phase].values()), summary[phase]
+    assert set(summary["largest_read_logs"]) == {"bank", "a", "b"}
+    assert all(logs > 0 for logs in summary["largest_read_logs"].values())  # the catch-up read the history's logs
 
 
 @pytest.mark.slow

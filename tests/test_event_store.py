@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from alembic import command
+from prometheus_client import generate_latest
 from sqlalchemy import Engine, event, func, select, text, update
 
 from collab_py.chain.deploy import Deployment
+from collab_py.chain.logs import RawLog
 from collab_py.chain.transactor import connect
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode
@@ -84,6 +86,30 @@ def test_the_sync_stores_every_event_of_both_contracts_once(world: World, flow: 
     again = synced(world, database)
     assert rows(database) == before
     assert again.metrics.duplicates._value.get() == len(before)  # type: ignore[attr-defined]
+
+
+def test_the_sync_reports_the_most_logs_one_read_held(world: World, flow: Flow, tmp_path: Path) -> None:
+    """``collab_listener_read_logs_max``: what a read holds in memory while it is decoded, which ``--chunk-blocks``
+    bounds on a chain whose transactions come in bursts."""
+    released(flow, world, sample_contract("S-READS"))
+    sync = Sync(world.w3, world.deployment, open_database(f"sqlite:///{tmp_path / 'ledger.db'}"), CONFIG)
+    held: list[int] = []
+    fetch = sync.reader.fetch
+
+    def counted(first: int, last: int) -> list[RawLog]:
+        logs = fetch(first, last)
+        held.append(len(logs))
+        return logs
+
+    sync.reader.fetch = counted  # type: ignore[method-assign]
+    while not sync.step():
+        pass
+    sync.close()
+    assert len(held) > 1
+    assert max(held) > 0
+    assert sync.metrics.read_logs_max.value == max(held)
+    exported = generate_latest(sync.metrics.registry).decode()
+    assert f'collab_listener_read_logs_max{{consumer="sync"}} {float(max(held))}' in exported
 
 
 def test_a_reorg_flags_rows_and_appends_markers_and_reaches_consumers_in_sequence(

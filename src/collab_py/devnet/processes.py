@@ -77,19 +77,22 @@ class ListenerProcess:
     def wait_healthy(self, timeout: float = 60.0) -> None:
         wait_for(lambda: self.health()[0] == 200, timeout, lambda: f"{self.name} not healthy: {self.health()}")
 
-    def checkpoints(self) -> dict[str, int]:
-        """The last block each consumer processed (``collab_listener_checkpoint_block``; the sync's is left out), from
+    def gauge(self, name: str) -> dict[str, float]:
+        """The value of the gauge ``collab_listener_<name>`` for each consumer (and the sync) of the process, from
         ``/metrics``; empty while the process does not answer."""
         status, text = self._get("/metrics")
         if status != 200:
             return {}
         return {
-            sample.labels["consumer"]: int(sample.value)
+            sample.labels["consumer"]: sample.value
             for family in text_string_to_metric_families(text)
-            if family.name == "collab_listener_checkpoint_block"
+            if family.name == f"collab_listener_{name}"
             for sample in family.samples
-            if sample.labels.get("consumer") != "sync"
         }
+
+    def checkpoints(self) -> dict[str, int]:
+        """The last block each consumer processed (the sync's left out); empty while the process does not answer."""
+        return {name: int(value) for name, value in self.gauge("checkpoint_block").items() if name != "sync"}
 
     def wait_until(self, block: int, timeout: float) -> None:
         """Waits until every consumer of the process has processed ``block``; :class:`RuntimeError` with the tail of

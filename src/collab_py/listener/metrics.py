@@ -29,6 +29,7 @@ _GAUGES = {
     "rpc_up": "1 while the node answers.",
     "halted": "1 once a reorg deeper than the window halted the listener.",
     "quarantined": "Events the consumer could not process, waiting in quarantine.",
+    "read_logs_max": "Most logs one read of the chain held (the sync's; --chunk-blocks bounds it).",
 }
 _COUNTERS = {
     "events": "Chain events processed (stored, for the sync).",
@@ -72,6 +73,7 @@ class ListenerMetrics:
         self.rpc_up = gauge("rpc_up")
         self.halted = gauge("halted")
         self.quarantined = gauge("quarantined")
+        self.read_logs_max = gauge("read_logs_max")
         self.events = counter("events")
         self.postings = counter("postings")
         self.duplicates = counter("duplicates")

@@ -119,6 +119,8 @@ class Sync:
                 return False  # the chain moved under the query: read it again
         end, end_hash, logs = fetched
         self._adapt(end - number, len(logs))
+        if len(logs) > self.metrics.read_logs_max.value:  # what a read holds in memory while it is decoded
+            self.metrics.read_logs_max.set(len(logs))
         if end < target:  # the node serialises the next chunk while this one is decoded and stored
             self._prefetch(end, end_hash, min(target, end + self._span))
         rows = [self.codec.row(entry) for entry in logs]
