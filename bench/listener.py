@@ -32,11 +32,12 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 
 from collab_py.chain.transactor import connect
@@ -86,6 +87,12 @@ def sync_alone(sandbox: Sandbox, url: str) -> float:
     return seconds
 
 
+def rows_of(connection: Connection, table: str) -> list[tuple[Any, ...]]:
+    """The rows of one of the :data:`WRITTEN` tables, its columns in that order (``args`` as its JSON text), by id."""
+    columns = WRITTEN[table].replace("args", "CAST(args AS TEXT)")
+    return [tuple(row) for row in connection.exec_driver_sql(f"SELECT {columns} FROM {table} ORDER BY id")]
+
+
 def writes_alone(source: str, url: str) -> float:
     """Seconds for the database of ``url`` (fresh) to take the rows the backfill wrote to ``source`` — the store's
     logs, then the journal's entries and lines — through the driver alone (``executemany`` on SQLite, ``COPY`` on
@@ -93,15 +100,7 @@ def writes_alone(source: str, url: str) -> float:
     a backfill no Python can shorten."""
     written = open_database(source)
     with written.connect() as connection:
-        tables = {
-            table: [
-                tuple(row)
-                for row in connection.exec_driver_sql(
-                    f"SELECT {columns.replace('args', 'CAST(args AS TEXT)')} FROM {table} ORDER BY id"
-                )
-            ]
-            for table, columns in WRITTEN.items()
-        }
+        tables = {table: rows_of(connection, table) for table in WRITTEN}
     written.dispose()
     database = open_database(url)
     started = time.perf_counter()
