@@ -120,6 +120,11 @@ def section(world: World, org: str, role: Role, name: str) -> list[dict[str, Any
     return world.get(org, role, "/api/v1/inbox")["sections"][name]["items"]  # type: ignore[no-any-return]
 
 
+def fields(world: World, org: str, role: Role, name: str, field: str) -> list[Any]:
+    """One field of each item of an inbox section."""
+    return [item[field] for item in section(world, org, role, name)]
+
+
 def test_the_whole_flow_over_http_with_each_department_s_inbox(world: World) -> None:
     number = "API-FLOW-1"
     proposed = propose(world, number)
@@ -168,8 +173,11 @@ def test_the_whole_flow_over_http_with_each_department_s_inbox(world: World) -> 
     for index in (0, 1):
         confirmed = world.post("a", Role.BUSINESS, f"/api/v1/contracts/{number}/stages/{index}/confirm", {})
         assert confirmed.json()["record"]["status"] == "CONFIRMED", confirmed.text
+    # each org's read model follows the chain by itself: what another org just did may reach it a moment later
+    _wait(lambda: number in fields(world, "b", Role.BUSINESS, "ready_for_settlement", "contract_no"))
     assert number in [c["contract_no"] for c in section(world, "b", Role.BUSINESS, "ready_for_settlement")]
     assert world.post("b", Role.BUSINESS, f"/api/v1/contracts/{number}/settlement/apply").status_code == 200
+    _wait(lambda: number in fields(world, "a", Role.BUSINESS, "settlements_to_approve", "contract_no"))
     assert number in [c["contract_no"] for c in section(world, "a", Role.BUSINESS, "settlements_to_approve")]
     assert (
         world.post("a", Role.BUSINESS, f"/api/v1/contracts/{number}/settlement/approve").json()["record"]["status"]
@@ -180,6 +188,7 @@ def test_the_whole_flow_over_http_with_each_department_s_inbox(world: World) -> 
                          {"amount": "3,000.50", "bank_account": B_BANK_ACCOUNT})  # fmt: skip
     assert applied.status_code == 200, applied.text
     assert B_BANK_ACCOUNT not in applied.text  # never echoed
+    _wait(lambda: fields(world, "a", Role.FINANCE, "applications_to_issue", "seq") == [1])
     assert [p["seq"] for p in section(world, "a", Role.FINANCE, "applications_to_issue")] == [1]
     issued = world.post("a", Role.FINANCE, f"/api/v1/contracts/{number}/payments/1/issue-voucher", {"lifetime": 3600})
     assert issued.json()["record"]["status"] == "FROZEN", issued.text
@@ -188,6 +197,7 @@ def test_the_whole_flow_over_http_with_each_department_s_inbox(world: World) -> 
     assert [p["seq"] for p in section(world, "b", Role.FINANCE, "expiring_keys")] == [1]
     redeemed = world.post("b", Role.FINANCE, f"/api/v1/contracts/{number}/payments/1/redeem")
     assert redeemed.json()["record"]["status"] == "REQUESTED", redeemed.text
+    _wait(lambda: fields(world, "bank", Role.OPERATOR, "requests_to_release", "contract_no") == [number])
     assert [p["contract_no"] for p in section(world, "bank", Role.OPERATOR, "requests_to_release")] == [number]
     released = world.post("bank", Role.OPERATOR, f"/api/v1/contracts/{number}/payments/1/release")
     assert released.status_code == 200, released.text
@@ -230,6 +240,7 @@ def test_assignment_to_party_c_and_refusal_and_withdrawal(world: World) -> None:
     key = world.post("b", Role.FINANCE, f"{base}/3/assign", {"assignee_org": 3}).json()["record"]["key"]
     presented = world.post("c", Role.FINANCE, f"{base}/3/present", {"key": key})
     assert presented.json()["record"]["status"] == "PRESENTED", presented.text
+    _wait(lambda: fields(world, "b", Role.FINANCE, "assignments_to_confirm", "seq") == [3])  # C's presentation, by B
     assert [p["seq"] for p in section(world, "b", Role.FINANCE, "assignments_to_confirm")] == [3]
     account = world.post("c", Role.FINANCE, f"{base}/3/assignee-account", {"bank_account": C_BANK_ACCOUNT}).json()[
         "record"
