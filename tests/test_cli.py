@@ -173,6 +173,16 @@ def test_propose_writes_the_econtract_that_party_a_signs(cli: Cli, world: World)
     assert datetime.fromisoformat(signed["signed_at"]).utcoffset() == datetime.now().astimezone().utcoffset()
 
 
+def test_amounts_given_as_json_numbers_are_taken_exactly(cli: Cli, world: World) -> None:
+    stages = '[{"specification": "design", "amount": 1234567890123456.78}, {"specification": "delivery", "amount": 2}]'
+    terms_file = write(Path("numbers.json"), f'{{"number": "CLI-3", "party_a": {world.a.org_id}, "stages": {stages}}}')
+    shown = cli("b", "contract", "propose", str(terms_file), str(write(Path("doc.txt"), "e-contract CLI-3")))
+    assert (shown["total"], [stage["amount"] for stage in shown["stages"]]) == (
+        "1234567890123458.78",
+        ["1234567890123456.78", "2.00"],
+    )  # a float would have made the first 1234567890123456.80
+
+
 def test_propose_writes_where_asked_and_never_over_another_file(cli: Cli, world: World) -> None:
     document = write(Path("doc.txt"), "e-contract CLI-2")
     occupied = write(Path("taken.json"), "someone else's file")
@@ -199,8 +209,14 @@ def test_propose_writes_where_asked_and_never_over_another_file(cli: Cli, world:
         ('{"number": "%s", "party_a": 1, "stages": [{"specification": "s", "amount": "1"}]}' % ("x" * 33),
          "InvalidInput: invalid terms in bad.json: number: Value error, contract number must be 1-32 UTF-8 bytes"),
         ('{"number": "CLI-1", "party_a": 1, "stages": [{"specification": "s", "amount": "1.001"}]}',
-         "InvalidAmount: invalid amount '1.001': positive, at most 2 decimals"),
+         "InvalidAmount: invalid amount '1.001': at most 2 decimals"),
         ('{"number": "CLI-1", "stages": []}', "InvalidInput: malformed terms file bad.json: KeyError 'party_a'"),
+        ('{"number": "CLI-1", "party_a": 1.9, "stages": [{"specification": "s", "amount": "1"}]}',
+         "InvalidInput: malformed terms file bad.json: ValueError party_a must be an org id (a whole number), not 1.9"),
+        ('{"number": "CLI-1", "party_a": 1, "stages": [{"specification": "s", "amount": "1,50"}]}',
+         "InvalidAmount: malformed amount '1,50'"),  # a decimal comma, never 150.00
+        ('{"number": "CLI-1", "party_a": 1, "stages": [{"specification": "s", "amount": true}]}',
+         "InvalidInput: malformed terms file bad.json: TypeError amount True is not a number"),
     ],
 )  # fmt: skip
 def test_terms_that_cannot_be_proposed_are_named(cli: Cli, terms_json: str, named: str) -> None:

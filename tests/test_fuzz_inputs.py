@@ -106,7 +106,7 @@ from collab_py.domain.documents import (
 from collab_py.domain.econtract import EContract, EContractError, EContractStage
 from collab_py.domain.einvoice import Invoice, InvoiceLine, InvoiceMalformed
 from collab_py.domain.keys import Keyring, KeystoreError, load_keystore
-from collab_py.domain.presentation import InvalidAmount, parse_amount
+from collab_py.domain.presentation import AMOUNT_PATTERN, InvalidAmount, parse_amount
 from collab_py.domain.types import InvalidContractNumber, contract_number, contract_number_text
 from collab_py.files import FileTooLarge
 from collab_py.listener.handlers.accounting import ChartError, ChartOfAccounts
@@ -853,7 +853,37 @@ def test_parse_amount(text: str, decimals: int) -> None:
     except InvalidAmount:
         return
     assert 0 < units < 2**128
-    assert units == Fraction(Decimal(text.replace(",", "").replace("_", ""))) * 10**decimals  # exact: no rounding
+    assert re.fullmatch(AMOUNT_PATTERN, text)  # digits, commas only between groups of three, a decimal point
+    assert units == Fraction(Decimal(text.replace(",", ""))) * 10**decimals  # exact: no rounding
+
+
+@pytest.mark.parametrize(
+    ("text", "units"),
+    [("1000.50", 100050), ("1,000.50", 100050), ("1,234,567", 123456700), ("0.01", 1), ("007", 700)],
+)
+def test_amounts_as_people_write_them(text: str, units: int) -> None:
+    assert parse_amount(text, 2) == units
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("1,50", "malformed"),  # a decimal comma: never read as 150
+        ("1,2345", "malformed"),
+        ("1,,,_0", "malformed"),
+        ("1_000", "malformed"),
+        ("1e3", "malformed"),
+        (" 5", "malformed"),
+        (".5", "malformed"),
+        ("-5", "must be positive"),
+        ("0.00", "must be positive"),
+        ("1.001", "at most 2 decimals"),
+        (str(2**128), "too large"),
+    ],
+)
+def test_amounts_that_are_not_are_refused_with_the_reason(text: str, why: str) -> None:
+    with pytest.raises(InvalidAmount, match=why):
+        parse_amount(text, 2)
 
 
 @given(text=ADDRESS_TEXT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -66,20 +67,36 @@ def load_draft(terms_file: Path, document: Path) -> tuple[ContractDraft, int]:
     The terms file is JSON: ``{"number": "HT-1", "party_a": 1, "stages": [{"specification": "...", "amount":
     "1000.00"}, ...]}``; amounts in currency units of the deployment's asset (``"1000.50"``: at most its decimals).
     """
-    try:
-        terms: dict[str, Any] = json.loads(read_text(terms_file))
+    try:  # a JSON number stays exact: a float would turn 1234567890123456.78 into ...456.80
+        terms: dict[str, Any] = json.loads(read_text(terms_file), parse_float=Decimal)
         decimals = token_decimals()
         stages = tuple(
-            StageDraft(str(item["specification"]), parse_amount(str(item["amount"]), decimals))
+            StageDraft(str(item["specification"]), parse_amount(_written(item["amount"]), decimals))
             for item in terms["stages"]
         )
         text = read_document(document).decode("utf-8")
-        return ContractDraft(str(terms["number"]), text, stages), int(terms["party_a"])
+        return ContractDraft(str(terms["number"]), text, stages), _org_id(terms["party_a"])
     except InvalidAmount:  # a ValueError, named as it is
         raise
     # OverflowError: party_a given as Infinity; RecursionError: JSON nested too deeply
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as error:
         raise InvalidInput(f"malformed terms file {terms_file}: {type(error).__name__} {error}") from None
+
+
+def _written(amount: Any) -> str:
+    """A terms file's amount as text: a JSON string as it is, a JSON number exactly as written (not rounded)."""
+    if isinstance(amount, bool) or not isinstance(amount, str | int | Decimal):
+        raise TypeError(f"amount {amount!r} is not a number")
+    return format(amount, "f") if isinstance(amount, Decimal) else str(amount)
+
+
+def _org_id(value: Any) -> int:
+    """A terms file's ``party_a``: a whole number (or its digits as text), never a fraction cut to its integer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    raise ValueError(f"party_a must be an org id (a whole number), not {value}")
 
 
 def econtract_file(number: str) -> Path:

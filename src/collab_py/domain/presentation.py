@@ -3,8 +3,9 @@ asset's decimals, exact), times in the reader's time zone, and no ciphertexts.""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, tzinfo
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Context, Decimal
 from typing import Any
 
 from collab_py.domain.models import AgreementRecord, PaymentRecord, SecondVoucherRecord, StageRecord, jsonable
@@ -15,18 +16,33 @@ class InvalidAmount(CollabError, ValueError):
     """An amount that is not a positive number of currency units with at most the asset's decimals."""
 
 
+#: An amount as people write it: digits, or digits grouped by threes with commas (``1,234,567``), then optionally a
+#: decimal point and decimals. Nothing else: a comma elsewhere (``1,50``, a decimal comma) is refused, never read as a
+#: thousands separator, and exponents, signs and spaces are not amounts.
+AMOUNT_PATTERN = r"(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?:\.[0-9]+)?"
+
+
 def parse_amount(text: str, decimals: int) -> int:
-    """A decimal amount in currency units (``1000.50``) as token units; refuses what the token cannot hold."""
-    try:
-        value = Decimal(text.replace(",", "").replace("_", ""))
-    except InvalidOperation:
-        raise InvalidAmount(f"malformed amount {text!r}: use a number such as 1000.50") from None
+    """A decimal amount in currency units (``1000.50`` or ``1,000.50``) as token units; refuses what the token
+    cannot hold, naming why."""
+    if text.startswith("-") and re.fullmatch(AMOUNT_PATTERN, text[1:]):
+        raise InvalidAmount(f"invalid amount {text!r}: must be positive")
+    if not re.fullmatch(AMOUNT_PATTERN, text):
+        raise InvalidAmount(
+            f"malformed amount {text!r}: use a number such as 1000.50 or 1,000.50 (a point for decimals, commas only "
+            "between groups of three digits)"
+        )
+    value = Decimal(text.replace(",", ""))
     try:  # exactly: with the default 28 digits of precision, 10000000000.000000000000000001 (18 decimals) loses a unit
         units = value.scaleb(decimals, Context(prec=max(28, len(value.as_tuple().digits))))
-    except ArithmeticError:  # sNaN (InvalidOperation), an exponent beyond the decimal context (Overflow)
-        raise InvalidAmount(f"invalid amount {text!r}: positive, at most {decimals} decimals") from None
-    if not value.is_finite() or units <= 0 or units != units.to_integral_value() or units >= 2**128:
-        raise InvalidAmount(f"invalid amount {text!r}: positive, at most {decimals} decimals")
+    except ArithmeticError:  # an exponent beyond the decimal context (Overflow)
+        raise InvalidAmount(f"invalid amount {text!r}: too large") from None
+    if units <= 0:
+        raise InvalidAmount(f"invalid amount {text!r}: must be positive")
+    if units != units.to_integral_value():
+        raise InvalidAmount(f"invalid amount {text!r}: at most {decimals} decimals")
+    if units >= 2**128:
+        raise InvalidAmount(f"invalid amount {text!r}: too large (at most 2**128 - 1 token units)")
     return int(units)
 
 

@@ -22,7 +22,17 @@ from collab_py.chain.enums import Department, OrgKind
 from collab_py.chain.transactor import NodeUnreachable, TransactionTimeout
 from collab_py.domain.drafts import ContractDraft, StageDraft
 from collab_py.domain.econtract import EContract, TermsMismatch
-from collab_py.domain.presentation import contract_view, money, payment_view, plain, second_voucher_view, stage_view
+from collab_py.domain.presentation import (
+    AMOUNT_PATTERN,
+    InvalidAmount,
+    contract_view,
+    money,
+    parse_amount,
+    payment_view,
+    plain,
+    second_voucher_view,
+    stage_view,
+)
 from collab_py.domain.types import contract_number
 from collab_py.exceptions import CollabError
 from collab_py.ledger.database import writer
@@ -42,7 +52,7 @@ MAX_TEXT = 10_000
 MAX_FILE = 10 * 1024 * 1024
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
-Amount = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"^[0-9][0-9,_]*(\.[0-9]+)?$")]
+Amount = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=f"^{AMOUNT_PATTERN}$")]
 Hex32 = Annotated[str, StringConstraints(pattern=r"^(0x)?[0-9a-fA-F]{64}$")]
 HexBytes_ = Annotated[str, StringConstraints(min_length=2, max_length=20_000, pattern=r"^(0x)?([0-9a-fA-F]{2})+$")]
 Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
@@ -269,8 +279,6 @@ def in_currency_units(
 
 
 def _units(text: str, decimals: int, field: str) -> int:
-    from collab_py.domain.presentation import InvalidAmount, parse_amount
-
     try:
         return parse_amount(text, decimals)
     except InvalidAmount as error:
