@@ -143,6 +143,17 @@ def test_payment_over_the_unpaid_amount_is_refused_at_application(
     assert flow.finance(world.b).reader.agreement(draft.number).payment_count == 1
 
 
+@pytest.mark.parametrize("amount", [-5, "100", 2**128, True, 1.5])
+def test_an_amount_the_registry_cannot_take_is_refused_by_name_before_anything_is_sealed(
+    world: World, flow: Flow, draft: ContractDraft, amount: object
+) -> None:
+    settled(flow, world, draft)
+    with pytest.raises(errors.InvalidAmount) as refusal:
+        flow.finance(world.b).apply_payment(draft.number, amount, BANK_ACCOUNT)  # type: ignore[arg-type]
+    assert str(refusal.value) == "InvalidAmount()"  # not web3's MismatchedABI, which prints every argument
+    assert flow.finance(world.b).reader.agreement(draft.number).payment_count == 0
+
+
 def test_application_without_an_account_hash_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
     settled(flow, world, draft)
     call = world.deployment.registry.functions.applyForPayment(draft.contract_no, 1_00, b"\x00" * 32, b"", b"")

@@ -26,6 +26,15 @@ KEY_LIFETIME_SECONDS = 7 * 24 * 3600
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
+def token_units(amount: object) -> int:
+    """``amount`` if the registry can take it as an amount (an int of token units, 1 to 2**128 - 1); else the
+    registry's own :class:`InvalidAmount`, raised here: web3 would refuse the call naming every argument, the sealed
+    bank account and payment key among them."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount < 2**128:
+        raise InvalidAmount()
+    return amount
+
+
 class PaymentKeyMismatch(CollabError):
     """A payment key opened fine but does not match the payment voucher on chain (amount, expiry or secret)."""
 
@@ -79,7 +88,7 @@ class FinanceService(KeyedService):
         encrypted to the payer's finance department and to the institution."""
         call = self.deployment.registry.functions.applyForPayment(
             contract_no,
-            amount,
+            token_units(amount),
             crypto.bank_account_hash(account.account, account.salt),
             crypto.seal(payer_key, account),
             crypto.seal(institution_key, account),
@@ -133,8 +142,7 @@ class FinanceService(KeyedService):
     ) -> tuple[PreparedStep, bytes]:
         """Party A's payment voucher of application ``seq`` into ``account`` and its payment key sealed to the payee
         (S5.2–S5.3); returns the step and the sealed key."""
-        if amount <= 0:
-            raise InvalidAmount()  # the registry's own refusal, before a key for nothing is built
+        token_units(amount)  # before a key for nothing is built
         bound = self.binding(contract_no, seq)
         key = PaymentKey(
             binding=bound,
