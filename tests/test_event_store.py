@@ -15,6 +15,7 @@ from prometheus_client import generate_latest
 from sqlalchemy import Engine, event, func, select, text, update
 
 from collab_py.chain.deploy import Deployment
+from collab_py.chain.enums import VoucherStatus
 from collab_py.chain.logs import RawLog
 from collab_py.chain.transactor import connect
 from collab_py.devnet.flow import Flow
@@ -29,7 +30,7 @@ from collab_py.listener.consumer import Consumer
 from collab_py.listener.engine import Engine as ListenerEngine
 from collab_py.listener.sync import ListenerConfig, Sync
 from collab_py.services.reader import ChainReader, chain_source
-from support import World, bookkeeper, catch_up, issued, released
+from support import World, applied, bookkeeper, catch_up, issued, released, settled
 
 CONFIG = ListenerConfig(confirmations=0, poll_interval=0.01)
 
@@ -195,6 +196,31 @@ def test_a_reader_beside_a_ledger_reads_the_store_by_key_not_the_chain_from_the_
         from_chain.payment(later.number, seq_later),
     ]
     assert from_store.second_vouchers() == from_chain.second_vouchers()
+
+
+def test_a_current_reader_sees_a_known_key_s_events_after_the_sync_s_block(
+    world: World, flow: Flow, ledger_url: str, counting: RpcProxy
+) -> None:
+    draft = sample_contract("S-6")
+    settled(flow, world, draft)
+    seq = applied(flow, world, draft, draft.total)
+    deployment = Deployment.attach(connect(counting.url), world.deployment.manifest)
+    database = open_database(ledger_url)
+    sync = synced(world, database, deployment)  # the store holds the application
+    flow.finance(world.a).issue_voucher(draft.number, seq)  # after the sync's block
+    tail = chain_source(deployment)
+    late = ChainReader(deployment, StoreLogSource(database, sync.chain_id, sync.codec, tail))
+    current = ChainReader(deployment, StoreLogSource(database, sync.chain_id, sync.codec, tail, current=True))
+    assert late.payment(draft.number, seq).expiry is None  # a consumer's view: the voucher's event is not stored yet
+    counting.reset()
+    now = current.payment(draft.number, seq)
+    assert now == ChainReader(world.deployment).payment(draft.number, seq)
+    assert (now.status, now.expiry is not None) == (VoucherStatus.FROZEN, True)
+    assert (counting.getlogs, counting.getlogs_full_range) == (1, 0)  # the blocks after the sync's, not the history
+    catch_up(ListenerEngine(sync, []))
+    counting.reset()
+    assert current.payment(draft.number, seq) == now  # from the store alone
+    assert counting.getlogs == 0
 
 
 def test_a_consumer_added_later_reads_the_store_not_the_chain(

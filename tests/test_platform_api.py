@@ -109,6 +109,7 @@ def settled(world: World, number: str) -> None:
     assert world.post("a", Role.BUSINESS, f"/api/v1/contracts/{number}/sign", {"document": document}).status_code == 200
     submit = world.call("b", Role.BUSINESS, "POST", f"/api/v1/contracts/{number}/stages/0/submit", content=b"result")
     assert submit.status_code == 200, submit.text
+    assert submit.json()["record"]["result_hash"] is not None  # the answer holds the step's own event
     for org, path in (("a", "stages/0/confirm"), ("b", "settlement/apply"), ("a", "settlement/approve")):
         response = world.post(
             org, Role.BUSINESS, f"/api/v1/contracts/{number}/{path}", {} if "confirm" in path else None
@@ -192,6 +193,7 @@ def test_the_whole_flow_over_http_with_each_department_s_inbox(world: World) -> 
     assert [p["seq"] for p in section(world, "a", Role.FINANCE, "applications_to_issue")] == [1]
     issued = world.post("a", Role.FINANCE, f"/api/v1/contracts/{number}/payments/1/issue-voucher", {"lifetime": 3600})
     assert issued.json()["record"]["status"] == "FROZEN", issued.text
+    assert issued.json()["record"]["expiry"] is not None  # read from the chain after the platform's sync, at once
     _wait(lambda: section(world, "b", Role.FINANCE, "keys_to_redeem"))  # B's read model follows A's freeze by itself
     assert [p["seq"] for p in section(world, "b", Role.FINANCE, "keys_to_redeem")] == [1]
     assert [p["seq"] for p in section(world, "b", Role.FINANCE, "expiring_keys")] == [1]

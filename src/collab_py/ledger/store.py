@@ -493,13 +493,26 @@ class StoreLogSource:
     """Events from a ledger's event store, by voucher id or contract number (indexed: the cost of a read does not
     grow with the chain's history). The store trails the chain by the confirmations and the sync's pace: an event
     newer than the sync (a key the store has nothing for) is looked for in ``tail`` — the chain after the sync's
-    block, a bounded range — when one is given."""
+    block, a bounded range — when one is given.
 
-    def __init__(self, database: Engine, chain_id: int, codec: EventCodec, tail: ChainLogSource | None = None) -> None:
+    ``current``: every key is also looked for in ``tail``, so that a read right after a transaction sees it (a key
+    the store knows may have newer events), while the sync trails the head by less than one capped read of ``tail``;
+    for a reader serving people (the platform), not for consumers, which read in the store's order."""
+
+    def __init__(
+        self,
+        database: Engine,
+        chain_id: int,
+        codec: EventCodec,
+        tail: ChainLogSource | None = None,
+        *,
+        current: bool = False,
+    ) -> None:
         self.database = database
         self.chain_id = chain_id
         self.codec = codec
         self.tail = tail
+        self.current = current
 
     def query(
         self,
@@ -528,12 +541,28 @@ class StoreLogSource:
             synced = sync_position(connection, self.chain_id)
         events = [row.chain_event(self.codec) for row in rows]
         if keys is not None and self.tail is not None:
-            found = {_key(event, self.codec) for event in events}
-            missing = [key for key in keys if key not in found]
-            if missing:
-                start = synced[0] + 1 if synced is not None else None
-                events += self.tail.query(names, missing, from_block=start)
+            events += self._after_sync(self.tail, names, keys, events, synced)
         return events
+
+    def _after_sync(
+        self,
+        tail: ChainLogSource,
+        names: Sequence[str],
+        keys: Sequence[bytes],
+        stored: Sequence[ChainEvent],
+        synced: tuple[int, bytes] | None,
+    ) -> list[ChainEvent]:
+        """The events of ``keys`` on the chain after the sync's block: of the keys the store has nothing for, or,
+        when :attr:`current`, of every key while the sync trails the head by less than one capped read."""
+        start = synced[0] + 1 if synced is not None else None
+        found = {_key(event, self.codec) for event in stored}
+        wanted = [key for key in keys if key not in found]
+        head: int | None = None
+        if self.current and start is not None and len(wanted) < len(keys):
+            head = int(tail.w3.eth.block_number)
+            if head - start < tail.reader.max_range:
+                wanted = list(keys)
+        return tail.query(names, wanted, from_block=start, to_block=head) if wanted else []
 
     def _range(
         self, connection: Connection, names: Sequence[str], from_block: int | None, to_block: int | None

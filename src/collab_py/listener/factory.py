@@ -70,11 +70,13 @@ class MissingService(ValueError):
     """The role needs a service that was not given (the org's finance for invoicing, its operator for the bot)."""
 
 
-def store_reader(deployment: Deployment, database: Database, codec: EventCodec, max_range: int = 5_000) -> ChainReader:
+def store_reader(
+    deployment: Deployment, database: Database, codec: EventCodec, max_range: int = 5_000, *, current: bool = False
+) -> ChainReader:
     """A chain reader whose events come from ``database``'s store, and from the chain (capped reads) after the
-    sync's block for what the store does not hold yet."""
+    sync's block for what the store does not hold yet (``current``: see :class:`StoreLogSource`)."""
     tail = chain_source(deployment, max_range)
-    return ChainReader(deployment, StoreLogSource(database, deployment.manifest.chain_id, codec, tail))
+    return ChainReader(deployment, StoreLogSource(database, deployment.manifest.chain_id, codec, tail, current=current))
 
 
 def _handler(

@@ -137,7 +137,7 @@ class Platform:
         registry = CollectorRegistry()
         sync = Sync(self.w3, self.deployment, self.database, config, ListenerMetrics("sync", registry))
         self.codec = sync.codec
-        self.reader = store_reader(self.deployment, self.database, sync.codec, config.chunk_blocks)
+        self.reader = store_reader(self.deployment, self.database, sync.codec, config.chunk_blocks, current=True)
         shared = SharedBatch()
         consumers = []
         if self.org_kind is OrgKind.ENTERPRISE:
