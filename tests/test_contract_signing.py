@@ -18,7 +18,7 @@ from collab_py.chain.transactor import Transactor
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.parties import Party, fund_on_dev_node
 from collab_py.domain.drafts import ContractDraft, StageDraft
-from collab_py.domain.types import contract_number
+from collab_py.domain.types import InvalidContractNumber, contract_number
 from support import World, econtract, h, proposed, signed, stage_digest
 
 
@@ -258,6 +258,15 @@ def test_contract_is_signed_once(world: World, flow: Flow, draft: ContractDraft)
     with pytest.raises(errors.UnexpectedContractStatus) as refusal:
         flow.business(world.a).countersign(draft.number, document.document())
     assert refusal.value.args_by_name["actual"] == ContractStatus.SIGNED
+
+
+@pytest.mark.parametrize("number", ["HT/2026/1", "..", "."])
+def test_a_number_that_is_not_one_url_segment_is_refused_before_proposing(
+    world: World, flow: Flow, draft: ContractDraft, number: str
+) -> None:
+    with pytest.raises(InvalidContractNumber, match="URL segment"):
+        flow.business(world.b).propose(replace(draft, number=number), world.a.org_id)
+    assert world.deployment.registry.functions.agreementOf(contract_number(number)).call()[0][3] == ContractStatus.NONE
 
 
 def test_single_stage_contract(world: World, flow: Flow) -> None:

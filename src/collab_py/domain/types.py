@@ -29,6 +29,16 @@ def contract_number(text: str) -> bytes:
     return raw.ljust(32, b"\x00")
 
 
+def new_contract_number(text: str) -> bytes:
+    """As :func:`contract_number`, for a contract about to be proposed: also one segment of a URL path (no ``/``,
+    not ``.`` or ``..``), since the platform and links address a contract by its number."""
+    if "/" in text or text in (".", ".."):
+        raise InvalidContractNumber(
+            f"contract number must not contain '/' or be '.' or '..' (it is a URL segment), got {text!r}"
+        )
+    return contract_number(text)
+
+
 def contract_number_text(raw: bytes) -> str:
     """Decodes a ``bytes32`` contract number back to its text; one that is not UTF-8 text (the chain accepts any
     ``bytes32``) is shown as ``0x`` hex rather than refused."""

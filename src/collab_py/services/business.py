@@ -16,7 +16,7 @@ from collab_py.domain.documents import DocumentNotFound, DocumentStore
 from collab_py.domain.drafts import ContractDraft
 from collab_py.domain.econtract import EContract
 from collab_py.domain.models import AgreementRecord, StageRecord
-from collab_py.domain.types import as_contract_no, contract_number
+from collab_py.domain.types import as_contract_no, contract_number, new_contract_number
 from collab_py.services.base import PreparedStep, Service, ServiceOptions
 
 
@@ -58,7 +58,7 @@ class BusinessService(Service):
     def prepare_propose(self, econtract: EContract) -> PreparedStep:
         """S2.1–S2.2: registers ``econtract``, signing its digital code (document hash and terms, S2.5)."""
         terms = (
-            econtract.contract_no,
+            new_contract_number(econtract.number),
             econtract.party_a,
             econtract.doc_hash,
             econtract.asset,

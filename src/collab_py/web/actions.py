@@ -33,7 +33,7 @@ from collab_py.domain.presentation import (
     second_voucher_view,
     stage_view,
 )
-from collab_py.domain.types import contract_number
+from collab_py.domain.types import new_contract_number
 from collab_py.exceptions import CollabError
 from collab_py.ledger.database import writer
 from collab_py.services import AdminService, AssigneeAccount, BusinessService, FinanceService, InstitutionService
@@ -84,7 +84,7 @@ class ProposeIn(Body):
     @field_validator("number")
     @classmethod
     def _number(cls, value: str) -> str:
-        contract_number(value)
+        new_contract_number(value)
         return value
 
 
