@@ -67,6 +67,14 @@ def test_secrets_of_a_remembered_url_are_scrubbed_from_any_text() -> None:
     assert scrub("listener accounting-1: caught up at block 12") == "listener accounting-1: caught up at block 12"
 
 
+def test_a_password_that_is_also_part_of_a_word_is_scrubbed_only_where_it_stands_alone() -> None:
+    url = remember_url("postgresql+psycopg://postgres:postgres@127.0.0.1:5432/ledger")
+    said = f"cannot open {mask_url(url)}: password postgres refused"
+    assert scrub(said) == "cannot open postgresql+psycopg://***:***@127.0.0.1:5432/ledger: password *** refused"
+    assert scrub(f"calling {url}") == "calling ***"
+    assert scrub("user%3Apostgres%40host") == "user%3A***%40host"  # percent-escaped, it is still alone
+
+
 def test_every_log_record_is_scrubbed_once_a_url_is_remembered(caplog: pytest.LogCaptureFixture) -> None:
     url = remember_url(f"http://u:{quote(PASSWORD, safe='')}@127.0.0.1:1/v3/{TOKEN}")
     caplog.set_level(logging.DEBUG)

@@ -26,12 +26,16 @@ MASK = "***"
 NODE_SCHEMES = frozenset({"http", "https", "ws", "wss"})
 #: Secrets shorter than this are masked in URLs but not scrubbed from free text, which they would garble.
 MIN_SCRUBBED_LENGTH = 4
+#: Secrets shorter than this (passwords that may be words: ``postgres``) are scrubbed only where they stand alone, not
+#: inside a longer word (``postgresql://``); longer ones wherever they are.
+MIN_WORDLESS_LENGTH = 16
 #: Path segments of a node URL at least this long are scrubbed on their own (API keys); shorter ones (``v3``,
 #: ``rpc``) only as part of the whole path.
 MIN_SEGMENT_LENGTH = 8
 
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<rest>.*)", re.DOTALL)
 _known: set[str] = set()
+_known_pattern: re.Pattern[str] | None = None  # of _known: see _secrets_pattern
 _lock = threading.Lock()
 
 
@@ -88,22 +92,35 @@ def url_secrets(url: str) -> set[str]:
 def remember_url(url: str) -> str:
     """Records the secret parts of ``url`` for :func:`scrub` (and log records, :func:`scrub_log_records`); returns
     ``url``."""
+    global _known_pattern
     pieces = url_secrets(url)
     if pieces:
         with _lock:
             _known.update(pieces)
+            _known_pattern = _secrets_pattern(_known)
         scrub_log_records()
     return url
 
 
+def _secrets_pattern(secrets: set[str]) -> re.Pattern[str]:
+    """One pattern of ``secrets``, longest first: one shorter than :data:`MIN_WORDLESS_LENGTH` (a password that may
+    be a word) only where no letter or digit adjoins it (a percent escape may), a longer one (an API key) anywhere."""
+    ordered = sorted(secrets, key=len, reverse=True)
+    anywhere = "|".join(re.escape(secret) for secret in ordered if len(secret) >= MIN_WORDLESS_LENGTH)
+    alone = "|".join(re.escape(secret) for secret in ordered if len(secret) < MIN_WORDLESS_LENGTH)
+    before, after = r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))", r"(?:(?![A-Za-z0-9])|(?=%[0-9A-Fa-f]{2}))"
+    parts = ([f"(?:{anywhere})"] if anywhere else []) + ([f"{before}(?:{alone}){after}"] if alone else [])
+    return re.compile("|".join(parts))
+
+
 def scrub(text: str) -> str:
-    """``text`` with every secret recorded by :func:`remember_url` replaced by ``***``,
-    longest first (a URL before its password), and the user and password of any URL in it masked."""
+    """``text`` with every secret recorded by :func:`remember_url` replaced by ``***``, longest first (a URL before
+    its password; a short one not inside a longer word, see :func:`_secrets_pattern`), and the user and password of
+    any URL in it masked."""
     with _lock:
-        known = sorted(_known, key=len, reverse=True)
-    for secret in known:
-        if secret in text:
-            text = text.replace(secret, MASK)
+        pattern = _known_pattern
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
     return _USERINFO.sub(_mask_userinfo, text)
 
 
