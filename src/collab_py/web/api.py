@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -26,7 +27,7 @@ from collab_py.web.accounts import AccountError, Principal, Role, create_token, 
 from collab_py.web.errors import ErrorBody, Forbidden, InvalidRequest
 from collab_py.web.runtime import Platform
 from collab_py.web.schema import audit_log
-from collab_py.web.session import require_principal
+from collab_py.web.session import SESSION_COOKIE, require_principal
 
 #: Every refusal's body, documented for each status the API answers with.
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -86,7 +87,19 @@ def check_number(number: str) -> str:
     return number
 
 
-def principal_of(request: Request) -> Principal:
+#: How the API is called, as OpenAPI declares it: a bearer token (``collab tokens new``), or a browser's session.
+BEARER = HTTPBearer(auto_error=False, description="An API token of `collab tokens new` or `POST /api/v1/tokens`.")
+SESSION = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="A browser's session (`POST /login`); its POSTs also carry "
+    "the session's CSRF token in `X-CSRF-Token`.",
+)  # fmt: skip
+
+
+def principal_of(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    _session: Annotated[str | None, Depends(SESSION)],
+) -> Principal:
     """The caller: a bearer token, or a session whose POSTs carry its CSRF token (X-CSRF-Token)."""
     return require_principal(request)
 
@@ -509,7 +522,16 @@ def step_cancel(
     return _act(request, platform, who, "cancel", (number, body), target=number, key=key, body=_json(body))
 
 
-@router.post("/contracts/{number}/stages/{index}/submit", **Env)  # type: ignore[arg-type]
+#: The stage-submit step's body as OpenAPI declares it: the delivered file itself, not JSON.
+RAW_FILE = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post("/contracts/{number}/stages/{index}/submit", openapi_extra=RAW_FILE, **Env)  # type: ignore[arg-type]
 async def step_submit_stage(
     request: Request, platform: Plat, who: Who, number: Number, index: Index, key: IdempotencyKey = None
 ) -> Response:
