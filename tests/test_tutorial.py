@@ -1,5 +1,5 @@
 """docs/tutorial.md as written: its ``bash`` blocks, extracted from the document, run in order against a node of
-their own, and the payment ends RELEASED with the books reconciled.
+their own, and the payment ends RELEASED with the books reconciled; then docs/python.md's first bot runs as Org 2.
 
 The install block (before ``collab dev up``) is not run: this venv's ``bin`` is on ``PATH`` instead. The node block
 runs in the background; the tutorial's port is replaced by a free one (other nodes may hold 8545). The other blocks
@@ -22,20 +22,22 @@ import pytest
 from collab_py.devnet.node import free_port
 
 TUTORIAL = Path(__file__).parents[1] / "docs" / "tutorial.md"
+LIBRARY = Path(__file__).parents[1] / "docs" / "python.md"
 NODE_COMMAND = "collab dev up"
 DOC_PORT = "8545"
 
 pytestmark = pytest.mark.slow
 
 
-def bash_blocks(markdown: str) -> list[str]:
-    """The contents of the document's ```bash blocks, in order."""
-    return re.findall(r"^```bash\n(.*?)^```$", markdown, flags=re.MULTILINE | re.DOTALL)
+def bash_blocks(markdown: str, language: str = "bash") -> list[str]:
+    """The contents of the document's ```bash (or other ``language``) blocks, in order."""
+    return re.findall(rf"^```{language}\n(.*?)^```$", markdown, flags=re.MULTILINE | re.DOTALL)
 
 
 def test_bash_blocks_are_found() -> None:
     blocks = bash_blocks("text\n```bash\necho a\n```\n```python\nx\n```\n```bash\necho b\n```\n")
     assert blocks == ["echo a\n", "echo b\n"]
+    assert bash_blocks("```bash\necho a\n```\n```python\nx\n```\n", "python") == ["x\n"]
 
 
 def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
@@ -74,6 +76,16 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
         assert len(report["contracts"]) == 1
         issued, verified = as_org("org-2", "invoices"), as_org("org-1", "invoices")
         assert [row["status"] for row in issued + verified] == ["ISSUED", "VERIFIED"]
+        (tmp_path / "collab-tutorial" / "bot.py").write_text(bash_blocks(LIBRARY.read_text(), "python")[0])
+        in_the_second_terminal = "export COLLAB_PASSPHRASE_FILE=$PWD/passphrase.txt && source orgs/org-2/env"
+        bot = subprocess.run(
+            ["bash", "-c", f"{in_the_second_terminal} && python bot.py"], env=env, cwd=tmp_path / "collab-tutorial",
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert bot.returncode == 0, bot.stderr
+        said = ["RELEASED 1000.50", "PROPOSED 1200.00", "refused, unpaid: 0", "UnknownContractError"]
+        assert bot.stdout.splitlines() == said
+        assert as_org("org-1", "contract", "show", "HT-2")["status"] == "PROPOSED"
     finally:
         os.killpg(node.pid, 15)
         node.wait(10)
