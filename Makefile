@@ -46,6 +46,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 $(WEB_VENDOR)/.copied: node_modules/.package-lock.json
 	mkdir -p $(WEB_VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.min.js $(WEB_VENDOR)/
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(WEB_VENDOR)/
 	touch $@
 
 ## the main job: start anvil, deploy, run the flow S1–S7 once

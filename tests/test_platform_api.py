@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -442,6 +443,22 @@ def test_openapi_documents_every_refusal_s_body(world: World) -> None:
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             assert {"401", "403", "409", "422"} <= set(operation["responses"]), (method, path)
+            if path.startswith("/api/v1/"):
+                assert operation["security"] == [{"HTTPBearer": []}, {"APIKeyCookie": []}], (method, path)
+    submit = schema["paths"]["/api/v1/contracts/{number}/stages/{index}/submit"]["post"]
+    assert list(submit["requestBody"]["content"]) == ["application/octet-stream"]
+
+
+def test_the_api_s_documentation_page_needs_no_internet(world: World) -> None:
+    base = world.demo.orgs["a"].url
+    page = httpx.get(base + "/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+    assert assets and all(asset.startswith(("/static/", "data:")) for asset in assets), assets
+    for asset in assets:
+        if asset.startswith("/static/"):
+            assert httpx.get(base + asset).status_code == 200, asset
+    assert httpx.get(base + "/redoc").status_code == 404
 
 
 @pytest.mark.usefixtures("cheap_keystores")

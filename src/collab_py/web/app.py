@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -45,7 +46,22 @@ def create_app(platform: Platform, *, secure_cookies: bool | None = None, start_
         "Authenticate with `Authorization: Bearer TOKEN`; send `Idempotency-Key` with every POST. Every refusal is "
         "an `ErrorBody` whose `error` is the contract error's name for a refusal of the chain.",
         lifespan=lifespan,
+        docs_url=None,  # served below from this package: FastAPI's pages load their scripts from a CDN
+        redoc_url=None,
     )
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        """The API's interactive documentation (Swagger UI), its scripts served here: usable on a network without
+        the internet."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} — API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
+
     app.state.platform = platform
     app.state.secure_cookies = secure_cookies
     app.include_router(api.router)
