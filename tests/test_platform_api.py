@@ -413,6 +413,8 @@ def test_users_tokens_sessions_and_csrf(world: World) -> None:
         assert no_csrf.status_code == 403 and no_csrf.json()["error"] == "CsrfFailed"
         inbox = browser.get("/inbox")
         assert inbox.status_code == 200 and "Payment applications to issue" in inbox.text
+        crafted = browser.get("/inbox?ok=Funds+released&error=Call+0800")  # a message written into a link
+        assert "Funds released" not in crafted.text and "Call 0800" not in crafted.text
     token_made = world.post("a", Role.ADMIN, "/api/v1/tokens", {"name": "treasury-system", "role": "FINANCE"})
     secret = token_made.json()["token"]
     assert httpx.get(url + "/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).json()["role"] == "FINANCE"

@@ -3,6 +3,8 @@ session's CSRF token and an Idempotency-Key made when the page was rendered (a d
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import uuid
 from datetime import datetime
@@ -69,20 +71,42 @@ templates.env.filters["money"] = _money
 
 
 def render(request: Request, name: str, who: Principal | None, code: int = 200, **context: Any) -> HTMLResponse:
-    """A page, with the user, the org, the flash message and a fresh Idempotency-Key for its forms."""
+    """A page, with the user, the org, the flash message of the step before it and a fresh Idempotency-Key for its
+    forms."""
     platform: Platform = request.app.state.platform
+    flash = _flash(request)
     base = {
         "who": who, "org_id": platform.org_id, "org_name": platform.org_name(platform.org_id),
-        "institution": platform.institution, "ok": request.query_params.get("ok"),
-        "error": request.query_params.get("error"), "tx": request.query_params.get("tx"),
+        "institution": platform.institution, "ok": flash.get("ok"), "error": flash.get("error"), "tx": flash.get("tx"),
         "idem": str(uuid.uuid4()), "csrf": who.csrf if who else None, "Role": Role,
     }  # fmt: skip
-    return templates.TemplateResponse(request, name, base | context, status_code=code)
+    page = templates.TemplateResponse(request, name, base | context, status_code=code)
+    if flash:
+        page.delete_cookie(FLASH_COOKIE, path="/")
+    return page
+
+
+#: The cookie that carries a step's outcome to the page it redirects to (shown once): in the URL, anyone could
+#: write a message on the platform's page into a link.
+FLASH_COOKIE = "collab_flash"
 
 
 def _back(path: str, **params: str | None) -> RedirectResponse:
-    query = urlencode({key: value for key, value in params.items() if value})
-    return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
+    """A redirect to ``path`` that shows ``ok``, ``error`` (and ``tx``) there, once."""
+    back = RedirectResponse(path, status_code=303)
+    shown = {key: value for key, value in params.items() if value}
+    if shown:
+        text = base64.urlsafe_b64encode(json.dumps(shown).encode()).decode()
+        back.set_cookie(FLASH_COOKIE, text, max_age=60, path="/", httponly=True, samesite="strict")
+    return back
+
+
+def _flash(request: Request) -> dict[str, str]:
+    try:
+        shown = json.loads(base64.urlsafe_b64decode(request.cookies.get(FLASH_COOKIE, "")))
+    except ValueError:  # no cookie (b"" is not JSON), or not one of ours
+        return {}
+    return {key: value for key, value in shown.items() if isinstance(value, str)} if isinstance(shown, dict) else {}
 
 
 async def _form(request: Request) -> dict[str, Any]:
