@@ -183,6 +183,17 @@ def test_amounts_given_as_json_numbers_are_taken_exactly(cli: Cli, world: World)
     )  # a float would have made the first 1234567890123456.80
 
 
+def test_users_and_tokens_of_the_platform_by_command(cli: Cli, tmp_path: Path) -> None:
+    database = ("--database-url", f"sqlite:///{tmp_path / 'platform.db'}")
+    no_terminal = cli.refused("a", "users", "add", "alice", "--role", "finance", *database)
+    assert no_terminal.startswith("error: InvalidInput: no password: set COLLAB_USER_PASSWORD")
+    added = cli("a", "users", "add", "alice", "--role", "finance", *database, COLLAB_USER_PASSWORD="correct horse 1")
+    assert added == {"username": "alice", "role": "FINANCE", "time_zone": "UTC"}
+    again = cli.refused("a", "users", "add", "alice", "--role", "auditor", *database, COLLAB_USER_PASSWORD="x" * 12)
+    assert again.startswith("error: AccountExists: user alice exists")
+    assert cli("a", "tokens", "new", "bot", "--role", "finance", *database)["token"].startswith("collab_")
+
+
 def test_propose_writes_where_asked_and_never_over_another_file(cli: Cli, world: World) -> None:
     document = write(Path("doc.txt"), "e-contract CLI-2")
     occupied = write(Path("taken.json"), "someone else's file")

@@ -417,6 +417,8 @@ def test_users_tokens_sessions_and_csrf(world: World) -> None:
         assert "Funds released" not in crafted.text and "Call 0800" not in crafted.text
     token_made = world.post("a", Role.ADMIN, "/api/v1/tokens", {"name": "treasury-system", "role": "FINANCE"})
     secret = token_made.json()["token"]
+    again = world.post("a", Role.ADMIN, "/api/v1/tokens", {"name": "treasury-system", "role": "FINANCE"})
+    assert (again.status_code, again.json()["error"]) == (409, "AccountExists")
     assert httpx.get(url + "/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).json()["role"] == "FINANCE"
     assert world.post("a", Role.ADMIN, "/api/v1/tokens/treasury-system/revoke").status_code == 200
     assert httpx.get(url + "/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401

@@ -4,6 +4,7 @@ who may use it."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Annotated
 
@@ -110,9 +111,12 @@ def _serve_demo(host: str, port: int) -> None:
 
 
 def _password() -> str:
-    return os.environ.get("COLLAB_USER_PASSWORD") or typer.prompt(
-        "Password", hide_input=True, confirmation_prompt=True, err=True
-    )
+    given = os.environ.get("COLLAB_USER_PASSWORD")
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        raise InvalidInput("no password: set COLLAB_USER_PASSWORD, or run at a terminal to be prompted")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True))
 
 
 @users.command("add")

@@ -97,7 +97,7 @@ class DocumentStore:
         try:
             content = read_bounded(path, MAX_DOCUMENT_BYTES, "stored document", allow_pipe=False)
         except FileNotFoundError:
-            raise DocumentNotFound(f"no document 0x{doc_hash.hex()} in {self.root}") from None
+            raise DocumentNotFound(f"no document 0x{doc_hash.hex()} in the org's document store") from None
         except OSError as error:
             raise self._unavailable(error) from None
         actual = document_hash(content)

@@ -62,6 +62,10 @@ class AccountError(CollabError):
     """A user, token or password that cannot be created as given."""
 
 
+class AccountExists(AccountError):
+    """A user or token of this name exists already."""
+
+
 class LoginFailed(CollabError):
     """Unknown user, wrong password or disabled user (which one is not said)."""
 
@@ -119,7 +123,7 @@ def create_user(database: Engine, username: str, password: str, role: Role, time
         raise AccountError(f"unknown time zone {time_zone!r}: use an IANA name such as Asia/Shanghai")
     with writer(database).begin() as connection:
         if connection.execute(select(users.c.id).where(users.c.username == username)).first():
-            raise AccountError(f"user {username} exists")
+            raise AccountExists(f"user {username} exists")
         connection.execute(
             insert(users).values(
                 username=username,
@@ -208,7 +212,7 @@ def create_token(database: Engine, name: str, role: Role) -> str:
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with writer(database).begin() as connection:
         if connection.execute(select(api_tokens.c.id).where(api_tokens.c.name == name)).first():
-            raise AccountError(f"token {name} exists")
+            raise AccountExists(f"token {name} exists")
         connection.execute(
             insert(api_tokens).values(name=name, role=role.value, token_hash=sha256(secret), created_at=_now())
         )

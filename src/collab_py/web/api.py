@@ -24,7 +24,7 @@ from collab_py.ledger.store import rows_by_id
 from collab_py.services.reader import second_voucher
 from collab_py.web import actions, queries
 from collab_py.web.accounts import AccountError, Principal, Role, create_token, create_user, list_users, revoke_token
-from collab_py.web.errors import ErrorBody, Forbidden, InvalidRequest
+from collab_py.web.errors import ErrorBody, Forbidden, InvalidRequest, status_of
 from collab_py.web.runtime import Platform
 from collab_py.web.schema import audit_log
 from collab_py.web.session import SESSION_COOKIE, require_principal
@@ -452,7 +452,7 @@ def users_create(platform: Plat, who: Who, body: UserIn, request: Request) -> di
     try:
         create_user(platform.database, body.username, body.password, body.role, body.time_zone)
     except AccountError as error:
-        actions.audit_event(platform, who, "create_user", type(error).__name__, 422)
+        actions.audit_event(platform, who, "create_user", type(error).__name__, status_of(error))
         raise
     actions.audit_event(platform, who, "create_user", f"ok {body.username}", 201)
     return {"username": body.username, "role": body.role.value, "time_zone": body.time_zone}

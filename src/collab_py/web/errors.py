@@ -18,7 +18,7 @@ from collab_py.domain.types import InvalidContractNumber
 from collab_py.exceptions import CollabError, ContractError
 from collab_py.services import KeyAccountMismatch, PaymentKeyMismatch, ReleaseRefused, WrongRole
 from collab_py.services.reader import NotFound
-from collab_py.web.accounts import AccountError, LoginFailed
+from collab_py.web.accounts import AccountError, AccountExists, LoginFailed
 from collab_py.web.signer import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
 
 
@@ -72,6 +72,8 @@ def status_of(error: BaseException) -> int:
         return 403 if type(error).__name__ in _AUTHORISATION else 409
     if isinstance(error, NotFound | DocumentNotFound):
         return 404
+    if isinstance(error, AccountExists):
+        return 409
     if isinstance(error, TermsMismatch | EContractError | InvalidContractNumber | InvalidAmount | AccountError):
         return 422
     if isinstance(error, InvalidIdempotencyKey | DocumentError):
