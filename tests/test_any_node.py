@@ -5,6 +5,7 @@ chain's 97-byte extra data, fee lookups without "pending", zero-gas chains, rece
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -141,6 +142,17 @@ def test_transactors_of_one_connection_share_its_fee_policy(anvil: AnvilNode) ->
     assert first.fees is second.fees is fee_oracle(w3)
     assert first.fees.params() == {"gasPrice": 7}
     assert fee_oracle(connect(anvil.rpc_url)).policy == FeePolicy()
+
+
+def test_a_websocket_connection_serves_many_threads_at_once(anvil: AnvilNode) -> None:
+    w3 = connect(anvil.ws_url)  # the sync reads ahead on a second thread, the platform answers on many
+
+    def ask(_: int) -> list[int]:
+        return [w3.eth.block_number for _ in range(25)] + [len(w3.eth.get_block("latest")["transactions"])]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, range(8)))
+    assert [len(answer) for answer in answers] == [26] * 8
 
 
 def test_fee_policies_that_contradict_themselves_are_refused() -> None:

@@ -33,7 +33,7 @@ from web3 import HTTPProvider, LegacyWebSocketProvider, Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.middleware import ExtraDataToPOAMiddleware
-from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
+from web3.types import Nonce, RPCEndpoint, RPCResponse, TxParams, TxReceipt, Wei
 
 from collab_py.chain.errors import ContractError, ErrorDecoder, default_decoder
 from collab_py.exceptions import CollabError
@@ -134,6 +134,24 @@ class FeePolicy:
             raise ValueError(f"zero gas and a gas price of {self.gas_price} wei contradict each other")
 
 
+class SerialWebSocketProvider(LegacyWebSocketProvider):
+    """web3's WebSocket provider with one request on its connection at a time. The connection is shared by threads
+    (the sync reads ahead on a second one, the platform answers on many), and web3's provider lets two requests
+    wait for their answers at once, which fails ("cannot call recv while another coroutine is already waiting")."""
+
+    def __init__(self, endpoint_uri: str, websocket_timeout: int) -> None:
+        super().__init__(endpoint_uri, websocket_timeout=websocket_timeout)
+        self._one_at_a_time = threading.Lock()
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        with self._one_at_a_time:
+            return super().make_request(method, params)
+
+    def make_batch_request(self, requests: list[tuple[RPCEndpoint, Any]]) -> list[RPCResponse]:
+        with self._one_at_a_time:
+            return super().make_batch_request(requests)
+
+
 def connect(rpc_url: str, *, poa: bool | None = None, fees: FeePolicy | None = None, timeout: float = 30.0) -> Web3:
     """A Web3 client for ``rpc_url`` (``http(s)://`` or ``ws(s)://``) once the node answers.
 
@@ -147,7 +165,7 @@ def connect(rpc_url: str, *, poa: bool | None = None, fees: FeePolicy | None = N
     """
     remember_url(rpc_url)
     if rpc_url.startswith(("ws://", "wss://")):
-        w3 = Web3(LegacyWebSocketProvider(rpc_url, websocket_timeout=int(timeout)))
+        w3 = Web3(SerialWebSocketProvider(rpc_url, websocket_timeout=int(timeout)))
     elif rpc_url.startswith(("http://", "https://")):
         w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     else:
