@@ -5,21 +5,24 @@ deployment block; a ledger the previous engine wrote to is refused by the migrat
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
+from eth_account import Account
 from prometheus_client import generate_latest
 from sqlalchemy import Engine, event, func, select, text, update
 
-from collab_py.chain.deploy import Deployment
-from collab_py.chain.enums import VoucherStatus
+from collab_py.chain.deploy import Deployment, deploy
+from collab_py.chain.enums import OrgKind, VoucherStatus
 from collab_py.chain.logs import RawLog
-from collab_py.chain.transactor import connect
+from collab_py.chain.transactor import Transactor, connect
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.parties import Party, fund_on_dev_node
 from collab_py.devnet.proxy import RpcProxy
 from collab_py.devnet.sandbox import sample_contract
 from collab_py.ledger import store
@@ -28,7 +31,7 @@ from collab_py.ledger.schema import ORPHANED, PAYMENT, REVERSAL, chain_log, jour
 from collab_py.ledger.store import StoreLogSource
 from collab_py.listener.consumer import Consumer
 from collab_py.listener.engine import Engine as ListenerEngine
-from collab_py.listener.sync import ListenerConfig, Sync
+from collab_py.listener.sync import LedgerOfAnotherDeployment, ListenerConfig, Sync
 from collab_py.services.reader import ChainReader, chain_source
 from support import World, applied, bookkeeper, catch_up, issued, released, settled
 
@@ -221,6 +224,30 @@ def test_a_current_reader_sees_a_known_key_s_events_after_the_sync_s_block(
     counting.reset()
     assert current.payment(draft.number, seq) == now  # from the store alone
     assert counting.getlogs == 0
+
+
+def test_a_ledger_follows_one_deployment_and_halts_for_another_on_the_same_chain(
+    world: World, flow: Flow, ledger_url: str
+) -> None:
+    released(flow, world, sample_contract("S-7"))
+    database = open_database(ledger_url)
+    synced(world, database)
+    deployer = Account.create()
+    fund_on_dev_node(world.w3, [deployer])
+    bank = Party.generate(900, "Another bank", OrgKind.PAYMENT_INSTITUTION)
+    other = deploy(
+        Transactor(world.w3, deployer), institution=bank.registration(), asset=world.deployment.asset.address
+    )
+    engine = ListenerEngine(Sync(world.w3, other, database, ListenerConfig(confirmations=0)), [])
+    with pytest.raises(LedgerOfAnotherDeployment, match=other.registry.address[2:].lower()):
+        engine.run(threading.Event())
+    assert isinstance(engine.halted, LedgerOfAnotherDeployment)
+    assert engine.sync.metrics.healthy(10) == (False, "halted for an operator (see the log)")
+    with database.begin() as connection:  # a ledger of before the check (revision 0006) takes the first it meets
+        connection.execute(update(sync_state).values(registry=None, escrow=None))
+    catch_up(ListenerEngine(Sync(world.w3, world.deployment, database, ListenerConfig(confirmations=0)), []))
+    with pytest.raises(LedgerOfAnotherDeployment):
+        Sync(world.w3, other, database, ListenerConfig(confirmations=0)).step()
 
 
 def test_a_consumer_added_later_reads_the_store_not_the_chain(

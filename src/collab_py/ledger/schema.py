@@ -123,7 +123,9 @@ chain_blocks = Table(
     Column("block_hash", LargeBinary(32), nullable=False),
 )
 
-#: How far the sync has read the chain: its last confirmed block and that block's hash, per chain.
+#: How far the sync has read the chain: its last confirmed block and that block's hash, per chain; and the deployment
+#: (registry and escrow addresses) whose logs it reads: a ledger follows one deployment (NULL in a ledger of before
+#: revision 0007, until its sync's next step).
 sync_state = Table(
     "sync_state",
     metadata,
@@ -131,6 +133,8 @@ sync_state = Table(
     Column("block_number", BigInteger, nullable=False),
     Column("block_hash", LargeBinary(32), nullable=False),
     Column("updated_at", DateTime(timezone=True), server_default=func.now(), onupdate=func.now()),
+    Column("registry", LargeBinary(20)),
+    Column("escrow", LargeBinary(20)),
 )
 
 #: Where each consumer (accounting, invoicing, the institution's bot, ...) stands in the store: the last

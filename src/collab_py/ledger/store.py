@@ -72,10 +72,35 @@ def sync_position(connection: Connection, chain_id: int, *, lock: bool = False) 
     return None if row is None else (int(row.block_number), bytes(row.block_hash))
 
 
-def start_sync(connection: Connection, chain_id: int, number: int, block_hash: bytes) -> None:
-    """The sync's first position (the block before the deployment's)."""
-    connection.execute(insert(sync_state).values(chain_id=chain_id, block_number=number, block_hash=block_hash))
+def start_sync(
+    connection: Connection, chain_id: int, number: int, block_hash: bytes, contracts: tuple[bytes, bytes]
+) -> None:
+    """The sync's first position (the block before the deployment's), and the deployment it follows: ``contracts``,
+    the registry's and the escrow's addresses."""
+    registry, escrow = contracts
+    connection.execute(
+        insert(sync_state).values(
+            chain_id=chain_id, block_number=number, block_hash=block_hash, registry=registry, escrow=escrow
+        )
+    )
     connection.execute(insert(chain_blocks).values(chain_id=chain_id, block_number=number, block_hash=block_hash))
+
+
+def followed_deployment(connection: Connection, chain_id: int, contracts: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    """The deployment (registry and escrow addresses) whose logs the store holds; a store that has not started, or
+    one of before revision 0007, takes ``contracts`` as its own."""
+    row = connection.execute(
+        select(sync_state.c.registry, sync_state.c.escrow).where(sync_state.c.chain_id == chain_id)
+    ).first()
+    if row is None:
+        return contracts
+    if row.registry is None:
+        registry, escrow = contracts
+        connection.execute(
+            update(sync_state).where(sync_state.c.chain_id == chain_id).values(registry=registry, escrow=escrow)
+        )
+        return contracts
+    return bytes(row.registry), bytes(row.escrow)
 
 
 def move_sync(connection: Connection, chain_id: int, previous: int, number: int, block_hash: bytes) -> None:

@@ -25,10 +25,10 @@ from collab_py.chain.deploy import Deployment
 from collab_py.listener.consumer import Consumer, Handler, StoredEvent
 from collab_py.listener.heads import HeadWatcher
 from collab_py.listener.metrics import ListenerMetrics
-from collab_py.listener.sync import ListenerConfig, ReorgTooDeep, Sync
+from collab_py.listener.sync import ListenerConfig, ReorgTooDeep, Sync, SyncHalted
 from collab_py.redaction import scrub
 
-__all__ = ["Engine", "Handler", "Listener", "ListenerConfig", "ReorgTooDeep", "StoredEvent"]
+__all__ = ["Engine", "Handler", "Listener", "ListenerConfig", "ReorgTooDeep", "StoredEvent", "SyncHalted"]
 
 log = logging.getLogger("collab.listener")
 
@@ -51,7 +51,7 @@ class Engine:
         self.consumers = list(consumers)
         self.heads = heads
         self.poll_interval = poll_interval
-        self.halted: ReorgTooDeep | None = None
+        self.halted: SyncHalted | None = None
 
     @property
     def all_metrics(self) -> list[ListenerMetrics]:
@@ -77,7 +77,8 @@ class Engine:
 
     def run(self, stop: threading.Event) -> None:
         """Steps until ``stop`` is set (finishing the round in hand); backs off on node and database errors without
-        skipping anything; raises :class:`ReorgTooDeep` when it must halt."""
+        skipping anything; raises :class:`SyncHalted` when it must halt (a reorg too deep, a ledger of another
+        deployment)."""
         try:
             self._run(stop)
         finally:
@@ -89,7 +90,7 @@ class Engine:
             try:
                 caught_up = self.step()
                 delay = BACKOFF_START
-            except ReorgTooDeep as error:
+            except SyncHalted as error:
                 self.halted = self.sync.halted = error
                 for metrics in self.all_metrics:
                     metrics.halted.set(1)

@@ -27,7 +27,7 @@ _GAUGES = {
     "checkpoint_block": "Last block processed.",
     "lag_blocks": "Confirmed blocks not processed yet.",
     "rpc_up": "1 while the node answers.",
-    "halted": "1 once a reorg deeper than the window halted the listener.",
+    "halted": "1 once the sync halted for an operator (a reorg deeper than its window, another deployment's ledger).",
     "quarantined": "Events the consumer could not process, waiting in quarantine.",
     "read_logs_max": "Most logs one read of the chain held (the sync's; --chunk-blocks bounds it).",
 }
@@ -89,7 +89,7 @@ class ListenerMetrics:
         quarantined = int(self.quarantined.value)
         flag = f"; {quarantined} events quarantined (collab quarantine list)" if quarantined else ""
         if self.halted.value:
-            return False, "halted: reorg deeper than the window" + flag
+            return False, "halted for an operator (see the log)" + flag
         if not self.rpc_up.value:
             return False, "node unreachable" + flag
         if lag > max_lag:

@@ -7,8 +7,9 @@ decoded and stored, and appends them to ``chain_log`` decoded, with their block 
 chunk that also moves its position: a replay after a crash stores nothing twice. It keeps the hashes of recent
 blocks; when the block of its position is no longer on the chain it walks back to the common ancestor within its
 window, flags the rows of the orphaned blocks and appends an ``Orphaned`` marker for each (nothing is deleted), so
-that every consumer meets the reorg in sequence. A reorg deeper than the window halts it with
-:class:`ReorgTooDeep`: an operator must look before anything is posted from a chain it no longer recognises.
+that every consumer meets the reorg in sequence. It halts (:class:`SyncHalted`) where an operator must look before
+anything is posted: a reorg deeper than the window (:class:`ReorgTooDeep`), a ledger of another deployment
+(:class:`LedgerOfAnotherDeployment`: a ledger follows the deployment it started with).
 """
 
 from __future__ import annotations
@@ -40,8 +41,17 @@ LOGS_PER_CHUNK = 5_000
 Fetched = tuple[int, bytes, list[RawLog]]
 
 
-class ReorgTooDeep(CollabError):
-    """The chain reorganised deeper than the sync's block window: it halts rather than guess."""
+class SyncHalted(CollabError):
+    """The sync cannot go on without an operator: it halts rather than guess."""
+
+
+class ReorgTooDeep(SyncHalted):
+    """The chain reorganised deeper than the sync's block window."""
+
+
+class LedgerOfAnotherDeployment(SyncHalted):
+    """The ledger holds another deployment's events than the manifest's (same chain): reading on from its position
+    would skip the new deployment's earlier events and mix two deployments' books."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,9 @@ class Sync:
         self.codec = EventCodec([load_artifact(name).abi for name in EVENT_SOURCES])
         addresses = [deployment.registry.address, deployment.escrow.address]
         self.reader = LogReader(w3, addresses, self.codec.topics, self.config.chunk_blocks)
-        self.halted: ReorgTooDeep | None = None
+        self._contracts = (bytes.fromhex(addresses[0][2:]), bytes.fromhex(addresses[1][2:]))
+        self._followed = False  # whether the ledger was found to follow this deployment
+        self.halted: SyncHalted | None = None
         self._writer = writer(database)
         self._idle_at: tuple[int, bytes] | None = None  # the head at which the sync last found nothing to do
         self._span = min(self.config.chunk_blocks, FIRST_SPAN)  # blocks read at once, adapted to the logs they hold
@@ -175,6 +187,15 @@ class Sync:
             self._fetcher, self._next = None, None
 
     def _position(self) -> tuple[int, bytes]:
+        if not self._followed:  # once: the ledger is this deployment's
+            with self._writer.begin() as connection:
+                registry, _ = store.followed_deployment(connection, self.chain_id, self._contracts)
+            if registry != self._contracts[0]:
+                raise LedgerOfAnotherDeployment(
+                    f"this ledger holds the deployment of registry 0x{registry.hex()} on chain {self.chain_id}, the "
+                    f"manifest names registry 0x{self._contracts[0].hex()}: give each deployment a ledger of its own"
+                )
+            self._followed = True
         with self.database.connect() as connection:
             found = store.sync_position(connection, self.chain_id)
         if found is not None:
@@ -185,7 +206,7 @@ class Sync:
             found = store.sync_position(connection, self.chain_id, lock=True)
             if found is not None:
                 return found
-            store.start_sync(connection, self.chain_id, start, start_hash)
+            store.start_sync(connection, self.chain_id, start, start_hash, self._contracts)
         return start, start_hash
 
     def _unwind(self, position: int) -> None:
