@@ -268,6 +268,17 @@ def test_invalid_key_expiry_is_refused(world: World, flow: Flow, draft: Contract
     assert refusal.value.args_by_name["expiry"] == expiry
 
 
+@pytest.mark.parametrize("lifetime", [1, 366 * 24 * 3600 + 1])
+def test_a_key_lifetime_out_of_the_escrow_s_bounds_is_refused_naming_them(
+    world: World, flow: Flow, draft: ContractDraft, lifetime: int
+) -> None:
+    settled(flow, world, draft)
+    seq = applied(flow, world, draft, 1_00)
+    with pytest.raises(errors.InvalidExpiry, match=f"a key lives 2 to 31622400 s, not {lifetime} s"):
+        flow.finance(world.a).issue_voucher(draft.number, seq, lifetime=lifetime)
+    assert flow.finance(world.a).reader.payment(draft.number, seq).status is VoucherStatus.APPLIED  # nothing sent
+
+
 def test_missing_key_commitment_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
     settled(flow, world, draft)
     seq = applied(flow, world, draft, 1_00)

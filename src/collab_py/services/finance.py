@@ -10,7 +10,7 @@ from web3.logs import DISCARD
 
 from collab_py.chain import eip712
 from collab_py.chain.enums import Department
-from collab_py.chain.errors import InvalidAmount
+from collab_py.chain.errors import InvalidAmount, InvalidExpiry
 from collab_py.domain import crypto
 from collab_py.domain import einvoice as invoices
 from collab_py.domain.crypto import BankAccount, PaymentKey
@@ -179,13 +179,18 @@ class FinanceService(KeyedService):
         refused by the escrow); the payment key expires ``lifetime`` seconds after the latest block.
         """
         raw = as_contract_no(number)
+        escrow = self.deployment.escrow.functions
+        shortest, longest = int(escrow.minKeyLifetime().call()), int(escrow.MAX_KEY_LIFETIME().call())
+        expiry = int(self.deployment.w3.eth.get_block("latest")["timestamp"]) + lifetime
+        if not shortest <= lifetime <= longest:  # the escrow's own refusal, with the bounds it would not name
+            raise InvalidExpiry({"expiry": expiry}, reason=f"a key lives {shortest} to {longest} s, not {lifetime} s")
         payment = self.reader.payment(raw, seq)
         prepared, _ = self.prepare_issue_voucher(
             raw,
             seq,
             amount=payment.amount if amount is None else amount,
             account=account or self.open_application(raw, seq),
-            expiry=int(self.deployment.w3.eth.get_block("latest")["timestamp"]) + lifetime,
+            expiry=expiry,
             payee_key=self.reader.encryption_key(payment.payee_org, Department.FINANCE),
         )
         self.execute(prepared)
