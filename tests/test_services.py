@@ -540,8 +540,8 @@ def test_payment_key_opening_errors(actors: Actors) -> None:
         actors.b_finance.open_payment_key(number, seq, crypto.seal(world.b.encryption_key.public_key, other_voucher))
     with pytest.raises(crypto.DecryptionError):
         actors.b_finance.open_payment_key(number, seq, b"\x04" + b"\x00" * 200)
-    with pytest.raises(crypto.DecryptionError):
-        actors.c_finance.open_payment_key(number, seq)  # the key on chain is sealed to B
+    with pytest.raises(errors.WrongParty):
+        actors.c_finance.open_payment_key(number, seq)  # the key on chain is sealed to B: refused before opening
     assert frozen.key_ciphertext is not None
     with pytest.raises(crypto.DecryptionError):
         actors.c_finance.open_payment_key(number, seq, frozen.key_ciphertext)

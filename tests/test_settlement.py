@@ -279,6 +279,21 @@ def test_a_key_lifetime_out_of_the_escrow_s_bounds_is_refused_naming_them(
     assert flow.finance(world.a).reader.payment(draft.number, seq).status is VoucherStatus.APPLIED  # nothing sent
 
 
+def test_another_org_s_finance_is_refused_by_name_not_by_a_ciphertext_it_cannot_open(
+    world: World, flow: Flow, draft: ContractDraft
+) -> None:
+    settled(flow, world, draft)
+    seq = applied(flow, world, draft, 1_00)
+    with pytest.raises(errors.WrongParty) as refusal:  # the application is sealed to Party A's finance
+        flow.finance(world.b).issue_voucher(draft.number, seq)
+    assert refusal.value.args_by_name["expectedOrgId"] == world.a.org_id
+    flow.finance(world.a).issue_voucher(draft.number, seq)
+    with pytest.raises(errors.WrongParty) as refusal:  # the payment key is sealed to Party B's finance
+        flow.finance(world.c).redeem(draft.number, seq)
+    assert refusal.value.args_by_name["expectedOrgId"] == world.b.org_id
+    assert flow.finance(world.b).redeem(draft.number, seq).status is VoucherStatus.REQUESTED
+
+
 def test_missing_key_commitment_is_refused(world: World, flow: Flow, draft: ContractDraft) -> None:
     settled(flow, world, draft)
     seq = applied(flow, world, draft, 1_00)

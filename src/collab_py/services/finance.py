@@ -10,7 +10,7 @@ from web3.logs import DISCARD
 
 from collab_py.chain import eip712
 from collab_py.chain.enums import Department
-from collab_py.chain.errors import InvalidAmount, InvalidExpiry
+from collab_py.chain.errors import InvalidAmount, InvalidExpiry, WrongParty
 from collab_py.domain import crypto
 from collab_py.domain import einvoice as invoices
 from collab_py.domain.crypto import BankAccount, PaymentKey
@@ -121,8 +121,15 @@ class FinanceService(KeyedService):
     def open_application(self, number: str | bytes, seq: int) -> BankAccount:
         """Party A reads where Party B wants to be paid (salt and account), from the application's ciphertext."""
         raw = as_contract_no(number)
+        self._must_be(self.reader.agreement(raw).party_a)  # sealed to the payer's finance key
         payment = self.reader.payment(raw, seq)
         return crypto.open_sealed(self.encryption_key, payment.account_for_payer, BankAccount, self.binding(raw, seq))
+
+    def _must_be(self, org_id: int) -> None:
+        """The chain's own refusal (:class:`WrongParty`) when this service's org is not ``org_id``: a ciphertext
+        sealed to another org would only fail to open."""
+        if self.org_id != org_id:
+            raise WrongParty({"account": self.address, "expectedOrgId": org_id})
 
     def refuse_application(self, number: str | bytes, seq: int, reason: bytes) -> PaymentRecord:
         """Party A refuses application ``seq`` with the hash of ``reason`` (S5.2); its amount is unpaid again."""
@@ -211,6 +218,8 @@ class FinanceService(KeyedService):
         ciphertext = sealed if sealed is not None else payment.key_ciphertext
         if ciphertext is None:
             raise PaymentKeyMismatch(f"payment {seq} of {payment.contract_no!r} has no payment voucher yet")
+        if sealed is None:
+            self._must_be(payment.payee_org)  # the key on chain is sealed to the payee
         key = crypto.open_sealed(self.encryption_key, ciphertext, PaymentKey, self.binding(raw, seq))
         commitment = crypto.key_commitment(
             self.chain_id, self.deployment.escrow.address, payment.voucher_id, key.secret
