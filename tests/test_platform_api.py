@@ -94,6 +94,7 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
     finally:
         demo.stop()
         next(databases, None)
+    assert not demo.folder.exists()  # the demo removes the folder it made (documents, SQLite files)
 
 
 def propose(world: World, number: str, amounts: tuple[str, ...] = ("1000.50", "2000.00")) -> dict[str, Any]:

@@ -5,6 +5,7 @@ them, and a keystore as strong as ``collab serve`` requires takes about a second
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import time
@@ -56,6 +57,7 @@ class Demo:
     sandbox: Sandbox
     folder: Path
     orgs: dict[str, DemoOrg] = field(default_factory=dict)
+    temporary: bool = False  # whether ``folder`` was made for the demo (removed when it stops)
 
     def logins(self) -> list[tuple[str, str, str, str]]:
         """(org, URL, user, role) of every demo user."""
@@ -66,13 +68,15 @@ class Demo:
         ]
 
     def stop(self) -> None:
-        """Stops the servers, the engines and anvil."""
+        """Stops the servers, the engines and anvil, and removes the folder the demo made for itself."""
         for org in self.orgs.values():
             org.server.should_exit = True
         for org in self.orgs.values():
             org.thread.join(10)
             org.platform.stop()
         self.node.stop()
+        if self.temporary:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 #: The platform's role of each department's account.
@@ -105,7 +109,7 @@ def start_demo(
         w3 = connect(node.rpc_url)
         sandbox = bootstrap(w3)
         root = folder or Path(tempfile.mkdtemp(prefix="collab-demo-"))
-        demo = Demo(node=node, sandbox=sandbox, folder=root)
+        demo = Demo(node=node, sandbox=sandbox, folder=root, temporary=folder is None)
         parties = {"a": sandbox.a, "b": sandbox.b, "c": sandbox.c, "bank": sandbox.bank}
         databases = {
             key: database_url(key) if database_url else f"sqlite:///{root / key / 'platform.db'}" for key in parties
