@@ -414,6 +414,10 @@ def test_users_tokens_sessions_and_csrf(world: World) -> None:
         assert no_csrf.status_code == 403 and no_csrf.json()["error"] == "CsrfFailed"
         inbox = browser.get("/inbox")
         assert inbox.status_code == 200 and "Payment applications to issue" in inbox.text
+        for path, status, named in (("/contracts/NOPE-404", 404, "UnknownContractError"), ("/audit", 403, "Forbidden")):
+            page = browser.get(path)  # a person gets a page that says it, with the way back
+            assert (page.status_code, page.headers["content-type"].split(";")[0]) == (status, "text/html")
+            assert named in page.text and 'href="/inbox"' in page.text
         crafted = browser.get("/inbox?ok=Funds+released&error=Call+0800")  # a message written into a link
         assert "Funds released" not in crafted.text and "Call 0800" not in crafted.text
     token_made = world.post("a", Role.ADMIN, "/api/v1/tokens", {"name": "treasury-system", "role": "FINANCE"})

@@ -70,24 +70,24 @@ def create_app(platform: Platform, *, secure_cookies: bool | None = None, start_
 
     @app.exception_handler(CollabError)
     async def collab_error(request: Request, error: CollabError) -> Response:
-        if isinstance(error, Unauthenticated) and not request.url.path.startswith("/api/"):
+        if isinstance(error, Unauthenticated) and _for_people(request):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        return _error(status_of(error), body_of(error))
+        return _error(request, status_of(error), body_of(error))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> Response:
-        return _error(422, validation_body(error))
+        return _error(request, 422, validation_body(error))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         names = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthenticated"}
-        return _error(error.status_code, ErrorBody(error=names.get(error.status_code, "HTTPError"),
-                                                   message=str(error.detail)))  # fmt: skip
+        return _error(request, error.status_code, ErrorBody(error=names.get(error.status_code, "HTTPError"),
+                                                            message=str(error.detail)))  # fmt: skip
 
     @app.exception_handler(Exception)
     async def internal(request: Request, error: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(500, body_of(error))
+        return _error(request, 500, body_of(error))
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:
@@ -96,5 +96,14 @@ def create_app(platform: Platform, *, secure_cookies: bool | None = None, start_
     return app
 
 
-def _error(status: int, body: ErrorBody) -> JSONResponse:
+def _for_people(request: Request) -> bool:
+    """Whether ``request`` is a page of the web UI (not the API, its schema or a static file)."""
+    return not request.url.path.startswith(("/api/", "/static/", "/openapi.json", "/healthz"))
+
+
+def _error(request: Request, status: int, body: ErrorBody) -> Response:
+    """A refusal: its :class:`ErrorBody` for the API, a page saying it for a person."""
+    if _for_people(request):
+        return ui.render(request, "error.html", getattr(request.state, "principal", None), code=status,
+                         status=status, failure=body)  # fmt: skip
     return JSONResponse(body.model_dump(), status_code=status)
