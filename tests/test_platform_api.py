@@ -352,6 +352,12 @@ def test_bad_input_is_a_422_or_400_with_a_clear_message(world: World) -> None:
         response = world.post("b" if path == "/api/v1/contracts" else "a", Role.BUSINESS, path, body)
         assert (response.status_code, response.json()["error"]) == (status, error), response.text
         assert response.json()["message"]
+        assert "pattern" not in response.json()["message"]  # what is expected, in words
+    comma = world.post("b", Role.BUSINESS, "/api/v1/contracts", cases[2][1]).json()["message"]
+    assert (
+        comma
+        == "body.stages.0.amount: should be an amount such as 1000.50 or 1,000.50 (commas between groups of three)"
+    )
     propose(world, "API-BAD-DOC")
     not_a_document = world.post("a", Role.BUSINESS, "/api/v1/contracts/API-BAD-DOC/sign", {"document": "{}"})
     assert not_a_document.status_code == 422 and not_a_document.json()["error"] == "EContractError"

@@ -39,7 +39,7 @@ from collab_py.ledger.database import writer
 from collab_py.services import AdminService, AssigneeAccount, BusinessService, FinanceService, InstitutionService
 from collab_py.services.finance import KEY_LIFETIME_SECONDS
 from collab_py.web.accounts import Principal, Role
-from collab_py.web.errors import Forbidden, InvalidRequest, body_of, status_of, validation_body
+from collab_py.web.errors import Forbidden, InvalidRequest, body_of, described, status_of, validation_body
 from collab_py.web.runtime import Platform
 from collab_py.web.schema import audit_log
 from collab_py.web.signer import Answer, Outcome, check_key, current_transactions, fingerprint
@@ -52,12 +52,30 @@ MAX_TEXT = 10_000
 MAX_FILE = 10 * 1024 * 1024
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
-Amount = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=f"^{AMOUNT_PATTERN}$")]
-Hex32 = Annotated[str, StringConstraints(pattern=r"^(0x)?[0-9a-fA-F]{64}$")]
-HexBytes_ = Annotated[str, StringConstraints(min_length=2, max_length=20_000, pattern=r"^(0x)?([0-9a-fA-F]{2})+$")]
-Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+Amount = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=80,
+        pattern=described(
+            f"^{AMOUNT_PATTERN}$", "an amount such as 1000.50 or 1,000.50 (commas between groups of three)"
+        ),
+    ),
+]
+Hex32 = Annotated[
+    str, StringConstraints(pattern=described(r"^(0x)?[0-9a-fA-F]{64}$", "32 bytes in hex (64 hex digits)"))
+]
+HexBytes_ = Annotated[
+    str,
+    StringConstraints(min_length=2, max_length=20_000, pattern=described(r"^(0x)?([0-9a-fA-F]{2})+$", "bytes in hex")),
+]
+Address = Annotated[
+    str, StringConstraints(pattern=described(r"^0x[0-9a-fA-F]{40}$", "an address: 0x and 40 hex digits"))
+]
 OrgId = Annotated[int, Field(ge=1, le=2**32 - 1)]
-Account = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\r\n]*\S[^\r\n]*$")]
+Account = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=described(r"^[^\r\n]*\S[^\r\n]*$", "one line of text"))
+]
 
 
 class Body(BaseModel):

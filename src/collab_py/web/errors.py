@@ -4,6 +4,7 @@ value given (it may be a bank account)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -101,20 +102,38 @@ def body_of(error: BaseException) -> ErrorBody:
     return ErrorBody(error="InternalError", message="the platform failed to answer; see its log")
 
 
+#: What the API's input patterns mean, said to people instead of the regular expression (:func:`described`).
+PATTERNS: dict[str, str] = {}
+
+
+def described(pattern: str, meaning: str) -> str:
+    """``pattern``, recorded so that an input that does not match it is told it should be ``meaning``."""
+    PATTERNS[pattern] = meaning
+    return pattern
+
+
 def validation_body(error: Any) -> ErrorBody:
     """A malformed request: where and what, never the value."""
     found: list[Any]
     if isinstance(error, ValidationError):
-        found = error.errors(include_url=False, include_input=False, include_context=False)
+        found = error.errors(include_url=False, include_input=False)
     else:  # FastAPI's RequestValidationError: the same items, with the input left out here
         found = [
-            {key: value for key, value in item.items() if key in ("loc", "msg", "type")} for item in error.errors()
+            {key: value for key, value in item.items() if key in ("loc", "msg", "type", "ctx")}
+            for item in error.errors()
         ]
     where = "; ".join(
-        f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['msg']}" for problem in found
+        f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {_said(problem)}" for problem in found
     )
     first = found[0]["loc"] if found else ()
     return ErrorBody(error="InvalidRequest", message=where or "malformed request", field=".".join(map(str, first)))
+
+
+def _said(problem: Mapping[str, Any]) -> str:
+    pattern = (problem.get("ctx") or {}).get("pattern")
+    if problem["type"] == "string_pattern_mismatch" and pattern in PATTERNS:
+        return f"should be {PATTERNS[pattern]}"
+    return str(problem["msg"])
 
 
 def _detail(error: ContractError) -> dict[str, Any] | None:
