@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as selector
@@ -10,6 +12,8 @@ from eth_utils.abi import collapse_if_tuple
 from collab_py.chain import errors, errors_gen
 from collab_py.chain.build import load_artifact
 from collab_py.chain.enums import Department
+from collab_py.domain.presentation import refusal_text
+from collab_py.domain.types import contract_number
 
 
 def test_custom_error_becomes_its_named_exception_with_arguments() -> None:
@@ -69,3 +73,12 @@ def test_generated_errors_match_the_compiled_contracts() -> None:
     assert errors_gen.TARGET.read_text() == errors_gen.current(), (
         f"{errors_gen.TARGET.name} is stale: run `make errors` (python -m collab_py.chain.errors_gen)"
     )
+
+
+def test_a_refusal_is_shown_with_its_contract_number_amounts_and_times_as_people_read_them() -> None:
+    refusal = errors.PaymentExceedsUnpaid({"contractNo": contract_number("HT-1"), "amount": 100051, "unpaid": 100050})
+    assert refusal_text(refusal, 2) == "PaymentExceedsUnpaid(contractNo=HT-1, amount=1000.51, unpaid=1000.50)"
+    expired = errors.PaymentKeyExpired({"voucherId": b"\x01" * 32, "expiry": 1_700_000_000})
+    shown = refusal_text(expired, 2, UTC)
+    assert shown == f"PaymentKeyExpired(voucherId=0x{'01' * 32}, expiry=2023-11-14 22:13:20 UTC)"
+    assert refusal_text(errors.InvalidAmount(), 2) == "InvalidAmount()"

@@ -368,6 +368,8 @@ def test_bad_input_is_a_422_or_400_with_a_clear_message(world: World) -> None:
     over = world.post("b", Role.FINANCE, f"/api/v1/contracts/{number}/payments",
                       {"amount": "500.01", "bank_account": B_BANK_ACCOUNT})  # fmt: skip
     assert over.status_code == 409 and over.json()["error"] == "PaymentExceedsUnpaid" and over.json()["detail"]
+    assert over.json()["message"] == f"PaymentExceedsUnpaid(contractNo={number}, amount=500.01, unpaid=500.00)"
+    assert over.json()["detail"]["amount"] == 50001  # token units, as the chain said
     malformed = world.post("b", Role.FINANCE, f"/api/v1/contracts/{number}/payments",
                            {"amount": "-5", "bank_account": B_BANK_ACCOUNT})  # fmt: skip
     assert malformed.status_code == 422 and B_BANK_ACCOUNT not in malformed.text

@@ -9,7 +9,8 @@ from decimal import Context, Decimal
 from typing import Any
 
 from collab_py.domain.models import AgreementRecord, PaymentRecord, SecondVoucherRecord, StageRecord, jsonable
-from collab_py.exceptions import CollabError
+from collab_py.domain.types import contract_number_text
+from collab_py.exceptions import CollabError, ContractError
 
 
 class InvalidAmount(CollabError, ValueError):
@@ -54,6 +55,29 @@ def amount(units: int, decimals: int) -> Decimal:
 def money(units: int, decimals: int) -> str:
     """Token units shown in currency units: ``money(123456, 2) == "1,234.56"``."""
     return f"{amount(units, decimals):,f}"
+
+
+#: Arguments of the contracts' errors that are amounts of the contract's asset, and that are times.
+AMOUNT_ARGS = frozenset({"amount", "unpaid", "applied", "issued"})
+TIME_ARGS = frozenset({"expiry", "deadline"})
+
+
+def refusal_text(error: ContractError, decimals: int, zone: tzinfo | None = None) -> str:
+    """A contract's refusal as people read it: its contract number as text, amounts in currency units, times in
+    ``zone``: ``PaymentExceedsUnpaid(contractNo=HT-1, amount=1000.51, unpaid=1000.50)``."""
+    if error.reason is not None or not error.args_by_name:
+        return str(error)
+
+    def shown(name: str, value: Any) -> Any:
+        if name == "contractNo" and isinstance(value, bytes):
+            return contract_number_text(value)
+        if name in AMOUNT_ARGS and isinstance(value, int):
+            return format(amount(value, decimals), "f")
+        if name in TIME_ARGS and isinstance(value, int):
+            return f"{local_time(value, zone):%Y-%m-%d %H:%M:%S %Z}"
+        return value
+
+    return str(type(error)({name: shown(name, value) for name, value in error.args_by_name.items()}))
 
 
 def local_time(timestamp: int | None, zone: tzinfo | None = None) -> datetime | None:

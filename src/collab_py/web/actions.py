@@ -633,7 +633,8 @@ def perform(
         except TRANSIENT as error:
             return Answer(status_of(error), body_of(error).model_dump(), final=False)
         except CollabError as error:
-            return Answer(status_of(error), body_of(error).model_dump())
+            decimals = platform.decimals(platform.deployment.manifest.asset)
+            return Answer(status_of(error), body_of(error, decimals, who.zone).model_dump())
         except Exception as error:  # answered 500 and not kept: a retry runs it again, resuming its transactions
             log.exception("step %s failed", name)
             return Answer(500, body_of(error).model_dump(), final=False)

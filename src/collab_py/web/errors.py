@@ -5,6 +5,7 @@ value given (it may be a bank account)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import tzinfo
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,7 +15,7 @@ from collab_py.chain.transactor import NodeUnreachable, TransactionTimeout
 from collab_py.domain.documents import DocumentError, DocumentNotFound
 from collab_py.domain.econtract import EContractError, TermsMismatch
 from collab_py.domain.models import jsonable
-from collab_py.domain.presentation import InvalidAmount
+from collab_py.domain.presentation import InvalidAmount, refusal_text
 from collab_py.domain.types import InvalidContractNumber
 from collab_py.exceptions import CollabError, ContractError
 from collab_py.services import KeyAccountMismatch, PaymentKeyMismatch, ReleaseRefused, WrongRole
@@ -88,11 +89,13 @@ def status_of(error: BaseException) -> int:
     return 409 if isinstance(error, CollabError) else 500
 
 
-def body_of(error: BaseException) -> ErrorBody:
-    """The error body for an error."""
+def body_of(error: BaseException, decimals: int | None = None, zone: tzinfo | None = None) -> ErrorBody:
+    """The error body for an error; with ``decimals``, a contract's refusal says its amounts in currency units (and
+    its times in ``zone``) in its message, its ``detail`` keeps the arguments as the chain gave them."""
     name = type(error).__name__
     if isinstance(error, ContractError):
-        return ErrorBody(error=name, message=str(error), detail=_detail(error))
+        message = str(error) if decimals is None else refusal_text(error, decimals, zone)
+        return ErrorBody(error=name, message=message, detail=_detail(error))
     if isinstance(error, TermsMismatch):
         return ErrorBody(error=name, message=str(error), field=error.field)
     if isinstance(error, InvalidRequest):
