@@ -111,6 +111,14 @@ def ensure_geth(version: str = GETH_VERSION) -> Path:
     return target
 
 
+def installed_geth(version: str = GETH_VERSION) -> Path | None:
+    """The geth ``version`` at hand, without building it: ``$COLLAB_GETH``, else :func:`geth_path`, as an absolute
+    path if it reports that version; None otherwise."""
+    configured = os.environ.get("COLLAB_GETH")
+    binary = Path(configured) if configured else geth_path(version)
+    return binary.absolute() if _reports_version(binary, version) else None
+
+
 @cache
 def _reports_version(binary: Path, version: str) -> bool:
     """Whether ``binary version`` runs and says it is geth ``version`` (cached: asked once per process)."""
