@@ -15,10 +15,12 @@ from typer.testing import CliRunner, Result
 
 from collab_py.chain.network import QBFT_MIX_HASH, qbft_extra_data, qbft_validators
 from collab_py.cli import app
-from collab_py.devnet.geth import geth_path
+from collab_py.devnet.geth import geth_path, installed_geth
 from collab_py.domain.keys import Keyring
 
 PASSPHRASE = "network init test"
+ETHER = 10**18
+FUNDED = "0x000000000000000000000000000000000000dEaD"
 #: Besu's "Configure QBFT consensus" page: its example validators and the extraData it gives for them.
 BESU_DOC_VALIDATORS = [
     "64a702e6263b7297a96638cac6ae65e6541f4169",
@@ -33,12 +35,14 @@ BESU_DOC_EXTRA_DATA = (
 )
 
 
-def run(*args: str, passphrase: str = PASSPHRASE) -> Result:
-    return CliRunner().invoke(app, ["--json", "network", "init", *args], env={"COLLAB_PASSPHRASE": passphrase})
+def run(*args: str, passphrase: str = PASSPHRASE, env: dict[str, str | None] | None = None) -> Result:
+    return CliRunner().invoke(
+        app, ["--json", "network", "init", *args], env={"COLLAB_PASSPHRASE": passphrase, **(env or {})}
+    )
 
 
-def init(out: Path, *args: str) -> dict[str, Any]:
-    result = run("--out", str(out), *args)
+def init(out: Path, *args: str, env: dict[str, str | None] | None = None) -> dict[str, Any]:
+    result = run("--out", str(out), *args, env=env)
     assert result.exit_code == 0, result.output
     shown: dict[str, Any] = json.loads(result.stdout)
     return shown
@@ -55,7 +59,7 @@ def private(path: Path) -> bool:
 
 def test_geth_network_has_the_validators_as_sealers_and_their_keys_in_our_keystores(tmp_path: Path) -> None:
     out = tmp_path / "net"
-    shown = init(out, "--client", "geth", "--validators", "3", "--chain-id", "4242", "--period", "5")
+    shown = init(out, "--client", "geth", "--validators", "3", "--chain-id", "4242", "--period", "5", "--fund", FUNDED)
     written = genesis(out)
     assert written["config"]["chainId"] == 4242
     assert written["config"]["clique"] == {"period": 5, "epoch": 30_000}
@@ -73,9 +77,21 @@ def test_geth_network_has_the_validators_as_sealers_and_their_keys_in_our_keysto
         assert f"--miner.etherbase {address}" in script
         assert "--mine" in script
         assert "--networkid 4242" in script
+        assert f"--port {30302 + index} --authrpc.port {8550 + index}" in script
+        # its key is unlocked: no HTTP or WebSocket RPC, and geth would refuse the unlock if one were added
+        assert all(flag not in script for flag in ("--http", "--ws", "--allow-insecure-unlock")), script
         peers = (folder / "config.toml").read_text()
         assert shown["enodes"][index - 1] not in peers
-        assert all(enode in peers for enode in shown["enodes"] if enode != shown["enodes"][index - 1])
+        assert all(enode in peers for enode in shown["enodes"][:3] if enode != shown["enodes"][index - 1])
+    rpc_node = (out / "start-rpc.sh").read_text()
+    assert "--http --http.addr 127.0.0.1 --http.port 8545 --http.api eth,net,web3,txpool " in rpc_node
+    assert "--ws --ws.addr 127.0.0.1 --ws.port 8546 --ws.api eth,net,web3,txpool" in rpc_node
+    assert "--syncmode full --port 30306 --authrpc.port 8554 --gcmode archive" in rpc_node
+    assert all(flag not in rpc_node for flag in ("--unlock", "--mine", "--keystore", "clique", "--http.vhosts"))
+    assert all(enode in (out / "rpc" / "config.toml").read_text() for enode in shown["enodes"][:3])
+    assert shown["rpc_url"] == "http://127.0.0.1:8545"
+    assert "COLLAB_RPC_URL=http://127.0.0.1:8545" in (out / "README.txt").read_text()
+    assert genesis(out)["alloc"] == {FUNDED.lower(): {"balance": hex(1_000_000 * ETHER)}}
     assert private(out)
     assert PASSPHRASE not in json.dumps(shown)
 
@@ -136,7 +152,7 @@ def test_a_folder_that_holds_something_is_refused(tmp_path: Path) -> None:
 
 
 def test_no_passphrase_no_network(tmp_path: Path) -> None:
-    refused = run("--client", "besu", "--validators", "1", "--out", str(tmp_path / "net"), passphrase="")
+    refused = run("--client", "besu", "--validators", "1", "--zero-gas", "--out", str(tmp_path / "net"), passphrase="")
     assert refused.exit_code == 1
     assert refused.stderr.startswith("error: EmptyPassphrase")
     assert not (tmp_path / "net").exists()
@@ -146,3 +162,89 @@ def test_an_unknown_client_is_refused(tmp_path: Path) -> None:
     refused = run("--client", "parity", "--validators", "1", "--out", str(tmp_path / "net"))
     assert refused.exit_code == 2
     assert not (tmp_path / "net").exists()
+
+
+@pytest.mark.parametrize("client", ["geth", "besu"])
+def test_a_chain_with_fees_and_no_funded_account_is_refused(tmp_path: Path, client: str) -> None:
+    refused = run("--client", client, "--validators", "2", "--out", str(tmp_path / "net"))
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: UnfundedNetwork:")
+    assert "--fund ADDRESS" in refused.stderr
+    assert "--zero-gas" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert not (tmp_path / "net").exists()
+
+
+@pytest.mark.parametrize("client", ["geth", "besu"])
+def test_fund_gives_each_account_its_ether_in_the_genesis(tmp_path: Path, client: str) -> None:
+    other = "0x000000000000000000000000000000000000bEEF"
+    shown = init(tmp_path / "net", "--client", client, "--validators", "1", "--fund", FUNDED, "--fund", f"{other}=2.5")
+    assert genesis(tmp_path / "net")["alloc"] == {
+        FUNDED.lower(): {"balance": hex(1_000_000 * ETHER)},
+        other.lower(): {"balance": hex(25 * ETHER // 10)},
+    }
+    assert shown["funded"] == {FUNDED: "1000000", other: "2.5"}
+
+
+@pytest.mark.parametrize(
+    ("fund", "error"),
+    [
+        (["0x1234"], "InvalidInput: malformed address"),
+        ([f"{FUNDED}=lots"], "InvalidAmount: malformed amount"),
+        ([f"{FUNDED}=0"], "InvalidAmount: invalid amount"),
+        ([FUNDED, FUNDED.lower()], f"InvalidInput: --fund names {FUNDED} twice"),
+    ],
+)
+def test_a_malformed_or_repeated_fund_is_refused(tmp_path: Path, fund: list[str], error: str) -> None:
+    refused = run(
+        "--client", "geth", "--validators", "1", "--out", str(tmp_path / "net"), *(f"--fund={f}" for f in fund)
+    )
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"error: {error}"), refused.stderr
+    assert not (tmp_path / "net").exists()
+
+
+def test_nodes_take_their_ports_from_the_base_options(tmp_path: Path) -> None:
+    out = tmp_path / "net"
+    ports = ["--p2p-port", "28000", "--http-port", "28100", "--authrpc-port", "28200", "--rpc-addr", "0.0.0.0"]
+    shown = init(out, "--client", "geth", "--validators", "2", "--zero-gas", *ports)
+    assert [enode.rsplit(":", 1)[1] for enode in shown["enodes"]] == ["28000", "28001", "28002"]
+    for index in (1, 2):
+        assert f"--port {27999 + index} --authrpc.port {28199 + index}" in (out / f"start-{index}.sh").read_text()
+    rpc_node = (out / "start-rpc.sh").read_text()
+    assert "--port 28002 --authrpc.port 28202" in rpc_node
+    # beyond the loopback, clients name the node by its host name: geth must answer any Host header
+    assert "--http.addr 0.0.0.0 --http.port 28100 --http.api eth,net,web3,txpool --http.vhosts '*'" in rpc_node
+    assert "--ws.addr 0.0.0.0 --ws.port 28101" in rpc_node
+    assert shown["rpc_url"] == "http://127.0.0.1:28100"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--p2p-port", "8545"],  # the validators' p2p ports 8545, 8546 and the RPC node's 8547 meet HTTP and WS
+        ["--authrpc-port", "30304"],
+        ["--p2p-port", "65535"],
+        ["--rpc-addr", "localhost"],
+    ],
+)
+def test_ports_that_clash_or_do_not_exist_are_refused(tmp_path: Path, options: list[str]) -> None:
+    refused = run("--client", "geth", "--validators", "2", "--zero-gas", "--out", str(tmp_path / "net"), *options)
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: InvalidInput:"), refused.stderr
+    assert not (tmp_path / "net").exists()
+
+
+def test_the_scripts_run_the_projects_geth_else_geth_from_the_path(tmp_path: Path) -> None:
+    nowhere = {"COLLAB_GETH": None, "COLLAB_CACHE_DIR": str(tmp_path / "no-cache")}
+    init(tmp_path / "bare", "--client", "geth", "--validators", "1", "--zero-gas", env=nowhere)
+    script = (tmp_path / "bare" / "start-1.sh").read_text()
+    assert "|| geth --datadir node-1/data init genesis.json" in script
+    assert "\nexec geth --config" in script
+    assert "put geth 1.13.15 on the PATH" in (tmp_path / "bare" / "README.txt").read_text()
+    geth = installed_geth()
+    if geth is None:
+        pytest.skip(f"no cached geth at {geth_path()}: `make geth` builds it")
+    init(tmp_path / "found", "--client", "geth", "--validators", "1", "--zero-gas")
+    for name in ("start-1.sh", "start-rpc.sh"):
+        assert f"\nexec {geth} --config" in (tmp_path / "found" / name).read_text()

@@ -1,22 +1,26 @@
 """``collab network init``: what an operator needs to start a consortium network of N validators, for geth 1.13
-Clique or Besu QBFT: the genesis, each validator's keys and the commands that initialise and start its node."""
+Clique or Besu QBFT: the genesis, each validator's keys and the commands that initialise and start its node; for geth
+also a non-sealing RPC node for the services, since the sealers hold their keys unlocked and serve no RPC but IPC."""
 
 from __future__ import annotations
 
 import enum
+import ipaddress
 import json
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from collab_py.chain.network import NodeKey, clique_genesis, qbft_genesis
-from collab_py.cli.context import readable_errors, show, state
+from collab_py.cli.context import InvalidInput, amount, parse_address, parse_amount, readable_errors, show, state
 from collab_py.cli.dev import FolderNotEmpty
+from collab_py.devnet.geth import GETH_VERSION, installed_geth
 from collab_py.domain.keys import Keyring
+from collab_py.exceptions import CollabError
 from collab_py.files import private_folder, write_private
 
 network = typer.Typer(help="Start a consortium network of your own (geth Clique or Besu QBFT).")
@@ -25,9 +29,20 @@ network = typer.Typer(help="Start a consortium network of your own (geth Clique 
 VALIDATOR_KEY = "validator"
 P2P_PORT = 30303
 HTTP_PORT = 8545
+AUTHRPC_PORT = 8551
 HOST = "127.0.0.1"
-GETH_API = "eth,net,web3,txpool,clique"
+#: What the geth RPC node serves over HTTP and WebSocket: no admin, miner, clique or personal API.
+RPC_API = "eth,net,web3,txpool"
 BESU_API = "ETH,NET,WEB3,TXPOOL,QBFT"
+#: The balance ``--fund ADDRESS`` gives an account in the genesis, in ether.
+FUND_ETHER = "1000000"
+ETHER_DECIMALS = 18
+#: The start scripts' first lines: the passphrase file as an absolute path, read from where the script is started.
+PASSPHRASE_FILE = [
+    "passphrase=${COLLAB_PASSPHRASE_FILE:?set COLLAB_PASSPHRASE_FILE to the keystore passphrase file}",
+    "case $passphrase in /*) ;; *) passphrase=$PWD/$passphrase ;; esac",
+]
+CD = 'cd "$(dirname "$0")"'
 
 
 class Client(enum.StrEnum):
@@ -37,30 +52,70 @@ class Client(enum.StrEnum):
     BESU = "besu"
 
 
+class UnfundedNetwork(CollabError):
+    """A network whose transactions cost ether would start with no account holding any."""
+
+
 def register(app: typer.Typer) -> None:
     """Adds these commands to ``app``."""
     app.add_typer(network, name="network")
 
 
 @dataclass(frozen=True)
-class Validator:
-    """One validator's node: its folder (relative to the network folder), its address and p2p key, its ports."""
+class Ports:
+    """The first port of each kind: node N (validators 1..V, then the geth RPC node as V + 1) uses the first + N - 1,
+    except HTTP on geth, which only the RPC node serves, on ``http`` itself (WebSocket: ``http + 1``)."""
+
+    p2p: int
+    http: int
+    authrpc: int
+
+    def check(self, client: Client, validators: int) -> None:
+        """Refuses a port beyond 65535 and a port two listeners share: on one machine all nodes run side by side."""
+        count = validators + 1 if client is Client.GETH else validators
+        used = list(range(self.p2p, self.p2p + count))
+        if client is Client.GETH:
+            used += [*range(self.authrpc, self.authrpc + count), self.http, self.http + 1]
+        else:
+            used += range(self.http, self.http + count)
+        if max(used) > 65535:
+            raise InvalidInput(
+                f"the nodes need ports up to {max(used)}: lower --p2p-port, --http-port or --authrpc-port"
+            )
+        if len(set(used)) < len(used):
+            raise InvalidInput("two listeners would share a port: give --p2p-port, --http-port, --authrpc-port apart")
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node: its index, p2p key (on Besu QBFT the validator key) and ports, and a validator's address (None: the
+    geth RPC node)."""
 
     index: int
-    address: str
     node_key: NodeKey
+    ports: Ports
+    address: str | None = None
 
     @property
     def folder(self) -> str:
-        return f"node-{self.index}"
+        """Its folder, relative to the network folder."""
+        return f"node-{self.index}" if self.address else "rpc"
+
+    @property
+    def script(self) -> str:
+        return f"start-{self.index}.sh" if self.address else "start-rpc.sh"
 
     @property
     def p2p_port(self) -> int:
-        return P2P_PORT + self.index - 1
+        return self.ports.p2p + self.index - 1
+
+    @property
+    def authrpc_port(self) -> int:
+        return self.ports.authrpc + self.index - 1
 
     @property
     def http_port(self) -> int:
-        return HTTP_PORT + self.index - 1
+        return self.ports.http + self.index - 1 if self.address else self.ports.http
 
     @property
     def enode(self) -> str:
@@ -76,23 +131,60 @@ def init(
     period: Annotated[int, typer.Option(help="Seconds between blocks.", min=1)] = 2,
     gas_limit: Annotated[int, typer.Option(help="The block gas limit.", min=5000)] = 30_000_000,
     zero_gas: Annotated[bool, typer.Option(help="Base fee 0, minimum gas price 0: free transactions.")] = False,
+    fund: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"ADDRESS or ADDRESS=ETHER: an account the genesis gives ether (default {int(FUND_ETHER):,}); "
+            "repeat it for the deployer's (governance) and each org's accounts. Required without --zero-gas.",
+        ),
+    ] = None,
+    p2p_port: Annotated[int, typer.Option(help="Node N's p2p port is this + N - 1.", min=1, max=65535)] = P2P_PORT,
+    http_port: Annotated[
+        int,
+        typer.Option(
+            help="geth: the RPC node's HTTP port (WebSocket: the next one); Besu: node N's is this + N - 1.",
+            min=1,
+            max=65535,
+        ),
+    ] = HTTP_PORT,
+    authrpc_port: Annotated[
+        int, typer.Option(help="geth: node N's engine API port (loopback) is this + N - 1.", min=1, max=65535)
+    ] = AUTHRPC_PORT,
+    rpc_addr: Annotated[
+        str, typer.Option(help="geth: the IPv4 address the RPC node's HTTP and WebSocket listen on.")
+    ] = HOST,
     out: Annotated[Path, typer.Option(help="The folder to write (new or empty).")] = Path("network"),
 ) -> None:
     """Writes a new network's genesis, one encrypted keystore per validator (the usual passphrase), its p2p key
-    and the commands to initialise and start each node (start-N.sh, README.txt) into a new folder."""
+    and the commands to initialise and start each node (start-N.sh; for geth also the RPC node's start-rpc.sh) and
+    README.txt into a new folder."""
     out = out.absolute()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FolderNotEmpty(f"{out} is not an empty folder: give another --out, or remove it to start over")
+    alloc = _allocation(fund or [])
+    if not alloc and not zero_gas:
+        raise UnfundedNetwork(
+            "no account would hold ether to pay for gas (Clique and QBFT pay no block rewards): give --fund ADDRESS "
+            "for the deployer's (governance) and each org's accounts, or --zero-gas for free transactions"
+        )
+    listen = _listen_address(rpc_addr)
+    ports = Ports(p2p_port, http_port, authrpc_port)
+    ports.check(client, validators)
     passphrase = state.settings.passphrase(prompt=True)
     private_folder(out)
-    nodes: list[Validator] = []
-    for index in range(1, validators + 1):
-        ring = Keyring(private_folder(out / f"node-{index}") / "keystore")
-        account = ring.create_account(VALIDATOR_KEY, passphrase)
-        # Besu QBFT: the node key is the validator key; geth: a separate p2p key
-        key = NodeKey(bytes(account.key)) if client is Client.BESU else NodeKey.generate()
-        nodes.append(Validator(index, account.address, key))
-    addresses = [node.address for node in nodes]
+    accounts = [
+        Keyring(private_folder(out / f"node-{index}") / "keystore").create_account(VALIDATOR_KEY, passphrase)
+        for index in range(1, validators + 1)
+    ]
+    # Besu QBFT: the node key is the validator key; geth: a separate p2p key
+    nodes = [
+        Node(
+            index, NodeKey(bytes(account.key)) if client is Client.BESU else NodeKey.generate(), ports, account.address
+        )
+        for index, account in enumerate(accounts, start=1)
+    ]
+    addresses = [account.address for account in accounts]
+    geth = installed_geth()
     if client is Client.GETH:
         genesis = clique_genesis(
             chain_id=chain_id,
@@ -100,8 +192,10 @@ def init(
             period=period,
             gas_limit=gas_limit,
             base_fee=0 if zero_gas else None,
+            alloc=alloc,
         )
-        scripts = _write_geth(out, nodes, chain_id, gas_limit)
+        nodes.append(Node(validators + 1, NodeKey.generate(), ports))
+        scripts = _write_geth(out, nodes, chain_id, gas_limit, listen, str(geth or "geth"))
     else:
         genesis = qbft_genesis(
             chain_id=chain_id,
@@ -110,37 +204,65 @@ def init(
             request_timeout=max(10, 2 * period),
             gas_limit=gas_limit,
             zero_base_fee=zero_gas,
+            alloc=alloc,
         )
         scripts = _write_besu(out, nodes, zero_gas)
     write_private(out / "genesis.json", json.dumps(genesis, indent=2) + "\n")
     write_private(out / "static-nodes.txt", "".join(f"{node.enode}\n" for node in nodes))
     for name, lines in scripts.items():
         _script(out / name, lines)
-    write_private(out / "README.txt", _readme(client, nodes, zero_gas))
+    rpc_url = _rpc_url(client, nodes, listen)
+    write_private(out / "README.txt", _readme(client, nodes, zero_gas, rpc_url, geth))
+    secrets = ("nodekey",) if client is Client.GETH else ("key",)
     files = ["genesis.json", "static-nodes.txt", "README.txt", *scripts]
-    secret = "nodekey" if client is Client.GETH else "key"
-    files += [f"{node.folder}/{name}" for node in nodes for name in (f"keystore/{VALIDATOR_KEY}.json", secret)]
+    files += [f"{node.folder}/{name}" for node in nodes for name in _node_files(node, secrets)]
     show(
-        _summary(out, client, chain_id, nodes, files, zero_gas),
+        {
+            "folder": str(out),
+            "client": client.value,
+            "consensus": "clique" if client is Client.GETH else "qbft",
+            "chain_id": chain_id,
+            "zero_gas": zero_gas,
+            "validators": addresses,
+            "enodes": [node.enode for node in nodes],
+            "funded": {address: f"{amount(wei, ETHER_DECIMALS).normalize():f}" for address, wei in alloc.items()},
+            "rpc_url": rpc_url,
+            "files": files,
+        },
         f"{client.value} network of {validators}",
-        next_step=f"read {out / 'README.txt'}, copy each node-N folder with genesis.json and start-N.sh to validator "
+        next_step=f"read {out / 'README.txt'}: copy each node-N folder with genesis.json and start-N.sh to validator "
         "N's machine, set the hosts in the static peers, then run start-N.sh there",
     )
 
 
-def _summary(
-    out: Path, client: Client, chain_id: int, nodes: Sequence[Validator], files: list[str], zero_gas: bool
-) -> dict[str, Any]:
-    return {
-        "folder": str(out),
-        "client": client.value,
-        "consensus": "clique" if client is Client.GETH else "qbft",
-        "chain_id": chain_id,
-        "zero_gas": zero_gas,
-        "validators": [node.address for node in nodes],
-        "enodes": [node.enode for node in nodes],
-        "files": files,
-    }
+def _node_files(node: Node, secrets: Sequence[str]) -> list[str]:
+    return [f"keystore/{VALIDATOR_KEY}.json", *secrets] if node.address else ["nodekey"]
+
+
+def _allocation(funds: Sequence[str]) -> dict[str, int]:
+    """The genesis balances in wei of ``--fund ADDRESS[=ETHER]``."""
+    alloc: dict[str, int] = {}
+    for text in funds:
+        address, _, ether = text.partition("=")
+        account = parse_address(address.strip())
+        if account in alloc:
+            raise InvalidInput(f"--fund names {account} twice")
+        alloc[account] = parse_amount(ether.strip() or FUND_ETHER, ETHER_DECIMALS)
+    return alloc
+
+
+def _listen_address(text: str) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(text)
+    except ValueError:
+        raise InvalidInput(f"malformed --rpc-addr {text!r}: an IPv4 address such as 127.0.0.1 or 0.0.0.0") from None
+
+
+def _rpc_url(client: Client, nodes: Sequence[Node], listen: ipaddress.IPv4Address) -> str:
+    """The JSON-RPC URL the services use on the machine of the node that serves it (geth's RPC node, Besu's node 1)."""
+    if client is Client.BESU:
+        return f"http://{HOST}:{nodes[0].http_port}"
+    return f"http://{HOST if listen.is_unspecified else listen}:{nodes[-1].http_port}"
 
 
 def _command(words: Sequence[str]) -> str:
@@ -148,41 +270,65 @@ def _command(words: Sequence[str]) -> str:
 
 
 def _script(path: Path, lines: Sequence[str]) -> None:
-    body = ["#!/bin/sh", "# written by collab network init", "set -eu", 'cd "$(dirname "$0")"', *lines]
+    body = ["#!/bin/sh", "# written by collab network init", "set -eu", *lines]
     write_private(path, "\n".join(body) + "\n")
     path.chmod(0o700)
 
 
-def _write_geth(out: Path, nodes: Sequence[Validator], chain_id: int, gas_limit: int) -> dict[str, list[str]]:
-    """Each node's ``nodekey`` and ``config.toml`` (its static peers: every other validator) and start-N.sh."""
+def _write_geth(
+    out: Path, nodes: Sequence[Node], chain_id: int, gas_limit: int, listen: ipaddress.IPv4Address, geth: str
+) -> dict[str, list[str]]:
+    """Each node's ``nodekey``, ``config.toml`` (its static peers: every other validator) and start script: the
+    sealers' serve no RPC but IPC, since their keys are unlocked; the RPC node's (the last node) serves the services."""
     scripts: dict[str, list[str]] = {}
     for node in nodes:
-        folder = out / node.folder
+        folder = private_folder(out / node.folder)
         write_private(folder / "nodekey", node.node_key.hex)
-        peers = ", ".join(json.dumps(peer.enode) for peer in nodes if peer is not node)
+        peers = ", ".join(json.dumps(peer.enode) for peer in nodes if peer.address and peer is not node)
         write_private(folder / "config.toml", f"[Node.P2P]\nNoDiscovery = true\nStaticNodes = [{peers}]\n")
-        init = ["geth", "--datadir", f"{node.folder}/data", "init", "genesis.json"]
+        init = [geth, "--datadir", f"{node.folder}/data", "init", "genesis.json"]
         start = [
-            "geth", "--config", f"{node.folder}/config.toml",
+            geth, "--config", f"{node.folder}/config.toml",
             "--datadir", f"{node.folder}/data",
-            "--keystore", f"{node.folder}/keystore",
             "--nodekey", f"{node.folder}/nodekey",
             "--networkid", str(chain_id),
             "--syncmode", "full",
             "--port", str(node.p2p_port),
-            "--http", "--http.addr", HOST, "--http.port", str(node.http_port), "--http.api", GETH_API,
-            "--mine", "--miner.etherbase", node.address, "--miner.gaslimit", str(gas_limit),
-            "--unlock", node.address, "--password", '"${COLLAB_PASSPHRASE_FILE:?the keystore passphrase file}"',
-            "--allow-insecure-unlock",
+            "--authrpc.port", str(node.authrpc_port),
+            *(_sealing(node.folder, node.address, gas_limit) if node.address else _serving(node.http_port, listen)),
         ]  # fmt: skip
-        scripts[f"start-{node.index}.sh"] = [
+        scripts[node.script] = [
+            *(PASSPHRASE_FILE if node.address else []),
+            CD,
             f"[ -d {node.folder}/data/geth/chaindata ] || {_command(init)}",
             f"exec {_command(start)}",
         ]
     return scripts
 
 
-def _write_besu(out: Path, nodes: Sequence[Validator], zero_gas: bool) -> dict[str, list[str]]:
+def _sealing(folder: str, address: str, gas_limit: int) -> list[str]:
+    """A sealer's options: its key unlocked, so no HTTP or WebSocket RPC (geth would refuse the unlock with them)."""
+    return [
+        "--keystore", f"{folder}/keystore",
+        "--mine", "--miner.etherbase", address, "--miner.gaslimit", str(gas_limit),
+        "--unlock", address, "--password", '"$passphrase"',
+    ]  # fmt: skip
+
+
+def _serving(port: int, listen: ipaddress.IPv4Address) -> list[str]:
+    """The RPC node's options: HTTP and WebSocket without admin, miner or clique API, and archive state (as the
+    devnet's RPC node: a crash does not rewind its head to the last state flushed to disk). Listening beyond the
+    loopback, it answers any Host header, since clients then name it by its host name."""
+    api, host = RPC_API, str(listen)
+    return [
+        "--gcmode", "archive",
+        "--http", "--http.addr", host, "--http.port", str(port), "--http.api", api,
+        *([] if listen.is_loopback else ["--http.vhosts", "*"]),
+        "--ws", "--ws.addr", host, "--ws.port", str(port + 1), "--ws.api", api,
+    ]  # fmt: skip
+
+
+def _write_besu(out: Path, nodes: Sequence[Node], zero_gas: bool) -> dict[str, list[str]]:
     """Each node's ``key`` (its validator key in hex: the one plaintext secret, mode 0600) and start-N.sh; every
     node boots from the others."""
     scripts: dict[str, list[str]] = {}
@@ -202,43 +348,78 @@ def _write_besu(out: Path, nodes: Sequence[Validator], zero_gas: bool) -> dict[s
             "--host-allowlist=localhost,127.0.0.1",
             *(["--min-gas-price=0"] if zero_gas else []),
         ]
-        scripts[f"start-{node.index}.sh"] = [f"exec {_command(start)}"]
+        scripts[node.script] = [CD, f"exec {_command(start)}"]
     return scripts
 
 
-def _readme(client: Client, nodes: Sequence[Validator], zero_gas: bool) -> str:
+def _readme(client: Client, nodes: Sequence[Node], zero_gas: bool, rpc_url: str, geth: Path | None) -> str:
+    validators = [node for node in nodes if node.address]
+    first = nodes[0]
     common = [
-        f"A {client.value} network of {len(nodes)} validators, written by `collab network init`.",
+        f"A {client.value} network of {len(validators)} validators"
+        + (" and a non-sealing RPC node" if client is Client.GETH else "")
+        + ", written by `collab network init`.",
         "",
         "Each node-N folder belongs to validator N: copy it with genesis.json and start-N.sh to that machine.",
         "node-N/keystore/validator.json is the validator's key, encrypted with the collab keystore passphrase",
         "(eth-account v3 keystore: geth and collab read it). Folders are 0700, secrets 0600: keep them so.",
         "",
-        "Peers: the nodes name each other by enode (static-nodes.txt) at 127.0.0.1 and ports 30303+N-1;",
-        "on separate machines replace 127.0.0.1:PORT by each validator's host and p2p port in "
-        + ("node-N/config.toml (StaticNodes)." if client is Client.GETH else "start-N.sh (--bootnodes)."),
-        "JSON-RPC listens on 127.0.0.1:8545+N-1: put a proxy with TLS in front of the one the services use.",
+        f"Peers: the nodes name each other by enode (static-nodes.txt) at {HOST} and p2p ports {first.p2p_port}+N-1;",
+        f"on separate machines replace {HOST}:PORT by each validator's host and p2p port in "
+        + (
+            "node-N/config.toml and rpc/config.toml (StaticNodes)."
+            if client is Client.GETH
+            else "start-N.sh (--bootnodes)."
+        ),
         "",
     ]
+    funds = (
+        ["Zero gas: transactions are free; no account needs ether."]
+        if zero_gas
+        else [
+            "Ether: only the accounts of genesis.json's alloc (--fund) hold any, as Clique and QBFT pay no block",
+            "rewards: send the other accounts that transact what they need from them.",
+        ]
+    )
     if client is Client.GETH:
+        rpc = nodes[-1]
         specific = [
-            "geth 1.13 (the last geth that seals Clique). On each machine:",
+            f"geth {GETH_VERSION} (the last geth that seals Clique). On validator N's machine:",
             "  export COLLAB_PASSPHRASE_FILE=/path/to/passphrase   # unlocks the validator key to seal",
             "  ./start-N.sh        # geth init on the first run, then geth --mine",
-            "node-N/nodekey is the node's p2p identity (plaintext, as geth keeps it).",
+            "(a relative COLLAB_PASSPHRASE_FILE is read from the folder you start the script in).",
+            "A validator's key is unlocked to seal, so its node serves no HTTP or WebSocket RPC: only IPC, for",
+            "`geth attach node-N/data/geth.ipc`. node-N/nodekey is the node's p2p identity (plaintext, as geth",
+            "keeps it).",
+            f"Engine API (unused by Clique, always on in geth): {HOST}:{first.authrpc_port}+N-1, the RPC node's next.",
+            "",
+            f"The services' node: rpc/ and start-rpc.sh, a non-sealing node without keys (p2p port {rpc.p2p_port}),",
+            f"archive state. It serves {RPC_API} over HTTP and WebSocket: COLLAB_RPC_URL={rpc_url}",
+            f"(WebSocket: port {rpc.http_port + 1}). Run ./start-rpc.sh on the services' machine (or behind a proxy",
+            "with TLS that only they reach).",
             "Clique: a sealer seals at most one of every floor(N/2)+1 blocks: run at least 3 validators.",
+            *funds,
+            (
+                f"The scripts run {geth}: on another machine, put geth {GETH_VERSION} there or edit the path."
+                if geth
+                else f"No geth {GETH_VERSION} was found (`make geth` builds it; COLLAB_GETH names one): the scripts "
+                f"run `geth`: put geth {GETH_VERSION} on the PATH."
+            ),
         ]
         if zero_gas:
             specific.append(
-                "Zero gas: geth raises --miner.gasprice 0 to 1 gwei, so after each start run "
-                "`geth attach --exec 'miner.setGasPrice(0)' node-N/data/geth.ipc`."
+                "Zero gas: geth raises --miner.gasprice 0 to 1 gwei, so after each start of every node (the RPC "
+                "node's too) run `geth attach --exec 'miner.setGasPrice(0)' FOLDER/data/geth.ipc`."
             )
     else:
         specific = [
             "Besu (QBFT, block-header validator selection). On each machine: ./start-N.sh",
             "node-N/key is the validator's private key in hex, as Besu reads it (--node-private-key-file): the one",
             "plaintext secret this folder holds, written 0600. The node address is the validator address.",
+            f"JSON-RPC listens on {HOST}:{first.http_port}+N-1: put a proxy with TLS in front of the one the services "
+            f"use (COLLAB_RPC_URL={rpc_url} on node 1's machine).",
             "QBFT needs more than 2/3 of the validators online: with 4 validators, one may be down.",
+            *funds,
         ]
         if zero_gas:
             specific.append("Zero gas: the genesis sets zeroBaseFee and the nodes run with --min-gas-price=0.")
