@@ -1,21 +1,31 @@
 """`collab network init`: a consortium network's genesis, validator keys and node commands for geth Clique and
-Besu QBFT. geth's files are checked by the cached geth 1.13 itself; Besu's against its documented schema."""
+Besu QBFT. geth's files are checked by the cached geth 1.13 itself, and its start scripts run a network on one
+machine (slow); Besu's files against its documented schema."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import random
+import signal
+import socket
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import rlp
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner, Result
 
 from collab_py.chain.network import QBFT_MIX_HASH, qbft_extra_data, qbft_validators
 from collab_py.cli import app
-from collab_py.devnet.geth import geth_path, installed_geth
+from collab_py.devnet.geth import geth_path, installed_geth, ipc_request, wait_until
+from collab_py.devnet.node import _die_with_parent, rpc
 from collab_py.domain.keys import Keyring
 
 PASSPHRASE = "network init test"
@@ -248,3 +258,107 @@ def test_the_scripts_run_the_projects_geth_else_geth_from_the_path(tmp_path: Pat
     init(tmp_path / "found", "--client", "geth", "--validators", "1", "--zero-gas")
     for name in ("start-1.sh", "start-rpc.sh"):
         assert f"\nexec {geth} --config" in (tmp_path / "found" / name).read_text()
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports in 28000-28999 that were all free a moment ago."""
+    for base in random.sample(range(28000, 29000 - count, count), 200 // count):
+        with contextlib.ExitStack() as probes:
+            try:
+                for port in range(base, base + count):
+                    probes.enter_context(socket.socket()).bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return base
+    pytest.skip("no free ports in 28000-28999")
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on (Linux /proc: its sockets' inodes in the listening table)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+@contextlib.contextmanager
+def started(folder: Path, scripts: list[str], env: dict[str, str]) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """Runs each start script from ``folder`` (as an operator would, in its own session); stops them all after."""
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name in scripts:
+            with (folder / f"{name}.log").open("wb") as log:
+                processes[name] = subprocess.Popen(
+                    [f"./net/{name}"],
+                    cwd=folder,
+                    env={**os.environ, **env},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
+        yield processes
+    finally:
+        for process in processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.mark.slow
+def test_two_sealers_and_the_rpc_node_run_on_one_machine_from_the_scripts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's layout: both sealers and the RPC node side by side, the passphrase file given relative to where
+    the scripts start, fees on and one account funded by the genesis."""
+    if installed_geth() is None:
+        pytest.skip(f"no cached geth at {geth_path()}: `make geth` builds it")
+    base = free_ports(8)  # p2p: base..base+2, engine API: base+3..base+5, HTTP and WebSocket: base+6, base+7
+    (tmp_path / "passphrase.txt").write_text(PASSPHRASE)
+    monkeypatch.chdir(tmp_path)
+    relative = {"COLLAB_PASSPHRASE_FILE": "passphrase.txt"}
+    funded: LocalAccount = Account.create()
+    ports = ["--p2p-port", str(base), "--authrpc-port", str(base + 3), "--http-port", str(base + 6)]
+    shown = init(
+        tmp_path / "net", "--client", "geth", "--validators", "2", "--period", "1", "--fund", funded.address, *ports,
+        env={**relative, "COLLAB_PASSPHRASE": None},
+    )  # fmt: skip
+    url = shown["rpc_url"]
+    with started(tmp_path, ["start-1.sh", "start-2.sh", "start-rpc.sh"], relative) as nodes:
+
+        def dead() -> str:
+            return "".join(f"{name}: {(tmp_path / f'{name}.log').read_text()[-1500:]}\n" for name in nodes)
+
+        def sealed(count: int) -> bool:
+            assert all(node.poll() is None for node in nodes.values()), dead()
+            return int(rpc(url, "eth_blockNumber"), 16) >= count
+
+        wait_until(lambda: sealed(4), 60, lambda: f"the RPC node saw no 4 blocks:\n{dead()}")
+        ipc = tmp_path / "net" / "node-1" / "data" / "geth.ipc"  # a sealer answers on IPC only
+        hashes = [rpc(url, "eth_getBlockByNumber", [hex(number), False])["hash"] for number in range(1, 5)]
+        signers = {ipc_request(ipc, "clique_getSigner", [block]) for block in hashes}
+        assert signers == {address.lower() for address in shown["validators"]}
+        assert int(rpc(url, "eth_getBalance", [funded.address, "latest"]), 16) == 1_000_000 * ETHER
+        # a transfer that pays fees, sent to the RPC node, reaches a sealer and is mined
+        price = int(rpc(url, "eth_gasPrice"), 16)
+        tx = {"to": FUNDED, "value": ETHER, "gas": 21_000, "gasPrice": price, "nonce": 0, "chainId": 1337}
+        sent = rpc(url, "eth_sendRawTransaction", [funded.sign_transaction(tx).raw_transaction.to_0x_hex()])
+        wait_until(lambda: rpc(url, "eth_getTransactionReceipt", [sent]) is not None, 30, dead)
+        assert int(rpc(url, "eth_getBalance", [FUNDED, "latest"]), 16) == ETHER
+        for index, name in enumerate(["start-1.sh", "start-2.sh"]):
+            assert listening_ports(nodes[name].pid) == {base + index, base + 3 + index}, "a sealer serves RPC"
+        assert listening_ports(nodes["start-rpc.sh"].pid) == {base + 2, base + 5, base + 6, base + 7}
