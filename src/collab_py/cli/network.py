@@ -176,13 +176,11 @@ def init(
         Keyring(private_folder(out / f"node-{index}") / "keystore").create_account(VALIDATOR_KEY, passphrase)
         for index in range(1, validators + 1)
     ]
-    # Besu QBFT: the node key is the validator key; geth: a separate p2p key
-    nodes = [
-        Node(
-            index, NodeKey(bytes(account.key)) if client is Client.BESU else NodeKey.generate(), ports, account.address
-        )
-        for index, account in enumerate(accounts, start=1)
-    ]
+    nodes = []
+    for index, account in enumerate(accounts, start=1):
+        # Besu QBFT: the node key is the validator key; geth: a separate p2p key
+        key = NodeKey(bytes(account.key)) if client is Client.BESU else NodeKey.generate()
+        nodes.append(Node(index, key, ports, account.address))
     addresses = [account.address for account in accounts]
     geth = installed_geth()
     if client is Client.GETH:
@@ -213,9 +211,10 @@ def init(
         _script(out / name, lines)
     rpc_url = _rpc_url(client, nodes, listen)
     write_private(out / "README.txt", _readme(client, nodes, zero_gas, rpc_url, geth))
-    secrets = ("nodekey",) if client is Client.GETH else ("key",)
+    secret = "nodekey" if client is Client.GETH else "key"
+    keystore = f"keystore/{VALIDATOR_KEY}.json"
     files = ["genesis.json", "static-nodes.txt", "README.txt", *scripts]
-    files += [f"{node.folder}/{name}" for node in nodes for name in _node_files(node, secrets)]
+    files += [f"{node.folder}/{name}" for node in nodes for name in ((keystore, secret) if node.address else (secret,))]
     show(
         {
             "folder": str(out),
@@ -231,12 +230,9 @@ def init(
         },
         f"{client.value} network of {validators}",
         next_step=f"read {out / 'README.txt'}: copy each node-N folder with genesis.json and start-N.sh to validator "
-        "N's machine, set the hosts in the static peers, then run start-N.sh there",
+        "N's machine, set the hosts in the static peers, then run start-N.sh there"
+        + (" and start-rpc.sh on the services' node" if client is Client.GETH else ""),
     )
-
-
-def _node_files(node: Node, secrets: Sequence[str]) -> list[str]:
-    return [f"keystore/{VALIDATOR_KEY}.json", *secrets] if node.address else ["nodekey"]
 
 
 def _allocation(funds: Sequence[str]) -> dict[str, int]:
