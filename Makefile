@@ -73,7 +73,7 @@ geth: $(STAMP)
 ## the end-to-end suite on a real geth Clique network: 3 sealers + an RPC node, a reorg, faults, zero gas. The tests
 ## mostly wait for 1 s blocks, so four workers each run their own networks (a class that shares one stays together)
 e2e: setup geth
-	$(BIN)/python -m pytest -m e2e tests/e2e -n 4 --dist loadgroup
+	$(BIN)/python -m pytest -m e2e tests/e2e tests/test_network_init.py -n 4 --dist loadgroup
 
 ## gas per step for a 1-stage and a 5-stage contract (after an intended change: --write bench/gas-baseline.json)
 gas: setup

@@ -319,7 +319,7 @@ def started(folder: Path, scripts: list[str], env: dict[str, str]) -> Iterator[d
                 process.wait()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e  # `make e2e`, which builds geth first: with the suite on a real network, never skipped in CI
 def test_two_sealers_and_the_rpc_node_run_on_one_machine_from_the_scripts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
