@@ -547,7 +547,7 @@ def test_settle_back_to_the_payer_and_alone_when_the_other_is_suspended(cli: Cli
 def test_expired_key_is_refused_with_a_hint_and_reclaimed(cli: Cli, world: World) -> None:
     settled(cli, world)
     seq = str(applied(cli, amount="10"))
-    assert cli.refused("a", "payment", "issue", NUMBER, seq, "--lifetime", "1").startswith("error: InvalidExpiry(")
+    assert cli.refused("a", "payment", "issue", NUMBER, seq, "--lifetime", "1").startswith("error: InvalidExpiry: ")
     cli("a", "payment", "issue", NUMBER, seq, "--lifetime", "60")
     early = cli.refused("a", "payment", "reclaim", NUMBER, seq)
     assert early.startswith("error: PaymentKeyNotExpired(")

@@ -27,10 +27,10 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 def token_units(amount: object) -> int:
-    """``amount`` if the registry can take it as an amount (an int of token units, 1 to 2**128 - 1); else the
-    registry's own :class:`InvalidAmount`, raised here: web3 would refuse the call naming every argument, the sealed
-    bank account and payment key among them."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount < 2**128:
+    """``amount`` if a call can carry it as an amount (an int of token units, 0 to 2**128 - 1; the registry refuses
+    0 itself); else the registry's :class:`InvalidAmount`, raised here: web3 would refuse to build the call, naming
+    every argument, the sealed bank account and payment key among them."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount < 2**128:
         raise InvalidAmount()
     return amount
 
@@ -149,7 +149,8 @@ class FinanceService(KeyedService):
     ) -> tuple[PreparedStep, bytes]:
         """Party A's payment voucher of application ``seq`` into ``account`` and its payment key sealed to the payee
         (S5.2–S5.3); returns the step and the sealed key."""
-        token_units(amount)  # before a key for nothing is built
+        if token_units(amount) == 0:
+            raise InvalidAmount()  # the registry's own refusal, before a key for nothing is built
         bound = self.binding(contract_no, seq)
         key = PaymentKey(
             binding=bound,
