@@ -709,6 +709,25 @@ def test_unreachable_node_and_missing_manifest(tmp_path: Path) -> None:
     assert not ledger.exists()  # nothing is created for a listener that cannot run
 
 
+def test_a_manifest_of_another_deployment_or_chain_is_refused(cli: Cli, world: World, tmp_path: Path) -> None:
+    nothing = world.a.treasury.address  # an account: no code, as after a chain was re-created with the same id
+    stale = world.deployment.manifest.model_copy(update={"escrow": nothing}).save(tmp_path / "stale.json")
+    ledger = tmp_path / "stale.db"
+    env = {"COLLAB_MANIFEST": str(stale), "COLLAB_LEDGER_URL": f"sqlite:///{ledger}"}
+    for command in (["payment", "show", NUMBER, "1"], ["vouchers"], ["listen", "--org", "1", "--once"]):
+        refused = cli.refused("a", *command, **env)
+        assert refused.startswith(
+            f"error: ContractNotDeployed: no contract at the manifest's escrow {nothing} on chain 31337: a manifest "
+            "of an older chain or of another deployment?\nhint: give the manifest of this network's deployment"
+        ), refused
+    assert not ledger.exists()  # nothing is created for a listener that cannot run
+    other = world.deployment.manifest.model_copy(update={"chain_id": 4243}).save(tmp_path / "other.json")
+    refused = cli.refused("a", "vouchers", COLLAB_MANIFEST=str(other))
+    assert refused.startswith("error: ChainMismatch: manifest is for chain 4243, node is on chain 31337\nhint: ")
+    assert "COLLAB_RPC_URL (--rpc-url) and COLLAB_MANIFEST (--manifest) point at the same" in refused
+    assert "deploy first" not in refused
+
+
 # ---------------------------------------------------------------------------------------------------- S6.2, S8
 def test_listen_reconcile_and_ledger_through_the_cli(
     cli: Cli, world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture

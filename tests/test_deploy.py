@@ -15,7 +15,7 @@ from eth_account import Account
 from collab_py.chain import errors
 from collab_py.chain.deploy import MIN_KEY_LIFETIME, RELEASE_WINDOW, Deployment, deploy, deploy_contract
 from collab_py.chain.enums import OrgKind
-from collab_py.chain.manifest import Manifest, ManifestError
+from collab_py.chain.manifest import ChainMismatch, ContractNotDeployed, Manifest, ManifestError
 from collab_py.chain.toolchain import ensure_solc
 from collab_py.chain.transactor import Transactor, connect
 from collab_py.devnet.node import AnvilNode
@@ -60,8 +60,17 @@ def test_bad_address_in_manifest_is_refused(world: World, tmp_path: Path) -> Non
 
 def test_manifest_for_another_chain_is_refused(world: World) -> None:
     other = world.deployment.manifest.model_copy(update={"chain_id": 5})
-    with pytest.raises(ManifestError, match="manifest is for chain 5"):
+    with pytest.raises(ChainMismatch, match="manifest is for chain 5, node is on chain 31337"):
         Deployment.attach(world.w3, other)
+
+
+@pytest.mark.parametrize("contract", ["registry", "escrow"])
+def test_manifest_whose_contracts_hold_no_code_is_refused(world: World, contract: str) -> None:
+    nothing = world.a.treasury.address  # an account: no code
+    stale = world.deployment.manifest.model_copy(update={contract: nothing})
+    expected = f"no contract at the manifest's {contract} {nothing} on chain 31337: a manifest of an older chain or"
+    with pytest.raises(ContractNotDeployed, match=expected):
+        Deployment.attach(world.w3, stale)
 
 
 def test_deploy_with_an_existing_asset_and_a_governance_multisig(world: World) -> None:

@@ -55,8 +55,10 @@ class Deployment:
 
     @classmethod
     def attach(cls, w3: Web3, manifest: Manifest) -> Deployment:
-        """Binds the contracts of ``manifest`` on ``w3`` after checking the chain id."""
+        """Binds the contracts of ``manifest`` on ``w3`` after checking the chain id and that its registry and escrow
+        hold code (:class:`~collab_py.chain.manifest.ContractNotDeployed`)."""
         manifest.check_chain(w3)
+        manifest.check_code(w3)
         return cls(
             w3=w3,
             manifest=manifest,

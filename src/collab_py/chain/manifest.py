@@ -9,12 +9,22 @@ from eth_typing import ChecksumAddress
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from web3 import Web3
 
+from collab_py.chain.transactor import rpc_batch
 from collab_py.exceptions import CollabError
 from collab_py.files import MAX_SMALL_FILE_BYTES, read_bounded
 
 
 class ManifestError(CollabError):
     """The manifest is missing, malformed, or describes another chain than the one connected."""
+
+
+class ChainMismatch(ManifestError):
+    """The node is on another chain than the manifest's."""
+
+
+class ContractNotDeployed(ManifestError):
+    """A contract address of the manifest holds no code on the node: a manifest of an older chain (re-created with
+    the same chain id) or of another deployment."""
 
 
 class Manifest(BaseModel):
@@ -62,4 +72,15 @@ class Manifest(BaseModel):
         """Refuses to work against a node of another chain than the manifest's."""
         actual = w3.eth.chain_id
         if actual != self.chain_id:
-            raise ManifestError(f"manifest is for chain {self.chain_id}, node is on chain {actual}")
+            raise ChainMismatch(f"manifest is for chain {self.chain_id}, node is on chain {actual}")
+
+    def check_code(self, w3: Web3) -> None:
+        """Refuses a manifest whose registry or escrow holds no code on the node (one JSON-RPC batch)."""
+        contracts = {"registry": self.registry, "escrow": self.escrow}
+        codes = rpc_batch(w3, "eth_getCode", [[address, "latest"] for address in contracts.values()])
+        for (name, address), code in zip(contracts.items(), codes, strict=True):
+            if code in (None, "", "0x"):
+                raise ContractNotDeployed(
+                    f"no contract at the manifest's {name} {address} on chain {self.chain_id}: a manifest of an "
+                    "older chain or of another deployment?"
+                )

@@ -33,6 +33,7 @@ from web3 import HTTPProvider, LegacyWebSocketProvider, Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.middleware import ExtraDataToPOAMiddleware
+from web3.providers import JSONBaseProvider
 from web3.types import Nonce, RPCEndpoint, RPCResponse, TxParams, TxReceipt, Wei
 
 from collab_py.chain.errors import ContractError, ErrorDecoder, default_decoder
@@ -93,7 +94,18 @@ class FeeError(CollabError):
 def rpc_request(w3: Web3, method: str, params: Sequence[Any] = ()) -> Any:
     """One JSON-RPC request through ``w3``'s provider, its result as the node sent it (no web3 formatter);
     :class:`~web3.exceptions.Web3RPCError` when the node answers with an error."""
-    reply = w3.provider.make_request(RPCEndpoint(method), list(params))
+    return _result(method, w3.provider.make_request(RPCEndpoint(method), list(params)))
+
+
+def rpc_batch(w3: Web3, method: str, params: Sequence[Sequence[Any]]) -> list[Any]:
+    """``method`` with each of ``params`` in one JSON-RPC batch (one round trip): the results in order, as the node
+    sent them; :class:`~web3.exceptions.Web3RPCError` when the node refuses the batch or answers one with an error."""
+    provider = cast(JSONBaseProvider, w3.provider)  # HTTP or WebSocket: what connect() makes
+    replies = provider.make_batch_request([(RPCEndpoint(method), list(each)) for each in params])
+    return [_result(method, reply) for reply in (replies if isinstance(replies, list) else [replies])]
+
+
+def _result(method: str, reply: RPCResponse) -> Any:
     if "error" in reply:
         error = reply["error"]
         message = error.get("message", error) if isinstance(error, dict) else error

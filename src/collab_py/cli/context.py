@@ -51,6 +51,10 @@ HINTS = {
     "AccessControlUnauthorizedAccount": "this key may not do that on the asset: minting takes the asset admin's key "
     "(--key)",
     "ManifestError": "deploy first (collab deploy) or pass --manifest (COLLAB_MANIFEST)",
+    "ChainMismatch": "the node and the manifest are of different networks: check that COLLAB_RPC_URL (--rpc-url) and "
+    "COLLAB_MANIFEST (--manifest) point at the same one",
+    "ContractNotDeployed": "give the manifest of this network's deployment (--manifest, COLLAB_MANIFEST), or deploy on "
+    "it (collab deploy)",
     "WrongPassphrase": "check COLLAB_PASSPHRASE_FILE or the variable named by COLLAB_PASSPHRASE_ENV",
     "EmptyPassphrase": "the keystore passphrase is empty: it comes from the file COLLAB_PASSPHRASE_FILE names, else "
     "the variable COLLAB_PASSPHRASE_ENV names (COLLAB_PASSPHRASE), else a prompt; give a non-empty one",
