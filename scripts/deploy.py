@@ -8,7 +8,8 @@ The payment institution that operates the escrow is registered with the deployme
 live network; on a local network they default to the deployer's address and a fresh key (whose secret is then lost:
 a local trial only). Optional: ``COLLAB_INSTITUTION_ORG`` (default 900), ``COLLAB_INSTITUTION_NAME``,
 ``COLLAB_ASSET`` (an existing ERC-20; otherwise a DepositToken is deployed), ``COLLAB_ASSET_ADMIN`` (its minter),
-``COLLAB_GOVERNANCE`` (a multisig that must then accept ownership).
+``COLLAB_GOVERNANCE`` (a multisig that must then accept ownership). An existing manifest file is refused before
+anything is deployed, unless ``COLLAB_DEPLOY_FORCE=1`` (``collab deploy --force``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from collab_py.chain.deploy import OrgRegistration, deploy
+from collab_py.chain.manifest import ManifestExists, refuse_existing
 from collab_py.chain.transactor import Transactor, connect
 from collab_py.devnet.sandbox import INSTITUTION_ORG
 from collab_py.domain.crypto import EncryptionKey
@@ -57,7 +59,20 @@ def _institution(deployer: LocalAccount) -> OrgRegistration:
     )
 
 
+def _manifest_path(force: bool) -> Path:
+    """Where the manifest goes; a file there is refused (unless ``force``) before anything is deployed."""
+    path = Path("deployments") / f"{networks.provider.network.name}.json"
+    try:
+        if not force:
+            refuse_existing(path)
+    except ManifestExists as error:
+        raise click.UsageError(f"{error}: set COLLAB_DEPLOY_FORCE=1 to replace it") from None
+    return path
+
+
 def main() -> None:
+    force = os.environ.get("COLLAB_DEPLOY_FORCE") == "1"
+    path = _manifest_path(force)
     w3 = connect(networks.provider.http_uri)  # type: ignore[attr-defined]
     deployer = _deployer()
     deployment = deploy(
@@ -67,5 +82,5 @@ def main() -> None:
         asset_admin=_address("COLLAB_ASSET_ADMIN"),  # type: ignore[arg-type]
         governance=_address("COLLAB_GOVERNANCE"),  # type: ignore[arg-type]
     )
-    path = deployment.manifest.save(Path("deployments") / f"{networks.provider.network.name}.json")
+    deployment.manifest.save(path, overwrite=force)
     click.echo(f"registry {deployment.manifest.registry}, escrow {deployment.manifest.escrow}, manifest {path}")

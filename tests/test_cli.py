@@ -624,12 +624,12 @@ def test_assets_accepted_by_governance(cli: Cli, world: World) -> None:
 def test_deploy_registers_the_institution(cli: Cli, world: World, tmp_path: Path) -> None:
     manifest = tmp_path / "second.json"
     institution_key = "0x" + world.bank.encryption_key.public_key.hex()
-    deployed = cli(
-        "gov", "deploy", "--institution-org", "901", "--institution-name", "Second Bank",
+    second = [
+        "deploy", "--institution-org", "901", "--institution-name", "Second Bank",
         "--institution-treasury", world.bank.treasury.address, "--institution-key", institution_key,
         "--asset-admin", world.bank.treasury.address, "--release-window", "7200", "--min-key-lifetime", "60",
-        COLLAB_MANIFEST=str(manifest),
-    )  # fmt: skip
+    ]  # fmt: skip
+    deployed = cli("gov", *second, COLLAB_MANIFEST=str(manifest))
     assert deployed["institution_org"] == 901
     assert json.loads(manifest.read_text())["escrow"] == deployed["escrow"]
     bank = cli("a", "org", "show", "901", COLLAB_MANIFEST=str(manifest))
@@ -645,6 +645,15 @@ def test_deploy_registers_the_institution(cli: Cli, world: World, tmp_path: Path
     refused = cli.refused("gov", "deploy", *institution, *treasury, "--release-window", "600", COLLAB_MANIFEST=third)
     assert refused.startswith("error: InvalidWindow(window=600)")  # an hour at least
     assert not Path(third).exists()
+    block = world.w3.eth.block_number
+    refused = cli.refused("gov", *second, COLLAB_MANIFEST=str(manifest))
+    assert refused == (
+        f"error: ManifestExists: a deployment manifest is already at {manifest}: refusing to overwrite it\n"
+        "hint: pass --force to replace it, or write the manifest elsewhere"
+    )
+    assert world.w3.eth.block_number == block  # refused before deploying anything
+    replaced = cli("gov", *second, "--force", COLLAB_MANIFEST=str(manifest))
+    assert json.loads(manifest.read_text())["escrow"] == replaced["escrow"] != deployed["escrow"]
 
 
 # ---------------------------------------------------------------------------------------------------- errors

@@ -65,7 +65,14 @@ def test_dev_fund_refusals_are_named(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_bootstrap_makes_a_consortium_each_org_can_act_in(cli: Cli, world: World, tmp_path: Path) -> None:
-    shown = cli("gov", "dev", "bootstrap", "--orgs", "2", "--out", str(tmp_path / "orgs"))
+    existing = cli.env["gov"]["COLLAB_MANIFEST"]
+    refused = cli.refused("gov", "dev", "bootstrap", "--out", str(tmp_path / "orgs"))
+    assert refused.startswith(f"error: ManifestExists: a deployment manifest is already at {existing}: refusing")
+    assert "hint: pass --force to replace it" in refused
+    assert not (tmp_path / "orgs").exists()  # refused before any keystore is written
+    manifest = str(tmp_path / "consortium.json")
+    shown = cli("gov", "dev", "bootstrap", "--orgs", "2", "--out", str(tmp_path / "orgs"), COLLAB_MANIFEST=manifest)
+    assert shown["manifest"] == manifest
     assert (shown["orgs"], shown["institution"]) == ([1, 2], 900)
     settings = {name: Path(path) for name, path in shown["settings_files"].items()}
     assert set(settings) == {"governance", "1", "2", "900"}
@@ -86,7 +93,10 @@ def test_bootstrap_makes_a_consortium_each_org_can_act_in(cli: Cli, world: World
 
 
 def test_bootstrap_needs_a_passphrase(cli: Cli, tmp_path: Path) -> None:
-    refused = cli.refused("gov", "dev", "bootstrap", "--out", str(tmp_path / "orgs"), COLLAB_PASSPHRASE="")
+    fresh = str(tmp_path / "consortium.json")
+    refused = cli.refused(
+        "gov", "dev", "bootstrap", "--out", str(tmp_path / "orgs"), COLLAB_PASSPHRASE="", COLLAB_MANIFEST=fresh
+    )
     assert refused.startswith("error: EmptyPassphrase")
     assert not (tmp_path / "orgs").exists()
 

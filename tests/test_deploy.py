@@ -15,7 +15,7 @@ from eth_account import Account
 from collab_py.chain import errors
 from collab_py.chain.deploy import MIN_KEY_LIFETIME, RELEASE_WINDOW, Deployment, deploy, deploy_contract
 from collab_py.chain.enums import OrgKind
-from collab_py.chain.manifest import ChainMismatch, ContractNotDeployed, Manifest, ManifestError
+from collab_py.chain.manifest import ChainMismatch, ContractNotDeployed, Manifest, ManifestError, ManifestExists
 from collab_py.chain.toolchain import ensure_solc
 from collab_py.chain.transactor import Transactor, connect
 from collab_py.devnet.node import AnvilNode
@@ -71,6 +71,15 @@ def test_manifest_whose_contracts_hold_no_code_is_refused(world: World, contract
     expected = f"no contract at the manifest's {contract} {nothing} on chain 31337: a manifest of an older chain or"
     with pytest.raises(ContractNotDeployed, match=expected):
         Deployment.attach(world.w3, stale)
+
+
+def test_saving_over_a_manifest_is_refused_unless_overwriting(world: World, tmp_path: Path) -> None:
+    path = world.deployment.manifest.save(tmp_path / "local.json")
+    other = world.deployment.manifest.model_copy(update={"institution_org": 901})
+    with pytest.raises(ManifestExists, match=f"a deployment manifest is already at {path}: refusing to overwrite it"):
+        other.save(path)
+    assert Manifest.load(path) == world.deployment.manifest
+    assert Manifest.load(other.save(path, overwrite=True)) == other
 
 
 def test_deploy_with_an_existing_asset_and_a_governance_multisig(world: World) -> None:

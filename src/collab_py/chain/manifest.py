@@ -27,6 +27,20 @@ class ContractNotDeployed(ManifestError):
     the same chain id) or of another deployment."""
 
 
+class ManifestExists(ManifestError):
+    """Refused to overwrite an existing manifest (a deployment would lose track of another)."""
+
+
+def refuse_existing(path: Path) -> None:
+    """Raises :class:`ManifestExists` if a file is at ``path``: checked before deploying, not after."""
+    if path.exists():
+        raise _exists(path)
+
+
+def _exists(path: Path) -> ManifestExists:
+    return ManifestExists(f"a deployment manifest is already at {path}: refusing to overwrite it")
+
+
 class Manifest(BaseModel):
     """Where a collab deployment lives. Written by the deployer, read by every service."""
 
@@ -48,10 +62,15 @@ class Manifest(BaseModel):
             raise ValueError(f"not an address: {value!r}")
         return Web3.to_checksum_address(value)
 
-    def save(self, path: Path) -> Path:
-        """Writes the manifest as JSON to ``path`` (parents created)."""
+    def save(self, path: Path, *, overwrite: bool = False) -> Path:
+        """Writes the manifest as JSON to ``path`` (parents created); :class:`ManifestExists` if a file is there,
+        unless ``overwrite``."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.model_dump_json(indent=2) + "\n")
+        try:
+            with path.open("w" if overwrite else "x") as file:
+                file.write(self.model_dump_json(indent=2) + "\n")
+        except FileExistsError:
+            raise _exists(path) from None
         return path
 
     @classmethod

@@ -10,7 +10,8 @@ import typer
 from collab_py.chain.deploy import AUTO_EVM, MIN_KEY_LIFETIME, RELEASE_WINDOW, OrgRegistration
 from collab_py.chain.deploy import deploy as deploy_contracts
 from collab_py.chain.enums import Department, OrgKind
-from collab_py.cli.context import parse_address, parse_hex, readable_errors, show, state
+from collab_py.chain.manifest import refuse_existing
+from collab_py.cli.context import Force, parse_address, parse_hex, readable_errors, show, state
 from collab_py.services import AdminService
 from collab_py.services.reader import ChainReader
 
@@ -93,9 +94,13 @@ def deploy(
             "Shanghai/Cancun opcodes, else the compiler's default), default, or a version such as paris."
         ),
     ] = AUTO_EVM,
+    force: Force = False,
 ) -> None:
     """Deploys the registry and the escrow with the ``governance`` key, registers the payment institution that
-    operates the escrow, accepts the asset (a new DepositToken unless --asset), and writes the manifest (S1.3)."""
+    operates the escrow, accepts the asset (a new DepositToken unless --asset), and writes the manifest (S1.3); an
+    existing manifest file is refused before anything is deployed, unless --force."""
+    if not force:
+        refuse_existing(state.settings.manifest)
     institution = OrgRegistration(
         institution_org, institution_name, parse_address(institution_treasury), parse_hex(institution_key)
     )
@@ -110,7 +115,7 @@ def deploy(
         min_key_lifetime=min_key_lifetime,
         evm_version=None if evm_version == "default" else evm_version,
     )
-    deployment.manifest.save(state.settings.manifest)
+    deployment.manifest.save(state.settings.manifest, overwrite=force)
     show(deployment.manifest, f"deployed; manifest written to {state.settings.manifest}")
 
 

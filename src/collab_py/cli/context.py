@@ -55,6 +55,7 @@ HINTS = {
     "COLLAB_MANIFEST (--manifest) point at the same one",
     "ContractNotDeployed": "give the manifest of this network's deployment (--manifest, COLLAB_MANIFEST), or deploy on "
     "it (collab deploy)",
+    "ManifestExists": "pass --force to replace it, or write the manifest elsewhere",
     "WrongPassphrase": "check COLLAB_PASSPHRASE_FILE or the variable named by COLLAB_PASSPHRASE_ENV",
     "EmptyPassphrase": "the keystore passphrase is empty: it comes from the file COLLAB_PASSPHRASE_FILE names, else "
     "the variable COLLAB_PASSPHRASE_ENV names (COLLAB_PASSPHRASE), else a prompt; give a non-empty one",
@@ -114,6 +115,9 @@ class InvalidInput(CollabError):
 Number = Annotated[str, typer.Argument(help="The contract number, e.g. HT-2026-0001.")]
 #: The reason for a refusal, rejection or cancellation: its keccak256 goes on chain.
 Reason = Annotated[str, typer.Option(help="Why, in words: its hash goes on chain (keep the text).")]
+
+#: Whether a deploying command may replace an existing manifest file.
+Force = Annotated[bool, typer.Option("--force", help="Replace an existing manifest file.")]
 
 #: Context settings of a command whose arguments may be negative numbers: ``-5`` is then a value, which the
 #: command refuses with :class:`InvalidInput`, not an unknown option.

@@ -13,8 +13,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from collab_py.chain.manifest import refuse_existing
 from collab_py.cli.books import journal_table, reconciliation_table
-from collab_py.cli.context import InvalidInput, console, money, readable_errors, state
+from collab_py.cli.context import Force, InvalidInput, console, money, readable_errors, state
 from collab_py.devnet.demo import run_demo
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import FUND_EACH, FUNDER_KEY_ENV, Funding, ether, funder_account
@@ -43,12 +44,16 @@ def demo(
         ),
     ] = None,
     fund_each: Annotated[str, typer.Option(help="Ether the funder gives each fresh account.")] = ether(FUND_EACH),
+    force: Force = False,
 ) -> None:
     """Deploys and runs the whole flow on anvil (started here) or on any node (--rpc-url): a 3-stage contract paid in
     two payments (one assigned to Party C, both released by the institution's bot) and a payment key that expires
     (the escrow's shortest lifetime, waited for) and that Party A reclaims; prints the timeline, the balances, the
-    books of A, B and C posted by their listeners, and the reconciliation."""
+    books of A, B and C posted by their listeners, and the reconciliation. An existing --manifest-out file is refused
+    before the demo starts, unless --force."""
     started = time.perf_counter()
+    if manifest_out is not None and not force:
+        refuse_existing(manifest_out)
     funding = Funding(funder_account(funder_keystore, state.settings.passphrase), _wei(fund_each))
     timeline = Table(title="Timeline")
     for column in ("#", "step", "SPEC", "actor", "block", "transaction", "gas"):
@@ -68,7 +73,7 @@ def demo(
             result = run_demo(w3, Path(workdir), on_step=add, on_phase=status.update, funding=funding)
         manifest, decimals = result.sandbox.deployment.manifest, result.sandbox.deployment.decimals()
         if manifest_out is not None:
-            manifest.save(manifest_out)
+            manifest.save(manifest_out, overwrite=force)
         console.print(f"chain {manifest.chain_id}: registry {manifest.registry}, escrow {manifest.escrow}")
         timeline.add_row("", "total", "", "", "", "", f"{sum(r.gas_used for r in result.steps):,}", style="bold")
         console.print(timeline)

@@ -17,8 +17,9 @@ from web3.types import RPCEndpoint
 
 from collab_py.chain.deploy import deploy as deploy_contracts
 from collab_py.chain.enums import Department, OrgKind
+from collab_py.chain.manifest import refuse_existing
 from collab_py.chain.transactor import Transactor
-from collab_py.cli.context import console, parse_address, readable_errors, show, state
+from collab_py.cli.context import Force, console, parse_address, readable_errors, show, state
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import Party, register_party
 from collab_py.devnet.sandbox import INSTITUTION_ORG
@@ -112,13 +113,17 @@ def bootstrap(
     min_key_lifetime: Annotated[
         int, typer.Option(help="Shortest payment-key lifetime, in seconds: at most 24 hours.", min=1)
     ] = 3600,
+    force: Force = False,
 ) -> None:
     """On a development node: creates a key folder per org (keystores with the usual passphrase), funds every
     account, deploys with the governance key, registers and binds orgs 1..N and the bank (org 900, the asset admin),
-    writes the manifest and one settings file per org (ORG.env: source it to act as that org)."""
-    out = out.absolute()
+    writes the manifest (an existing one only with --force) and one settings file per org (ORG.env: source it to act
+    as that org)."""
+    out, manifest_path = out.absolute(), state.settings.manifest.absolute()
     if out.exists() and any(out.iterdir()):
         raise FolderNotEmpty(f"{out} is not empty: give another --out, or remove it to start over")
+    if not force:
+        refuse_existing(manifest_path)
     passphrase = state.settings.passphrase(prompt=True)
     parties = [Party.generate(org_id, f"Org {org_id}") for org_id in range(1, orgs + 1)]
     bank = Party.generate(INSTITUTION_ORG, "Bank", OrgKind.PAYMENT_INSTITUTION)
@@ -142,7 +147,7 @@ def bootstrap(
         )
         for party in (*parties, bank):
             register_party(admin, deployment, party)
-    manifest = deployment.manifest.save(state.settings.manifest.absolute())
+    manifest = deployment.manifest.save(manifest_path, overwrite=force)
     env_files = {"governance": _env_file(out / "governance", manifest, None)}
     env_files |= {str(org_id): _env_file(folder, manifest, org_id) for org_id, folder in folders.items()}
     record = {
