@@ -9,6 +9,8 @@ import csv
 import json
 import logging
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -700,6 +702,19 @@ def test_empty_passphrase_is_named_with_where_it_comes_from(cli: Cli) -> None:
     assert "hint: the keystore passphrase is empty" in refused
     assert "COLLAB_PASSPHRASE_FILE" in refused
     assert "collab keys new" not in refused
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "table"])
+def test_a_reader_closing_the_pipe_ends_the_command_quietly(tmp_path: Path, as_json: bool) -> None:
+    """``collab ... | head``: exit 141, as git or grep killed by SIGPIPE, and nothing on stderr."""
+    words = ["--keys", str(tmp_path), *(["--json"] if as_json else []), "keys", "list"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "collab_py.cli", *words], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.close()  # before the command writes: starting the interpreter takes longer
+    assert (process.wait(60), process.stderr.read()) == (141, b"")
 
 
 def test_unreachable_node_and_missing_manifest(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shlex
 import sys
 import traceback
@@ -38,7 +39,30 @@ from collab_py.files import MAX_DOCUMENT_BYTES, MAX_SMALL_FILE_BYTES, read_bound
 from collab_py.redaction import scrub
 from collab_py.settings import CollabSettings
 
-console = Console()
+#: The exit status of a command whose reader closed the pipe (``collab ... | head``): the one a shell reports for a
+#: process killed by SIGPIPE (128 + 13), as git, grep or cat are there, so that a script (``set -o pipefail``) tells it
+#: as it does for them; 0 would say everything was written, 1 is a refusal.
+BROKEN_PIPE_EXIT = 141
+
+
+def reader_gone() -> typer.Exit:
+    """The quiet end of a command whose reader closed standard output: the output goes to /dev/null from here (what
+    is still buffered is flushed there at exit, without a second error); returns the exit to raise."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return typer.Exit(BROKEN_PIPE_EXIT)
+
+
+class PipeConsole(Console):
+    """rich's console, ending as :func:`reader_gone` when its reader closed the pipe (rich exits with 1)."""
+
+    def on_broken_pipe(self) -> None:
+        """Raises the exit of :func:`reader_gone`."""
+        raise reader_gone()
+
+
+console = PipeConsole()
 #: Advice shown under an error, by error name.
 HINTS = {
     "NodeUnreachable": "start a node (`collab dev up`) or pass --rpc-url (COLLAB_RPC_URL)",
@@ -193,14 +217,19 @@ R = TypeVar("R")
 
 def readable_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Shows a collab error as one line with advice and exit code 1; any other error too, unless --debug, which
-    prints the traceback (scrubbed of credentials) instead."""
+    prints the traceback (scrubbed of credentials) instead. A closed output pipe ends the command quietly
+    (:func:`reader_gone`): its output is flushed here, where that is seen."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            sys.stdout.flush()
+            return result
         except (typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:
+            raise reader_gone() from None
         except Exception as error:
             if state.debug:
                 sys.stderr.write(scrub("".join(traceback.format_exception(error))))
