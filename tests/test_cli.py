@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import socket
 import stat
 import subprocess
 import sys
@@ -750,6 +751,17 @@ def test_a_manifest_of_another_deployment_or_chain_is_refused(cli: Cli, world: W
     assert refused.startswith("error: ChainMismatch: manifest is for chain 4243, node is on chain 31337\nhint: ")
     assert "COLLAB_RPC_URL (--rpc-url) and COLLAB_MANIFEST (--manifest) point at the same" in refused
     assert "deploy first" not in refused
+
+
+def test_listen_refuses_a_health_port_in_use_before_opening_the_ledger(cli: Cli, tmp_path: Path) -> None:
+    ledger = tmp_path / "health.db"
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        refused = cli.refused(
+            "a", "listen", "--org", "1", "--once", "--health-port", str(port), COLLAB_LEDGER_URL=f"sqlite:///{ledger}"
+        )
+    assert refused == f"error: HealthPortInUse: health port {port} is in use: choose another with --health-port"
+    assert not ledger.exists()
 
 
 # ---------------------------------------------------------------------------------------------------- S6.2, S8

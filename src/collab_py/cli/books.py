@@ -22,7 +22,7 @@ from collab_py.listener.factory import ListenerSpec, Role, build_engine
 from collab_py.listener.handlers.accounting import ChartOfAccounts
 from collab_py.listener.handlers.invoicing import DEFAULT_TAX_RATE
 from collab_py.listener.heads import HeadWatcher
-from collab_py.listener.health import serve
+from collab_py.listener.health import bind, start
 from collab_py.listener.runtime import run_until_signalled
 from collab_py.listener.sync import ListenerConfig
 from collab_py.redaction import mask_url
@@ -75,7 +75,9 @@ def listen(
         DEFAULT_TAX_RATE
     ),
     chart: Annotated[Path | None, typer.Option(help="Chart of accounts (JSON) for accounting.")] = None,
-    health_port: Annotated[int | None, typer.Option(help="Serve /healthz and /metrics on this port.")] = None,
+    health_port: Annotated[
+        int | None, typer.Option(help="Serve /healthz and /metrics on this port.", min=1, max=65535)
+    ] = None,
     max_lag: Annotated[int, typer.Option(help="Blocks of lag after which /healthz fails.")] = 50,
     poll_interval: Annotated[float, typer.Option(help="Seconds between polls of the node.")] = 1.0,
     chunk_blocks: Annotated[int, typer.Option(help="Most blocks read and committed in one batch.", min=1)] = 5_000,
@@ -98,6 +100,7 @@ def listen(
     org_id = _org(org)
     roles = list(dict.fromkeys(role or [Role.accounting]))
     deployment = state.deployment  # the node and the manifest first: nothing is created for a listener that cannot run
+    health = bind(health_port) if health_port is not None else None  # and its port
     config = ListenerConfig(
         confirmations=state.settings.confirmations,
         poll_interval=poll_interval,
@@ -133,8 +136,8 @@ def listen(
         if sync_position(connection, deployment.manifest.chain_id) is None:
             ledger = mask_url(state.settings.ledger_url)
             log.warning("a new, empty ledger (%s): reading the chain from the deployment", ledger)
-    if health_port is not None:
-        serve(health_port, engine.all_metrics, max_lag)
+    if health is not None:
+        start(health, engine.all_metrics, max_lag)
     if once:
         while not engine.step():
             pass

@@ -8,17 +8,41 @@ events: those leave the status at 200 (the consumer carries on past them), the b
 
 from __future__ import annotations
 
+import errno
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from collab_py.exceptions import CollabError
 from collab_py.listener.metrics import ListenerMetrics
 
 
+class HealthPortInUse(CollabError):
+    """Another process listens on the health port."""
+
+
+def bind(port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """A server bound to ``port``, not serving yet (:func:`start`): a listener binds it before it opens its ledger,
+    so that a port in use is refused first (:class:`HealthPortInUse`)."""
+    try:
+        return ThreadingHTTPServer((host, port), BaseHTTPRequestHandler)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        raise HealthPortInUse(f"health port {port} is in use: choose another with --health-port") from None
+
+
 def serve(port: int, metrics: list[ListenerMetrics], max_lag: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """Serves ``/healthz`` (200 or 503) and ``/metrics`` for ``metrics`` in a daemon thread; returns the server."""
+    """Serves ``/healthz`` (200 or 503) and ``/metrics`` for ``metrics`` on ``port`` in a daemon thread; returns the
+    server."""
+    return start(bind(port, host), metrics, max_lag)
+
+
+def start(server: ThreadingHTTPServer, metrics: list[ListenerMetrics], max_lag: int) -> ThreadingHTTPServer:
+    """Serves ``/healthz`` (200 or 503) and ``/metrics`` for ``metrics`` on the bound ``server`` in a daemon thread;
+    returns it."""
     registries = list({id(item.registry): item.registry for item in metrics}.values())
 
     def health() -> tuple[bool, str]:
@@ -28,7 +52,7 @@ def serve(port: int, metrics: list[ListenerMetrics], max_lag: int, host: str = "
         lines = [f"{item.consumer}: {text}" for item, (_, text) in zip(metrics, states, strict=True)]
         return all(ok for ok, _ in states), "\n".join(lines)
 
-    server = ThreadingHTTPServer((host, port), _handler(registries, health))
+    server.RequestHandlerClass = _handler(registries, health)
     threading.Thread(target=server.serve_forever, name="collab-health", daemon=True).start()
     return server
 
