@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import socket
 import stat
 import subprocess
@@ -762,6 +763,26 @@ def test_listen_refuses_a_health_port_in_use_before_opening_the_ledger(cli: Cli,
         )
     assert refused == f"error: HealthPortInUse: health port {port} is in use: choose another with --health-port"
     assert not ledger.exists()
+
+
+def test_listen_says_in_one_line_which_migrations_ran(cli: Cli, world: World, tmp_path: Path) -> None:
+    """Alembic's lines (a dozen per start) only with --debug; a migration that runs is one line of ours."""
+    ledger = tmp_path / "fresh.db"
+    env = os.environ | cli.env["a"] | {"COLLAB_LEDGER_URL": f"sqlite:///{ledger}"}
+    listen = [sys.executable, "-m", "collab_py.cli", "listen", "--org", str(world.a.org_id), "--once"]
+    first, again = (subprocess.run(listen, env=env, capture_output=True, text=True, check=True) for _ in range(2))
+    assert "alembic" not in first.stderr + again.stderr
+    said = [line.split(" collab.ledger ", 1)[1] for line in first.stderr.splitlines() if " collab.ledger " in line]
+    assert said == [f"migrated the ledger tables of sqlite:///{ledger}: 0001, 0002, 0003, 0004, 0005, 0006"]
+    assert "migrated" not in again.stderr
+    debugged = subprocess.run(
+        [*listen, "--debug"],
+        env=env | {"COLLAB_LEDGER_URL": f"sqlite:///{tmp_path / 'x.db'}"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "INFO alembic.runtime.migration Running upgrade  -> 0001" in debugged.stderr
 
 
 # ---------------------------------------------------------------------------------------------------- S6.2, S8

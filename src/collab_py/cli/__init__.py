@@ -56,7 +56,9 @@ def main(
     manifest: Annotated[Path | None, typer.Option(help="Deployment manifest (COLLAB_MANIFEST).")] = None,
     keys: Annotated[Path | None, typer.Option(help="Keystore folder (COLLAB_KEYSTORE_DIR).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print records as JSON.")] = False,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+    debug: Annotated[
+        bool, typer.Option(help="Show tracebacks, and the listeners' database migrations step by step.")
+    ] = False,
 ) -> None:
     """collab: e-contracts, stage vouchers, settlement and escrowed payment between group companies."""
     options = {"rpc_url": rpc_url, "manifest": manifest, "keystore_dir": keys}

@@ -97,6 +97,7 @@ def listen(
     turn. Refuses to start on a journal whose hash chain, balances or lines fail verification (LedgerTampered), unless
     --forensics."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.INFO if state.debug else logging.WARNING)  # a line per step
     org_id = _org(org)
     roles = list(dict.fromkeys(role or [Role.accounting]))
     deployment = state.deployment  # the node and the manifest first: nothing is created for a listener that cannot run

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationInfo
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -34,6 +36,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: SQLite's page cache per connection (KiB).
 SQLITE_CACHE_KIB = 65_536
+
+log = logging.getLogger("collab.ledger")
 
 
 class DatabaseError(CollabError):
@@ -110,7 +114,7 @@ def writer(database: Engine) -> Engine:
 
 def alembic_config(connection: Connection | None = None, migrations: Path = MIGRATIONS) -> Config:
     """Alembic's configuration for ``migrations`` (default: the ledger's), run on ``connection`` when given (never a
-    URL)."""
+    URL). The environments pass ``config.attributes["on_version_apply"]`` (callbacks) on to Alembic."""
     config = Config()
     config.set_main_option("script_location", str(migrations))
     if connection is not None:
@@ -119,12 +123,22 @@ def alembic_config(connection: Connection | None = None, migrations: Path = MIGR
 
 
 def upgrade(engine: Engine, migrations: Path = MIGRATIONS) -> None:
-    """Applies every migration of ``migrations`` (default: the ledger's) not yet applied (idempotent)."""
+    """Applies every migration of ``migrations`` (default: the ledger's) not yet applied (idempotent), and says in
+    one line which ran, if any (Alembic's own lines are for debugging)."""
+    shown = mask_url(engine.url.render_as_string(hide_password=False))
+    applied: list[str] = []
+
+    def record(*, step: MigrationInfo, **_: object) -> None:
+        applied.append(str(step.up_revision_id))
+
     try:
         with engine.begin() as connection:
-            command.upgrade(alembic_config(connection, migrations), "head")
+            config = alembic_config(connection, migrations)
+            config.attributes["on_version_apply"] = [record]
+            command.upgrade(config, "head")
     except CollabError:
         raise
     except Exception as error:
-        shown = mask_url(engine.url.render_as_string(hide_password=False))
         raise DatabaseError(f"cannot migrate {shown}: {type(error).__name__}: {scrub(str(error))}") from None
+    if applied:
+        log.info("migrated the %s tables of %s: %s", migrations.parent.name, shown, ", ".join(applied))

@@ -12,6 +12,11 @@ connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):
     raise RuntimeError("the ledger's migrations run through collab_py.ledger.database.upgrade (no URL is configured)")
 
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=True,
+    on_version_apply=context.config.attributes.get("on_version_apply", ()),
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -26,6 +26,7 @@ context.configure(
     render_as_batch=True,
     version_table=VERSION_TABLE,
     include_object=include_object,
+    on_version_apply=context.config.attributes.get("on_version_apply", ()),
 )
 with context.begin_transaction():
     context.run_migrations()
