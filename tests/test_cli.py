@@ -719,6 +719,17 @@ def test_a_reader_closing_the_pipe_ends_the_command_quietly(tmp_path: Path, as_j
     assert (process.wait(60), process.stderr.read()) == (141, b"")
 
 
+def test_a_passphrase_file_others_can_read_is_refused(cli: Cli, tmp_path: Path) -> None:
+    file = tmp_path / "passphrase"
+    file.write_text(PASSPHRASE + "\n")
+    file.chmod(0o644)
+    refused = cli.refused("b", "settlement", "apply", "X", COLLAB_PASSPHRASE_FILE=str(file))
+    assert refused == (
+        f"error: PassphraseFileNotPrivate: passphrase file {file} can be read by group or others (mode 0644): run "
+        f"`chmod 600 {file}`\nhint: a passphrase file must be readable by its owner only: run the chmod above"
+    )
+
+
 def test_unreachable_node_and_missing_manifest(tmp_path: Path) -> None:
     runner = CliRunner()
     env = {"COLLAB_RPC_URL": "http://127.0.0.1:9", "COLLAB_MANIFEST": str(tmp_path / "none.json")}

@@ -24,6 +24,7 @@ from collab_py.domain.keys import (
     KeystoreError,
     KeystoreExists,
     KeystoreNotPrivate,
+    PassphraseFileNotPrivate,
     PassphraseUnavailable,
     WeakKeystore,
     WrongKeyPurpose,
@@ -33,7 +34,7 @@ from collab_py.domain.keys import (
     resolve_passphrase,
     save_keystore,
 )
-from collab_py.files import FileTooLarge, NotARegularFile
+from collab_py.files import FileTooLarge, NotARegularFile, write_private
 
 pytestmark = pytest.mark.usefixtures("cheap_keystores")
 
@@ -292,17 +293,17 @@ def test_invalid_private_key_refused(tmp_path: Path, key: bytes) -> None:
 
 def test_passphrase_from_file_strips_only_the_trailing_newline(tmp_path: Path) -> None:
     file = tmp_path / "pass"
-    file.write_text("  spaced out \n")
+    write_private(file, "  spaced out \n")
     assert resolve_passphrase(file=file, env=None, prompt=False) == "  spaced out "
-    file.write_text("windows\r\n")
+    write_private(file, "windows\r\n")
     assert resolve_passphrase(file=file, env=None, prompt=False) == "windows"
-    file.write_text("two lines\n\n")
+    write_private(file, "two lines\n\n")
     assert resolve_passphrase(file=file, env=None, prompt=False) == "two lines\n"
 
 
 def test_file_wins_over_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     file = tmp_path / "pass"
-    file.write_text("from file\n")
+    write_private(file, "from file\n")
     monkeypatch.setenv("BOT_PASS", "from env")
     assert resolve_passphrase(file=file, env="BOT_PASS", prompt=False) == "from file"
 
@@ -314,7 +315,7 @@ def test_passphrase_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_empty_passphrase_file_refused(tmp_path: Path) -> None:
     file = tmp_path / "pass"
-    file.write_text("\n")
+    write_private(file, "\n")
     with pytest.raises(EmptyPassphrase, match="is empty"):
         resolve_passphrase(file=file, env=None, prompt=False)
 
@@ -333,10 +334,23 @@ def test_missing_passphrase_file(tmp_path: Path) -> None:
     assert str(file) in str(error.value)
 
 
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_passphrase_file_open_to_others_is_refused(tmp_path: Path, mode: int) -> None:
+    file = write_private(tmp_path / "pass", "secret\n")
+    file.chmod(mode)
+    expected = f"passphrase file {file} can be read by group or others (mode {mode:04o}): run `chmod 600 {file}`"
+    with pytest.raises(PassphraseFileNotPrivate) as error:
+        resolve_passphrase(file=file, env=None, prompt=False)
+    assert str(error.value) == expected
+    file.chmod(0o400)
+    assert resolve_passphrase(file=file, env=None, prompt=False) == "secret"
+
+
 def test_passphrase_file_is_capped_and_may_be_a_pipe(tmp_path: Path) -> None:
     big = tmp_path / "big"
     with big.open("wb") as file:
         file.truncate(2**20)
+    big.chmod(0o600)
     with pytest.raises(FileTooLarge, match=r"passphrase file .* is larger than 64 KiB"):
         resolve_passphrase(file=big, env=None, prompt=False)
     with pytest.raises(NotARegularFile, match="is a device"):

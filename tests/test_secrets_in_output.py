@@ -37,6 +37,7 @@ from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import Party
 from collab_py.devnet.sandbox import B_BANK_ACCOUNT, C_BANK_ACCOUNT
 from collab_py.domain.keys import Keyring
+from collab_py.files import write_private
 from support import World
 from support.credentials import ODD_PASSWORD, forms
 from support.proxy import CredentialedRpcProxy
@@ -150,9 +151,7 @@ def test_a_full_run_with_odd_credentials_shows_no_secret(
 
 def run_the_flow(world: World, proxy: CredentialedRpcProxy, ledger: str, tmp_path: Path, out: Outputs) -> None:
     manifest = world.deployment.manifest.save(tmp_path / "manifest.json")
-    passphrase_file = tmp_path / "passphrase"
-    passphrase_file.write_text(PASSPHRASE + "\n")
-    passphrase_file.chmod(0o600)
+    passphrase_file = write_private(tmp_path / "passphrase", PASSPHRASE + "\n")
     folders = {name: keystores(tmp_path / name / "keys", party) for name, party in (
         ("a", world.a), ("b", world.b), ("bank", world.bank)
     )}  # fmt: skip

@@ -9,6 +9,7 @@ import pytest
 
 from collab_py.chain.manifest import Manifest, ManifestError
 from collab_py.domain.keys import EmptyPassphrase, Keyring, PassphraseUnavailable
+from collab_py.files import write_private
 from collab_py.settings import CollabSettings, SettingsError
 
 
@@ -171,7 +172,7 @@ def test_passphrase_from_default_variable(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_passphrase_from_file(clean_environment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (clean_environment / "pass").write_text("from file\n")
+    write_private(clean_environment / "pass", "from file\n")
     monkeypatch.setenv("COLLAB_PASSPHRASE_FILE", str(clean_environment / "pass"))
     monkeypatch.setenv("COLLAB_PASSPHRASE", "from env")
     assert CollabSettings.load().passphrase(prompt=False) == "from file"

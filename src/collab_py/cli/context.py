@@ -120,6 +120,7 @@ HINTS = {
     "FeeError": "set the gas price transactions pay, in wei (COLLAB_GAS_PRICE; 0 on a zero-gas chain), or "
     "COLLAB_ZERO_GAS=auto",
     "KeystoreNotPrivate": "keystores must be readable by their owner only: run the chmod above",
+    "PassphraseFileNotPrivate": "a passphrase file must be readable by its owner only: run the chmod above",
     "WeakKeystore": "a keystore must use at least eth-account's default key derivation",
     "FileTooLarge": "check the path: it names a file larger than collab reads for this argument",
     "NotARegularFile": "give the path of a file (a device or socket is refused)",

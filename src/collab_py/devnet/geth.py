@@ -42,6 +42,7 @@ from collab_py.chain.network import NodeKey
 from collab_py.devnet.node import _die_with_parent, free_port, rpc
 from collab_py.domain.keys import full_iv
 from collab_py.exceptions import CollabError
+from collab_py.files import write_private
 
 GETH_VERSION = "1.13.15"
 GETH_PACKAGE = "github.com/ethereum/go-ethereum/cmd/geth"
@@ -463,7 +464,7 @@ class GethNode:
             keystore.mkdir(exist_ok=True)
             encrypted = full_iv(dict(Account.encrypt(self.signer.key, password, kdf="scrypt", iterations=1 << 12)))
             (keystore / f"UTC--collab--{self.signer.address[2:].lower()}").write_text(json.dumps(encrypted))
-            (self.datadir / "password.txt").write_text(password)
+            write_private(self.datadir / "password.txt", password)
 
     def start(
         self,

@@ -4,7 +4,8 @@ passphrase sources, and an org's keyring of named signing and encryption keys.
 Passphrases and key bytes never appear in reprs or error messages. Keystores are written with mode 0600 into
 folders of mode 0700, and one that group or others can read (file or folder) is refused with
 :class:`KeystoreNotPrivate`; so is one whose key derivation is weaker than eth-account's defaults
-(:class:`WeakKeystore`, see :data:`KDF_FLOOR`).
+(:class:`WeakKeystore`, see :data:`KDF_FLOOR`). A passphrase file group or others can read is refused too
+(:class:`PassphraseFileNotPrivate`).
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ class WrongKeyPurpose(KeystoreError):
 
 class KeystoreNotPrivate(KeystoreError):
     """A keystore file, or its folder, can be read (or written) by group or others."""
+
+
+class PassphraseFileNotPrivate(KeystoreNotPrivate):
+    """A passphrase file can be read (or written) by group or others."""
 
 
 class WeakKeystore(KeystoreError):
@@ -222,9 +227,23 @@ def check_private(path: Path) -> None:
             f"run `chmod 700 {folder}`"
         )
     if open_to_others(file_mode):
-        raise KeystoreNotPrivate(
-            f"keystore {path} can be read by group or others (mode {file_mode & 0o777:04o}): run `chmod 600 {path}`"
-        )
+        raise KeystoreNotPrivate(_open_to_others("keystore", path, file_mode))
+
+
+def _open_to_others(what: str, path: Path, mode: int) -> str:
+    return f"{what} {path} can be read by group or others (mode {mode & 0o777:04o}): run `chmod 600 {path}`"
+
+
+def check_private_passphrase_file(path: Path) -> None:
+    """Refuses a regular passphrase file that group or others can access (:class:`PassphraseFileNotPrivate`, saying
+    which ``chmod`` fixes it); a pipe (``<(pass show collab)``) is not checked, and a file that cannot be read is
+    refused when it is read."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) and open_to_others(mode):
+        raise PassphraseFileNotPrivate(_open_to_others("passphrase file", path, mode))
 
 
 def read_keystore(path: Path) -> dict[str, Any]:
@@ -334,6 +353,7 @@ def resolve_passphrase(*, file: Path | None, env: str | None, prompt: bool) -> s
     """A keystore passphrase from ``file`` (trailing newline stripped), else the environment variable ``env``,
     else an interactive prompt (only when ``prompt`` and stdin is a terminal)."""
     if file is not None:
+        check_private_passphrase_file(file)
         try:
             passphrase = _strip_newline(read_bounded(file, MAX_SECRET_FILE_BYTES, "passphrase file").decode())
         except OSError as error:
