@@ -417,7 +417,7 @@ def test_over_total_application_withdraw_and_refuse(cli: Cli, world: World) -> N
     assert applied(cli) == 1
     assert cli("a", "contract", "show", NUMBER)["unpaid"] == "0.00"
     over = cli.refused("b", "payment", "apply", NUMBER, "0.01", "--bank-account-file", "b.acct")
-    assert over.startswith("error: PaymentExceedsUnpaid(")
+    assert over.startswith(f"error: PaymentExceedsUnpaid(contractNo={NUMBER}, amount=0.01, unpaid=0.00)")  # as typed
     assert "hint: see what is still unpaid" in over
     assert cli.refused("a", "payment", "withdraw", NUMBER, "1").startswith("error: WrongParty(")
     assert cli("b", "payment", "withdraw", NUMBER, "1")["status"] == "WITHDRAWN"

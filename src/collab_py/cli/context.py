@@ -30,7 +30,7 @@ from collab_py.chain.transactor import Transactor
 from collab_py.domain.crypto import EncryptionKey
 from collab_py.domain.documents import DocumentStore
 from collab_py.domain.keys import Keyring
-from collab_py.domain.presentation import amount, local_time, money, parse_amount, plain
+from collab_py.domain.presentation import amount, local_time, money, parse_amount, plain, refusal_text
 
 __all__ = ["amount", "local_time", "money", "parse_amount"]
 from collab_py.domain.types import contract_number
@@ -205,6 +205,16 @@ class CliState:
         """Decimals of the ERC-20 ``asset``, read once per invocation."""
         return self.deployment.decimals(parse_address(asset))
 
+    def known_decimals(self) -> int | None:
+        """The deployment asset's decimals if this invocation attached the deployment and can read them, else None
+        (for an error's text: it must not fail in turn)."""
+        if self._deployment is None:
+            return None
+        try:
+            return self._deployment.decimals()
+        except Exception:  # the node is gone as well
+            return None
+
     def documents(self) -> DocumentStore:
         """The org's document store (``documents/`` beside the keystore folder)."""
         return DocumentStore(self.settings.keystore_dir.parent / "documents")
@@ -251,7 +261,11 @@ def describe(error: BaseException) -> str:
 def fail(error: BaseException) -> typer.Exit:
     """Prints ``error`` as one line (and a hint) to stderr; returns the exit (code 1) to raise."""
     name = type(error).__name__
-    text = describe(error) if isinstance(error, ContractError) else f"{name}: {describe(error)}"
+    if isinstance(error, ContractError):  # amounts in currency units where the asset is known
+        decimals = state.known_decimals()
+        text = describe(error) if decimals is None else scrub(refusal_text(error, decimals))
+    else:
+        text = f"{name}: {describe(error)}"
     if not isinstance(error, CollabError):
         text += " (run with --debug for the traceback)"
     # the text quotes user input: escaped, so that "[/]" in a contract number is shown, not parsed as markup
