@@ -239,7 +239,7 @@ def test_a_ledger_follows_one_deployment_and_halts_for_another_on_the_same_chain
         Transactor(world.w3, deployer), institution=bank.registration(), asset=world.deployment.asset.address
     )
     engine = ListenerEngine(Sync(world.w3, other, database, ListenerConfig(confirmations=0)), [])
-    with pytest.raises(LedgerOfAnotherDeployment, match=other.registry.address[2:].lower()):
+    with pytest.raises(LedgerOfAnotherDeployment, match=world.deployment.registry.address[2:].lower()):
         engine.run(threading.Event())
     assert isinstance(engine.halted, LedgerOfAnotherDeployment)
     assert engine.sync.metrics.healthy(10) == (False, "halted for an operator (see the log)")

@@ -86,21 +86,21 @@ def start_sync(
     connection.execute(insert(chain_blocks).values(chain_id=chain_id, block_number=number, block_hash=block_hash))
 
 
-def followed_deployment(connection: Connection, chain_id: int, contracts: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
-    """The deployment (registry and escrow addresses) whose logs the store holds; a store that has not started, or
-    one of before revision 0007, takes ``contracts`` as its own."""
+def followed_deployment(
+    connection: Connection, chain_id: int, contracts: tuple[bytes, bytes]
+) -> tuple[bytes, bytes] | None:
+    """The deployment (registry and escrow addresses) whose logs the store holds, None before its sync starts; a
+    store of before revision 0007 takes ``contracts`` as its own (once: the first sync to write them wins)."""
+    registry, escrow = contracts
+    connection.execute(
+        update(sync_state)
+        .where(sync_state.c.chain_id == chain_id, sync_state.c.registry.is_(None))
+        .values(registry=registry, escrow=escrow)
+    )
     row = connection.execute(
         select(sync_state.c.registry, sync_state.c.escrow).where(sync_state.c.chain_id == chain_id)
     ).first()
-    if row is None:
-        return contracts
-    if row.registry is None:
-        registry, escrow = contracts
-        connection.execute(
-            update(sync_state).where(sync_state.c.chain_id == chain_id).values(registry=registry, escrow=escrow)
-        )
-        return contracts
-    return bytes(row.registry), bytes(row.escrow)
+    return None if row is None else (bytes(row.registry), bytes(row.escrow))
 
 
 def move_sync(connection: Connection, chain_id: int, previous: int, number: int, block_hash: bytes) -> None:

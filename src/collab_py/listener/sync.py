@@ -187,19 +187,17 @@ class Sync:
             self._fetcher, self._next = None, None
 
     def _position(self) -> tuple[int, bytes]:
-        if not self._followed:  # once: the ledger is this deployment's
-            with self._writer.begin() as connection:
-                registry, _ = store.followed_deployment(connection, self.chain_id, self._contracts)
-            if registry != self._contracts[0]:
-                raise LedgerOfAnotherDeployment(
-                    f"this ledger holds the deployment of registry 0x{registry.hex()} on chain {self.chain_id}, the "
-                    f"manifest names registry 0x{self._contracts[0].hex()}: give each deployment a ledger of its own"
-                )
-            self._followed = True
         with self.database.connect() as connection:
             found = store.sync_position(connection, self.chain_id)
-        if found is not None:
-            return found
+        if found is None:
+            found = self._start()
+        if not self._followed:
+            self.check_deployment()
+        return found
+
+    def _start(self) -> tuple[int, bytes]:
+        """The first position, with this deployment (or, when another sync of this database started meanwhile,
+        its position: checked like any other)."""
         start = max(0, self.deployment.manifest.deployment_block - 1)  # never the head: start at the deployment
         start_hash = self._hash_of(start)
         with self._writer.begin() as connection:
@@ -208,6 +206,21 @@ class Sync:
                 return found
             store.start_sync(connection, self.chain_id, start, start_hash, self._contracts)
         return start, start_hash
+
+    def check_deployment(self) -> None:
+        """:class:`LedgerOfAnotherDeployment` when the ledger holds another deployment's events than this sync's
+        (a ledger that has not started yet follows this one)."""
+        with self._writer.begin() as connection:
+            followed = store.followed_deployment(connection, self.chain_id, self._contracts)
+        if followed is None:
+            return
+        if followed != self._contracts:
+            registry, escrow = (f"0x{address.hex()}" for address in followed)
+            raise LedgerOfAnotherDeployment(
+                f"this ledger holds the deployment of registry {registry} and escrow {escrow} on chain "
+                f"{self.chain_id}, not the manifest's: give each deployment a ledger of its own"
+            )
+        self._followed = True
 
     def _unwind(self, position: int) -> None:
         """After a reorg: back to the newest remembered block still on the chain; every stored event above it is

@@ -136,6 +136,7 @@ class Platform:
         config = ListenerConfig(confirmations=self.config.confirmations, poll_interval=self.config.poll_interval)
         registry = CollectorRegistry()
         sync = Sync(self.w3, self.deployment, self.database, config, ListenerMetrics("sync", registry))
+        sync.check_deployment()  # before it serves: its reads come from the ledger's store
         self.codec = sync.codec
         self.reader = store_reader(self.deployment, self.database, sync.codec, config.chunk_blocks, current=True)
         shared = SharedBatch()
