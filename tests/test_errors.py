@@ -78,6 +78,7 @@ def test_generated_errors_match_the_compiled_contracts() -> None:
 def test_a_refusal_is_shown_with_its_contract_number_amounts_and_times_as_people_read_them() -> None:
     refusal = errors.PaymentExceedsUnpaid({"contractNo": contract_number("HT-1"), "amount": 100051, "unpaid": 100050})
     assert refusal_text(refusal, 2) == "PaymentExceedsUnpaid(contractNo=HT-1, amount=1000.51, unpaid=1000.50)"
+    assert refusal_text(refusal, None) == "PaymentExceedsUnpaid(contractNo=HT-1, amount=100051, unpaid=100050)"
     expired = errors.PaymentKeyExpired({"voucherId": b"\x01" * 32, "expiry": 1_700_000_000})
     shown = refusal_text(expired, 2, UTC)
     assert shown == f"PaymentKeyExpired(voucherId=0x{'01' * 32}, expiry=2023-11-14 22:13:20 UTC)"

@@ -37,6 +37,7 @@ from collab_py.domain.types import contract_number
 from collab_py.exceptions import CollabError
 from collab_py.files import MAX_DOCUMENT_BYTES, MAX_SMALL_FILE_BYTES, read_bounded, write_private
 from collab_py.redaction import scrub
+from collab_py.services.reader import ChainReader
 from collab_py.settings import CollabSettings
 
 #: The exit status of a command whose reader closed the pipe (``collab ... | head``): the one a shell reports for a
@@ -205,15 +206,11 @@ class CliState:
         """Decimals of the ERC-20 ``asset``, read once per invocation."""
         return self.deployment.decimals(parse_address(asset))
 
-    def known_decimals(self) -> int | None:
-        """The deployment asset's decimals if this invocation attached the deployment and can read them, else None
-        (for an error's text: it must not fail in turn)."""
-        if self._deployment is None:
-            return None
-        try:
-            return self._deployment.decimals()
-        except Exception:  # the node is gone as well
-            return None
+    def refusal_text(self, refusal: ContractError) -> str:
+        """A contract's refusal as people read it (:func:`~collab_py.domain.presentation.refusal_text`), its amounts
+        in currency units when this invocation attached the deployment."""
+        decimals = None if self._deployment is None else ChainReader(self._deployment).decimals_for(refusal)
+        return refusal_text(refusal, decimals)
 
     def documents(self) -> DocumentStore:
         """The org's document store (``documents/`` beside the keystore folder)."""
@@ -261,11 +258,7 @@ def describe(error: BaseException) -> str:
 def fail(error: BaseException) -> typer.Exit:
     """Prints ``error`` as one line (and a hint) to stderr; returns the exit (code 1) to raise."""
     name = type(error).__name__
-    if isinstance(error, ContractError):  # amounts in currency units where the asset is known
-        decimals = state.known_decimals()
-        text = describe(error) if decimals is None else scrub(refusal_text(error, decimals))
-    else:
-        text = f"{name}: {describe(error)}"
+    text = scrub(state.refusal_text(error)) if isinstance(error, ContractError) else f"{name}: {describe(error)}"
     if not isinstance(error, CollabError):
         text += " (run with --debug for the traceback)"
     # the text quotes user input: escaped, so that "[/]" in a contract number is shown, not parsed as markup

@@ -62,16 +62,17 @@ AMOUNT_ARGS = frozenset({"amount", "unpaid", "applied", "issued"})
 TIME_ARGS = frozenset({"expiry", "deadline"})
 
 
-def refusal_text(error: ContractError, decimals: int, zone: tzinfo | None = None) -> str:
-    """A contract's refusal as people read it: its contract number as text, amounts in currency units, times in
-    ``zone``: ``PaymentExceedsUnpaid(contractNo=HT-1, amount=1000.51, unpaid=1000.50)``."""
+def refusal_text(error: ContractError, decimals: int | None, zone: tzinfo | None = None) -> str:
+    """A contract's refusal as people read it: its contract number as text, times in ``zone``, and amounts in
+    currency units of ``decimals`` (the asset of the contract it names; None leaves them in token units):
+    ``PaymentExceedsUnpaid(contractNo=HT-1, amount=1000.51, unpaid=1000.50)``."""
     if error.reason is not None or not error.args_by_name:
         return str(error)
 
     def shown(name: str, value: Any) -> Any:
         if name == "contractNo" and isinstance(value, bytes):
             return contract_number_text(value)
-        if name in AMOUNT_ARGS and isinstance(value, int):
+        if name in AMOUNT_ARGS and isinstance(value, int) and decimals is not None:
             return format(amount(value, decimals), "f")
         if name in TIME_ARGS and isinstance(value, int):
             return f"{local_time(value, zone):%Y-%m-%d %H:%M:%S %Z}"

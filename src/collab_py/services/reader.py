@@ -32,7 +32,7 @@ from collab_py.domain.models import (
     StageRecord,
 )
 from collab_py.domain.types import contract_number, contract_number_text, payment_voucher_id
-from collab_py.exceptions import CollabError
+from collab_py.exceptions import CollabError, ContractError
 
 
 class NotFound(CollabError):
@@ -122,6 +122,17 @@ class ChainReader:
         is accepted now."""
         events = self.source.query(["AssetAcceptanceChanged"])
         return [self.asset(asset) for asset in dict.fromkeys(event.args["asset"] for event in events)]
+
+    def decimals_for(self, refusal: ContractError) -> int | None:
+        """Decimals of the asset of the contract a refusal names (its ``contractNo``), to show its amounts; None when
+        it names none or they cannot be read (an unknown contract, the node gone)."""
+        raw = refusal.args_by_name.get("contractNo")
+        if not isinstance(raw, bytes):
+            return None
+        try:
+            return self.deployment.decimals(self.agreement(raw).asset)
+        except Exception:  # said while showing another error: it must not fail in turn
+            return None
 
     # ------------------------------------------------------------------ S2–S4
     def agreement(self, number: str | bytes) -> AgreementRecord:

@@ -34,7 +34,7 @@ from collab_py.domain.presentation import (
     stage_view,
 )
 from collab_py.domain.types import new_contract_number
-from collab_py.exceptions import CollabError
+from collab_py.exceptions import CollabError, ContractError
 from collab_py.ledger.database import writer
 from collab_py.services import AdminService, AssigneeAccount, BusinessService, FinanceService, InstitutionService
 from collab_py.services.finance import KEY_LIFETIME_SECONDS
@@ -633,7 +633,7 @@ def perform(
         except TRANSIENT as error:
             return Answer(status_of(error), body_of(error).model_dump(), final=False)
         except CollabError as error:
-            decimals = platform.decimals(platform.deployment.manifest.asset)
+            decimals = platform.reader.decimals_for(error) if isinstance(error, ContractError) else None
             return Answer(status_of(error), body_of(error, decimals, who.zone).model_dump())
         except Exception as error:  # answered 500 and not kept: a retry runs it again, resuming its transactions
             log.exception("step %s failed", name)

@@ -90,12 +90,12 @@ def status_of(error: BaseException) -> int:
 
 
 def body_of(error: BaseException, decimals: int | None = None, zone: tzinfo | None = None) -> ErrorBody:
-    """The error body for an error; with ``decimals``, a contract's refusal says its amounts in currency units (and
-    its times in ``zone``) in its message, its ``detail`` keeps the arguments as the chain gave them."""
+    """The error body for an error: a contract's refusal says its contract number as text, its times in ``zone`` and,
+    with ``decimals`` (its contract's asset's), its amounts in currency units in its message; its ``detail`` keeps
+    the arguments as the chain gave them."""
     name = type(error).__name__
     if isinstance(error, ContractError):
-        message = str(error) if decimals is None else refusal_text(error, decimals, zone)
-        return ErrorBody(error=name, message=message, detail=_detail(error))
+        return ErrorBody(error=name, message=refusal_text(error, decimals, zone), detail=_detail(error))
     if isinstance(error, TermsMismatch):
         return ErrorBody(error=name, message=str(error), field=error.field)
     if isinstance(error, InvalidRequest):
