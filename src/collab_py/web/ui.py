@@ -81,7 +81,7 @@ def render(request: Request, name: str, who: Principal | None, code: int = 200, 
         "idem": str(uuid.uuid4()), "csrf": who.csrf if who else None, "Role": Role,
     }  # fmt: skip
     page = templates.TemplateResponse(request, name, base | context, status_code=code)
-    if flash:
+    if FLASH_COOKIE in request.cookies:  # shown once, or dropped if it is not one of ours
         page.delete_cookie(FLASH_COOKIE, path="/")
     return page
 
@@ -89,6 +89,8 @@ def render(request: Request, name: str, who: Principal | None, code: int = 200, 
 #: The cookie that carries a step's outcome to the page it redirects to (shown once): in the URL, anyone could
 #: write a message on the platform's page into a link.
 FLASH_COOKIE = "collab_flash"
+#: The longest flash message shown (a refusal's message is shorter; a cookie of someone else's is cut).
+MAX_FLASH = 1_000
 
 
 def _back(path: str, **params: str | None) -> RedirectResponse:
@@ -104,9 +106,12 @@ def _back(path: str, **params: str | None) -> RedirectResponse:
 def _flash(request: Request) -> dict[str, str]:
     try:
         shown = json.loads(base64.urlsafe_b64decode(request.cookies.get(FLASH_COOKIE, "")))
-    except ValueError:  # no cookie (b"" is not JSON), or not one of ours
+    except (ValueError, RecursionError):  # no cookie (b"" is not JSON), or not one of ours
         return {}
-    return {key: value for key, value in shown.items() if isinstance(value, str)} if isinstance(shown, dict) else {}
+    if not isinstance(shown, dict):
+        return {}
+    kept = {key: shown.get(key) for key in ("ok", "error", "tx")}
+    return {key: value[:MAX_FLASH] for key, value in kept.items() if isinstance(value, str)}
 
 
 async def _form(request: Request) -> dict[str, Any]:
