@@ -260,7 +260,7 @@ def test_contract_is_signed_once(world: World, flow: Flow, draft: ContractDraft)
     assert refusal.value.args_by_name["actual"] == ContractStatus.SIGNED
 
 
-@pytest.mark.parametrize("number", ["HT/2026/1", "..", "."])
+@pytest.mark.parametrize("number", ["HT/2026/1", "..", ".", "0x" + b"A/B".hex().ljust(64, "0")])
 def test_a_number_that_is_not_one_url_segment_is_refused_before_proposing(
     world: World, flow: Flow, draft: ContractDraft, number: str
 ) -> None:

@@ -32,11 +32,13 @@ def contract_number(text: str) -> bytes:
 def new_contract_number(text: str) -> bytes:
     """As :func:`contract_number`, for a contract about to be proposed: also one segment of a URL path (no ``/``,
     not ``.`` or ``..``), since the platform and links address a contract by its number."""
-    if "/" in text or text in (".", ".."):
+    raw = contract_number(text)
+    shown = contract_number_text(raw)  # as links show it: also a number given as 0x and 64 hex digits
+    if "/" in shown or shown in (".", ".."):
         raise InvalidContractNumber(
             f"contract number must not contain '/' or be '.' or '..' (it is a URL segment), got {text!r}"
         )
-    return contract_number(text)
+    return raw
 
 
 def contract_number_text(raw: bytes) -> str:
