@@ -153,7 +153,7 @@ class SerialWebSocketProvider(LegacyWebSocketProvider):
 
     def __init__(self, endpoint_uri: str, websocket_timeout: int) -> None:
         super().__init__(endpoint_uri, websocket_timeout=websocket_timeout)
-        self._one_at_a_time = threading.Lock()
+        self._one_at_a_time = threading.RLock()  # re-entrant: a middleware may ask again inside a request
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         with self._one_at_a_time:
