@@ -27,6 +27,7 @@ from collab_py.cli import app
 from collab_py.devnet.geth import geth_path, installed_geth, ipc_request, wait_until
 from collab_py.devnet.node import _die_with_parent, rpc
 from collab_py.domain.keys import Keyring
+from collab_py.files import write_private
 
 PASSPHRASE = "network init test"
 ETHER = 10**18
@@ -328,7 +329,7 @@ def test_two_sealers_and_the_rpc_node_run_on_one_machine_from_the_scripts(
     if installed_geth() is None:
         pytest.skip(f"no cached geth at {geth_path()}: `make geth` builds it")
     base = free_ports(8)  # p2p: base..base+2, engine API: base+3..base+5, HTTP and WebSocket: base+6, base+7
-    (tmp_path / "passphrase.txt").write_text(PASSPHRASE)
+    write_private(tmp_path / "passphrase.txt", PASSPHRASE)  # 0600: a passphrase file others can read is refused
     monkeypatch.chdir(tmp_path)
     relative = {"COLLAB_PASSPHRASE_FILE": "passphrase.txt"}
     funded: LocalAccount = Account.create()
