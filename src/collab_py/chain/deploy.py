@@ -7,6 +7,7 @@ Besu), unless ``COLLAB_EVM_VERSION`` or the caller says which (:func:`chain_evm_
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from eth_typing import ChecksumAddress
@@ -66,6 +67,12 @@ class Deployment:
             escrow=contract_at(w3, "PaymentEscrow", manifest.escrow),
             asset=contract_at(w3, "DepositToken", manifest.asset),
         )
+
+    @functools.cached_property
+    def key_lifetimes(self) -> tuple[int, int]:
+        """The shortest and longest life of a payment key, in seconds (the escrow's immutable bounds), read once."""
+        escrow = self.escrow.functions
+        return int(escrow.minKeyLifetime().call()), int(escrow.MAX_KEY_LIFETIME().call())
 
     def decimals(self, asset: str | None = None) -> int:
         """Decimals of the ERC-20 ``asset`` (by default the deployment's), read from the token once."""

@@ -121,7 +121,7 @@ class FinanceService(KeyedService):
     def open_application(self, number: str | bytes, seq: int) -> BankAccount:
         """Party A reads where Party B wants to be paid (salt and account), from the application's ciphertext."""
         raw = as_contract_no(number)
-        self._must_be(self.reader.agreement(raw).party_a)  # sealed to the payer's finance key
+        self._must_be(self.deployment.registry.functions.partiesOf(raw).call()[1])  # sealed to the payer's finance
         payment = self.reader.payment(raw, seq)
         return crypto.open_sealed(self.encryption_key, payment.account_for_payer, BankAccount, self.binding(raw, seq))
 
@@ -187,8 +187,7 @@ class FinanceService(KeyedService):
         refused by the escrow); the payment key expires ``lifetime`` seconds after the latest block.
         """
         raw = as_contract_no(number)
-        escrow = self.deployment.escrow.functions
-        shortest, longest = int(escrow.minKeyLifetime().call()), int(escrow.MAX_KEY_LIFETIME().call())
+        shortest, longest = self.deployment.key_lifetimes
         expiry = int(self.deployment.w3.eth.get_block("latest")["timestamp"]) + lifetime
         if not shortest <= lifetime <= longest:  # the escrow's own refusal, with the bounds it would not name
             raise InvalidExpiry({"expiry": expiry}, reason=f"a key lives {shortest} to {longest} s, not {lifetime} s")
