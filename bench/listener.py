@@ -6,7 +6,9 @@ creates N released payments (second vouchers) through the services, then:
 * backfill: Party A's and Party B's accounting listeners, each with a fresh ledger, catch up from the deployment
   block; the figure is second vouchers posted to *both* ledgers per second (N / (time A + time B)), on SQLite and, when
   ``COLLAB_TEST_POSTGRES_URL`` (or ``--postgres``) names a server, on PostgreSQL; both ledgers are then reconciled
-  with the chain. Before it, the sync alone stores the chain's logs in another fresh ledger: every consumer of a
+  with the chain. Before it, the node alone serves the deployment's logs, read through the sync's log reader in one
+  request and parsed, with nothing else done: no backfill can be faster than the node gives it its logs. Then the
+  sync alone stores the chain's logs in another fresh ledger: every consumer of a
   backfill waits for it, so N / (its time) bounds the figure whatever the consumers do. After it, the database alone
   takes the rows the backfill wrote (the store's logs, both orgs' journal entries and lines) again, into a fresh
   ledger, through the driver with nothing else to do: N / (its time) bounds the figure on that database whatever the
@@ -15,8 +17,8 @@ creates N released payments (second vouchers) through the services, then:
   one; the latency is from the moment the release's block is announced (a second ``newHeads`` subscription in this
   process notes when each head arrives) to the commit of its posting (p50, p99).
 
-Ends with one JSON line ``{"backfill_events_per_s": B, "sync_alone_bound_per_s": S, "writes_alone_bound_per_s": W,
-"live_latency_p99_ms": L, ...}`` (B, S and W on SQLite).
+Ends with one JSON line ``{"backfill_events_per_s": B, "node_alone_bound_per_s": N, "sync_alone_bound_per_s": S,
+"writes_alone_bound_per_s": W, "live_latency_p99_ms": L, ...}`` (B, S and W on SQLite).
 """
 
 from __future__ import annotations
@@ -69,6 +71,23 @@ WRITTEN = {
 }
 #: Rows a backfill writes in one transaction (the sync's chunk aims at 5,000 logs, a consumer's batch is 5,000 events).
 ROWS_PER_TRANSACTION = 5_000
+
+
+def node_alone(sandbox: Sandbox) -> tuple[float, int]:
+    """Seconds for the node to serve every log of the deployment that the sync reads, in one request through the
+    sync's log reader, parsed and nothing else (the best of three: the first read of a node is slower), and how many
+    logs that was: the part of any backfill that no code of ours can shorten (the sync reads in chunks, each one
+    more request)."""
+    scratch = open_database("sqlite://")
+    sync = Sync(sandbox.w3, sandbox.deployment, scratch, ListenerConfig(chunk_blocks=100_000_000))
+    head = int(sandbox.w3.eth.block_number)
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        logs = sync.reader.fetch(sandbox.deployment.manifest.deployment_block, head)
+        times.append(time.perf_counter() - started)
+    scratch.dispose()
+    return min(times), len(logs)
 
 
 def sync_alone(sandbox: Sandbox, url: str) -> float:
@@ -231,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             released_payments(sandbox, args.vouchers, progress=lambda done: progress.update(task, completed=done))
         console.print(f"{args.vouchers:,} second vouchers on chain in {time.perf_counter() - started:.1f} s")
 
+        node_seconds, node_logs = node_alone(sandbox)
         results: dict[str, tuple[float, float, float, float]] = {}  # database -> A, B, sync alone, writes alone (s)
         with tempfile.TemporaryDirectory(prefix="collab-bench-") as folder:
             urls = {name: f"sqlite:///{Path(folder) / name}.db" for name in ("sync", "ledger", "writes")}
@@ -269,6 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{floors[name]:,.0f}",
         )
     console.print(table)
+    node_bound = args.vouchers / node_seconds
+    console.print(
+        f"the node alone: {node_logs:,} logs served and parsed in {node_seconds:.2f} s, at most {node_bound:,.0f} "
+        f"vouchers/s whatever the database ({node_bound / TARGET_BACKFILL:.2f} x target)"
+    )
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
     console.print(
@@ -277,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     summary = {
         "backfill_events_per_s": round(rates["sqlite"]),
+        "node_alone_bound_per_s": round(node_bound),
         "sync_alone_bound_per_s": round(bounds["sqlite"]),
         "writes_alone_bound_per_s": round(floors["sqlite"]),
         "live_latency_p99_ms": round(p99, 1),

@@ -115,11 +115,13 @@ def test_history_runs_its_services_as_processes_and_reports_each_ones_memory(
 def test_listener_benchmark_bounds_the_backfill_by_what_the_database_alone_takes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The whole listener benchmark at a small size: the backfill's rate beside the most its writes alone allow."""
+    """The whole listener benchmark at a small size: the backfill's rate beside the most its writes alone and the
+    node alone allow."""
     assert bench("listener").main(["--vouchers", "20", "--live", "2"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["vouchers"] == 20
     assert 0 < summary["backfill_events_per_s"] < summary["writes_alone_bound_per_s"]
+    assert summary["backfill_events_per_s"] < summary["node_alone_bound_per_s"]
     if "backfill_events_per_s_postgresql" in summary:  # a server is configured (always in CI)
         assert 0 < summary["backfill_events_per_s_postgresql"] < summary["writes_alone_bound_per_s_postgresql"]
     assert summary["sync_alone_bound_per_s"] > 0
