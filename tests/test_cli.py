@@ -720,6 +720,21 @@ def test_a_reader_closing_the_pipe_ends_the_command_quietly(tmp_path: Path, as_j
     assert (process.wait(60), process.stderr.read()) == (141, b"")
 
 
+def test_a_broken_pipe_that_is_not_the_output_is_an_error(tmp_path: Path) -> None:
+    """A pipe that breaks elsewhere (the node's socket) while the reader still reads is an error, not a quiet end."""
+    broken = (
+        "import runpy; from collab_py.domain.keys import Keyring\n"
+        "def names(self): raise BrokenPipeError(32, 'Broken pipe')\n"
+        "Keyring.names = names\n"
+        "runpy.run_module('collab_py.cli', run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", broken, "--keys", str(tmp_path), "keys", "list"], capture_output=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (1, b"")
+    assert done.stderr.decode().startswith("error: BrokenPipeError: [Errno 32] Broken pipe")
+
+
 def test_a_passphrase_file_others_can_read_is_refused(cli: Cli, tmp_path: Path) -> None:
     file = tmp_path / "passphrase"
     file.write_text(PASSPHRASE + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import select
 import shlex
 import sys
 import traceback
@@ -53,6 +54,17 @@ def reader_gone() -> typer.Exit:
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
     return typer.Exit(BROKEN_PIPE_EXIT)
+
+
+def stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader is gone (polling it reports an error)."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file: a test's capture
+        return False
+    poller = select.poll()
+    poller.register(descriptor, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 class PipeConsole(Console):
@@ -226,7 +238,7 @@ R = TypeVar("R")
 def readable_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Shows a collab error as one line with advice and exit code 1; any other error too, unless --debug, which
     prints the traceback (scrubbed of credentials) instead. A closed output pipe ends the command quietly
-    (:func:`reader_gone`): its output is flushed here, where that is seen."""
+    (:func:`reader_gone`): its output is flushed here, where that is seen; a broken pipe elsewhere is an error."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -236,9 +248,9 @@ def readable_errors(command: Callable[P, R]) -> Callable[P, R]:
             return result
         except (typer.Exit, typer.Abort):
             raise
-        except BrokenPipeError:
-            raise reader_gone() from None
         except Exception as error:
+            if isinstance(error, BrokenPipeError) and stdout_closed():
+                raise reader_gone() from None  # not another pipe (the node's socket): that is an error
             if state.debug:
                 sys.stderr.write(scrub("".join(traceback.format_exception(error))))
                 raise typer.Exit(1) from None
