@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -74,11 +75,15 @@ def test_manifest_whose_contracts_hold_no_code_is_refused(world: World, contract
 
 
 def test_saving_over_a_manifest_is_refused_unless_overwriting(world: World, tmp_path: Path) -> None:
+    """A manifest written meanwhile (another deployment's) is kept; this deployment's goes beside it, not lost."""
     path = world.deployment.manifest.save(tmp_path / "local.json")
     other = world.deployment.manifest.model_copy(update={"institution_org": 901})
-    with pytest.raises(ManifestExists, match=f"a deployment manifest is already at {path}: refusing to overwrite it"):
+    beside = tmp_path / f"local.{other.registry[2:10].lower()}.json"
+    refused = f"a deployment manifest is already at {path}: refusing to overwrite it; this deployment's manifest is "
+    with pytest.raises(ManifestExists, match=re.escape(f"{refused}written to {beside}")):
         other.save(path)
     assert Manifest.load(path) == world.deployment.manifest
+    assert Manifest.load(beside) == other
     assert Manifest.load(other.save(path, overwrite=True)) == other
 
 

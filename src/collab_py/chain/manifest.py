@@ -63,15 +63,22 @@ class Manifest(BaseModel):
         return Web3.to_checksum_address(value)
 
     def save(self, path: Path, *, overwrite: bool = False) -> Path:
-        """Writes the manifest as JSON to ``path`` (parents created); :class:`ManifestExists` if a file is there,
-        unless ``overwrite``."""
+        """Writes the manifest as JSON to ``path`` (parents created). If a file is there (unless ``overwrite``), for
+        example one written by another deployment while this one was deployed, it is left as it is and this
+        manifest goes beside it, named by its registry, so that a deployment is never lost:
+        :class:`ManifestExists` names both."""
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with path.open("w" if overwrite else "x") as file:
-                file.write(self.model_dump_json(indent=2) + "\n")
+            self._write(path, "w" if overwrite else "x")
         except FileExistsError:
-            raise _exists(path) from None
+            beside = path.with_name(f"{path.stem}.{self.registry[2:10].lower()}{path.suffix}")
+            self._write(beside, "w")  # named by this deployment's registry: only this deployment writes it
+            raise ManifestExists(f"{_exists(path)}; this deployment's manifest is written to {beside}") from None
         return path
+
+    def _write(self, path: Path, mode: str) -> None:
+        with path.open(mode) as file:
+            file.write(self.model_dump_json(indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
