@@ -16,7 +16,14 @@ from eth_account import Account
 from collab_py.chain import errors
 from collab_py.chain.deploy import MIN_KEY_LIFETIME, RELEASE_WINDOW, Deployment, deploy, deploy_contract
 from collab_py.chain.enums import OrgKind
-from collab_py.chain.manifest import ChainMismatch, ContractNotDeployed, Manifest, ManifestError, ManifestExists
+from collab_py.chain.manifest import (
+    ChainMismatch,
+    ContractNotDeployed,
+    Manifest,
+    ManifestError,
+    ManifestExists,
+    NodeBehind,
+)
 from collab_py.chain.toolchain import ensure_solc
 from collab_py.chain.transactor import Transactor, connect
 from collab_py.devnet.node import AnvilNode
@@ -72,6 +79,16 @@ def test_manifest_whose_contracts_hold_no_code_is_refused(world: World, contract
     expected = f"no contract at the manifest's {contract} {nothing} on chain 31337: a manifest of an older chain or"
     with pytest.raises(ContractNotDeployed, match=expected):
         Deployment.attach(world.w3, stale)
+
+
+def test_a_node_below_the_deployment_block_is_told_from_a_stale_manifest(world: World) -> None:
+    """A node still syncing has no code at the manifest's addresses yet: it is behind, not the manifest wrong."""
+    head = world.w3.eth.block_number
+    ahead = world.deployment.manifest.model_copy(
+        update={"registry": world.a.treasury.address, "deployment_block": head + 1_000}
+    )
+    with pytest.raises(NodeBehind, match=f"the node is at block {head}, below the manifest's deployment block"):
+        Deployment.attach(world.w3, ahead)
 
 
 def test_saving_over_a_manifest_is_refused_unless_overwriting(world: World, tmp_path: Path) -> None:

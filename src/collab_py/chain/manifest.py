@@ -27,6 +27,10 @@ class ContractNotDeployed(ManifestError):
     the same chain id) or of another deployment."""
 
 
+class NodeBehind(ManifestError):
+    """The node has not reached the manifest's deployment block yet (still syncing): its contracts are not there."""
+
+
 class ManifestExists(ManifestError):
     """Refused to overwrite an existing manifest (a deployment would lose track of another)."""
 
@@ -101,11 +105,18 @@ class Manifest(BaseModel):
             raise ChainMismatch(f"manifest is for chain {self.chain_id}, node is on chain {actual}")
 
     def check_code(self, w3: Web3) -> None:
-        """Refuses a manifest whose registry or escrow holds no code on the node (one JSON-RPC batch)."""
+        """Refuses a manifest whose registry or escrow holds no code on the node (one JSON-RPC batch):
+        :class:`NodeBehind` when the node is still below the deployment block, else :class:`ContractNotDeployed`."""
         contracts = {"registry": self.registry, "escrow": self.escrow}
         codes = rpc_batch(w3, "eth_getCode", [[address, "latest"] for address in contracts.values()])
         for (name, address), code in zip(contracts.items(), codes, strict=True):
             if code in (None, "", "0x"):
+                head = int(w3.eth.block_number)
+                if head < self.deployment_block:
+                    raise NodeBehind(
+                        f"the node is at block {head}, below the manifest's deployment block {self.deployment_block}:"
+                        " it has not synced the deployment yet"
+                    )
                 raise ContractNotDeployed(
                     f"no contract at the manifest's {name} {address} on chain {self.chain_id}: a manifest of an "
                     "older chain or of another deployment?"

@@ -92,6 +92,8 @@ HINTS = {
     "COLLAB_MANIFEST (--manifest) point at the same one",
     "ContractNotDeployed": "give the manifest of this network's deployment (--manifest, COLLAB_MANIFEST), or deploy on "
     "it (collab deploy)",
+    "NodeBehind": "wait until the node has synced (its block number passes the deployment block), or give the URL "
+    "of a node that has (--rpc-url, COLLAB_RPC_URL)",
     "ManifestExists": "pass --force to replace it, or write the manifest elsewhere",
     "WrongPassphrase": "check COLLAB_PASSPHRASE_FILE or the variable named by COLLAB_PASSPHRASE_ENV",
     "EmptyPassphrase": "the keystore passphrase is empty: it comes from the file COLLAB_PASSPHRASE_FILE names, else "
