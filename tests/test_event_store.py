@@ -14,7 +14,7 @@ import pytest
 from alembic import command
 from eth_account import Account
 from prometheus_client import generate_latest
-from sqlalchemy import Engine, event, func, select, text, update
+from sqlalchemy import Connection, Engine, event, func, select, text, update
 
 from collab_py.chain.deploy import Deployment, deploy
 from collab_py.chain.enums import OrgKind, VoucherStatus
@@ -25,6 +25,7 @@ from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import Party, fund_on_dev_node
 from collab_py.devnet.proxy import RpcProxy
 from collab_py.devnet.sandbox import sample_contract
+from collab_py.domain.types import payment_voucher_id
 from collab_py.ledger import store
 from collab_py.ledger.database import DatabaseError, alembic_config, open_database
 from collab_py.ledger.schema import ORPHANED, PAYMENT, REVERSAL, chain_log, journal_entries, sync_state
@@ -224,6 +225,33 @@ def test_a_current_reader_sees_a_known_key_s_events_after_the_sync_s_block(
     counting.reset()
     assert current.payment(draft.number, seq) == now  # from the store alone
     assert counting.getlogs == 0
+
+
+def test_a_current_read_during_a_sync_step_misses_nothing(
+    world: World, flow: Flow, ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync step that commits while a read is under way (between its reads of the store: two snapshots on
+    PostgreSQL) leaves the step's events to the read of the chain after the sync's block, not to neither."""
+    draft = sample_contract("S-6b")
+    settled(flow, world, draft)
+    seq = applied(flow, world, draft, draft.total)
+    database = open_database(ledger_url)
+    sync = synced(world, database)  # the store holds the application
+    flow.finance(world.a).issue_voucher(draft.number, seq)  # after the sync's block
+    source = StoreLogSource(database, sync.chain_id, sync.codec, chain_source(world.deployment), current=True)
+    read_position = store.sync_position
+    stepped: list[bool] = []
+
+    def step_meanwhile(connection: Connection, chain_id: int, lock: bool = False) -> tuple[int, bytes] | None:
+        if not stepped:  # the reader's read: the sync stores the voucher's block just now (its own reads pass)
+            stepped.append(True)
+            catch_up(ListenerEngine(sync, []))
+        return read_position(connection, chain_id, lock=lock)
+
+    monkeypatch.setattr(store, "sync_position", step_meanwhile)
+    found = source.query(["PaymentApplied", "PaymentVoucherIssued"], [payment_voucher_id(draft.contract_no, seq)])
+    assert stepped
+    assert [event.name for event in found] == ["PaymentApplied", "PaymentVoucherIssued"]
 
 
 def test_a_ledger_follows_one_deployment_and_halts_for_another_on_the_same_chain(

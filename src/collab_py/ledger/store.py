@@ -548,6 +548,9 @@ class StoreLogSource:
     ) -> list[ChainEvent]:
         """As :class:`~collab_py.chain.logs.LogSource`: from the store, then from the chain for keys it lacks."""
         with self.database.connect() as connection:
+            # the sync's block first, then the rows up to it: a step committed between the two reads (each its own
+            # snapshot on PostgreSQL) leaves its events to the read of the chain after that block, never to neither
+            synced = sync_position(connection, self.chain_id)
             if keys is None:
                 rows = self._range(connection, names, from_block, to_block)
             else:
@@ -562,8 +565,9 @@ class StoreLogSource:
                         rows += find_events(connection, grouped, contract_nos=keys)
                     else:
                         raise ValueError(f"events {grouped} cannot be selected by key in the store")
-                rows.sort(key=lambda row: row.id)
-            synced = sync_position(connection, self.chain_id)
+                rows = sorted(
+                    (row for row in rows if synced is None or row.block_number <= synced[0]), key=lambda row: row.id
+                )
         events = [row.chain_event(self.codec) for row in rows]
         if keys is not None and self.tail is not None:
             events += self._after_sync(self.tail, names, keys, events, synced)
