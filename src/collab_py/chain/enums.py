@@ -56,11 +56,6 @@ class VoucherStatus(IntEnum):
     REFUSED = 7
     WITHDRAWN = 8
 
-    @property
-    def is_final(self) -> bool:
-        """Whether the payment can move no further."""
-        return self in (VoucherStatus.RELEASED, VoucherStatus.RECLAIMED, VoucherStatus.REFUSED, VoucherStatus.WITHDRAWN)
-
 
 #: Solidity enum name -> Python enum, used to show decoded values by name.
 ENUMS: dict[str, type[IntEnum]] = {

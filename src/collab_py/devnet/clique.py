@@ -47,8 +47,6 @@ from collab_py.devnet.geth import (
     wait_until,
 )
 
-#: Seconds a geth node refuses to dial a node it dialed before (``dialHistoryExpiration`` in p2p/dial.go), plus 1.
-REDIAL_AFTER = 36.0
 #: Seconds the genesis time lies ahead of its writing: about the time the nodes take to start and peer.
 GENESIS_LEAD = 2
 #: geth's ``--txpool.globalslots`` default: pending transactions of all accounts.
@@ -197,11 +195,6 @@ class CliqueNetwork:
     def sealer_addresses(self) -> list[str]:
         """The signers in the genesis, in node order."""
         return [account.address for account in self.sealer_accounts]
-
-    @property
-    def rpc_urls(self) -> dict[str, str]:
-        """Each node's HTTP endpoint by node name."""
-        return {node.name: node.rpc_url for node in self._members}
 
     @property
     def partitioned(self) -> Partition | None:

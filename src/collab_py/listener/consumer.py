@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, runtime_checkable
 
 import requests
 from sqlalchemy import Connection, Engine
@@ -72,6 +72,7 @@ class Handler(Protocol):
         """Compensates what :meth:`apply` wrote for events whose blocks were orphaned; returns the reversals."""
 
 
+@runtime_checkable
 class Retrying(Protocol):
     """A handler that handles an event again differently when an operator asks for it (``collab quarantine
     retry``) than in store order: accounting then judges an asset by the deployment's listing as it stands now."""
@@ -80,6 +81,7 @@ class Retrying(Protocol):
         """As :meth:`Handler.apply`, for quarantined events an operator asked to retry."""
 
 
+@runtime_checkable
 class Ticking(Protocol):
     """A handler with work of its own each step (re-checking deferred decisions, invoices waiting for a receipt)."""
 
@@ -200,7 +202,7 @@ class Consumer:
         applied: list[StoredEvent] = []
         written = 0
         pending: list[StoredEvent] = []
-        apply = getattr(self.handler, "retry", self.handler.apply) if retry else self.handler.apply
+        apply = self.handler.retry if retry and isinstance(self.handler, Retrying) else self.handler.apply
 
         def flush() -> None:
             nonlocal written
@@ -266,11 +268,10 @@ class Consumer:
         self._quarantine_changed = True
 
     def _tick(self) -> int:
-        tick: Any = getattr(self.handler, "tick", None)
-        if tick is None:
+        if not isinstance(self.handler, Ticking):
             return 0
         with self._writer.begin() as connection:
-            return int(tick(connection))
+            return self.handler.tick(connection)
 
 
 class UndecodableEvent(ValueError):
