@@ -147,7 +147,6 @@ class LiveResult:
     steady_blocks: int
     overall_utilisation: float
     latencies: list[float] = field(default_factory=list)
-    step_gas_limits: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     cpu_ms_per_step: float = 0.0
 
@@ -483,7 +482,6 @@ def measure(
         steady_blocks=len(steady),
         overall_utilisation=statistics.mean(stat.gas_used / stat.gas_limit for stat in whole),
         latencies=latencies,
-        step_gas_limits=dict(conveyor.gas_limits),
         seconds=seconds,
         cpu_ms_per_step=cpu / max(1, len(done) * len(STEP_NAMES)) * 1000,
     )
