@@ -50,13 +50,6 @@ class Role(StrEnum):
             self.value
         )
 
-    @property
-    def key_name(self) -> str | None:
-        """The keystore the platform signs with for this role."""
-        return {"BUSINESS": "business", "FINANCE": "finance", "OPERATOR": "operator", "ADMIN": "governance"}.get(
-            self.value
-        )
-
 
 class AccountError(CollabError):
     """A user, token or password that cannot be created as given."""

@@ -225,10 +225,6 @@ class AssetIn(Body):
     asset: Address
 
 
-class EmptyIn(Body):
-    """No fields."""
-
-
 def _hex(text: str) -> bytes:
     return bytes.fromhex(text.removeprefix("0x"))
 

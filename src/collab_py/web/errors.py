@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from collab_py.chain import errors as chain_errors
 from collab_py.chain.transactor import NodeUnreachable, TransactionTimeout
 from collab_py.domain.documents import DocumentError, DocumentNotFound
 from collab_py.domain.econtract import EContractError, TermsMismatch
@@ -150,7 +149,3 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "name") and isinstance(getattr(value, "value", None), int):
         return value.name
     return jsonable(value)
-
-
-#: The contract errors, by name (for the API's documentation of refusals).
-CONTRACT_ERRORS = sorted(name for name in chain_errors.__all__ if name[:1].isupper())
