@@ -30,8 +30,8 @@ from collab_py.chain.transactor import (
 from collab_py.cli import app
 from collab_py.devnet.node import AnvilNode, rpc
 from collab_py.devnet.parties import Funding, FundingError, fund_on_dev_node, is_dev_node
+from collab_py.devnet.proxy import RpcProxy
 from collab_py.settings import CollabSettings, SettingsError
-from support.rpcproxy import RpcProxy
 
 #: Clique's extra data: 32 vanity bytes, one signer, a 65-byte seal (97 bytes).
 CLIQUE_EXTRA = "0x" + "00" * 32 + "11" * 20 + "00" * 65

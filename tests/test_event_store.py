@@ -190,7 +190,7 @@ def test_a_reader_beside_a_ledger_reads_the_store_by_key_not_the_chain_from_the_
         from_store.payment(later.number, seq_later),  # its events from the chain after the sync's block
     ]
     assert counting.getlogs_full_range == 0
-    assert counting.getlogs == 1  # the one key the store lacked, read from the chain after the sync's block
+    assert counting.calls["eth_getLogs"] == 1  # the one key the store lacked, from the chain after the sync's block
     from_chain = ChainReader(world.deployment)
     assert records == [
         from_chain.agreement(draft.number),
@@ -220,11 +220,12 @@ def test_a_current_reader_sees_a_known_key_s_events_after_the_sync_s_block(
     now = current.payment(draft.number, seq)
     assert now == ChainReader(world.deployment).payment(draft.number, seq)
     assert (now.status, now.expiry is not None) == (VoucherStatus.FROZEN, True)
-    assert (counting.getlogs, counting.getlogs_full_range) == (1, 0)  # the blocks after the sync's, not the history
+    # the blocks after the sync's, not the history
+    assert (counting.calls["eth_getLogs"], counting.getlogs_full_range) == (1, 0)
     catch_up(ListenerEngine(sync, []))
     counting.reset()
     assert current.payment(draft.number, seq) == now  # from the store alone
-    assert counting.getlogs == 0
+    assert counting.calls["eth_getLogs"] == 0
 
 
 def test_a_current_read_during_a_sync_step_misses_nothing(
@@ -289,7 +290,7 @@ def test_a_consumer_added_later_reads_the_store_not_the_chain(
     b_books = Consumer(database, "accounting-b", bookkeeper(world, world.b.org_id), sync.codec, sync.chain_id)
     catch_up(ListenerEngine(sync, [b_books]))
     assert posted(database, world.b.org_id) == ["RECEIPT"]
-    assert counting.getlogs == 0  # the store had everything
+    assert counting.calls["eth_getLogs"] == 0  # the store had everything
 
 
 def test_a_ledger_of_the_previous_engine_is_refused_and_an_empty_one_upgraded(ledger_url: str) -> None:

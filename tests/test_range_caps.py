@@ -63,7 +63,8 @@ def capped() -> Iterator[Capped]:
         for number in ("RC-2", "RC-3"):  # redeemed: the institution is asked to pay
             seq, _ = issued(flow, world, single_stage(number))
             flow.finance(world.b).redeem(number, seq)
-        with RpcProxy(node.rpc_url, max_log_range=CAP) as proxy:
+        with RpcProxy(node.rpc_url) as proxy:
+            proxy.cap_log_range(CAP)
             deployment = Deployment.attach(connect(proxy.url), world.deployment.manifest)
             yield Capped(node, proxy, world, deployment)
 
@@ -109,7 +110,7 @@ def test_accounting_invoicing_and_the_bot_work_behind_a_capped_node(chain: Cappe
     run(engines[:1])  # the bot's sync reads the whole history first: its reads grow past the cap and are split
     run(engines)
 
-    assert chain.proxy.refused > 0  # the node refused the reads over its cap: they were split
+    assert chain.proxy.refused["eth_getLogs"] > 0  # the node refused the reads over its cap: they were split
     with database.connect() as connection:
         decided = connection.execute(select(institution_actions.c.contract_no, institution_actions.c.action)).all()
         entries = connection.execute(
@@ -176,7 +177,7 @@ def test_every_command_that_reads_the_chain_works_behind_a_capped_node(chain: Ca
     assert isinstance(journal, list)
     assert sorted({line["contract_no"] for line in journal if line["kind"] == RECEIPT}) == ["RC-1", "RC-2", "RC-3"]
     assert collab("a", "quarantine", "list") == []
-    assert chain.proxy.refused > 0
+    assert chain.proxy.refused["eth_getLogs"] > 0
     database: Engine = open_database(a_books)
     with database.connect() as connection:
         verified = connection.execute(select(invoices.c.contract_no).where(invoices.c.status == VERIFIED)).scalars()

@@ -35,12 +35,12 @@ from typer.testing import CliRunner
 from collab_py.cli import app
 from collab_py.devnet.node import AnvilNode
 from collab_py.devnet.parties import Party
+from collab_py.devnet.proxy import RpcProxy
 from collab_py.devnet.sandbox import B_BANK_ACCOUNT, C_BANK_ACCOUNT
 from collab_py.domain.keys import Keyring
 from collab_py.files import write_private
 from support import World
 from support.credentials import ODD_PASSWORD, forms
-from support.proxy import CredentialedRpcProxy
 
 SUFFIX = uuid.uuid4().hex[:8]
 RPC_USER = f"rpc-user-{SUFFIX}"
@@ -137,19 +137,19 @@ def test_a_full_run_with_odd_credentials_shows_no_secret(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     out = Outputs()
-    proxy = CredentialedRpcProxy(node.rpc_url, RPC_USER, RPC_PASSWORD, RPC_TOKEN).start()
+    proxy = RpcProxy(node.rpc_url, credentials=(RPC_USER, RPC_PASSWORD, RPC_TOKEN)).start()
     try:
         run_the_flow(world, proxy, odd_password_ledger, tmp_path, out)
     finally:
         proxy.stop()
-    assert proxy.forwarded > 100, "the run did not go through the proxy"
+    assert proxy.calls.total() > 100, "the run did not go through the proxy"
     out.add("log records", caplog.text)
     out.add("log messages", "\n".join(record.getMessage() + (record.exc_text or "") for record in caplog.records))
     assert len(out.texts) > 30
     assert not out.leaks(), "\n".join(out.leaks())
 
 
-def run_the_flow(world: World, proxy: CredentialedRpcProxy, ledger: str, tmp_path: Path, out: Outputs) -> None:
+def run_the_flow(world: World, proxy: RpcProxy, ledger: str, tmp_path: Path, out: Outputs) -> None:
     manifest = world.deployment.manifest.save(tmp_path / "manifest.json")
     passphrase_file = write_private(tmp_path / "passphrase", PASSPHRASE + "\n")
     folders = {name: keystores(tmp_path / name / "keys", party) for name, party in (
