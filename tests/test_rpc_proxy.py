@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from collab_py.devnet.node import AnvilNode
+from collab_py.devnet.node import AnvilNode, rpc
 from collab_py.devnet.proxy import RpcProxy
 
 
@@ -64,3 +64,15 @@ def test_a_stopped_proxy_drops_kept_alive_connections_and_comes_back_on_its_port
     proxy.start()
     assert (proxy.url, proxy.port) == (url, port)
     assert "result" in session.post(url, json=call("eth_chainId"), timeout=10).json()
+
+
+def test_reads_of_logs_from_a_given_block_are_counted() -> None:
+    with AnvilNode() as node, RpcProxy(node.rpc_url, full_range_from=1) as proxy:
+        rpc(node.rpc_url, "anvil_mine", ["0x3"])
+        head = rpc(node.rpc_url, "eth_blockNumber")
+        for query in ({"fromBlock": "0x1"}, {"fromBlock": "earliest", "toBlock": head}, {"fromBlock": "0x2"}, {}):
+            reply = requests.post(proxy.url, json={**call("eth_getLogs"), "params": [query]}, timeout=10).json()
+            assert reply["result"] == []
+        assert (proxy.calls["eth_getLogs"], proxy.getlogs_full_range) == (4, 2)  # not from 0x2, nor from the head
+        proxy.reset()
+        assert (proxy.calls.total(), proxy.getlogs_full_range) == (0, 0)
