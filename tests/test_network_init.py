@@ -5,6 +5,7 @@ machine (slow); Besu's files against its documented schema."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import random
@@ -15,6 +16,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import rlp
@@ -218,16 +220,44 @@ def test_a_malformed_or_repeated_fund_is_refused(tmp_path: Path, fund: list[str]
 def test_nodes_take_their_ports_from_the_base_options(tmp_path: Path) -> None:
     out = tmp_path / "net"
     ports = ["--p2p-port", "28000", "--http-port", "28100", "--authrpc-port", "28200", "--rpc-addr", "0.0.0.0"]
-    shown = init(out, "--client", "geth", "--validators", "2", "--zero-gas", *ports)
+    shown = init(out, "--client", "geth", "--validators", "2", "--zero-gas", *ports, "--rpc-host", "rpc.example")
     assert [enode.rsplit(":", 1)[1] for enode in shown["enodes"]] == ["28000", "28001", "28002"]
     for index in (1, 2):
         assert f"--port {27999 + index} --authrpc.port {28199 + index}" in (out / f"start-{index}.sh").read_text()
     rpc_node = (out / "start-rpc.sh").read_text()
     assert "--port 28002 --authrpc.port 28202" in rpc_node
-    # beyond the loopback, clients name the node by its host name: geth must answer any Host header
-    assert "--http.addr 0.0.0.0 --http.port 28100 --http.api eth,net,web3,txpool --http.vhosts '*'" in rpc_node
+    assert "--http.addr 0.0.0.0 --http.port 28100 --http.api eth,net,web3,txpool --http.vhosts" in rpc_node
     assert "--ws.addr 0.0.0.0 --ws.port 28101" in rpc_node
     assert shown["rpc_url"] == "http://127.0.0.1:28100"
+    assert "answers the Host names localhost, rpc.example (--rpc-host)" in (out / "README.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("hosts", "vhosts"),
+    [
+        (["rpc.example.internal"], "localhost,rpc.example.internal"),
+        (["A.example,b.example", "c-1", "a.example"], "localhost,a.example,b.example,c-1"),
+        (["*"], "'*'"),
+        (["rpc.example", "*"], "'*'"),
+    ],
+)
+def test_the_rpc_node_answers_the_host_names_given(tmp_path: Path, hosts: list[str], vhosts: str) -> None:
+    out = tmp_path / "net"
+    names = [f"--rpc-host={host}" for host in hosts]
+    init(out, "--client", "geth", "--validators", "1", "--zero-gas", "--rpc-addr", "10.1.2.3", *names)
+    assert f"--http.vhosts {vhosts} --ws" in (out / "start-rpc.sh").read_text()
+
+
+def test_an_rpc_node_beyond_the_loopback_without_host_names_is_refused(tmp_path: Path) -> None:
+    """Answering any Host header would open the node to DNS rebinding: the operator names the hosts, or says '*'."""
+    out = tmp_path / "net"
+    refused = run("--client", "geth", "--validators", "1", "--zero-gas", "--rpc-addr", "0.0.0.0", "--out", str(out))
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: InvalidInput: --rpc-addr 0.0.0.0 serves the RPC node beyond the loopback")
+    assert "--rpc-host NAME" in refused.stderr
+    assert "--rpc-host '*'" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
@@ -237,6 +267,9 @@ def test_nodes_take_their_ports_from_the_base_options(tmp_path: Path) -> None:
         ["--authrpc-port", "30304"],
         ["--p2p-port", "65535"],
         ["--rpc-addr", "localhost"],
+        ["--rpc-host", "rpc example"],
+        ["--rpc-host", "rpc.example,"],
+        ["--rpc-host", "-rpc.example"],
     ],
 )
 def test_ports_that_clash_or_do_not_exist_are_refused(tmp_path: Path, options: list[str]) -> None:
@@ -272,6 +305,18 @@ def free_ports(count: int) -> int:
                 continue
             return base
     pytest.skip("no free ports in 28000-28999")
+
+
+def http_status(url: str, host: str) -> int:
+    """The HTTP status of a JSON-RPC request to ``url`` that names the server ``host`` (its Host header)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+        connection.request("POST", "/", body, {"Host": host, "Content-Type": "application/json"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def listening_ports(pid: int) -> set[int]:
@@ -325,7 +370,7 @@ def test_two_sealers_and_the_rpc_node_run_on_one_machine_from_the_scripts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The README's layout: both sealers and the RPC node side by side, the passphrase file given relative to where
-    the scripts start, fees on and one account funded by the genesis."""
+    the scripts start, fees on, one account funded by the genesis and the RPC node named by a host name."""
     if installed_geth() is None:
         pytest.skip(f"no cached geth at {geth_path()}: `make geth` builds it")
     base = free_ports(8)  # p2p: base..base+2, engine API: base+3..base+5, HTTP and WebSocket: base+6, base+7
@@ -336,7 +381,7 @@ def test_two_sealers_and_the_rpc_node_run_on_one_machine_from_the_scripts(
     ports = ["--p2p-port", str(base), "--authrpc-port", str(base + 3), "--http-port", str(base + 6)]
     shown = init(
         tmp_path / "net", "--client", "geth", "--validators", "2", "--period", "1", "--fund", funded.address, *ports,
-        env={**relative, "COLLAB_PASSPHRASE": None},
+        "--rpc-host", "rpc.example.internal", env={**relative, "COLLAB_PASSPHRASE": None},
     )  # fmt: skip
     url = shown["rpc_url"]
     with started(tmp_path, ["start-1.sh", "start-2.sh", "start-rpc.sh"], relative) as nodes:
@@ -363,3 +408,6 @@ def test_two_sealers_and_the_rpc_node_run_on_one_machine_from_the_scripts(
         for index, name in enumerate(["start-1.sh", "start-2.sh"]):
             assert listening_ports(nodes[name].pid) == {base + index, base + 3 + index}, "a sealer serves RPC"
         assert listening_ports(nodes["start-rpc.sh"].pid) == {base + 2, base + 5, base + 6, base + 7}
+        # HTTP answers the names given and localhost (and IP addresses): no other, against DNS rebinding
+        statuses = {host: http_status(url, host) for host in ("rpc.example.internal", "localhost", "evil.example")}
+        assert statuses == {"rpc.example.internal": 200, "localhost": 200, "evil.example": 403}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import json
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ PASSPHRASE_FILE = [
     "case $passphrase in /*) ;; *) passphrase=$PWD/$passphrase ;; esac",
 ]
 CD = 'cd "$(dirname "$0")"'
+#: A DNS host name: dot-separated labels of letters, digits and inner hyphens.
+HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
 
 
 class Client(enum.StrEnum):
@@ -153,6 +156,14 @@ def init(
     rpc_addr: Annotated[
         str, typer.Option(help="geth: the IPv4 address the RPC node's HTTP and WebSocket listen on.")
     ] = HOST,
+    rpc_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="geth: a host name the services reach the RPC node by (repeat it, or separate names by commas): "
+            "its HTTP answers only these names, localhost and IP addresses (the DNS-rebinding guard). Required with "
+            "an --rpc-addr beyond the loopback; '*' answers any name.",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="The folder to write (new or empty).")] = Path("network"),
 ) -> None:
     """Writes a new network's genesis, one encrypted keystore per validator (the usual passphrase), its p2p key
@@ -168,6 +179,7 @@ def init(
             "for the deployer's (governance) and each org's accounts, or --zero-gas for free transactions"
         )
     listen = _listen_address(rpc_addr)
+    vhosts = _virtual_hosts(rpc_host or [], listen) if client is Client.GETH else []
     ports = Ports(p2p_port, http_port, authrpc_port)
     ports.check(client, validators)
     passphrase = state.settings.passphrase(prompt=True)
@@ -193,7 +205,8 @@ def init(
             alloc=alloc,
         )
         nodes.append(Node(validators + 1, NodeKey.generate(), ports))
-        scripts = _write_geth(out, nodes, chain_id, gas_limit, listen, str(geth or "geth"))
+        serving = _serving(nodes[-1].http_port, listen, vhosts)
+        scripts = _write_geth(out, nodes, chain_id, gas_limit, serving, str(geth or "geth"))
     else:
         genesis = qbft_genesis(
             chain_id=chain_id,
@@ -210,7 +223,7 @@ def init(
     for name, lines in scripts.items():
         _script(out / name, lines)
     rpc_url = _rpc_url(client, nodes, listen)
-    write_private(out / "README.txt", _readme(client, nodes, zero_gas, rpc_url, geth))
+    write_private(out / "README.txt", _readme(client, nodes, zero_gas, rpc_url, vhosts, geth))
     secret = "nodekey" if client is Client.GETH else "key"
     keystore = f"keystore/{VALIDATOR_KEY}.json"
     files = ["genesis.json", "static-nodes.txt", "README.txt", *scripts]
@@ -254,6 +267,24 @@ def _listen_address(text: str) -> ipaddress.IPv4Address:
         raise InvalidInput(f"malformed --rpc-addr {text!r}: an IPv4 address such as 127.0.0.1 or 0.0.0.0") from None
 
 
+def _virtual_hosts(names: Sequence[str], listen: ipaddress.IPv4Address) -> list[str]:
+    """geth's ``--http.vhosts`` for ``--rpc-host NAME``: localhost (its default) and the names, or ``*`` alone; none
+    (geth's default) for a loopback node without names. A node beyond the loopback needs them."""
+    hosts = list(dict.fromkeys(name.strip().lower() for text in names for name in text.split(",")))
+    for name in hosts:
+        if name != "*" and not HOST_NAME.fullmatch(name):
+            raise InvalidInput(f"malformed --rpc-host {name!r}: a host name such as rpc.example.internal, or '*'")
+    if not hosts and not listen.is_loopback:
+        raise InvalidInput(
+            f"--rpc-addr {listen} serves the RPC node beyond the loopback: name the hosts its clients reach it by "
+            "with --rpc-host NAME (geth refuses other Host headers, which guards against DNS rebinding), or give "
+            "--rpc-host '*' to answer any name"
+        )
+    if "*" in hosts:
+        return ["*"]
+    return ["localhost", *hosts] if hosts else []
+
+
 def _rpc_url(client: Client, nodes: Sequence[Node], listen: ipaddress.IPv4Address) -> str:
     """The JSON-RPC URL the services use on the machine of the node that serves it (geth's RPC node, Besu's node 1)."""
     if client is Client.BESU:
@@ -272,10 +303,11 @@ def _script(path: Path, lines: Sequence[str]) -> None:
 
 
 def _write_geth(
-    out: Path, nodes: Sequence[Node], chain_id: int, gas_limit: int, listen: ipaddress.IPv4Address, geth: str
+    out: Path, nodes: Sequence[Node], chain_id: int, gas_limit: int, serving: Sequence[str], geth: str
 ) -> dict[str, list[str]]:
     """Each node's ``nodekey``, ``config.toml`` (its static peers: every other validator) and start script: the
-    sealers' serve no RPC but IPC, since their keys are unlocked; the RPC node's (the last node) serves the services."""
+    sealers' serve no RPC but IPC, since their keys are unlocked; the RPC node's (the last node) serves the services
+    with the options ``serving``."""
     scripts: dict[str, list[str]] = {}
     for node in nodes:
         folder = private_folder(out / node.folder)
@@ -291,7 +323,7 @@ def _write_geth(
             "--syncmode", "full",
             "--port", str(node.p2p_port),
             "--authrpc.port", str(node.authrpc_port),
-            *(_sealing(node.folder, node.address, gas_limit) if node.address else _serving(node.http_port, listen)),
+            *(_sealing(node.folder, node.address, gas_limit) if node.address else serving),
         ]  # fmt: skip
         scripts[node.script] = [
             *(PASSPHRASE_FILE if node.address else []),
@@ -311,17 +343,30 @@ def _sealing(folder: str, address: str, gas_limit: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _serving(port: int, listen: ipaddress.IPv4Address) -> list[str]:
+def _serving(port: int, listen: ipaddress.IPv4Address, vhosts: Sequence[str]) -> list[str]:
     """The RPC node's options: HTTP and WebSocket without admin, miner or clique API, and archive state (as the
-    devnet's RPC node: a crash does not rewind its head to the last state flushed to disk). Listening beyond the
-    loopback, it answers any Host header, since clients then name it by its host name."""
+    devnet's RPC node: a crash does not rewind its head to the last state flushed to disk). HTTP answers the Host
+    names ``vhosts`` (geth's default, localhost, when empty); WebSocket checks no Host, and the Origin only of
+    browsers (geth 1.13 skips the check when a client sends none, as the services' client does)."""
     api, host = RPC_API, str(listen)
     return [
         "--gcmode", "archive",
         "--http", "--http.addr", host, "--http.port", str(port), "--http.api", api,
-        *([] if listen.is_loopback else ["--http.vhosts", "*"]),
+        *(["--http.vhosts", ",".join(vhosts)] if vhosts else []),
         "--ws", "--ws.addr", host, "--ws.port", str(port + 1), "--ws.api", api,
     ]  # fmt: skip
+
+
+def _host_names(vhosts: Sequence[str]) -> list[str]:
+    """What README.txt says of the RPC node's ``--http.vhosts``."""
+    if not vhosts:
+        return []
+    if "*" in vhosts:
+        return ["Its HTTP answers any Host name (--rpc-host '*'): nothing guards it against DNS rebinding."]
+    return [
+        f"Its HTTP answers the Host names {', '.join(vhosts)} (--rpc-host) and IP addresses, no other (a guard",
+        "against DNS rebinding); its WebSocket checks only the Origin that browsers send.",
+    ]
 
 
 def _write_besu(out: Path, nodes: Sequence[Node], zero_gas: bool) -> dict[str, list[str]]:
@@ -348,7 +393,9 @@ def _write_besu(out: Path, nodes: Sequence[Node], zero_gas: bool) -> dict[str, l
     return scripts
 
 
-def _readme(client: Client, nodes: Sequence[Node], zero_gas: bool, rpc_url: str, geth: Path | None) -> str:
+def _readme(
+    client: Client, nodes: Sequence[Node], zero_gas: bool, rpc_url: str, vhosts: Sequence[str], geth: Path | None
+) -> str:
     validators = [node for node in nodes if node.address]
     first = nodes[0]
     common = [
@@ -393,6 +440,7 @@ def _readme(client: Client, nodes: Sequence[Node], zero_gas: bool, rpc_url: str,
             f"archive state. It serves {RPC_API} over HTTP and WebSocket: COLLAB_RPC_URL={rpc_url}",
             f"(WebSocket: port {rpc.http_port + 1}). Run ./start-rpc.sh on the services' machine (or behind a proxy",
             "with TLS that only they reach).",
+            *_host_names(vhosts),
             "Clique: a sealer seals at most one of every floor(N/2)+1 blocks: run at least 3 validators.",
             *funds,
             (
