@@ -14,6 +14,7 @@ import socket
 import stat
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from collab_py.cli import app
 from collab_py.devnet.geth import geth_path, installed_geth, ipc_request, wait_until
 from collab_py.devnet.node import _die_with_parent, rpc
 from collab_py.domain.keys import Keyring
+from collab_py.exceptions import CollabError
 from collab_py.files import write_private
 
 PASSPHRASE = "network init test"
@@ -365,49 +367,90 @@ def started(folder: Path, scripts: list[str], env: dict[str, str]) -> Iterator[d
                 process.wait()
 
 
-@pytest.mark.e2e  # `make e2e`, which builds geth first: with the suite on a real network, never skipped in CI
-def test_two_sealers_and_the_rpc_node_run_on_one_machine_from_the_scripts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The README's layout: both sealers and the RPC node side by side, the passphrase file given relative to where
-    the scripts start, fees on, one account funded by the genesis and the RPC node named by a host name."""
+@dataclass
+class Network:
+    """A network ``network init`` wrote to ``folder / "net"``, its start scripts running from ``folder``; ``base``:
+    its first port (p2p from there, the engine API after, then the RPC node's HTTP and WebSocket)."""
+
+    folder: Path
+    base: int
+    shown: dict[str, Any]
+    scripts: dict[str, subprocess.Popen[bytes]]
+
+    @property
+    def url(self) -> str:
+        return str(self.shown["rpc_url"])
+
+    def logs(self) -> str:
+        return "".join(f"{name}: {(self.folder / f'{name}.log').read_text()[-1500:]}\n" for name in self.scripts)
+
+    def wait_for_blocks(self, count: int) -> None:
+        def sealed() -> bool:
+            assert all(script.poll() is None for script in self.scripts.values()), self.logs()
+            return int(rpc(self.url, "eth_blockNumber"), 16) >= count
+
+        wait_until(sealed, 60, lambda: f"the RPC node saw no {count} blocks:\n{self.logs()}")
+
+    def mined(self, tx: dict[str, Any], sender: LocalAccount) -> dict[str, Any]:
+        """The receipt of ``tx``, signed by ``sender`` and sent to the RPC node, once a sealer includes it."""
+        sent = rpc(self.url, "eth_sendRawTransaction", [sender.sign_transaction(tx).raw_transaction.to_0x_hex()])
+        receipt: dict[str, Any] | None = None
+
+        def included() -> bool:
+            nonlocal receipt
+            try:
+                receipt = rpc(self.url, "eth_getTransactionReceipt", [sent])
+            except CollabError as error:  # geth answers so until it has indexed the chain's transactions
+                if "transaction indexing is in progress" not in str(error):
+                    raise
+            return receipt is not None
+
+        wait_until(included, 30, self.logs)
+        assert receipt is not None
+        return receipt
+
+
+@contextlib.contextmanager
+def network(folder: Path, validators: int, *options: str) -> Iterator[Network]:
+    """The README's layout: ``validators`` sealers (1 s blocks) and the RPC node side by side on free ports, each
+    start script run from ``folder`` with the passphrase file given relative to it."""
     if installed_geth() is None:
         pytest.skip(f"no cached geth at {geth_path()}: `make geth` builds it")
-    base = free_ports(8)  # p2p: base..base+2, engine API: base+3..base+5, HTTP and WebSocket: base+6, base+7
-    write_private(tmp_path / "passphrase.txt", PASSPHRASE)  # 0600: a passphrase file others can read is refused
-    monkeypatch.chdir(tmp_path)
+    nodes = validators + 1
+    base = free_ports(2 * nodes + 2)
+    ports = ["--p2p-port", str(base), "--authrpc-port", str(base + nodes), "--http-port", str(base + 2 * nodes)]
+    write_private(folder / "passphrase.txt", PASSPHRASE)  # 0600: a passphrase file others can read is refused
     relative = {"COLLAB_PASSPHRASE_FILE": "passphrase.txt"}
+    with contextlib.chdir(folder):
+        shown = init(
+            folder / "net", "--client", "geth", "--validators", str(validators), "--period", "1", *ports, *options,
+            env={**relative, "COLLAB_PASSPHRASE": None},
+        )  # fmt: skip
+    scripts = [*(f"start-{index}.sh" for index in range(1, nodes)), "start-rpc.sh"]
+    with started(folder, scripts, relative) as processes:
+        yield Network(folder, base, shown, processes)
+
+
+@pytest.mark.e2e  # `make e2e`, which builds geth first: with the suite on a real network, never skipped in CI
+def test_two_sealers_and_the_rpc_node_run_on_one_machine_from_the_scripts(tmp_path: Path) -> None:
+    """Fees on, one account funded by the genesis, and the RPC node named by a host name."""
     funded: LocalAccount = Account.create()
-    ports = ["--p2p-port", str(base), "--authrpc-port", str(base + 3), "--http-port", str(base + 6)]
-    shown = init(
-        tmp_path / "net", "--client", "geth", "--validators", "2", "--period", "1", "--fund", funded.address, *ports,
-        "--rpc-host", "rpc.example.internal", env={**relative, "COLLAB_PASSPHRASE": None},
-    )  # fmt: skip
-    url = shown["rpc_url"]
-    with started(tmp_path, ["start-1.sh", "start-2.sh", "start-rpc.sh"], relative) as nodes:
-
-        def dead() -> str:
-            return "".join(f"{name}: {(tmp_path / f'{name}.log').read_text()[-1500:]}\n" for name in nodes)
-
-        def sealed(count: int) -> bool:
-            assert all(node.poll() is None for node in nodes.values()), dead()
-            return int(rpc(url, "eth_blockNumber"), 16) >= count
-
-        wait_until(lambda: sealed(4), 60, lambda: f"the RPC node saw no 4 blocks:\n{dead()}")
+    options = ["--fund", funded.address, "--rpc-host", "rpc.example.internal"]
+    with network(tmp_path, 2, *options) as net:
+        net.wait_for_blocks(4)
+        url, base = net.url, net.base
         ipc = tmp_path / "net" / "node-1" / "data" / "geth.ipc"  # a sealer answers on IPC only
         hashes = [rpc(url, "eth_getBlockByNumber", [hex(number), False])["hash"] for number in range(1, 5)]
         signers = {ipc_request(ipc, "clique_getSigner", [block]) for block in hashes}
-        assert signers == {address.lower() for address in shown["validators"]}
+        assert signers == {address.lower() for address in net.shown["validators"]}
         assert int(rpc(url, "eth_getBalance", [funded.address, "latest"]), 16) == 1_000_000 * ETHER
         # a transfer that pays fees, sent to the RPC node, reaches a sealer and is mined
         price = int(rpc(url, "eth_gasPrice"), 16)
-        tx = {"to": FUNDED, "value": ETHER, "gas": 21_000, "gasPrice": price, "nonce": 0, "chainId": 1337}
-        sent = rpc(url, "eth_sendRawTransaction", [funded.sign_transaction(tx).raw_transaction.to_0x_hex()])
-        wait_until(lambda: rpc(url, "eth_getTransactionReceipt", [sent]) is not None, 30, dead)
+        net.mined({"to": FUNDED, "value": ETHER, "gas": 21_000, "gasPrice": price, "nonce": 0, "chainId": 1337}, funded)
         assert int(rpc(url, "eth_getBalance", [FUNDED, "latest"]), 16) == ETHER
         for index, name in enumerate(["start-1.sh", "start-2.sh"]):
-            assert listening_ports(nodes[name].pid) == {base + index, base + 3 + index}, "a sealer serves RPC"
-        assert listening_ports(nodes["start-rpc.sh"].pid) == {base + 2, base + 5, base + 6, base + 7}
+            assert listening_ports(net.scripts[name].pid) == {base + index, base + 3 + index}, "a sealer serves RPC"
+        assert listening_ports(net.scripts["start-rpc.sh"].pid) == {base + 2, base + 5, base + 6, base + 7}
         # HTTP answers the names given and localhost (and IP addresses): no other, against DNS rebinding
         statuses = {host: http_status(url, host) for host in ("rpc.example.internal", "localhost", "evil.example")}
         assert statuses == {"rpc.example.internal": 200, "localhost": 200, "evil.example": 403}
