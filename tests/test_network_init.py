@@ -283,7 +283,7 @@ def test_ports_that_clash_or_do_not_exist_are_refused(tmp_path: Path, options: l
 
 def test_the_scripts_run_the_projects_geth_else_geth_from_the_path(tmp_path: Path) -> None:
     nowhere = {"COLLAB_GETH": None, "COLLAB_CACHE_DIR": str(tmp_path / "no-cache")}
-    init(tmp_path / "bare", "--client", "geth", "--validators", "1", "--zero-gas", env=nowhere)
+    init(tmp_path / "bare", "--client", "geth", "--validators", "1", "--fund", FUNDED, env=nowhere)
     script = (tmp_path / "bare" / "start-1.sh").read_text()
     assert "|| geth --datadir node-1/data init genesis.json" in script
     assert "\nexec geth --config" in script
@@ -291,9 +291,55 @@ def test_the_scripts_run_the_projects_geth_else_geth_from_the_path(tmp_path: Pat
     geth = installed_geth()
     if geth is None:
         pytest.skip(f"no cached geth at {geth_path()}: `make geth` builds it")
-    init(tmp_path / "found", "--client", "geth", "--validators", "1", "--zero-gas")
+    init(tmp_path / "found", "--client", "geth", "--validators", "1", "--fund", FUNDED)
     for name in ("start-1.sh", "start-rpc.sh"):
         assert f"\nexec {geth} --config" in (tmp_path / "found" / name).read_text()
+
+
+#: A stand-in for geth 1.13.15: ``attach`` prints $FAKE_ATTACH; the node runs 3 s and exits 3, or 7 on SIGTERM.
+FAKE_GETH = """#!/bin/sh
+case $1 in
+version) echo "Version: 1.13.15-stable" ;;
+attach) echo "$FAKE_ATTACH" ;;
+--config)
+  trap 'echo "fake geth: stopped" >&2; exit 7' TERM
+  for tick in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do sleep 0.2; done
+  exit 3 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "said"),
+    [
+        # miner.setGasPrice(0) answered: the script waits on geth and exits with its status
+        ("true", 3, ""),
+        # no answer within COLLAB_IPC_TIMEOUT: the script says so, stops geth and fails
+        (
+            "false",
+            1,
+            "start-rpc.sh: geth gave no answer on rpc/data/geth.ipc within 1 s (COLLAB_IPC_TIMEOUT), so its minimum "
+            "gas price is not 0 (zero gas): stopping it\nfake geth: stopped\n",
+        ),
+    ],
+)
+def test_a_zero_gas_start_script_sets_the_gas_price_or_stops_geth(
+    tmp_path: Path, answer: str, status: int, said: str
+) -> None:
+    fake = tmp_path / "geth"
+    fake.write_text(FAKE_GETH)
+    fake.chmod(0o700)
+    init(tmp_path / "net", "--client", "geth", "--validators", "1", "--zero-gas", env={"COLLAB_GETH": str(fake)})
+    done = subprocess.run(
+        [str(tmp_path / "net" / "start-rpc.sh")],
+        env={**os.environ, "FAKE_ATTACH": answer, "COLLAB_IPC_TIMEOUT": "1"},
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (status, said)
+    assert "each script sets its node's minimum gas price" in (tmp_path / "net" / "README.txt").read_text()
 
 
 def free_ports(count: int) -> int:
@@ -431,6 +477,10 @@ def network(folder: Path, validators: int, *options: str) -> Iterator[Network]:
         yield Network(folder, base, shown, processes)
 
 
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 @pytest.mark.e2e  # `make e2e`, which builds geth first: with the suite on a real network, never skipped in CI
 def test_two_sealers_and_the_rpc_node_run_on_one_machine_from_the_scripts(tmp_path: Path) -> None:
     """Fees on, one account funded by the genesis, and the RPC node named by a host name."""
@@ -454,3 +504,20 @@ def test_two_sealers_and_the_rpc_node_run_on_one_machine_from_the_scripts(tmp_pa
         # HTTP answers the names given and localhost (and IP addresses): no other, against DNS rebinding
         statuses = {host: http_status(url, host) for host in ("rpc.example.internal", "localhost", "evil.example")}
         assert statuses == {"rpc.example.internal": 200, "localhost": 200, "evil.example": 403}
+
+
+@pytest.mark.e2e
+def test_a_zero_gas_network_includes_a_free_transaction_with_no_manual_step(tmp_path: Path) -> None:
+    """The start scripts set each node's minimum gas price to 0 (geth raises --miner.gasprice 0 to 1 gwei): a
+    transaction of an account that holds nothing, at gas price 0, is mined. SIGTERM to a script stops its geth."""
+    with network(tmp_path, 1, "--zero-gas") as net:
+        net.wait_for_blocks(2)
+        sender: LocalAccount = Account.create()
+        tx = {"to": FUNDED, "value": 0, "gas": 21_000, "gasPrice": 0, "nonce": 0, "chainId": 1337}
+        receipt = net.mined(tx, sender)
+        assert (receipt["status"], receipt["effectiveGasPrice"]) == ("0x1", "0x0")
+        for name, script in net.scripts.items():
+            [geth] = children(script.pid)  # past the gas price, the script only waits on geth
+            os.kill(script.pid, signal.SIGTERM)  # the script alone, as a service manager stops its main process
+            assert script.wait(30) == 0, net.logs()  # geth's own status after a clean stop
+            assert not Path(f"/proc/{geth}").exists(), f"{name} left geth running"

@@ -46,6 +46,8 @@ PASSPHRASE_FILE = [
 CD = 'cd "$(dirname "$0")"'
 #: A DNS host name: dot-separated labels of letters, digits and inner hyphens.
 HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
+#: How long a zero-gas network's start script waits for geth to answer on IPC, in seconds (COLLAB_IPC_TIMEOUT).
+IPC_TIMEOUT = 120
 
 
 class Client(enum.StrEnum):
@@ -206,7 +208,7 @@ def init(
         )
         nodes.append(Node(validators + 1, NodeKey.generate(), ports))
         serving = _serving(nodes[-1].http_port, listen, vhosts)
-        scripts = _write_geth(out, nodes, chain_id, gas_limit, serving, str(geth or "geth"))
+        scripts = _write_geth(out, nodes, chain_id, gas_limit, zero_gas, serving, str(geth or "geth"))
     else:
         genesis = qbft_genesis(
             chain_id=chain_id,
@@ -303,11 +305,17 @@ def _script(path: Path, lines: Sequence[str]) -> None:
 
 
 def _write_geth(
-    out: Path, nodes: Sequence[Node], chain_id: int, gas_limit: int, serving: Sequence[str], geth: str
+    out: Path,
+    nodes: Sequence[Node],
+    chain_id: int,
+    gas_limit: int,
+    zero_gas: bool,
+    serving: Sequence[str],
+    geth: str,
 ) -> dict[str, list[str]]:
     """Each node's ``nodekey``, ``config.toml`` (its static peers: every other validator) and start script: the
     sealers' serve no RPC but IPC, since their keys are unlocked; the RPC node's (the last node) serves the services
-    with the options ``serving``."""
+    with the options ``serving``. On a zero-gas network each script also sets its node's minimum gas price to 0."""
     scripts: dict[str, list[str]] = {}
     for node in nodes:
         folder = private_folder(out / node.folder)
@@ -325,13 +333,45 @@ def _write_geth(
             "--authrpc.port", str(node.authrpc_port),
             *(_sealing(node.folder, node.address, gas_limit) if node.address else serving),
         ]  # fmt: skip
+        command = _command(start)
         scripts[node.script] = [
             *(PASSPHRASE_FILE if node.address else []),
             CD,
             f"[ -d {node.folder}/data/geth/chaindata ] || {_command(init)}",
-            f"exec {_command(start)}",
+            *(_run_at_zero_gas_price(node, command, geth) if zero_gas else [f"exec {command}"]),
         ]
     return scripts
+
+
+def _run_at_zero_gas_price(node: Node, command: str, geth: str) -> list[str]:
+    """Runs geth's ``command`` and sets its minimum gas price to 0 once its IPC answers, since geth 1.13 raises
+    ``--miner.gasprice 0`` to 1 gwei: a sealer would not include a zero-price transaction, nor a node's pool accept
+    one. The script waits on geth, passes HUP, INT and TERM on to it and exits with its status; when the IPC gives
+    no answer within ``COLLAB_IPC_TIMEOUT`` seconds, it stops geth and fails."""
+    ipc = f"{node.folder}/data/geth.ipc"
+    set_price = _command([geth, "attach", "--exec", "miner.setGasPrice(0)", ipc])
+    return [
+        "# zero gas: geth 1.13 raises --miner.gasprice 0 to 1 gwei, so set the price over IPC once geth answers",
+        f"{command} &",
+        "geth=$! failed=",
+        'stop() { kill -TERM "$geth" 2>/dev/null || :; }',
+        "trap stop HUP INT TERM",
+        f"limit=${{COLLAB_IPC_TIMEOUT:-{IPC_TIMEOUT}}} waited=0",
+        f'until [ "$({set_price} 2>/dev/null)" = true ]; do',
+        '  kill -0 "$geth" 2>/dev/null || break  # geth exited: its status below',
+        '  if [ "$waited" -ge "$limit" ]; then',
+        f'    echo "{node.script}: geth gave no answer on {ipc} within $limit s (COLLAB_IPC_TIMEOUT), so its minimum'
+        ' gas price is not 0 (zero gas): stopping it" >&2',
+        "    stop; failed=1; break",
+        "  fi",
+        "  sleep 1; waited=$((waited + 1))",
+        "done",
+        "# a trapped signal ends wait early: wait again until geth is gone, then exit with its status",
+        "while :; do",
+        '  status=0; wait "$geth" || status=$?',
+        '  kill -0 "$geth" 2>/dev/null || exit "${failed:-$status}"',
+        "done",
+    ]
 
 
 def _sealing(folder: str, address: str, gas_limit: int) -> list[str]:
@@ -451,10 +491,13 @@ def _readme(
             ),
         ]
         if zero_gas:
-            specific.append(
-                "Zero gas: geth raises --miner.gasprice 0 to 1 gwei, so after each start of every node (the RPC "
-                "node's too) run `geth attach --exec 'miner.setGasPrice(0)' FOLDER/data/geth.ipc`."
-            )
+            specific += [
+                "Zero gas: geth raises --miner.gasprice 0 to 1 gwei, so each script sets its node's minimum gas price",
+                "to 0 (`geth attach --exec 'miner.setGasPrice(0)'` on its IPC) as soon as geth answers, then waits on",
+                "geth: it passes HUP, INT and TERM on to geth and exits with geth's status, so a service manager runs",
+                "and stops it as it would geth. If geth gives no answer within COLLAB_IPC_TIMEOUT seconds",
+                f"(default {IPC_TIMEOUT}), the script stops geth and fails.",
+            ]
     else:
         specific = [
             "Besu (QBFT, block-header validator selection). On each machine: ./start-N.sh",
