@@ -13,7 +13,7 @@ import signal
 import socket
 import stat
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -310,21 +310,29 @@ esac
 
 
 @pytest.mark.parametrize(
-    ("answer", "status", "said"),
+    ("answer", "timeout", "status", "said"),
     [
         # miner.setGasPrice(0) answered: the script waits on geth and exits with its status
-        ("true", 3, ""),
+        ("true", "1", 3, ""),
         # no answer within COLLAB_IPC_TIMEOUT: the script says so, stops geth and fails
         (
             "false",
+            "1",
             1,
             "start-rpc.sh: geth gave no answer on rpc/data/geth.ipc within 1 s (COLLAB_IPC_TIMEOUT), so its minimum "
             "gas price is not 0 (zero gas): stopping it\nfake geth: stopped\n",
         ),
+        # a timeout that is not a whole number would never expire: refused before geth starts
+        (
+            "true",
+            "2m",
+            2,
+            "start-rpc.sh: COLLAB_IPC_TIMEOUT is seconds to wait for geth, a whole number: not '2m'\n",
+        ),
     ],
 )
 def test_a_zero_gas_start_script_sets_the_gas_price_or_stops_geth(
-    tmp_path: Path, answer: str, status: int, said: str
+    tmp_path: Path, answer: str, timeout: str, status: int, said: str
 ) -> None:
     fake = tmp_path / "geth"
     fake.write_text(FAKE_GETH)
@@ -332,7 +340,7 @@ def test_a_zero_gas_start_script_sets_the_gas_price_or_stops_geth(
     init(tmp_path / "net", "--client", "geth", "--validators", "1", "--zero-gas", env={"COLLAB_GETH": str(fake)})
     done = subprocess.run(
         [str(tmp_path / "net" / "start-rpc.sh")],
-        env={**os.environ, "FAKE_ATTACH": answer, "COLLAB_IPC_TIMEOUT": "1"},
+        env={**os.environ, "FAKE_ATTACH": answer, "COLLAB_IPC_TIMEOUT": timeout},
         capture_output=True,
         text=True,
         timeout=20,
@@ -385,11 +393,16 @@ def listening_ports(pid: int) -> set[int]:
 
 
 @contextlib.contextmanager
-def started(folder: Path, scripts: list[str], env: dict[str, str]) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    """Runs each start script from ``folder`` (as an operator would, in its own session); stops them all after."""
+def started(
+    folder: Path, scripts: list[str], env: dict[str, str], after_first: Callable[[], None] = lambda: None
+) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """Runs each start script from ``folder`` (as an operator would, in its own session), ``after_first`` between
+    the first and the others; stops them all after."""
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for name in scripts:
+        for position, name in enumerate(scripts):
+            if position == 1:
+                after_first()
             with (folder / f"{name}.log").open("wb") as log:
                 processes[name] = subprocess.Popen(
                     [f"./net/{name}"],
@@ -473,7 +486,17 @@ def network(folder: Path, validators: int, *options: str) -> Iterator[Network]:
             env={**relative, "COLLAB_PASSPHRASE": None},
         )  # fmt: skip
     scripts = [*(f"start-{index}.sh" for index in range(1, nodes)), "start-rpc.sh"]
-    with started(folder, scripts, relative) as processes:
+    ipc = folder / "net" / "node-1" / "data" / "geth.ipc"
+
+    def first_block() -> None:
+        """Until the first sealer has sealed block 1: two Clique sealers started at once can each seal a block 1 of
+        their own and then each wait for the other (about one start in six here); operators start them apart."""
+        log = folder / "start-1.sh.log"
+        wait_until(
+            lambda: int(ipc_request(ipc, "eth_blockNumber"), 16) >= 1, 60, lambda: f"no block 1:\n{log.read_text()}"
+        )
+
+    with started(folder, scripts, relative, first_block) as processes:
         yield Network(folder, base, shown, processes)
 
 

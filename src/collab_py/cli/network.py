@@ -352,11 +352,15 @@ def _run_at_zero_gas_price(node: Node, command: str, geth: str) -> list[str]:
     set_price = _command([geth, "attach", "--exec", "miner.setGasPrice(0)", ipc])
     return [
         "# zero gas: geth 1.13 raises --miner.gasprice 0 to 1 gwei, so set the price over IPC once geth answers",
+        f"limit=${{COLLAB_IPC_TIMEOUT:-{IPC_TIMEOUT}}} waited=0",
+        'case $limit in ""|*[!0-9]*)',
+        f"  echo \"{node.script}: COLLAB_IPC_TIMEOUT is seconds to wait for geth, a whole number: not '$limit'\" >&2",
+        "  exit 2 ;;",
+        "esac",
         f"{command} &",
         "geth=$! failed=",
         'stop() { kill -TERM "$geth" 2>/dev/null || :; }',
         "trap stop HUP INT TERM",
-        f"limit=${{COLLAB_IPC_TIMEOUT:-{IPC_TIMEOUT}}} waited=0",
         f'until [ "$({set_price} 2>/dev/null)" = true ]; do',
         '  kill -0 "$geth" 2>/dev/null || break  # geth exited: its status below',
         '  if [ "$waited" -ge "$limit" ]; then',
