@@ -150,6 +150,10 @@ def test_besu_genesis_follows_the_documented_qbft_schema(tmp_path: Path) -> None
         assert "--genesis-file=genesis.json" in script
         assert "--rpc-http-enabled" in script
         assert "--min-gas-price=0" in script
+        # the services' HTTP port changes nothing of the network; votes go over the loopback's WebSocket only
+        assert f"--rpc-http-port={8544 + index} --rpc-http-api=ETH,NET,WEB3,TXPOOL --rpc-ws-enabled" in script
+        assert f"--rpc-ws-host=127.0.0.1 --rpc-ws-port={8548 + index} --rpc-ws-api=QBFT" in script
+    assert "over WebSocket on 127.0.0.1:8549+N-1" in (out / "README.txt").read_text()
 
 
 def test_qbft_extra_data_is_the_one_besu_documents() -> None:

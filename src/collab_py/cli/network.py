@@ -34,7 +34,10 @@ AUTHRPC_PORT = 8551
 HOST = "127.0.0.1"
 #: What the geth RPC node serves over HTTP and WebSocket: no admin, miner, clique or personal API.
 RPC_API = "eth,net,web3,txpool"
-BESU_API = "ETH,NET,WEB3,TXPOOL,QBFT"
+#: What a Besu node serves over HTTP (the services' port): no QBFT, ADMIN or other API that changes the network.
+BESU_API = "ETH,NET,WEB3,TXPOOL"
+#: What a Besu validator serves over WebSocket on the loopback only, for its operator's validator votes.
+BESU_VOTE_API = "QBFT"
 #: The balance ``--fund ADDRESS`` gives an account in the genesis, in ether.
 FUND_ETHER = "1000000"
 ETHER_DECIMALS = 18
@@ -79,10 +82,8 @@ class Ports:
         """Refuses a port beyond 65535 and a port two listeners share: on one machine all nodes run side by side."""
         count = validators + 1 if client is Client.GETH else validators
         used = list(range(self.p2p, self.p2p + count))
-        if client is Client.GETH:
-            used += [*range(self.authrpc, self.authrpc + count), self.http, self.http + 1]
-        else:
-            used += range(self.http, self.http + count)
+        used += range(self.authrpc, self.authrpc + count)
+        used += [self.http, self.http + 1] if client is Client.GETH else range(self.http, self.http + count)
         if max(used) > 65535:
             raise InvalidInput(
                 f"the nodes need ports up to {max(used)}: lower --p2p-port, --http-port or --authrpc-port"
@@ -153,8 +154,14 @@ def init(
         ),
     ] = HTTP_PORT,
     authrpc_port: Annotated[
-        int, typer.Option(help="geth: node N's engine API port (loopback) is this + N - 1.", min=1, max=65535)
-    ] = AUTHRPC_PORT,
+        int | None,
+        typer.Option(
+            help="Node N's loopback-only port is this + N - 1: geth's engine API (default 8551); Besu's QBFT API "
+            "(validator votes) over WebSocket (default: the port after the last node's HTTP port).",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
     rpc_addr: Annotated[
         str, typer.Option(help="geth: the IPv4 address the RPC node's HTTP and WebSocket listen on.")
     ] = HOST,
@@ -182,6 +189,8 @@ def init(
         )
     listen = _listen_address(rpc_addr)
     vhosts = _virtual_hosts(rpc_host or [], listen) if client is Client.GETH else []
+    if authrpc_port is None:
+        authrpc_port = AUTHRPC_PORT if client is Client.GETH else http_port + validators
     ports = Ports(p2p_port, http_port, authrpc_port)
     ports.check(client, validators)
     passphrase = state.settings.passphrase(prompt=True)
@@ -430,6 +439,10 @@ def _write_besu(out: Path, nodes: Sequence[Node], zero_gas: bool) -> dict[str, l
             f"--rpc-http-host={HOST}",
             f"--rpc-http-port={node.http_port}",
             f"--rpc-http-api={BESU_API}",
+            "--rpc-ws-enabled",
+            f"--rpc-ws-host={HOST}",
+            f"--rpc-ws-port={node.authrpc_port}",
+            f"--rpc-ws-api={BESU_VOTE_API}",
             "--host-allowlist=localhost,127.0.0.1",
             *(["--min-gas-price=0"] if zero_gas else []),
         ]
@@ -507,8 +520,11 @@ def _readme(
             "Besu (QBFT, block-header validator selection). On each machine: ./start-N.sh",
             "node-N/key is the validator's private key in hex, as Besu reads it (--node-private-key-file): the one",
             "plaintext secret this folder holds, written 0600. The node address is the validator address.",
-            f"JSON-RPC listens on {HOST}:{first.http_port}+N-1: put a proxy with TLS in front of the one the services "
-            f"use (COLLAB_RPC_URL={rpc_url} on node 1's machine).",
+            f"JSON-RPC listens on {HOST}:{first.http_port}+N-1 ({BESU_API}): put a proxy with TLS in front of the one "
+            f"the services use (COLLAB_RPC_URL={rpc_url} on node 1's machine).",
+            f"Validator votes (the {BESU_VOTE_API} API: qbft_proposeValidatorVote, qbft_getValidatorsByBlockNumber) are",
+            f"served only over WebSocket on {HOST}:{first.authrpc_port}+N-1, from validator N's own machine: never "
+            "through the services' port.",
             "QBFT needs more than 2/3 of the validators online: with 4 validators, one may be down.",
             *funds,
         ]
