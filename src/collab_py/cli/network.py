@@ -522,9 +522,9 @@ def _readme(
             "plaintext secret this folder holds, written 0600. The node address is the validator address.",
             f"JSON-RPC listens on {HOST}:{first.http_port}+N-1 ({BESU_API}): put a proxy with TLS in front of the one "
             f"the services use (COLLAB_RPC_URL={rpc_url} on node 1's machine).",
-            f"Validator votes (the {BESU_VOTE_API} API: qbft_proposeValidatorVote, qbft_getValidatorsByBlockNumber) are",
-            f"served only over WebSocket on {HOST}:{first.authrpc_port}+N-1, from validator N's own machine: never "
-            "through the services' port.",
+            f"Validator votes (the {BESU_VOTE_API} API: qbft_proposeValidatorVote, qbft_getValidatorsByBlockNumber)",
+            f"are served only over WebSocket on {HOST}:{first.authrpc_port}+N-1, from validator N's own machine: "
+            "never through the services' port.",
             "QBFT needs more than 2/3 of the validators online: with 4 validators, one may be down.",
             *funds,
         ]
