@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from eth_account import Account
 from prometheus_client import generate_latest
 from sqlalchemy import Connection, Engine, event, func, select, text, update
 
 from collab_py.chain.deploy import Deployment, deploy
 from collab_py.chain.enums import OrgKind, VoucherStatus
-from collab_py.chain.logs import RawLog
+from collab_py.chain.logs import RawLog, StoreRow
 from collab_py.chain.transactor import Transactor, connect
 from collab_py.devnet.flow import Flow
 from collab_py.devnet.node import AnvilNode
@@ -28,10 +30,11 @@ from collab_py.devnet.sandbox import sample_contract
 from collab_py.domain.types import payment_voucher_id
 from collab_py.ledger import store
 from collab_py.ledger.database import DatabaseError, alembic_config, open_database
-from collab_py.ledger.schema import ORPHANED, PAYMENT, REVERSAL, chain_log, journal_entries, sync_state
+from collab_py.ledger.schema import ORPHANED, PAYMENT, REVERSAL, chain_log, journal_entries, metadata, sync_state
 from collab_py.ledger.store import StoreLogSource
 from collab_py.listener.consumer import Consumer
 from collab_py.listener.engine import Engine as ListenerEngine
+from collab_py.listener.handlers.institution import due_requests
 from collab_py.listener.sync import LedgerOfAnotherDeployment, ListenerConfig, Sync
 from collab_py.services.reader import ChainReader, chain_source
 from support import World, applied, bookkeeper, catch_up, issued, released, settled
@@ -315,6 +318,32 @@ def test_a_ledger_of_the_previous_engine_is_refused_and_an_empty_one_upgraded(le
     with upgraded.begin() as connection:  # and back, while the store is empty
         command.downgrade(alembic_config(connection), "0003")
         command.upgrade(alembic_config(connection), "head")
+
+
+def test_the_migrations_build_the_schema_the_code_declares(ledger_url: str) -> None:
+    """Alembic finds nothing to add, drop or change between the migrated database and ``schema.metadata``."""
+    database = open_database(ledger_url)
+    with database.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+
+
+def test_a_deferred_request_of_an_older_ledger_is_due_once_upgraded(ledger_url: str) -> None:
+    database = open_database(ledger_url, migrate=False)
+    with database.begin() as connection:
+        command.upgrade(alembic_config(connection), "0007")
+        request = StoreRow(1, bytes(32), bytes(32), 0, "PaymentRequested", None, None, None, "{}")
+        store.append(connection, 1, [request, request._replace(log_index=1)])
+        for event_id, action in enumerate(("DEFERRED", "RELEASED"), start=1):
+            connection.execute(
+                text(
+                    "INSERT INTO institution_actions (event_id, voucher_id, contract_no, seq, action, reason, attempts)"
+                    " VALUES (:id, :voucher, 'HT-1', 1, :action, '', 1)"
+                ),
+                {"id": event_id, "voucher": bytes(32), "action": action},
+            )
+    upgraded = open_database(ledger_url)
+    with upgraded.connect() as connection:
+        assert [row.id for row in connection.execute(due_requests(0.0))] == [1]
 
 
 def test_store_keys_are_the_events_own(world: World, flow: Flow, ledger_url: str) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from eth_utils import keccak
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from web3.contract import Contract
 
 from collab_py.chain.deploy import deploy_contract
@@ -30,7 +30,7 @@ from collab_py.ledger.schema import FREEZE, PAYMENT, RECEIPT, institution_action
 from collab_py.ledger.store import quarantined, request_retry
 from collab_py.listener.engine import Engine as ListenerEngine
 from collab_py.listener.factory import ListenerSpec, Role, build_engine
-from collab_py.listener.handlers.institution import DEFERRED, REFUSED, RELEASED, InstitutionBot
+from collab_py.listener.handlers.institution import DEFERRED, REFUSED, RELEASED, InstitutionBot, due_requests
 from collab_py.listener.health import serve
 from collab_py.listener.sync import ListenerConfig
 from collab_py.services import ReleaseRefused
@@ -254,6 +254,43 @@ def test_a_suspended_beneficiary_is_deferred_and_released_once_reinstated(
     assert attempts >= 3
     assert decisions(database)["D-HONEST"] == (RELEASED, "", 1)
     assert (RECEIPT, "D-SUSPENDED") in posted(database, world.b.org_id)
+
+
+def test_a_deferred_request_waits_out_its_backoff_across_a_restart(world: World, flow: Flow, ledger_url: str) -> None:
+    """The backoff is kept in the request's row: a restarted bot does not check it early, even once the cause has
+    cleared, and checks it as soon as it is due."""
+    draft = single_stage("D-BACKOFF")
+    requested(flow, world, draft)
+    database = open_database(ledger_url)
+
+    def patient() -> ListenerEngine:
+        listeners = engine(world, flow, database)
+        bot = listeners.consumers[-1].handler
+        assert isinstance(bot, InstitutionBot)
+        bot.recheck_after = 3_600
+        return listeners
+
+    world.admin.transact(world.deployment.registry.functions.setOrgActive(world.b.org_id, False))
+    catch_up(patient())
+    world.admin.transact(world.deployment.registry.functions.setOrgActive(world.b.org_id, True))
+    assert decisions(database)["D-BACKOFF"] == (DEFERRED, f"beneficiary org {world.b.org_id} is suspended", 1)
+    restarted = patient()
+    catch_up(restarted)
+    assert decisions(database)["D-BACKOFF"][::2] == (DEFERRED, 1)  # due in an hour: not checked yet
+
+    with database.begin() as connection:  # the hour passes
+        connection.execute(update(institution_actions).values(recheck_at=institution_actions.c.recheck_at - 3_600))
+    catch_up(restarted)
+    assert decisions(database)["D-BACKOFF"] == (RELEASED, "", 2)
+
+
+def test_the_bots_step_reads_only_the_requests_due_through_an_index() -> None:
+    """However many requests wait, a step reads a range of one index (SQLite's plan), in the order it needs."""
+    database = open_database("sqlite://")
+    query = due_requests(1_800_000_000.0).compile(dialect=database.dialect, compile_kwargs={"literal_binds": True})
+    with database.connect() as connection:
+        plan = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}")]
+    assert plan == ["SEARCH institution_actions USING INDEX ix_institution_actions_due (action=? AND recheck_at<?)"]
 
 
 def test_a_release_the_node_did_not_take_is_deferred_then_released(

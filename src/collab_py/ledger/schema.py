@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -223,11 +224,13 @@ institution_actions = Table(
     Column("voucher_id", LargeBinary(32), nullable=False, index=True),
     Column("contract_no", String(CONTRACT_NO_TEXT), nullable=False),
     Column("seq", Integer, nullable=False),
-    Column("action", String(16), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
     Column("reason", Text, nullable=False, default=""),
     Column("tx_hash", LargeBinary(32)),
     Column("attempts", Integer, nullable=False, default=1),
     Column("decided_at", DateTime(timezone=True), server_default=func.now()),
+    Column("recheck_at", Float),  # a DEFERRED request's next check (Unix seconds); none: at the next step
+    Index("ix_institution_actions_due", "action", "recheck_at"),
 )
 
 #: E-invoices an org issued (OUT: ISSUED, or PENDING while its receipt is not posted yet) or received (IN: VERIFIED,

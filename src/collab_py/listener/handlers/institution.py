@@ -18,7 +18,7 @@ Every request gets its own decision, recorded in ``institution_actions``:
   chain (a token whose transfers fail, say) — that transaction is not sent again;
 * DEFERRED, with the reason, when the cause may clear: a suspended beneficiary, a treasury moved after the request
   (:class:`ReleaseRefused` ``temporary``), a paused escrow, a node that did not answer. Deferred requests are checked
-  again at later steps (each after a backoff, a bounded number per step) until they become a decision.
+  again at later steps (each after a backoff kept in its row, a bounded number per step) until they become a decision.
 
 The releases of a batch are sent together (pipelined) and each is collected on its own, so one that fails neither
 holds back nor rolls back the others' records. Payments are read through a reader over the ledger's store: state by
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hexbytes import HexBytes
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, Select, and_, func, insert, select, update
 
 from collab_py.chain.build import load_artifact
 from collab_py.chain.enums import VoucherStatus
@@ -80,11 +80,13 @@ class InstitutionBot:
         self.recheck_after = recheck_after
         self.recheck_max = recheck_max
         self.codec = EventCodec([load_artifact(name).abi for name in EVENT_SOURCES])
-        self._schedule: dict[int, tuple[float, float]] = {}  # deferred action id -> (next check, delay)
 
     def apply(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
         """Decides every request and records the decisions; returns how many."""
         decisions = self._decide(connection, events)
+        now = time.time()
+        for decision in decisions:
+            decision["recheck_at"] = self._recheck_at(decision["action"], decision["attempts"], now)
         connection.execute(insert(institution_actions), decisions)
         return len(decisions)
 
@@ -94,43 +96,42 @@ class InstitutionBot:
         return 0
 
     def tick(self, connection: Connection) -> int:
-        """Checks deferred requests again (those due, at most :data:`DEFERRED_PER_STEP`); returns how many became a
-        decision."""
+        """Checks deferred requests again: those due, longest due first, at most :data:`DEFERRED_PER_STEP`, found by
+        an index (a step's cost does not grow with how many wait); returns how many became a decision."""
         columns = institution_actions.c
-        now = time.monotonic()
-        deferred = connection.execute(
-            select(columns.id, columns.event_id, columns.attempts)
-            .where(columns.action == DEFERRED)
-            .order_by(columns.id)
-        ).all()
-        due = [row for row in deferred if self._schedule.get(int(row.id), (0.0, 0.0))[0] <= now][:DEFERRED_PER_STEP]
+        now = time.time()
+        due = connection.execute(due_requests(now)).all()
         if not due:
             return 0
         rows = store.rows_by_id(connection, [int(row.event_id) for row in due])
         events = [StoredEvent(int(row.event_id), rows[int(row.event_id)].chain_event(self.codec)) for row in due]
         decided = 0
         for row, decision in zip(due, self._decide(connection, events), strict=True):
-            action_id = int(row.id)
+            attempts = int(row.attempts) + 1
             connection.execute(
                 update(institution_actions)
-                .where(and_(columns.id == action_id, columns.action == DEFERRED))
+                .where(and_(columns.id == row.id, columns.action == DEFERRED))
                 .values(
                     action=decision["action"],
                     reason=decision["reason"],
                     tx_hash=decision["tx_hash"],
-                    attempts=int(row.attempts) + 1,
+                    attempts=attempts,
                     decided_at=func.now(),
+                    recheck_at=self._recheck_at(decision["action"], attempts, now),
                 )
             )
-            if decision["action"] == DEFERRED:
-                delay = min(self.recheck_max, max(self.recheck_after, 2 * self._schedule.get(action_id, (0, 0))[1]))
-                self._schedule[action_id] = (now + delay, delay)
-            else:
-                self._schedule.pop(action_id, None)
+            if decision["action"] != DEFERRED:
                 decided += 1
                 log.info("deferred payment %s/%d: %s %s", decision["contract_no"], decision["seq"],
                          decision["action"], decision["reason"])  # fmt: skip
         return decided
+
+    def _recheck_at(self, action: str, attempts: int, now: float) -> float | None:
+        """When a request deferred ``attempts`` times is checked again: ``recheck_after`` seconds after the first
+        deferral, twice as long after each next one, at most ``recheck_max``; None for a decision."""
+        if action != DEFERRED:
+            return None
+        return now + min(self.recheck_max, self.recheck_after * 2.0 ** min(attempts - 1, 32))
 
     # ------------------------------------------------------------------ deciding
     def _decide(self, connection: Connection, events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
@@ -233,6 +234,18 @@ class InstitutionBot:
             except Exception as error:
                 found.append(error)
         return found
+
+
+def due_requests(now: float) -> Select[tuple[int, int, int]]:
+    """The deferred requests due at ``now`` (id, event id, attempts), longest due first, at most
+    :data:`DEFERRED_PER_STEP`: a range of the index on (action, recheck_at), whatever the number waiting."""
+    columns = institution_actions.c
+    return (
+        select(columns.id, columns.event_id, columns.attempts)
+        .where(columns.action == DEFERRED, columns.recheck_at <= now)
+        .order_by(columns.recheck_at)
+        .limit(DEFERRED_PER_STEP)
+    )
 
 
 def _undecided(stored: StoredEvent) -> dict[str, Any]:
