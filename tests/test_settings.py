@@ -47,6 +47,7 @@ def test_defaults() -> None:
     assert settings.confirmations == 1
     assert settings.receipt_timeout == 120.0
     assert settings.poa is None
+    assert settings.sqlite_cache_mib == 64
 
 
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,6 +61,7 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLLAB_CONFIRMATIONS", "0")
     monkeypatch.setenv("COLLAB_RECEIPT_TIMEOUT", "2.5")
     monkeypatch.setenv("COLLAB_POA", "true")
+    monkeypatch.setenv("COLLAB_SQLITE_CACHE_MIB", "8")
     monkeypatch.setenv("COLLAB_NODE_MODULES", "/somewhere")  # another module's variable: ignored
     settings = CollabSettings.load()
     assert settings.rpc_url == "wss://node.example:8546"
@@ -72,6 +74,7 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.confirmations == 0
     assert settings.receipt_timeout == 2.5
     assert settings.poa is True
+    assert settings.sqlite_cache_mib == 8
 
 
 @pytest.mark.parametrize(("value", "expected"), [("false", False), ("1", True), ("auto", None), ("", None)])
@@ -126,6 +129,7 @@ def test_unknown_override_refused() -> None:
         ("COLLAB_RECEIPT_TIMEOUT", "soon", "COLLAB_RECEIPT_TIMEOUT: must be a number"),
         ("COLLAB_RECEIPT_TIMEOUT", "inf", "COLLAB_RECEIPT_TIMEOUT: must be a finite number of seconds"),
         ("COLLAB_POA", "maybe", "COLLAB_POA: must be true, false or auto"),
+        ("COLLAB_SQLITE_CACHE_MIB", "0", "COLLAB_SQLITE_CACHE_MIB: must be >= 1"),
     ],
 )
 def test_invalid_values(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str) -> None:

@@ -107,3 +107,13 @@ def test_accounting_is_not_starved_by_invoicing_on_one_sqlite_ledger(world: Worl
         f"\nsqlite writers: second wave's receipts posted {posted_after:.1f} s after release while invoicing "
         f"anchored; longest consumer step {max(durations):.1f} s; longest read {max(reads) * 1000:.0f} ms"
     )
+
+
+def test_each_connection_has_the_page_cache_asked_for(tmp_path: Path) -> None:
+    """``COLLAB_SQLITE_CACHE_MIB`` reaches every connection of a listener's ledger (64 MiB unless set)."""
+    for asked, kib in ((None, 64 * 1024), (8, 8 * 1024)):
+        url = f"sqlite:///{tmp_path / f'ledger-{asked}.db'}"
+        database = open_database(url) if asked is None else open_database(url, cache_mib=asked)
+        with database.connect() as first, database.connect() as second:
+            sizes = {int(each.exec_driver_sql("PRAGMA cache_size").scalar_one()) for each in (first, second)}
+        assert sizes == {-kib}

@@ -93,9 +93,9 @@ def listen(
     ] = False,
 ) -> None:
     """Runs the org's listeners on its ledger until SIGTERM or Ctrl-C (COLLAB_LEDGER_URL, COLLAB_CONFIRMATIONS,
-    COLLAB_REORG_WINDOW): one sync of the chain into the ledger's event store and a consumer per role, stepped in
-    turn. Refuses to start on a journal whose hash chain, balances or lines fail verification (LedgerTampered), unless
-    --forensics."""
+    COLLAB_REORG_WINDOW, COLLAB_SQLITE_CACHE_MIB): one sync of the chain into the ledger's event store and a consumer
+    per role, stepped in turn. Refuses to start on a journal whose hash chain, balances or lines fail verification
+    (LedgerTampered), unless --forensics."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.INFO if state.debug else logging.WARNING)  # a line per step
     org_id = _org(org)
@@ -123,7 +123,7 @@ def listen(
     engine = build_engine(
         specs,
         deployment,
-        lambda: open_database(state.settings.ledger_url),
+        lambda: open_database(state.settings.ledger_url, cache_mib=state.settings.sqlite_cache_mib),
         finance=lambda: FinanceService(
             deployment, state.transactor("finance"), encryption_key=state.encryption_key(), org_id=org_id
         ),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import shutil
 import tempfile
@@ -30,12 +31,11 @@ from sqlalchemy.engine import make_url
 from collab_py.exceptions import CollabError
 from collab_py.files import create_private
 from collab_py.redaction import mask_url, remember_url, scrub
+from collab_py.settings import SQLITE_CACHE_MIB
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: How long SQLite waits for a lock held by another connection.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-#: SQLite's page cache per connection (KiB).
-SQLITE_CACHE_KIB = 65_536
 
 log = logging.getLogger("collab.ledger")
 
@@ -44,9 +44,10 @@ class DatabaseError(CollabError):
     """The ledger database URL is invalid or the database cannot be reached."""
 
 
-def open_database(url: str, *, migrate: bool = True) -> Engine:
+def open_database(url: str, *, migrate: bool = True, cache_mib: int = SQLITE_CACHE_MIB) -> Engine:
     """An engine for ``url`` (``sqlite:///file.db``, ``postgresql+psycopg://user@host/db``), migrated to head.
-    ``sqlite://`` (in memory) is a private file removed at exit, so that threads share it as they share a file."""
+    ``sqlite://`` (in memory) is a private file removed at exit, so that threads share it as they share a file.
+    ``cache_mib``: on SQLite, each connection's page cache."""
     remember_url(url)
     try:
         parsed = make_url(url)
@@ -68,7 +69,7 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
     except Exception as error:  # an unknown dialect or driver, a malformed option
         raise DatabaseError(f"cannot open {mask_url(url)}: {type(error).__name__}: {scrub(str(error))}") from None
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, cache_kib=cache_mib * 1024))
         event.listen(engine, "begin", _sqlite_begin)
     if migrate:
         upgrade(engine)
@@ -88,14 +89,14 @@ def _create_private(path: Path) -> None:
         create_private(path)
 
 
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(connection: Any, _record: Any, *, cache_kib: int) -> None:
     connection.isolation_level = None  # the driver begins nothing itself: _sqlite_begin does
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # the store's indexes stay in memory during a backfill
+    cursor.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     cursor.close()
 
 
