@@ -88,6 +88,14 @@ class InstitutionBot:
         for decision in decisions:
             decision["recheck_at"] = self._recheck_at(decision["action"], decision["attempts"], now)
         connection.execute(insert(institution_actions), decisions)
+        decided = [decision["voucher_id"] for decision in decisions if decision["action"] != DEFERRED]
+        if decided:  # a request of the same payment deferred before (for a treasury now pinned, say): checked at once
+            columns = institution_actions.c
+            connection.execute(
+                update(institution_actions)
+                .where(columns.action == DEFERRED, columns.voucher_id.in_(decided))
+                .values(recheck_at=now)
+            )
         return len(decisions)
 
     def revert(self, connection: Connection, events: Sequence[StoredEvent]) -> int:
