@@ -229,7 +229,7 @@ institution_actions = Table(
     Column("tx_hash", LargeBinary(32)),
     Column("attempts", Integer, nullable=False, default=1),
     Column("decided_at", DateTime(timezone=True), server_default=func.now()),
-    Column("recheck_at", Float),  # a DEFERRED request's next check (Unix seconds); none: at the next step
+    Column("recheck_at", Float),  # a DEFERRED request's next check (Unix seconds); none for a decision
     Index("ix_institution_actions_due", "action", "recheck_at"),
 )
 
